@@ -1,0 +1,126 @@
+"""Configuration and sample sheet: schema validation (with defaults), seeds, and one-line errors.
+
+Snakemake's ``rules/common.smk`` and the package's own command line both go through these functions,
+so a malformed config fails the same way everywhere: one line naming the key (or sample-sheet row) and
+what is wrong, before any job runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import glob
+import hashlib
+import os
+from pathlib import Path
+
+import jsonschema
+import pandas as pd
+import yaml
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "config" / "schemas"
+SAMPLE_COLUMNS = ["sample", "label", "source", "process"]
+REMOTE_PREFIXES = ("root://", "xroot://", "https://", "http://", "s3://")
+
+
+class ConfigError(ValueError):
+    """A config or sample-sheet problem; its message is the single line shown to the user."""
+
+
+def _load_schema(name: str) -> dict:
+    with open(SCHEMA_DIR / name) as handle:
+        return yaml.safe_load(handle)
+
+
+def _extend_with_defaults(validator_class):
+    """A validator that fills in ``default`` values while validating (what snakemake's validate does)."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_DefaultFillingValidator = _extend_with_defaults(jsonschema.Draft202012Validator)
+
+
+def _error_line(error: jsonschema.ValidationError, where: str) -> str:
+    path = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+    if error.validator == "additionalProperties":
+        return f"{where}: {path}: {error.message}"
+    return f"{where}: key '{path}': {error.message}"
+
+
+def validate_config(config: dict, where: str = "config") -> dict:
+    """Validate ``config`` in place against the schema, filling defaults; raise ConfigError on the first problem."""
+    validator = _DefaultFillingValidator(_load_schema("config.schema.yaml"))
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise ConfigError(_error_line(errors[0], where))
+    return config
+
+
+def load_config(path: str | os.PathLike) -> dict:
+    """Read a YAML config file and validate it (used by scripts run by hand and by tests)."""
+    try:
+        with open(path) as handle:
+            config = yaml.safe_load(handle)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys, got {type(config).__name__}")
+    return validate_config(config, where=str(path))
+
+
+def load_samples(path: str | os.PathLike, config: dict) -> pd.DataFrame:
+    """Read and check the sample sheet: schema per row, unique names, known processes, existing sources."""
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str, comment="#", keep_default_na=False)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+    missing = [column for column in SAMPLE_COLUMNS if column not in table.columns]
+    if missing:
+        raise ConfigError(f"{path}: missing column(s) {', '.join(missing)} (expected {', '.join(SAMPLE_COLUMNS)})")
+    if table.empty:
+        raise ConfigError(f"{path}: no samples listed")
+    table = table[SAMPLE_COLUMNS].apply(lambda column: column.str.strip())
+    validator = jsonschema.Draft202012Validator(_load_schema("samples.schema.yaml"))
+    known_processes = set(config["generate"]["processes"])
+    for index, row in enumerate(table.to_dict("records"), start=2):  # line 1 is the header
+        where = f"{path}, line {index} (sample '{row['sample']}')"
+        for error in validator.iter_errors(row):
+            field = ".".join(str(part) for part in error.absolute_path) or "row"
+            raise ConfigError(f"{where}: column '{field}': {error.message}")
+        if row["source"] == "generate":
+            if row["process"] not in known_processes:
+                raise ConfigError(
+                    f"{where}: unknown process '{row['process']}' "
+                    f"(known: {', '.join(sorted(known_processes))}; add it under generate.processes)"
+                )
+        elif not row["source"].startswith(REMOTE_PREFIXES) and not resolve_local_sources(row["source"]):
+            raise ConfigError(f"{where}: source '{row['source']}' matches no existing file")
+    duplicated = table["sample"][table["sample"].duplicated()].tolist()
+    if duplicated:
+        raise ConfigError(f"{path}: sample name '{duplicated[0]}' is listed more than once")
+    return table.set_index("sample", drop=False)
+
+
+def resolve_local_sources(source: str) -> list[str]:
+    """Expand a local path or glob of existing Delphes files (relative to the working directory, as in Snakemake)."""
+    return sorted(path for path in glob.glob(os.path.expanduser(source)) if os.path.isfile(path))
+
+
+def derive_seed(master_seed: int, *keys: object) -> int:
+    """A seed in Pythia's range 1..900,000,000, derived deterministically from the master seed and keys.
+
+    A hash (not ``master_seed + chunk``) keeps the streams of different samples and chunks unrelated,
+    and is stable across processes and machines (unlike Python's ``hash``).
+    """
+    digest = hashlib.sha256("/".join(map(str, (master_seed, *keys))).encode()).digest()
+    return int.from_bytes(digest[:8], "little") % 900_000_000 + 1

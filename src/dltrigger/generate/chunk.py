@@ -1,0 +1,117 @@
+"""One generation job: a chunk of one sample, from Pythia8 to a Delphes ROOT file plus a JSON sidecar."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from importlib.metadata import version
+
+import awkward as ak
+import numpy as np
+
+from .. import __version__
+from ..config import derive_seed
+from . import detector
+from ..files import write_json
+from .delphes import empty_collections, write_delphes
+from .events import DecayLibrary, final_state, heavy_flavour_truth, lepton_filter, redecay_copies
+from .pileup import load_pool, place_vertices
+from .processes import COMMON_SETTINGS, PROCESS_CARDS, WEAK_HF_HADRONS, HardProcessVeto, make_pythia
+
+log = logging.getLogger(__name__)
+BATCH_EVENTS = 500
+LIBRARY_DECAYS_PER_SPECIES = 1000
+MB_TO_PB = 1e9
+
+
+def generate_chunk(
+    *,
+    sample: str,
+    label: str,
+    process: str,
+    chunk: int,
+    config: dict,
+    root_path: str | os.PathLike,
+    metadata_path: str | os.PathLike,
+    pileup_pool: str | os.PathLike | None = None,
+) -> dict:
+    """Generate chunk ``chunk`` of ``sample`` and write it; returns the metadata also written as JSON.
+
+    Seeds derive from (config seed, sample, chunk), so the same call always writes the same events.
+    """
+    start = time.process_time()
+    gen = config["generate"]
+    settings = gen["processes"][process]
+    lepton_cut = gen["lepton_filter"]
+    copies = settings["redecay"]
+    seeds = {part: derive_seed(config["seed"], sample, chunk, part) for part in ("pythia", "detector", "decays")}
+    rng = np.random.default_rng(seeds["detector"])
+
+    veto = settings["hard_process_veto"]
+    hooks = HardProcessVeto(veto["flavours"], veto["eta_max"]) if veto else None
+    stable = [sign * code for code in WEAK_HF_HADRONS for sign in (1, -1)] if copies > 1 else []
+    pythia = make_pythia(PROCESS_CARDS[process], seeds["pythia"], gen["sqrt_s_gev"], settings["pythia"], stable, hooks)
+    library = DecayLibrary.build(seeds["decays"], LIBRARY_DECAYS_PER_SPECIES) if copies > 1 else None
+    pool = load_pool(pileup_pool) if pileup_pool and config["pileup"]["mu"] > 0 else None
+
+    outputs, generated = [], 0
+    while generated < settings["events_per_chunk"]:
+        batch = pythia.nextBatch(min(BATCH_EVENTS, settings["events_per_chunk"] - generated))
+        particles, heavy_flavour = final_state(batch), heavy_flavour_truth(batch)
+        if library is not None:
+            origin, particles = redecay_copies(
+                particles, library, copies, rng, lepton_cut["pt_min_gev"], lepton_cut["eta_max"]
+            )
+        else:
+            origin = np.arange(len(particles))
+        passed = lepton_filter(particles, lepton_cut["pt_min_gev"], lepton_cut["eta_max"], lepton_cut["relative_isolation_max"])
+        origin, particles = origin[passed], particles[passed]
+        if len(particles):
+            det = config["detector"]
+            placed = place_vertices(particles, pool, config["pileup"]["mu"], det["vertex_sigma_z_mm"], det["vertex_sigma_xy_mm"], rng)
+            collections = detector.simulate(placed, heavy_flavour[origin], det, rng)
+            collections["Event"] = ak.unflatten(
+                ak.zip({"Number": generated + origin, "Weight": np.ones(len(origin), np.float32)}), np.ones(len(origin), np.int64)
+            )
+            outputs.append(collections)
+        generated += len(batch)
+        kept = sum(len(part["Event"]) for part in outputs)
+        log.info("%s chunk %d: %d/%d events generated, %d kept", sample, chunk, generated, settings["events_per_chunk"], kept)
+
+    collections = {name: ak.concatenate([part[name] for part in outputs]) for name in outputs[0]} if outputs else empty_collections()
+    kept = len(collections["Event"])
+    write_delphes(root_path, collections)
+
+    info = pythia.infoPython()
+    sigma_pb = info.sigmaGen() * MB_TO_PB
+    filter_efficiency = kept / (generated * copies)
+    metadata = {
+        "sample": sample,
+        "label": label,
+        "process": process,
+        "chunk": chunk,
+        "seeds": seeds,
+        "events_generated": generated,
+        "hard_processes_tried": info.nTried(),
+        "redecay_copies": copies,
+        "events_kept": kept,
+        "filter_efficiency": filter_efficiency,
+        "cross_section_pb": sigma_pb,
+        "cross_section_error_pb": info.sigmaErr() * MB_TO_PB,
+        "filtered_cross_section_pb": sigma_pb * filter_efficiency,
+        "cpu_seconds": time.process_time() - start,
+        "generator": {
+            "name": "pythia8mc",
+            "version": version("pythia8mc"),
+            "settings": [*COMMON_SETTINGS, f"Beams:eCM = {gen['sqrt_s_gev']}", *PROCESS_CARDS[process], *settings["pythia"]],
+            "hard_process_veto": veto,
+            "stable_for_redecay": stable,
+        },
+        "lepton_filter": lepton_cut,
+        "pileup_mu": config["pileup"]["mu"],
+        "detector": config["detector"],
+        "dltrigger_version": __version__,
+    }
+    write_json(metadata_path, metadata)
+    return metadata

@@ -1,0 +1,67 @@
+"""The Delphes ROOT layout written by the generation stage (and read back by the ingestion).
+
+A TTree named ``Delphes`` with one counter per collection (``Electron_size``) and one branch per field
+(``Electron.PT``), float32 kinematics like Delphes. Real Delphes files nest these branches
+(``Electron/Electron.PT``); readers ask for full branch names, which works for both.
+"""
+
+from __future__ import annotations
+
+import os
+
+import awkward as ak
+import numpy as np
+import uproot
+
+from ..files import atomic_path
+
+TREE = "Delphes"
+F4, I4, I8 = np.float32, np.int32, np.int64
+SCHEMA = {
+    "Event": {"Number": I8, "Weight": F4},
+    "EFlowTrack": {"PID": I4, "Charge": I4, "PT": F4, "Eta": F4, "Phi": F4, "X": F4, "Y": F4, "Z": F4},
+    "EFlowPhoton": {"ET": F4, "Eta": F4, "Phi": F4, "E": F4},
+    "EFlowNeutralHadron": {"ET": F4, "Eta": F4, "Phi": F4, "E": F4},
+    "Electron": {"PT": F4, "Eta": F4, "Phi": F4, "Charge": I4},
+    "MuonTight": {"PT": F4, "Eta": F4, "Phi": F4, "Charge": I4},
+    "Jet": {"PT": F4, "Eta": F4, "Phi": F4, "Mass": F4, "BTag": I4},
+    "MissingET": {"MET": F4, "Phi": F4},
+}
+BASKET_EVENTS = 2000
+
+
+def _empty(fields: dict) -> ak.Array:
+    return ak.zip({name: ak.unflatten(np.zeros(0, dtype), np.zeros(0, np.int64)) for name, dtype in fields.items()})
+
+
+def empty_collections() -> dict:
+    """Collections of zero events (a chunk where the filter kept nothing is still a valid, empty file)."""
+    return {name: _empty(fields) for name, fields in SCHEMA.items()}
+
+
+def write_delphes(path: str | os.PathLike, collections: dict) -> None:
+    """Write the collections (jagged records, one entry per event) as a Delphes tree, atomically.
+
+    The file appears under its final name only when complete, so a killed job leaves no partial ROOT file.
+    """
+    n_events = len(collections["Event"])
+    with atomic_path(path) as temporary:
+        with uproot.recreate(temporary) as output:
+            tree = output.mktree(
+                TREE,
+                {name: _empty(fields).type.content for name, fields in SCHEMA.items()},
+                counter_name=lambda collection: f"{collection}_size",
+                field_name=lambda collection, field: f"{collection}.{field}",
+            )
+            for start in range(0, n_events, BASKET_EVENTS):
+                tree.extend(
+                    {
+                        name: ak.zip(
+                            {
+                                field: ak.values_astype(collections[name][field][start : start + BASKET_EVENTS], dtype)
+                                for field, dtype in fields.items()
+                            }
+                        )
+                        for name, fields in SCHEMA.items()
+                    }
+                )

@@ -1,0 +1,213 @@
+"""A fast, vectorized, CMS-like detector simulation producing the Delphes collections the study reads.
+
+Tracker: charged particles within |eta| < 2.5 above 0.5 GeV, with an efficiency and a pT resolution.
+Calorimeters: electrons and photons deposit in ECAL towers, hadrons in HCAL towers (0.087 x 0.087),
+smeared with stochastic/constant/noise terms. Particle flow as in Delphes: tracked energy is removed from
+the towers, what remains above threshold becomes EFlowPhoton (ECAL) or EFlowNeutralHadron (HCAL).
+Electrons and tight muons come from the generator leptons with efficiencies and resolutions; their
+(eta, phi) are those of their track, so the ingestion can recognise the lepton's own track. Jets are
+anti-kt R = 0.4 over the energy-flow objects (fastjet), b-tagged by matching weakly decaying b/c
+hadrons; the missing ET balances the energy-flow objects.
+
+All steps run on flat numpy arrays of the whole batch (particle -> event index), no loop over events.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import awkward as ak
+import fastjet
+import numpy as np
+import pythia8mc
+
+from ..kinematics import delta_phi, pt_eta_phi
+
+INVISIBLE_IDS = (12, 14, 16)
+
+
+@functools.lru_cache(maxsize=1)
+def _particle_data():
+    return pythia8mc.Pythia("", False).particleData
+
+
+def charges(pdg_ids: np.ndarray) -> np.ndarray:
+    """Electric charge of each PDG id (a lookup over the distinct ids, then a vectorized gather)."""
+    distinct, inverse = np.unique(pdg_ids, return_inverse=True)
+    data = _particle_data()
+    return np.array([data.charge(int(code)) for code in distinct], dtype=np.float64)[inverse]
+
+
+def _resolution(energy, terms):
+    a, b, c = terms
+    return np.sqrt((a * energy) ** 2 + b * b * energy + c * c)
+
+
+def _jagged(columns: dict, event: np.ndarray, n_events: int) -> ak.Array:
+    """Flat columns (rows already grouped by event, in event order) as a jagged per-event record array."""
+    return ak.unflatten(ak.zip(columns), np.bincount(event, minlength=n_events))
+
+
+def simulate(particles: ak.Array, heavy_flavour: ak.Array, cfg: dict, rng: np.random.Generator) -> dict:
+    """Detector response to final-state ``particles`` (id, px, py, pz, e, vx, vy, vz per event).
+
+    ``heavy_flavour`` holds the weakly decaying b/c hadrons (pt, eta, phi, flavour) used for b-tagging.
+    Returns the Delphes collections as jagged awkward records, float32/int32 like Delphes.
+    """
+    n_events = len(particles)
+    event = np.repeat(np.arange(n_events), ak.to_numpy(ak.num(particles)))
+    flat = {name: ak.to_numpy(ak.flatten(particles[name])) for name in particles.fields}
+    abs_id = np.abs(flat["id"])
+    pt, eta, phi = pt_eta_phi(flat["px"], flat["py"], flat["pz"])
+    charge = charges(flat["id"])
+    n = pt.size
+
+    # Tracker. Leptons in acceptance are always tracked: their identification efficiency includes it.
+    is_lepton = (abs_id == 11) | (abs_id == 13)
+    in_tracker = (charge != 0) & (np.abs(eta) < cfg["tracker_eta_max"]) & (pt > cfg["track_pt_min_gev"])
+    tracked = in_tracker & ((rng.random(n) < cfg["track_efficiency"]) | is_lepton)
+    a, b = cfg["track_resolution"]
+    track_pt = pt * np.abs(1.0 + rng.normal(size=n) * np.hypot(a, b * pt))
+    tracks = _jagged(
+        {
+            "PID": flat["id"][tracked].astype(np.int32),
+            "Charge": charge[tracked].astype(np.int32),
+            "PT": track_pt[tracked].astype(np.float32),
+            "Eta": eta[tracked].astype(np.float32),
+            "Phi": phi[tracked].astype(np.float32),
+            "X": flat["vx"][tracked].astype(np.float32),
+            "Y": flat["vy"][tracked].astype(np.float32),
+            "Z": flat["vz"][tracked].astype(np.float32),
+        },
+        event[tracked],
+        n_events,
+    )
+
+    # Leptons: electrons measured by ECAL + track, muons by the tracker; ordered by decreasing pT.
+    electron_eff = np.where(np.abs(eta) < 1.5, *cfg["electron_efficiency"])
+    electron_pt = np.maximum(flat["e"] + rng.normal(size=n) * _resolution(flat["e"], cfg["ecal_resolution"]), 0.0) / np.cosh(eta)
+    draw = rng.random(n)
+    is_electron = (abs_id == 11) & tracked & (draw < electron_eff) & (electron_pt > cfg["lepton_pt_min_gev"])
+    is_muon = (
+        (abs_id == 13)
+        & tracked
+        & (np.abs(eta) < cfg["muon_eta_max"])
+        & (draw < cfg["muon_efficiency"])
+        & (track_pt > cfg["lepton_pt_min_gev"])
+    )
+    electrons = _sorted_leptons(is_electron, electron_pt, eta, phi, charge, event, n_events)
+    muons = _sorted_leptons(is_muon, track_pt, eta, phi, charge, event, n_events)
+
+    # Calorimeter towers: muons and neutrinos leave nothing.
+    in_calo = ~np.isin(abs_id, INVISIBLE_IDS) & (abs_id != 13) & (np.abs(eta) < cfg["calorimeter_eta_max"])
+    is_em = (abs_id == 11) | (abs_id == 22)
+    size = cfg["tower_size"]
+    n_eta = int(np.ceil(2 * cfg["calorimeter_eta_max"] / size))
+    n_phi = int(round(2 * np.pi / size))
+    ieta = np.clip(((eta + cfg["calorimeter_eta_max"]) / size).astype(np.int64), 0, n_eta - 1)
+    iphi = np.clip(((phi + np.pi) / (2 * np.pi) * n_phi).astype(np.int64), 0, n_phi - 1)
+    tower = (event * n_eta + ieta) * n_phi + iphi
+    eflow = []
+    for layer, in_layer, resolution, threshold in (
+        ("photon", in_calo & is_em, cfg["ecal_resolution"], cfg["eflow_photon_e_min_gev"]),
+        ("neutral", in_calo & ~is_em, cfg["hcal_resolution"], cfg["eflow_neutral_e_min_gev"]),
+    ):
+        keys, inverse = np.unique(tower[in_layer], return_inverse=True)
+        deposit = np.bincount(inverse, weights=flat["e"][in_layer], minlength=keys.size)
+        measured = np.maximum(deposit + rng.normal(size=keys.size) * _resolution(deposit, resolution), 0.0)
+        # Particle flow: the energy of tracked particles is known from the tracker; subtract it.
+        tracked_energy = np.bincount(inverse, weights=(flat["e"] * tracked)[in_layer], minlength=keys.size)
+        remainder = measured - tracked_energy
+        keep = remainder > threshold
+        keys, energy = keys[keep], remainder[keep]
+        tower_eta = ((keys // n_phi) % n_eta + 0.5) * size - cfg["calorimeter_eta_max"]
+        tower_phi = ((keys % n_phi) + 0.5) * (2 * np.pi / n_phi) - np.pi
+        eflow.append((layer, keys // (n_eta * n_phi), energy, tower_eta, tower_phi))
+    photons, neutrals = (
+        _jagged(
+            {
+                "ET": (energy / np.cosh(tower_eta)).astype(np.float32),
+                "Eta": tower_eta.astype(np.float32),
+                "Phi": tower_phi.astype(np.float32),
+                "E": energy.astype(np.float32),
+            },
+            tower_event,
+            n_events,
+        )
+        for _, tower_event, energy, tower_eta, tower_phi in eflow
+    )
+
+    # Energy-flow objects (massless) feed the jets and the missing ET.
+    flow_event = np.concatenate([event[tracked], eflow[0][1], eflow[1][1]])
+    flow_pt = np.concatenate([track_pt[tracked], *(e / np.cosh(h) for _, _, e, h, _ in eflow)])
+    flow_eta = np.concatenate([eta[tracked], eflow[0][3], eflow[1][3]])
+    flow_phi = np.concatenate([phi[tracked], eflow[0][4], eflow[1][4]])
+    order = np.argsort(flow_event, kind="stable")
+    flow_event, flow_pt, flow_eta, flow_phi = flow_event[order], flow_pt[order], flow_eta[order], flow_phi[order]
+    flow_px, flow_py = flow_pt * np.cos(flow_phi), flow_pt * np.sin(flow_phi)
+    met_x = -np.bincount(flow_event, weights=flow_px, minlength=n_events)
+    met_y = -np.bincount(flow_event, weights=flow_py, minlength=n_events)
+    missing_et = ak.unflatten(
+        ak.zip({"MET": np.hypot(met_x, met_y).astype(np.float32), "Phi": np.arctan2(met_y, met_x).astype(np.float32)}),
+        np.ones(n_events, dtype=np.int64),
+    )
+    flow = _jagged(
+        {"px": flow_px, "py": flow_py, "pz": flow_pt * np.sinh(flow_eta), "E": flow_pt * np.cosh(flow_eta)},
+        flow_event,
+        n_events,
+    )
+    jets = _jets(flow, heavy_flavour, cfg, rng)
+    return {
+        "EFlowTrack": tracks,
+        "EFlowPhoton": photons,
+        "EFlowNeutralHadron": neutrals,
+        "Electron": electrons,
+        "MuonTight": muons,
+        "Jet": jets,
+        "MissingET": missing_et,
+    }
+
+
+def _sorted_leptons(selected, pt, eta, phi, charge, event, n_events):
+    index = np.flatnonzero(selected)
+    index = index[np.lexsort((-pt[index], event[index]))]
+    return _jagged(
+        {
+            "PT": pt[index].astype(np.float32),
+            "Eta": eta[index].astype(np.float32),
+            "Phi": phi[index].astype(np.float32),
+            "Charge": charge[index].astype(np.int32),
+        },
+        event[index],
+        n_events,
+    )
+
+
+def _jets(flow: ak.Array, heavy_flavour: ak.Array, cfg: dict, rng: np.random.Generator) -> ak.Array:
+    """Anti-kt jets over the energy-flow objects, pT-ordered, with a b-tag from heavy-hadron matching."""
+    definition = fastjet.JetDefinition(fastjet.antikt_algorithm, cfg["jet_radius"])
+    jets = fastjet.ClusterSequence(flow, definition).inclusive_jets(min_pt=cfg["jet_pt_min_gev"])
+    pt, eta, phi = pt_eta_phi(jets.px, jets.py, jets.pz)
+    mass = np.sqrt(np.maximum(jets.E**2 - jets.px**2 - jets.py**2 - jets.pz**2, 0.0))
+    order = ak.argsort(pt, ascending=False)
+    pt, eta, phi, mass = pt[order], eta[order], phi[order], mass[order]
+
+    hadrons = heavy_flavour[heavy_flavour.pt > 5.0]
+    pairs = ak.cartesian({"jet": ak.zip({"eta": eta, "phi": phi}), "had": hadrons}, nested=True)
+    matched = (pairs.jet.eta - pairs.had.eta) ** 2 + delta_phi(pairs.jet.phi, pairs.had.phi) ** 2 < cfg["jet_radius"] ** 2
+    flavour = ak.fill_none(ak.max(ak.where(matched, pairs.had.flavour, 0), axis=-1), 0)
+    eff = cfg["btag_efficiency"]
+    flat_flavour = ak.to_numpy(ak.flatten(flavour))
+    flat_eta = ak.to_numpy(ak.flatten(eta))
+    probability = np.select([flat_flavour == 5, flat_flavour == 4], [eff["b"], eff["c"]], eff["light"])
+    probability = np.where(np.abs(flat_eta) < cfg["tracker_eta_max"], probability, 0.0)
+    btag = ak.unflatten(rng.random(flat_flavour.size) < probability, ak.num(eta))
+    return ak.zip(
+        {
+            "PT": ak.values_astype(pt, np.float32),
+            "Eta": ak.values_astype(eta, np.float32),
+            "Phi": ak.values_astype(phi, np.float32),
+            "Mass": ak.values_astype(mass, np.float32),
+            "BTag": ak.values_astype(btag, np.int32),
+        }
+    )

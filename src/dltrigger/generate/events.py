@@ -1,0 +1,219 @@
+"""Pythia output as flat, columnar particle lists; the generator-level lepton filter; heavy-flavour redecay.
+
+Everything works on whole batches (awkward arrays and flat numpy arrays with offsets): no Python loop
+runs over events or particles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import awkward as ak
+import numpy as np
+
+from ..kinematics import cone_sums, isin, pt_eta_phi
+from .processes import WEAK_B_HADRONS, WEAK_HF_HADRONS, make_pythia
+
+INVISIBLE_IDS = (12, 14, 16)
+FIELDS = ("id", "px", "py", "pz", "e", "vx", "vy", "vz")
+
+
+def final_state(batch) -> ak.Array:
+    """Final-state particles of a ``Pythia.nextBatch`` result: id, four-momentum (GeV), production vertex (mm)."""
+    prt = batch.prt[batch.prt.status > 0]
+    vertex = prt.vProd  # None where Pythia set no vertex: the particle comes from the collision point
+    return ak.zip(
+        {
+            "id": prt.id,
+            "px": prt.p.px,
+            "py": prt.p.py,
+            "pz": prt.p.pz,
+            "e": prt.p.e,
+            "vx": ak.fill_none(vertex.px, 0.0),
+            "vy": ak.fill_none(vertex.py, 0.0),
+            "vz": ak.fill_none(vertex.pz, 0.0),
+        }
+    )
+
+
+def heavy_flavour_truth(batch) -> ak.Array:
+    """Weakly decaying b and c hadrons of each event (pt, eta, phi, flavour 5 or 4), for b-tagging."""
+    prt = batch.prt[isin(np.abs(batch.prt.id), WEAK_HF_HADRONS)]
+    pt, eta, phi = pt_eta_phi(prt.p.px, prt.p.py, prt.p.pz)
+    flavour = ak.where(isin(np.abs(prt.id), WEAK_B_HADRONS), 5, 4)
+    return ak.zip({"pt": pt, "eta": eta, "phi": phi, "flavour": flavour})
+
+
+def lepton_filter(particles: ak.Array, pt_min: float, eta_max: float, iso_max: float | None) -> np.ndarray:
+    """Events with a final-state e or mu above ``pt_min`` within |eta| < ``eta_max`` and, unless ``iso_max``
+    is None, a relative isolation (visible particles with pT > 0.5 GeV within dR < 0.3) below ``iso_max``.
+
+    It is looser than the isolated-lepton trigger (pT > 23 GeV, reco isolation < 0.45), so it drops events
+    that cannot pass the trigger while keeping those near the thresholds that detector smearing may promote.
+    """
+    pt, eta, phi = pt_eta_phi(particles.px, particles.py, particles.pz)
+    abs_id = np.abs(particles.id)
+    is_lepton = ((abs_id == 11) | (abs_id == 13)) & (pt > pt_min) & (np.abs(eta) < eta_max)
+    if iso_max is None:
+        return ak.to_numpy(ak.any(is_lepton, axis=1))
+    visible = ~isin(abs_id, INVISIBLE_IDS) & (pt > 0.5)
+    cone = cone_sums(eta[is_lepton], phi[is_lepton], eta[visible], phi[visible], pt[visible], 0.3, exclude_self_dr=1e-6)
+    return ak.to_numpy(ak.any(cone / pt[is_lepton] < iso_max, axis=1))
+
+
+@dataclass
+class DecayLibrary:
+    """Decays at rest of the weakly decaying heavy-flavour hadrons, as flat arrays with offsets (CSR).
+
+    ``decay_offsets[k]:decay_offsets[k+1]`` are the final-state products of decay ``k``; decays of hadron
+    species ``species[s]`` are ``species_first[s] : species_first[s] + per_species``. Vertices are the
+    4-positions (x, y, z, t in mm) relative to the hadron, with its own flight time included.
+    """
+
+    species: np.ndarray
+    per_species: int
+    decay_offsets: np.ndarray
+    products: dict
+
+    @classmethod
+    def build(cls, seed: int, per_species: int) -> "DecayLibrary":
+        """One Pythia event per species holding ``per_species`` hadrons at rest, all decayed by Pythia."""
+        species = np.array(sorted({sign * h for h in WEAK_HF_HADRONS for sign in (1, -1)}), dtype=np.int64)
+        pythia = make_pythia((), seed, 0.0, process_level=False)
+        columns = {name: [] for name in (*FIELDS, "t")}
+        counts = []
+        for pdg_id in species:  # ~30 species, each decayed as one batch of hadrons
+            event = pythia.event
+            event.reset()
+            mass = pythia.particleData.m0(int(pdg_id))
+            for _ in range(per_species):  # filling the input record; the decays themselves run in Pythia
+                event.append(int(pdg_id), 81, 0, 0, 0.0, 0.0, 0.0, mass, mass)
+            prt = pythia.nextBatch(1).prt[0]
+            mother = ak.to_numpy(prt.mother1)
+            final = np.flatnonzero(ak.to_numpy(prt.status) > 0)
+            root = mother[final]
+            while np.any(root > per_species):  # climb decay chains to the hadron (entries 1..per_species)
+                root = np.where(root > per_species, mother[root], root)
+            order = np.argsort(root, kind="stable")
+            final, root = final[order], root[order]
+            counts.append(np.bincount(root - 1, minlength=per_species))
+            vertex = prt.vProd[final]
+            values = {
+                "id": prt.id[final],
+                "px": prt.p.px[final],
+                "py": prt.p.py[final],
+                "pz": prt.p.pz[final],
+                "e": prt.p.e[final],
+                "vx": ak.fill_none(vertex.px, 0.0),
+                "vy": ak.fill_none(vertex.py, 0.0),
+                "vz": ak.fill_none(vertex.pz, 0.0),
+                "t": ak.fill_none(vertex.e, 0.0),
+            }
+            for name, column in values.items():
+                columns[name].append(ak.to_numpy(column))
+        decay_offsets = np.concatenate([[0], np.cumsum(np.concatenate(counts))])
+        products = {name: np.concatenate(parts) for name, parts in columns.items()}
+        return cls(species=species, per_species=per_species, decay_offsets=decay_offsets, products=products)
+
+    def decay(self, hadrons: dict, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+        """Decay the given hadrons (flat arrays id, px, py, pz, e, vx, vy, vz) with randomly drawn, randomly
+        rotated library decays boosted to each hadron's momentum. Returns the index of the hadron each
+        product belongs to, and the products' columns in the lab frame."""
+        species_index = np.searchsorted(self.species, hadrons["id"])
+        chosen = species_index * self.per_species + rng.integers(0, self.per_species, size=species_index.size)
+        owner = np.repeat(np.arange(chosen.size), np.diff(self.decay_offsets)[chosen])
+        lib = {name: column[_ragged_take(self.decay_offsets, chosen)] for name, column in self.products.items()}
+
+        rotation = _random_rotations(chosen.size, rng)[owner]
+        momentum = np.einsum("nij,nj->ni", rotation, np.stack([lib["px"], lib["py"], lib["pz"]], axis=1))
+        position = np.einsum("nij,nj->ni", rotation, np.stack([lib["vx"], lib["vy"], lib["vz"]], axis=1))
+        hadron_p = np.stack([hadrons["px"], hadrons["py"], hadrons["pz"]], axis=1)[owner]
+        hadron_e = hadrons["e"][owner]
+        energy, momentum = _boost(lib["e"], momentum, hadron_e, hadron_p)
+        _, position = _boost(lib["t"], position, hadron_e, hadron_p)
+        lab = {
+            "id": lib["id"],
+            "px": momentum[:, 0],
+            "py": momentum[:, 1],
+            "pz": momentum[:, 2],
+            "e": energy,
+            "vx": hadrons["vx"][owner] + position[:, 0],
+            "vy": hadrons["vy"][owner] + position[:, 1],
+            "vz": hadrons["vz"][owner] + position[:, 2],
+        }
+        return owner, lab
+
+
+def _random_rotations(n: int, rng: np.random.Generator) -> np.ndarray:
+    """n rotation matrices drawn uniformly from SO(3) (normalised Gaussian quaternions)."""
+    q = rng.normal(size=(n, 4))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    w, x, y, z = q.T
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], axis=1),
+            np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], axis=1),
+            np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], axis=1),
+        ],
+        axis=1,
+    )
+
+
+def _boost(t, vec, frame_e, frame_p):
+    """Lorentz-boost four-vectors (t, vec) from the rest frame of a body with four-momentum (frame_e, frame_p)."""
+    beta = frame_p / frame_e[:, None]
+    beta2 = np.sum(beta * beta, axis=1)
+    gamma = 1.0 / np.sqrt(np.maximum(1.0 - beta2, 1e-300))
+    beta_dot = np.sum(beta * vec, axis=1)
+    factor = np.where(beta2 > 0, (gamma - 1.0) * beta_dot / np.where(beta2 > 0, beta2, 1.0), 0.0)
+    vec_lab = vec + (factor + gamma * t)[:, None] * beta
+    return gamma * (t + beta_dot), vec_lab
+
+
+def redecay_copies(
+    particles: ak.Array,
+    library: DecayLibrary,
+    copies: int,
+    rng: np.random.Generator,
+    lepton_pt_min: float,
+    lepton_eta_max: float,
+):
+    """ReDecay enrichment: ``copies`` versions of every event, each with freshly drawn heavy-flavour decays.
+
+    ``particles`` hold the weakly decaying b/c hadrons undecayed. Every copy is a correctly distributed
+    event; copies of one event share everything but the heavy-flavour decays. Only copies holding an e or
+    mu above ``lepton_pt_min`` within ``lepton_eta_max`` (the lepton filter's necessary condition) are
+    assembled, the others are counted but never built. Returns (event index of each assembled copy,
+    its particles with the hadrons replaced by their decay products).
+    """
+    n_events = len(particles)
+    is_hf = isin(np.abs(particles.id), WEAK_HF_HADRONS)
+    fixed = particles[~is_hf]
+    hadrons = particles[is_hf]
+    hadrons_per_event = ak.to_numpy(ak.num(hadrons))
+    flat_hadrons = {name: ak.to_numpy(ak.flatten(hadrons[name])) for name in FIELDS}
+    # Each copy decays all hadrons of its event: repeat the flat hadron list once per copy, copy-major.
+    copy_of_event = np.repeat(np.arange(n_events), copies)
+    hadron_index = _ragged_take(np.concatenate([[0], np.cumsum(hadrons_per_event)]), copy_of_event)
+    owner, products = library.decay({name: column[hadron_index] for name, column in flat_hadrons.items()}, rng)
+    hadron_copy = np.repeat(np.arange(copy_of_event.size), hadrons_per_event[copy_of_event])
+    product_copy = hadron_copy[owner]
+    decayed = ak.unflatten(ak.zip(products), np.bincount(product_copy, minlength=copy_of_event.size))
+
+    pt, eta, _ = pt_eta_phi(products["px"], products["py"], products["pz"])
+    candidate = np.isin(np.abs(products["id"]), (11, 13)) & (pt > lepton_pt_min) & (np.abs(eta) < lepton_eta_max)
+    fixed_pt, fixed_eta, _ = pt_eta_phi(fixed.px, fixed.py, fixed.pz)
+    fixed_candidate = ak.to_numpy(
+        ak.any(isin(np.abs(fixed.id), (11, 13)) & (fixed_pt > lepton_pt_min) & (np.abs(fixed_eta) < lepton_eta_max), axis=1)
+    )
+    assembled = np.zeros(copy_of_event.size, dtype=bool)
+    assembled[product_copy[candidate]] = True
+    assembled |= fixed_candidate[copy_of_event]
+    kept = np.flatnonzero(assembled)
+    return copy_of_event[kept], ak.concatenate([fixed[copy_of_event[kept]], decayed[kept]], axis=1)
+
+
+def _ragged_take(offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Flat indices of all elements of the given rows of a CSR layout, row after row."""
+    counts = offsets[rows + 1] - offsets[rows]
+    return np.repeat(offsets[rows] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())

@@ -124,3 +124,14 @@ def derive_seed(master_seed: int, *keys: object) -> int:
     """
     digest = hashlib.sha256("/".join(map(str, (master_seed, *keys))).encode()).digest()
     return int.from_bytes(digest[:8], "little") % 900_000_000 + 1
+
+
+def check_pythia_settings(config: dict) -> None:
+    """Reject extra Pythia settings that Pythia does not know, before any generation job starts."""
+    import pythia8mc
+
+    pythia = pythia8mc.Pythia("", False)
+    for process, settings in config["generate"]["processes"].items():
+        for line in settings["pythia"]:
+            if not pythia.readString(line, False):
+                raise ConfigError(f"config: key 'generate.processes.{process}.pythia': Pythia does not accept '{line}'")

@@ -65,3 +65,13 @@ def write_delphes(path: str | os.PathLike, collections: dict) -> None:
                         for name, fields in SCHEMA.items()
                     }
                 )
+
+
+def read_delphes(path: str | os.PathLike, collections: dict[str, tuple[str, ...]]) -> dict:
+    """Read the given fields of the given collections as jagged records, by full branch name
+    (``Electron.PT``), which finds flat branches as well as the nested ones of real Delphes files."""
+    with uproot.open(path) as file:
+        tree = file[TREE]
+        branches = [f"{name}.{field}" for name, fields in collections.items() for field in fields]
+        arrays = tree.arrays(branches, how=dict)
+    return {name: ak.zip({field: arrays[f"{name}.{field}"] for field in fields}) for name, fields in collections.items()}

@@ -1,0 +1,17 @@
+"""Snakemake adapter of rule sample_manifest (logic: dltrigger.generate.manifest)."""
+
+from dltrigger.config import resolve_local_sources
+from dltrigger.generate.manifest import write_manifest
+from dltrigger.workflow import job_log
+
+with job_log(snakemake.log[0]):
+    source = snakemake.params.source
+    generated = source == "generate"
+    write_manifest(
+        snakemake.output.manifest,
+        sample=snakemake.wildcards.sample,
+        label=snakemake.params.label,
+        source=source,
+        files=list(snakemake.input.root) if generated else (resolve_local_sources(source) or [source]),
+        chunk_metadata=list(snakemake.input.meta) if generated else [],
+    )

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
-    """Yield a temporary path next to ``path``; rename it to ``path`` if the block succeeds, else delete it."""
+    """Yield a temporary path next to ``path``; rename it to ``path`` if the block succeeds, else delete it.
+
+    Leftovers of a writer that was killed (SIGKILL skips the cleanup) are removed on the next attempt.
+    """
     path = os.fspath(path)
+    for stale in glob.glob(f"{glob.escape(path)}.partial-*"):
+        os.remove(stale)
     temporary = f"{path}.partial-{os.getpid()}"
     try:
         yield temporary

@@ -1,0 +1,27 @@
+# The two commands of the README. Both build the environment first (envs/setup.sh).
+#   make run    - the default workflow, to its final target (extra options: SNAKEMAKE_ARGS="...")
+#   make test   - the test suite (the fast subset; `make test-all` adds the slow tests)
+SNAKEMAKE_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup run test test-all bench lint
+
+setup:
+	@bash envs/setup.sh
+
+run: setup
+	.venv/bin/snakemake $(SNAKEMAKE_ARGS)
+
+# pytest exits 5 when it collects no test: that is a broken suite, reported as such.
+test: setup
+	@.venv/bin/python -m pytest -m "not slow" $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+test-all: setup
+	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	.venv/bin/python bench/bench_generate.py
+
+lint: setup
+	.venv/bin/snakemake --lint

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Builds the project environment: Java >= 17 for Spark, and .venv from envs/requirements.lock.
+# Idempotent and quick when nothing changed; `make run` and `make test` call it first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+LOCK=envs/requirements.lock
+
+java_major() {
+  command -v java >/dev/null 2>&1 || return 1
+  java -version 2>&1 | awk -F'"' '/version/ {split($2, v, "."); print v[1]; exit}'
+}
+
+java_ok() {
+  local major
+  major=$(java_major) || return 1
+  [ -n "$major" ] && [ "$major" -ge 17 ]
+}
+
+if ! java_ok; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "dltrigger setup: installing Java 17 (Debian openjdk-17-jre-headless) for Spark" >&2
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  fi
+  if ! java_ok; then
+    echo "dltrigger setup: Java >= 17 is required by Spark: install openjdk-17-jre-headless (Debian/Ubuntu) or any JDK >= 17 and put its java on PATH" >&2
+    exit 1
+  fi
+fi
+
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "dltrigger setup: Python >= 3.11 is required; set PYTHON=/path/to/python3.11 (found: $("$PYTHON" --version 2>&1))" >&2
+  exit 1
+fi
+
+stamp=$VENV/.installed
+if [ ! -f "$stamp" ] || [ "$LOCK" -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "dltrigger setup: building $VENV from $LOCK" >&2
+  "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$LOCK"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+  touch "$stamp"
+fi

@@ -1,0 +1,51 @@
+"""Shared fixtures: the default config, and small real samples generated once per test session."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from dltrigger.config import load_config
+from dltrigger.generate.chunk import generate_chunk
+
+REPO = Path(__file__).resolve().parents[1]
+# Enough events for physics sanity checks, few enough for seconds of CPU per process.
+SANITY_EVENTS = {"ttbar": 400, "wjets": 400, "qcd": 300}
+
+
+@pytest.fixture(scope="session")
+def default_config() -> dict:
+    return load_config(REPO / "config" / "config.yaml")
+
+
+@pytest.fixture
+def config(default_config) -> dict:
+    """A private copy of the default config that a test may change."""
+    return copy.deepcopy(default_config)
+
+
+def make_chunk(config: dict, process: str, events: int, directory: Path, chunk: int = 0, sample: str | None = None):
+    """Generate one chunk with the config's settings for ``process`` and ``events`` Pythia events."""
+    config = copy.deepcopy(config)
+    config["generate"]["processes"][process]["events_per_chunk"] = events
+    sample = sample or process
+    root = directory / f"{sample}_{chunk:03d}.root"
+    meta = generate_chunk(
+        sample=sample,
+        label=process,
+        process=process,
+        chunk=chunk,
+        config=config,
+        root_path=root,
+        metadata_path=directory / f"{sample}_{chunk:03d}.json",
+    )
+    return root, meta
+
+
+@pytest.fixture(scope="session")
+def sanity_samples(default_config, tmp_path_factory) -> dict:
+    """A few hundred events per process, generated with the default settings: {process: (root, metadata)}."""
+    directory = tmp_path_factory.mktemp("sanity")
+    return {process: make_chunk(default_config, process, events, directory) for process, events in SANITY_EVENTS.items()}

@@ -1,0 +1,190 @@
+"""Generation stage: real Pythia events, real fast simulation, real ROOT files read back with uproot."""
+
+from __future__ import annotations
+
+import json
+
+import awkward as ak
+import numpy as np
+import pytest
+import pythia8mc
+import uproot
+
+from conftest import make_chunk
+from dltrigger.generate import detector
+from dltrigger.generate.delphes import SCHEMA, TREE, read_delphes, write_delphes
+from dltrigger.generate.events import DecayLibrary, lepton_filter
+from dltrigger.generate.processes import WEAK_B_HADRONS
+from dltrigger.selection import BRANCHES, isolated_lepton_mask
+
+ALL_BRANCHES = {name: tuple(fields) for name, fields in SCHEMA.items()}
+
+
+def read_all(path):
+    return read_delphes(path, ALL_BRANCHES)
+
+
+@pytest.mark.parametrize("process", ["ttbar", "qcd"])
+def test_same_seed_gives_identical_events_and_other_chunks_differ(config, tmp_path, process):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, _ = make_chunk(config, process, 60, tmp_path / "a")
+    again, _ = make_chunk(config, process, 60, tmp_path / "b")
+    other, _ = make_chunk(config, process, 60, tmp_path / "a", chunk=1)
+    a, b, c = read_all(first), read_all(again), read_all(other)
+    for name in SCHEMA:  # compared by content: ROOT files carry a UUID and a timestamp
+        assert ak.to_list(a[name]) == ak.to_list(b[name]), name
+    assert ak.to_list(a["EFlowTrack"]) != ak.to_list(c["EFlowTrack"])
+
+
+def test_tree_has_delphes_layout_and_dtypes(sanity_samples):
+    root, meta = sanity_samples["ttbar"]
+    with uproot.open(root) as file:
+        tree = file[TREE]
+        assert tree.num_entries == meta["events_kept"] > 0
+        for name, fields in SCHEMA.items():
+            assert f"{name}_size" in tree
+            for field, dtype in fields.items():
+                assert tree[f"{name}.{field}"].interpretation.content.to_dtype == np.dtype(dtype)
+        assert set(tree["MissingET_size"].array(library="np")) == {1}
+        assert set(tree["Event_size"].array(library="np")) == {1}
+
+
+def test_failed_write_leaves_no_partial_file(tmp_path):
+    target = tmp_path / "chunk_000.root"
+    broken = {"Event": ak.Array([[{"Number": 0, "Weight": 1.0}]])}  # the other collections are missing
+    with pytest.raises(KeyError):
+        write_delphes(target, broken)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_lepton_filter_on_known_events():
+    events = single_particle_events(
+        [
+            [(11, 30.0, 0.0, 0.0)],  # isolated electron: kept
+            [(13, 30.0, 0.0, 0.0), (211, 40.0, 0.1, 0.1)],  # muon inside a 40 GeV pion's cone: dropped
+            [(13, 15.0, 0.0, 0.0)],  # below the pT threshold: dropped
+            [(11, 30.0, 3.0, 0.0)],  # outside the tracker: dropped
+            [(211, 50.0, 0.0, 0.0)],  # no lepton: dropped
+        ]
+    )
+    assert lepton_filter(events, 20.0, 2.5, 1.0).tolist() == [True, False, False, False, False]
+    assert lepton_filter(events, 20.0, 2.5, None).tolist() == [True, True, False, False, False]
+
+
+def test_metadata_records_bookkeeping(sanity_samples):
+    for process, (root, meta) in sanity_samples.items():
+        on_disk = json.loads(root.with_suffix(".json").read_text())
+        assert on_disk == meta
+        assert meta["events_generated"] == (400 if process != "qcd" else 300)
+        assert meta["filter_efficiency"] == pytest.approx(
+            meta["events_kept"] / (meta["events_generated"] * meta["redecay_copies"])
+        )
+        assert meta["cross_section_pb"] > 0
+        assert meta["filtered_cross_section_pb"] == pytest.approx(meta["cross_section_pb"] * meta["filter_efficiency"])
+        assert meta["generator"]["version"] == "8.317.2"
+        assert len(set(meta["seeds"].values())) == 3
+
+
+def test_physics_sanity_between_processes(sanity_samples):
+    events = {p: read_all(root) for p, (root, _) in sanity_samples.items()}
+
+    def jets30(e):
+        return e["Jet"][(e["Jet"].PT > 30) & (np.abs(e["Jet"].Eta) < 2.6)]
+
+    n_jets = {p: ak.mean(ak.num(jets30(e))) for p, e in events.items()}
+    n_btag = {p: ak.mean(ak.sum(jets30(e).BTag > 0, axis=1)) for p, e in events.items()}
+    met = {p: ak.mean(ak.flatten(e["MissingET"].MET)) for p, e in events.items()}
+    assert n_jets["ttbar"] > n_jets["wjets"] + 1.0
+    assert n_btag["ttbar"] > 2 * n_btag["wjets"]
+    assert met["wjets"] > 25 and met["ttbar"] > 25
+    assert met["wjets"] > met["qcd"]  # QCD's MET is only from neutrinos of heavy-flavour decays
+    # The heavy-flavour enrichment: QCD events are b/c events, b-tags are common.
+    assert n_btag["qcd"] > n_btag["wjets"]
+
+
+# Fractions of generated events passing the isolated-lepton selection (README, "Generation"):
+# tt̄ and W+jets from the lepton decays of the W; QCD only via heavy-flavour decays (per redecayed copy).
+SELECTED_FRACTION = {"ttbar": (0.20, 0.36), "wjets": (0.22, 0.42), "qcd": (3e-4, 5e-3)}
+
+
+def test_isolated_lepton_fraction_within_documented_range(sanity_samples):
+    for process, (root, meta) in sanity_samples.items():
+        selected = isolated_lepton_mask(read_delphes(root, BRANCHES)).sum()
+        fraction = selected / (meta["events_generated"] * meta["redecay_copies"])
+        low, high = SELECTED_FRACTION[process]
+        assert low <= fraction <= high, (process, fraction)
+
+
+def test_hard_process_veto_keeps_only_heavy_flavour_events():
+    from dltrigger.generate.events import heavy_flavour_truth
+    from dltrigger.generate.processes import PROCESS_CARDS, HardProcessVeto, make_pythia
+
+    hooks = HardProcessVeto([5], 2.5)
+    pythia = make_pythia(PROCESS_CARDS["qcd"], 17, 13000.0, hooks=hooks)
+    hadrons = heavy_flavour_truth(pythia.nextBatch(30))
+    assert ak.all(ak.any(hadrons.flavour == 5, axis=1))
+    info = pythia.infoPython()
+    assert info.nTried() > 5 * info.nAccepted()  # most hard processes were vetoed before the shower
+
+
+def test_redecay_library_conserves_four_momentum():
+    library = DecayLibrary.build(seed=3, per_species=50)
+    rng = np.random.default_rng(0)
+    ids = np.array([511, -521, 531, 421, -4122, 5122])
+    p = rng.normal(0, 40, size=(ids.size, 3))
+    data = pythia8mc.Pythia("", False).particleData
+    masses = np.array([data.m0(int(code)) for code in ids])
+    hadrons = {"id": ids, "px": p[:, 0], "py": p[:, 1], "pz": p[:, 2], "e": np.sqrt((p**2).sum(1) + masses**2)}
+    hadrons.update(vx=np.zeros(ids.size), vy=np.zeros(ids.size), vz=np.full(ids.size, 7.0))
+    owner, products = library.decay(hadrons, rng)
+    for component in ("px", "py", "pz", "e"):
+        summed = np.bincount(owner, weights=products[component], minlength=ids.size)
+        np.testing.assert_allclose(summed, hadrons[component], rtol=1e-6, atol=1e-6)
+    # Products start at the hadron's vertex or downstream of it, never behind the beam-line position.
+    assert np.all(products["vz"][np.abs(products["pz"]) > 0] != 0)
+    assert set(np.abs(products["id"])).isdisjoint(WEAK_B_HADRONS)
+
+
+def single_particle_events(rows):
+    """Events of given particles (id, pt, eta, phi), at the origin."""
+    events = []
+    for event in rows:
+        particles = []
+        for pdg_id, pt, eta, phi in event:
+            mass = 0.0 if abs(pdg_id) in (11, 13, 22, 12) else 0.1396
+            pz = pt * np.sinh(eta)
+            particles.append(
+                dict(id=pdg_id, px=pt * np.cos(phi), py=pt * np.sin(phi), pz=pz, e=np.sqrt(pt**2 + pz**2 + mass**2), vx=0.0, vy=0.0, vz=0.0)
+            )
+        events.append(particles)
+    return ak.Array(events)
+
+
+def test_detector_response_to_single_particles(default_config):
+    cfg = default_config["detector"]
+    events = single_particle_events(
+        [
+            [(11, 50.0, 0.5, 1.0)],  # electron: Electron + its track
+            [(-13, 40.0, -1.2, -2.0)],  # muon: MuonTight + track, nothing in the calorimeters
+            [(22, 30.0, 0.3, 0.0)],  # photon: EFlowPhoton only
+            [(12, 60.0, 0.0, 0.5)],  # neutrino: invisible
+            [(211, 30.0, 0.0, 0.0), (22, 30.0, 0.1, 3.0)],  # back-to-back: small MET
+        ]
+    )
+    hadrons = ak.Array([[] for _ in range(len(events))])
+    hadrons = ak.zip({"pt": hadrons, "eta": hadrons, "phi": hadrons, "flavour": hadrons})
+    out = detector.simulate(events, hadrons, cfg, np.random.default_rng(1))
+    electrons, muons, tracks = out["Electron"], out["MuonTight"], out["EFlowTrack"]
+    assert ak.num(electrons).tolist() == [1, 0, 0, 0, 0]
+    assert ak.num(muons).tolist() == [0, 1, 0, 0, 0]
+    assert electrons.PT[0, 0] == pytest.approx(50.0, rel=0.1)
+    assert (electrons.Eta[0, 0], electrons.Phi[0, 0]) == (tracks.Eta[0, 0], tracks.Phi[0, 0])
+    assert (muons.Eta[1, 0], muons.Phi[1, 0], muons.Charge[1, 0]) == (tracks.Eta[1, 0], tracks.Phi[1, 0], 1)
+    assert ak.num(out["EFlowPhoton"]).tolist()[1:4] == [0, 1, 0]
+    assert out["EFlowPhoton"].ET[2, 0] == pytest.approx(30.0, rel=0.1)
+    assert ak.num(out["EFlowNeutralHadron"]).tolist()[:4] == [0, 0, 0, 0]
+    met = ak.flatten(out["MissingET"].MET)
+    assert met[3] == 0.0  # a lone neutrino: nothing visible, nothing to balance
+    assert met[1] == pytest.approx(40.0, rel=0.1)  # a lone muon's track is balanced by missing ET
+    assert met[4] < 15.0  # back-to-back pion and photon: only resolution effects

@@ -17,7 +17,7 @@ GENERATED = SAMPLES[SAMPLES["source"] == "generate"]
 
 wildcard_constraints:
     sample="|".join(SAMPLES["sample"]),
-    chunk=r"\d{3}",
+    chunk=r"\d+",
 
 
 def chunks_of(sample):

@@ -188,3 +188,22 @@ def test_detector_response_to_single_particles(default_config):
     assert met[3] == 0.0  # a lone neutrino: nothing visible, nothing to balance
     assert met[1] == pytest.approx(40.0, rel=0.1)  # a lone muon's track is balanced by missing ET
     assert met[4] < 15.0  # back-to-back pion and photon: only resolution effects
+
+
+def test_pileup_overlay_adds_pool_events_at_their_own_vertices(tmp_path):
+    from dltrigger.generate.pileup import build_pool, load_pool, place_vertices
+
+    build_pool(tmp_path / "pool.parquet", n_events=20, seed=5, sqrt_s_gev=13000.0)
+    pool = load_pool(tmp_path / "pool.parquet")
+    assert len(pool) == 20 and ak.all(ak.num(pool) > 0)
+    events = single_particle_events([[(11, 30.0, 0.0, 0.0)]] * 200)
+    rng = np.random.default_rng(2)
+    alone = place_vertices(events, None, 0.0, 50.0, 0.01, rng)
+    assert ak.all(ak.num(alone) == 1)
+    assert np.std(ak.to_numpy(alone.vz[:, 0])) == pytest.approx(50.0, rel=0.2)  # the beam spot
+    piled = place_vertices(events, pool, 5.0, 50.0, 0.01, rng)
+    assert ak.all(piled.id[:, 0] == 11)  # the hard event first, then the pileup
+    extra = ak.to_numpy(ak.num(piled)) - 1
+    assert extra.mean() == pytest.approx(5.0 * ak.mean(ak.num(pool)), rel=0.25)
+    # Pileup particles sit at other vertices than the hard event's.
+    assert ak.mean(abs(piled.vz[:, 1:] - piled.vz[:, :1])) > 20.0

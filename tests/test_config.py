@@ -1,0 +1,130 @@
+"""Config and sample-sheet validation: defaults, seeds, and the one-line messages of bad input."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from dltrigger.config import ConfigError, check_pythia_settings, derive_seed, load_config, load_samples, validate_config
+from conftest import REPO
+
+
+def test_defaults_are_filled_in():
+    config = validate_config({"seed": 1, "generate": {"processes": {"ttbar": {"chunks": 1, "events_per_chunk": 5}}}})
+    assert config["generate"]["sqrt_s_gev"] == 13000
+    assert config["generate"]["lepton_filter"] == {"pt_min_gev": 20, "eta_max": 2.5, "relative_isolation_max": 1.0}
+    assert config["generate"]["processes"]["ttbar"]["redecay"] == 1
+    assert config["detector"]["btag_efficiency"] == {"b": 0.7, "c": 0.2, "light": 0.01}
+    assert config["pileup"]["mu"] == 0
+
+
+def test_shipped_configs_are_valid():
+    for name in ("config.yaml", "paper.yaml"):
+        config = load_config(REPO / "config" / name)
+        check_pythia_settings(config)
+        assert set(config["generate"]["processes"]) == {"ttbar", "wjets", "qcd"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c["generate"]["processes"]["qcd"].update(events_per_chunk=0),
+         "config: key 'generate.processes.qcd.events_per_chunk': 0 is less than the minimum of 1"),
+        (lambda c: c["generate"]["processes"]["ttbar"].update(chunks="two"),
+         "config: key 'generate.processes.ttbar.chunks': 'two' is not of type 'integer'"),
+        (lambda c: c["generate"]["processes"].update(zprime={"chunks": 1, "events_per_chunk": 1}),
+         "config: key 'generate.processes': 'zprime' is not one of ['ttbar', 'wjets', 'qcd']"),
+        (lambda c: c.update(sede=3),
+         "config: (top level): Additional properties are not allowed ('sede' was unexpected)"),
+        (lambda c: c["detector"].update(track_efficiency=1.5),
+         "config: key 'detector.track_efficiency': 1.5 is greater than the maximum of 1"),
+        (lambda c: c.pop("seed"), "config: key '(top level)': 'seed' is a required property"),
+    ],
+)
+def test_bad_config_values_give_one_line_naming_the_key(config, change, message):
+    change(config)
+    with pytest.raises(ConfigError) as error:
+        validate_config(config)
+    assert str(error.value) == message
+    assert "\n" not in str(error.value)
+
+
+def test_unknown_pythia_setting_is_rejected_before_generation(config):
+    config["generate"]["processes"]["qcd"]["pythia"] = ["PhaseSpace:pTHatMinn = 60."]
+    with pytest.raises(ConfigError, match=r"generate.processes.qcd.pythia': Pythia does not accept 'PhaseSpace:pTHatMinn = 60.'"):
+        check_pythia_settings(config)
+
+
+def test_malformed_yaml_names_the_file(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("seed: [1\n")
+    with pytest.raises(ConfigError, match=r"config.yaml: not valid YAML"):
+        load_config(path)
+
+
+def write_sheet(tmp_path, rows, header="sample\tlabel\tsource\tprocess"):
+    path = tmp_path / "samples.tsv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (["tt\tttbarr\tgenerate\tttbar"], r"line 2 \(sample 'tt'\): column 'label': 'ttbarr' is not one of"),
+        (["tt\tttbar\tgenerate\tzprime"], r"line 2 \(sample 'tt'\): unknown process 'zprime'"),
+        (["tt\tttbar\tgenerate\t"], r"line 2 \(sample 'tt'\): column 'process': '' should be non-empty"),
+        (["tt\tttbar\t/nowhere/*.root\t"], r"line 2 \(sample 'tt'\): source '/nowhere/\*.root' matches no existing file"),
+        (["tt\tttbar\tgenerate\tttbar", "tt\twjets\tgenerate\twjets"], r"sample name 'tt' is listed more than once"),
+        (["t t\tttbar\tgenerate\tttbar"], r"column 'sample': 't t' does not match"),
+        ([], r"no samples listed"),
+    ],
+)
+def test_bad_sample_sheet_rows_are_named(tmp_path, config, rows, message):
+    with pytest.raises(ConfigError, match=message):
+        load_samples(write_sheet(tmp_path, rows), config)
+
+
+def test_sample_sheet_missing_column(tmp_path, config):
+    with pytest.raises(ConfigError, match=r"missing column\(s\) process"):
+        load_samples(write_sheet(tmp_path, ["tt\tttbar\tgenerate"], header="sample\tlabel\tsource"), config)
+
+
+def test_existing_files_and_remote_urls_are_accepted(tmp_path, config, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.root").write_bytes(b"")
+    sheet = load_samples(
+        write_sheet(tmp_path, ["local\tqcd\tdata/*.root\t", "remote\twjets\troot://eos.example//store/w/*.root\t"]), config
+    )
+    assert list(sheet["sample"]) == ["local", "remote"]
+
+
+def test_derived_seeds_are_stable_distinct_and_in_pythia_range():
+    seeds = {derive_seed(42, sample, chunk) for sample in ("qcd", "ttbar") for chunk in range(50)}
+    assert len(seeds) == 100
+    assert all(1 <= seed <= 900_000_000 for seed in seeds)
+    assert derive_seed(42, "qcd", 3) == derive_seed(42, "qcd", 3) != derive_seed(43, "qcd", 3)
+
+
+def test_every_config_key_is_commented():
+    """config.yaml documents each key: every key sits in a block of lines that carries a comment."""
+    text = (REPO / "config" / "config.yaml").read_text()
+    lines = text.splitlines()
+    config = yaml.safe_load(text)
+
+    def keys(mapping, depth=0):
+        for key, value in mapping.items():
+            yield key, depth
+            if isinstance(value, dict) and key != "processes":
+                yield from keys(value, depth + 1)
+
+    for key, depth in keys(config):
+        index = next(i for i, line in enumerate(lines) if line.startswith("  " * depth + f"{key}:"))
+        # Blocks are separated by blank lines; each key's block must carry a comment above the key.
+        block = []
+        for line in reversed(lines[:index]):
+            if not line.strip():
+                break
+            block.append(line.strip())
+        assert any(line.startswith("#") for line in block), key

@@ -1,0 +1,116 @@
+"""The Snakemake workflow itself: dry run, lint, a tiny real run, reruns, and bad config before any job."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import uproot
+import yaml
+
+from conftest import REPO
+
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "profiles", "envs")
+
+TINY = {
+    "generate": {
+        "processes": {
+            "ttbar": {"chunks": 2, "events_per_chunk": 40},
+            "wjets": {"chunks": 1, "events_per_chunk": 40},
+            "qcd": {"chunks": 1, "events_per_chunk": 40, "hard_process_veto": {"flavours": [4, 5], "eta_max": 2.5}, "redecay": 20},
+        }
+    },
+    "pileup": {"mu": 3, "pool_events": 30},
+}
+
+
+def snakemake(workdir, *args, check=True):
+    result = subprocess.run([SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def copy_workflow(tmp_path) -> Path:
+    for part in WORKFLOW_PARTS:
+        source = REPO / part
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / part)
+    return tmp_path
+
+
+def test_dry_run_and_lint_pass_on_the_default_config(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    dry = snakemake(workdir, "-n", "--cores", "1", "--quiet", "rules")
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, flags=re.M))
+    assert counts == {"generate_chunk": "8", "sample_manifest": "3", "all": "1", "total": "12"}
+    lint = snakemake(workdir, "--lint", "--cores", "1")
+    assert "Congratulations" in lint.stdout + lint.stderr
+
+
+def test_paper_config_dry_run_fans_out_generation(tmp_path):
+    dry = snakemake(copy_workflow(tmp_path), "-n", "--cores", "1", "--configfile", "config/paper.yaml", "--quiet", "rules")
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, flags=re.M))
+    assert int(counts["generate_chunk"]) == 520 + 450 + 1600
+    assert int(counts["pileup_pool"]) == 1
+
+
+def test_tiny_workflow_runs_and_reruns_nothing(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    snakemake(workdir, "--cores", "2", "--configfile", "tiny.yaml")
+
+    for sample, chunks in (("ttbar", 2), ("wjets", 1), ("qcd", 1)):
+        manifest = json.loads((workdir / f"results/raw/{sample}/manifest.json").read_text())
+        assert manifest["files"] == [f"results/raw/{sample}/chunk_{i:03d}.root" for i in range(chunks)]
+        assert manifest["events_generated"] == 40 * chunks
+        kept = 0
+        for path in manifest["files"]:
+            with uproot.open(workdir / path) as file:
+                kept += file["Delphes"].num_entries
+        assert kept == manifest["events_kept"]
+        assert (workdir / f"logs/generate_chunk/{sample}/chunk_000.log").stat().st_size > 0
+        assert (workdir / f"benchmarks/generate_chunk/{sample}/chunk_000.tsv").exists()
+    assert (workdir / "results/pileup/minbias_pool.parquet").exists()
+
+    again = snakemake(workdir, "-n", "--cores", "2", "--configfile", "tiny.yaml")
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+    # Only the chunks of the process whose settings changed are regenerated.
+    TINY_CHANGED = yaml.safe_load(yaml.safe_dump(TINY))
+    TINY_CHANGED["generate"]["processes"]["wjets"]["pythia"] = ["PhaseSpace:pTHatMin = 25."]
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY_CHANGED))
+    changed = snakemake(workdir, "-n", "--cores", "2", "--configfile", "tiny.yaml", "--quiet", "rules")
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", changed.stdout, flags=re.M))
+    assert counts["generate_chunk"] == "1" and counts["sample_manifest"] == "1"
+
+
+def test_bad_config_stops_before_any_job_with_one_line(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    result = snakemake(workdir, "--cores", "1", "--config", "seed=-1", check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "dltrigger: invalid configuration: config: key 'seed': -1 is less than the minimum of 0"
+    )
+    assert not (workdir / "results").exists()
+
+    (workdir / "config" / "samples.tsv").write_text("sample\tlabel\tsource\tprocess\nold\tqcd\tdata/old_*.root\t\n")
+    result = snakemake(workdir, "--cores", "1", check=False)
+    assert result.returncode == 1
+    assert "config/samples.tsv, line 2 (sample 'old'): source 'data/old_*.root' matches no existing file" in result.stderr
+
+
+def test_conda_environment_carries_the_lock_pins():
+    lock = dict(
+        line.split("==") for line in (REPO / "envs" / "requirements.lock").read_text().splitlines() if "==" in line
+    )
+    lock = {name.lower(): version for name, version in lock.items()}
+    env = yaml.safe_load((REPO / "envs" / "dltrigger.yaml").read_text())
+    pip = next(item for item in env["dependencies"] if isinstance(item, dict))["pip"]
+    for pin in pip:
+        name, version = pin.split("==")
+        assert lock[name.lower()] == version, name

@@ -206,4 +206,4 @@ def test_pileup_overlay_adds_pool_events_at_their_own_vertices(tmp_path):
     extra = ak.to_numpy(ak.num(piled)) - 1
     assert extra.mean() == pytest.approx(5.0 * ak.mean(ak.num(pool)), rel=0.25)
     # Pileup particles sit at other vertices than the hard event's.
-    assert ak.mean(abs(piled.vz[:, 1:] - piled.vz[:, :1])) > 20.0
+    assert ak.mean(abs(piled.vz[:, 1:] - piled.vz[:, 0])) > 20.0

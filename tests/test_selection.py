@@ -1,0 +1,50 @@
+"""The isolated-lepton selection on hand-made events with known answers."""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+
+from dltrigger.selection import isolated_lepton_mask, lepton_isolation
+
+
+def events_of(electrons, muons, tracks, photons=None, neutrals=None):
+    def collection(rows, fields):
+        return ak.zip(
+            {
+                field: ak.values_astype(ak.Array([[values[k] for values in row] for row in rows]), np.float32)
+                for k, field in enumerate(fields)
+            }
+        )
+
+    n = len(electrons)
+    return {
+        "Electron": collection(electrons, ("PT", "Eta", "Phi", "Charge")),
+        "MuonTight": collection(muons, ("PT", "Eta", "Phi", "Charge")),
+        "EFlowTrack": collection(tracks, ("PT", "Eta", "Phi")),
+        "EFlowPhoton": collection(photons or [[]] * n, ("ET", "Eta", "Phi")),
+        "EFlowNeutralHadron": collection(neutrals or [[]] * n, ("ET", "Eta", "Phi")),
+    }
+
+
+def test_isolation_sums_and_the_lepton_own_track_is_excluded():
+    events = events_of(
+        electrons=[[(40.0, 0.5, 1.0, -1)]],
+        muons=[[]],
+        tracks=[[(40.0, 0.5, 1.0), (4.0, 0.6, 1.1), (10.0, 0.5, 1.5), (0.4, 0.5, 1.05)]],
+        photons=[[(2.0, 0.4, 0.9)]],
+        neutrals=[[(8.0, 0.5, 1.0 + 2 * np.pi - 0.1)]],  # across the phi boundary: dphi = -0.1
+    )
+    iso = lepton_isolation(events["Electron"], events)
+    assert ak.to_list(iso["charged"]) == [[4.0 / 40.0]]  # own track, the far track and the soft one excluded
+    assert ak.to_list(iso["photon"]) == [[2.0 / 40.0]]
+    assert ak.to_list(iso["neutral"]) == [[8.0 / 40.0]]
+
+
+def test_selection_thresholds():
+    events = events_of(
+        electrons=[[(30.0, 0.0, 0.0, 1)], [(22.0, 0.0, 0.0, 1)], [], [(30.0, 0.0, 0.0, 1)]],
+        muons=[[], [], [(50.0, 1.0, 2.0, -1)], []],
+        tracks=[[], [], [(30.0, 1.1, 2.0)], [(13.0, 0.1, 0.1)]],  # event 2: muon with 0.6 iso; event 3: 0.43
+    )
+    assert isolated_lepton_mask(events).tolist() == [True, False, False, True]

@@ -3,6 +3,11 @@
 from dltrigger.generate.chunk import generate_chunk
 from dltrigger.workflow import job_log
 
+if "snakemake" not in globals():  # run by hand: python scripts/<name>.py TARGET [--configfile FILE]
+    from dltrigger.workflow import snakemake_from_command_line
+
+    snakemake = snakemake_from_command_line()
+
 with job_log(snakemake.log[0]):
     generate_chunk(
         sample=snakemake.wildcards.sample,

@@ -4,6 +4,11 @@ from dltrigger.config import resolve_local_sources
 from dltrigger.generate.manifest import write_manifest
 from dltrigger.workflow import job_log
 
+if "snakemake" not in globals():  # run by hand: python scripts/<name>.py TARGET [--configfile FILE]
+    from dltrigger.workflow import snakemake_from_command_line
+
+    snakemake = snakemake_from_command_line()
+
 with job_log(snakemake.log[0]):
     source = snakemake.params.source
     generated = source == "generate"

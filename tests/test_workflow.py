@@ -114,3 +114,16 @@ def test_conda_environment_carries_the_lock_pins():
     for pin in pip:
         name, version = pin.split("==")
         assert lock[name.lower()] == version, name
+
+
+def test_a_script_runs_by_hand_like_its_rule(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    result = subprocess.run(
+        [sys.executable, "scripts/generate_chunk.py", "results/raw/wjets/chunk_000.root", "--configfile", "tiny.yaml"],
+        cwd=workdir, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    metadata = json.loads((workdir / "results/raw/wjets/chunk_000.json").read_text())
+    assert metadata["events_generated"] == 40 and metadata["sample"] == "wjets"
+    assert "40/40 events generated" in (workdir / "logs/generate_chunk/wjets/chunk_000.log").read_text()

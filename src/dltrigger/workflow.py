@@ -33,3 +33,49 @@ def job_log(path: str | os.PathLike):
             os.dup2(saved[1], 2)
             for fd in saved:
                 os.close(fd)
+
+
+def snakemake_for_target(target: str, configfiles: list[str] | None = None):
+    """The ``snakemake`` object a rule's script would receive for the job producing ``target``.
+
+    Lets every adapter in ``scripts/`` run by hand from the workflow directory, e.g.
+    ``python scripts/generate_chunk.py results/raw/ttbar/chunk_000.root [--configfile FILE]``,
+    with the same inputs, params and log as under Snakemake (whose DAG is built, nothing is executed).
+    """
+    from pathlib import Path
+
+    from snakemake.api import SnakemakeApi
+    from snakemake.script import Snakemake
+    from snakemake.settings.enums import Quietness
+    from snakemake.settings.types import ConfigSettings, DAGSettings, OutputSettings, ResourceSettings, StorageSettings
+
+    with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
+        workflow_api = api.workflow(
+            resource_settings=ResourceSettings(cores=1),
+            config_settings=ConfigSettings(configfiles=[Path(f) for f in configfiles or []]),
+            storage_settings=StorageSettings(),
+            snakefile=Path("Snakefile"),
+        )
+        workflow_api.dag(dag_settings=DAGSettings(targets={target}, forcetargets=True))
+        workflow = workflow_api._workflow  # the public API only executes; building the DAG needs the workflow
+        workflow._prepare_dag(forceall=False, ignore_incomplete=True, lock_warn_only=True, nolock=True)
+        workflow._build_dag()
+        job = next((job for job in workflow.dag.jobs if target in job.output), None)
+        if job is None:
+            raise SystemExit(f"no rule of the workflow produces '{target}'")
+        for path in [*job.output, *job.log]:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return Snakemake(
+            job.input, job.output, job.params, job.wildcards, job.threads, job.resources, job.log, workflow.config, job.rule.name, None
+        )
+
+
+def snakemake_from_command_line():
+    """Parse ``TARGET [--configfile FILE ...]`` of a script run by hand (see ``snakemake_for_target``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Run one job of the workflow by hand (from the workflow directory).")
+    parser.add_argument("target", help="an output file of the job, e.g. results/raw/ttbar/chunk_000.root")
+    parser.add_argument("--configfile", action="append", default=[], help="extra config file(s), as for snakemake")
+    args = parser.parse_args()
+    return snakemake_for_target(args.target, args.configfile)

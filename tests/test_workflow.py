@@ -119,6 +119,15 @@ def test_conda_environment_carries_the_lock_pins():
 def test_a_script_runs_by_hand_like_its_rule(tmp_path):
     workdir = copy_workflow(tmp_path)
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    command = [sys.executable, "scripts/generate_chunk.py", "results/raw/wjets/chunk_000.root", "--configfile", "tiny.yaml"]
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1  # with pileup on, the job needs the min-bias pool first
+    assert result.stderr.strip().splitlines()[-1] == (
+        "inputs of 'results/raw/wjets/chunk_000.root' are missing; "
+        "build them first: snakemake results/pileup/minbias_pool.parquet"
+    )
+
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump({**TINY, "pileup": {"mu": 0}}))
     result = subprocess.run(
         [sys.executable, "scripts/generate_chunk.py", "results/raw/wjets/chunk_000.root", "--configfile", "tiny.yaml"],
         cwd=workdir, capture_output=True, text=True, timeout=600,

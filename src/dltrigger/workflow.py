@@ -63,6 +63,9 @@ def snakemake_for_target(target: str, configfiles: list[str] | None = None):
         job = next((job for job in workflow.dag.jobs if target in job.output), None)
         if job is None:
             raise SystemExit(f"no rule of the workflow produces '{target}'")
+        missing = [path for path in job.input if not Path(path).exists()]
+        if missing:
+            raise SystemExit(f"inputs of '{target}' are missing; build them first: snakemake {' '.join(missing)}")
         for path in [*job.output, *job.log]:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         return Snakemake(

@@ -107,10 +107,10 @@ def simulate(particles: ak.Array, heavy_flavour: ak.Array, cfg: dict, rng: np.ra
     ieta = np.clip(((eta + cfg["calorimeter_eta_max"]) / size).astype(np.int64), 0, n_eta - 1)
     iphi = np.clip(((phi + np.pi) / (2 * np.pi) * n_phi).astype(np.int64), 0, n_phi - 1)
     tower = (event * n_eta + ieta) * n_phi + iphi
-    eflow = []
-    for layer, in_layer, resolution, threshold in (
-        ("photon", in_calo & is_em, cfg["ecal_resolution"], cfg["eflow_photon_e_min_gev"]),
-        ("neutral", in_calo & ~is_em, cfg["hcal_resolution"], cfg["eflow_neutral_e_min_gev"]),
+    towers = {}  # energy-flow neutrals per calorimeter: flat columns event, E, ET, Eta, Phi
+    for name, in_layer, resolution, threshold in (
+        ("EFlowPhoton", in_calo & is_em, cfg["ecal_resolution"], cfg["eflow_photon_e_min_gev"]),
+        ("EFlowNeutralHadron", in_calo & ~is_em, cfg["hcal_resolution"], cfg["eflow_neutral_e_min_gev"]),
     ):
         keys, inverse = np.unique(tower[in_layer], return_inverse=True)
         deposit = np.bincount(inverse, weights=flat["e"][in_layer], minlength=keys.size)
@@ -122,26 +122,23 @@ def simulate(particles: ak.Array, heavy_flavour: ak.Array, cfg: dict, rng: np.ra
         keys, energy = keys[keep], remainder[keep]
         tower_eta = ((keys // n_phi) % n_eta + 0.5) * size - cfg["calorimeter_eta_max"]
         tower_phi = ((keys % n_phi) + 0.5) * (2 * np.pi / n_phi) - np.pi
-        eflow.append((layer, keys // (n_eta * n_phi), energy, tower_eta, tower_phi))
-    photons, neutrals = (
-        _jagged(
-            {
-                "ET": (energy / np.cosh(tower_eta)).astype(np.float32),
-                "Eta": tower_eta.astype(np.float32),
-                "Phi": tower_phi.astype(np.float32),
-                "E": energy.astype(np.float32),
-            },
-            tower_event,
-            n_events,
+        towers[name] = {
+            "event": keys // (n_eta * n_phi),
+            "E": energy,
+            "ET": energy / np.cosh(tower_eta),
+            "Eta": tower_eta,
+            "Phi": tower_phi,
+        }
+    neutral_collections = {
+        name: _jagged(
+            {field: columns[field].astype(np.float32) for field in ("ET", "Eta", "Phi", "E")}, columns["event"], n_events
         )
-        for _, tower_event, energy, tower_eta, tower_phi in eflow
-    )
+        for name, columns in towers.items()
+    }
 
     # Energy-flow objects (massless) feed the jets and the missing ET.
-    flow_event = np.concatenate([event[tracked], eflow[0][1], eflow[1][1]])
-    flow_pt = np.concatenate([track_pt[tracked], *(e / np.cosh(h) for _, _, e, h, _ in eflow)])
-    flow_eta = np.concatenate([eta[tracked], eflow[0][3], eflow[1][3]])
-    flow_phi = np.concatenate([phi[tracked], eflow[0][4], eflow[1][4]])
+    parts = [{"event": event[tracked], "ET": track_pt[tracked], "Eta": eta[tracked], "Phi": phi[tracked]}, *towers.values()]
+    flow_event, flow_pt, flow_eta, flow_phi = (np.concatenate([part[key] for part in parts]) for key in ("event", "ET", "Eta", "Phi"))
     order = np.argsort(flow_event, kind="stable")
     flow_event, flow_pt, flow_eta, flow_phi = flow_event[order], flow_pt[order], flow_eta[order], flow_phi[order]
     flow_px, flow_py = flow_pt * np.cos(flow_phi), flow_pt * np.sin(flow_phi)
@@ -159,8 +156,7 @@ def simulate(particles: ak.Array, heavy_flavour: ak.Array, cfg: dict, rng: np.ra
     jets = _jets(flow, heavy_flavour, cfg, rng)
     return {
         "EFlowTrack": tracks,
-        "EFlowPhoton": photons,
-        "EFlowNeutralHadron": neutrals,
+        **neutral_collections,
         "Electron": electrons,
         "MuonTight": muons,
         "Jet": jets,

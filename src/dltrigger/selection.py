@@ -1,20 +1,28 @@
-"""The trigger-emulating isolated-lepton selection of the original study (§B of the reference), vectorized.
+"""The trigger-emulating isolated-lepton selection of the original study (reference §B), vectorized.
 
 An electron or tight muon with pT > 23 GeV whose relative isolation (charged tracks with pT > 0.5 GeV,
-neutral hadrons and photons with ET > 1 GeV, within dR < 0.3) is below 0.45.
+photons and neutral hadrons with ET > 1 GeV, within dR < 0.3) is below 0.45.
+
+Everything works on flat numpy arrays of a whole batch of events (an ``event`` index per object), and
+cone sums use an eta-sorted index per event, so the cost grows with the particles near each query, not
+with all pairs. ``quirks=True`` reproduces the original code where it differs from the physics
+(README "Original quirks"); the default is the corrected behaviour.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import awkward as ak
 import numpy as np
-
-from .kinematics import cone_sums
 
 LEPTON_PT_MIN = 23.0
 ISOLATION_MAX = 0.45
 CONE = 0.3
-SELF_MATCH_DR = 1e-4  # the lepton's own track: the detector gives it the lepton's (eta, phi)
+TRACK_PT_MIN = 0.5
+NEUTRAL_ET_MIN = 1.0
+LEPTON_ETA_MAX = 2.5  # corrected behaviour only: the original applied no |eta| cut
+SELF_MATCH_DR = 1e-4  # a lepton's own track carries the lepton's (eta, phi)
 
 BRANCHES = {
     "EFlowTrack": ("PT", "Eta", "Phi"),
@@ -25,23 +33,162 @@ BRANCHES = {
 }
 
 
-def lepton_isolation(leptons, events) -> dict:
-    """Charged, photon and neutral-hadron relative isolation of each lepton (jagged like ``leptons``)."""
-    tracks = events["EFlowTrack"][events["EFlowTrack"].PT > 0.5]
-    photons = events["EFlowPhoton"][events["EFlowPhoton"].ET > 1.0]
-    neutrals = events["EFlowNeutralHadron"][events["EFlowNeutralHadron"].ET > 1.0]
+@dataclass
+class Flat:
+    """A collection of a batch as flat columns plus the event index of each object (event-ordered)."""
+
+    event: np.ndarray
+    columns: dict
+
+    @classmethod
+    def of(cls, records: ak.Array, mask=None) -> "Flat":
+        if mask is not None:
+            records = records[mask]
+        counts = ak.to_numpy(ak.num(records))
+        columns = {name: ak.to_numpy(ak.flatten(records[name])).astype(np.float64) for name in records.fields}
+        return cls(np.repeat(np.arange(counts.size), counts), columns)
+
+    def __getitem__(self, name):
+        return self.columns[name]
+
+    def take(self, index) -> "Flat":
+        return Flat(self.event[index], {name: column[index] for name, column in self.columns.items()})
+
+
+class ConeIndex:
+    """Objects of one isolation map sorted by (event, eta), to find those within dR < radius of queries."""
+
+    def __init__(self, event, eta, phi, pt):
+        self.order = np.lexsort((eta, event))
+        self.event, self.eta, self.phi, self.pt = event[self.order], eta[self.order], phi[self.order], pt[self.order]
+        # One sortable key: events are separated by more than any eta range.
+        self.key = self.event * 100.0 + self.eta
+
+    def sums(self, q_event, q_eta, q_phi, radius=CONE, own=None, wrap_phi=True):
+        """Sum of pT within ``radius`` of each query. ``own``: index (in the map's input order) of an object
+        that is the query itself and must not count, or -1. ``wrap_phi=False`` reproduces the original's
+        wrapping at +-2 pi, i.e. none: neighbours across phi = +-pi are missed."""
+        low = np.searchsorted(self.key, q_event * 100.0 + q_eta - radius, side="left")
+        high = np.searchsorted(self.key, q_event * 100.0 + q_eta + radius, side="right")
+        counts = high - low
+        query = np.repeat(np.arange(q_eta.size), counts)
+        partner = np.repeat(low - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        dphi = q_phi[query] - self.phi[partner]
+        if wrap_phi:
+            dphi = (dphi + np.pi) % (2 * np.pi) - np.pi
+        inside = (q_eta[query] - self.eta[partner]) ** 2 + dphi**2 < radius**2
+        if own is not None:
+            inside &= self.order[partner] != own[query]
+        return np.bincount(query[inside], weights=self.pt[partner[inside]], minlength=q_eta.size)
+
+
+@dataclass
+class IsolationMaps:
+    """The three isolation maps of the original: charged tracks, photons, neutral hadrons above threshold."""
+
+    tracks: Flat
+    photons: Flat
+    neutrals: Flat
+
+    @classmethod
+    def of(cls, events: dict) -> "IsolationMaps":
+        return cls(
+            tracks=Flat.of(events["EFlowTrack"], events["EFlowTrack"].PT > TRACK_PT_MIN),
+            photons=Flat.of(events["EFlowPhoton"], events["EFlowPhoton"].ET > NEUTRAL_ET_MIN),
+            neutrals=Flat.of(events["EFlowNeutralHadron"], events["EFlowNeutralHadron"].ET > NEUTRAL_ET_MIN),
+        )
+
+    def indices(self):
+        return {
+            "charged": ConeIndex(self.tracks.event, self.tracks["Eta"], self.tracks["Phi"], self.tracks["PT"]),
+            "photon": ConeIndex(self.photons.event, self.photons["Eta"], self.photons["Phi"], self.photons["ET"]),
+            "neutral": ConeIndex(self.neutrals.event, self.neutrals["Eta"], self.neutrals["Phi"], self.neutrals["ET"]),
+        }
+
+    def non_empty(self, n_events) -> np.ndarray:
+        """Events where all three maps have an entry (the original dropped the others)."""
+        present = np.ones(n_events, dtype=bool)
+        for flat in (self.tracks, self.photons, self.neutrals):
+            present &= np.bincount(flat.event, minlength=n_events) > 0
+        return present
+
+
+def own_track_index(maps: IsolationMaps, indices: dict, event, eta, phi) -> np.ndarray:
+    """Index in the charged map of the track at the same (eta, phi) as each object (dR < 1e-4), or -1."""
+    cone = indices["charged"]
+    low = np.searchsorted(cone.key, event * 100.0 + eta - SELF_MATCH_DR, side="left")
+    high = np.searchsorted(cone.key, event * 100.0 + eta + SELF_MATCH_DR, side="right")
+    own = np.full(eta.size, -1, dtype=np.int64)
+    for offset in range(int((high - low).max(initial=0))):  # almost always 0 or 1 candidate
+        candidate = low + offset
+        valid = candidate < high
+        safe = np.where(valid, candidate, 0)
+        dphi = (phi - cone.phi[safe] + np.pi) % (2 * np.pi) - np.pi
+        match = valid & (own < 0) & ((eta - cone.eta[safe]) ** 2 + dphi**2 < SELF_MATCH_DR**2)
+        own[match] = cone.order[safe[match]]
+    return own
+
+
+def isolation(indices: dict, objects: Flat, pt, own_track, quirks: bool) -> dict:
+    """Charged, photon and neutral relative isolation of each object.
+
+    Corrected: the object's own track (``own_track``) is left out of the charged sum. Original: the
+    charged ratio minus 1 (assumes the own track's pT equals the object's), phi not wrapped.
+    """
+    q = (objects.event, objects["Eta"], objects["Phi"])
+    wrap = not quirks
+    charged = indices["charged"].sums(*q, own=None if quirks else own_track, wrap_phi=wrap) / pt
+    if quirks:
+        charged = charged - (own_track >= 0)
     return {
-        "charged": cone_sums(leptons.Eta, leptons.Phi, tracks.Eta, tracks.Phi, tracks.PT, CONE, SELF_MATCH_DR) / leptons.PT,
-        "photon": cone_sums(leptons.Eta, leptons.Phi, photons.Eta, photons.Phi, photons.ET, CONE) / leptons.PT,
-        "neutral": cone_sums(leptons.Eta, leptons.Phi, neutrals.Eta, neutrals.Phi, neutrals.ET, CONE) / leptons.PT,
+        "charged": charged,
+        "photon": indices["photon"].sums(*q, wrap_phi=wrap) / pt,
+        "neutral": indices["neutral"].sums(*q, wrap_phi=wrap) / pt,
     }
 
 
-def isolated_lepton_mask(events: dict) -> np.ndarray:
-    """Events with at least one electron or tight muon passing the trigger's pT and isolation cuts."""
-    passed = np.zeros(len(events["Electron"]), dtype=bool)
-    for collection in ("Electron", "MuonTight"):
-        leptons = events[collection][events[collection].PT > LEPTON_PT_MIN]
-        iso = lepton_isolation(leptons, events)
-        passed |= ak.to_numpy(ak.any(iso["charged"] + iso["photon"] + iso["neutral"] < ISOLATION_MAX, axis=1))
-    return passed
+def select_lepton(events: dict, maps: IsolationMaps, indices: dict, quirks: bool) -> dict:
+    """The isolated lepton of each event, if any: flat per-event arrays (``found`` says which events)."""
+    n_events = len(events["Electron"])
+    chosen = {}
+    for collection, is_electron in (("Electron", 1.0), ("MuonTight", 0.0)):
+        leptons = Flat.of(events[collection])
+        candidate = leptons["PT"] > LEPTON_PT_MIN
+        if not quirks:
+            candidate &= np.abs(leptons["Eta"]) < LEPTON_ETA_MAX
+        leptons = leptons.take(np.flatnonzero(candidate))
+        own = own_track_index(maps, indices, leptons.event, leptons["Eta"], leptons["Phi"])
+        iso = isolation(indices, leptons, leptons["PT"], own, quirks)
+        passing = np.flatnonzero(iso["charged"] + iso["photon"] + iso["neutral"] < ISOLATION_MAX)
+        # Original: first qualifying lepton in collection order; corrected: the highest-pT one (the same
+        # for pT-ordered Delphes collections, but not assumed).
+        order = passing if quirks else passing[np.lexsort((-leptons["PT"][passing], leptons.event[passing]))]
+        first = order[np.unique(leptons.event[order], return_index=True)[1]]
+        found = np.zeros(n_events, dtype=bool)
+        found[leptons.event[first]] = True
+        fields = {name: np.zeros(n_events) for name in ("PT", "Eta", "Phi", "Charge", "iso_charged", "iso_photon", "iso_neutral", "own")}
+        for name in ("PT", "Eta", "Phi", "Charge"):
+            fields[name][leptons.event[first]] = leptons[name][first]
+        for name in ("charged", "photon", "neutral"):
+            fields[f"iso_{name}"][leptons.event[first]] = iso[name][first]
+        fields["own"][leptons.event[first]] = own[first]
+        fields["is_electron"] = np.full(n_events, is_electron)
+        chosen[collection] = (found, fields)
+
+    (has_e, electron), (has_mu, muon) = chosen["Electron"], chosen["MuonTight"]
+    # Both found: the original compared eta (a porting bug, it meant pT); corrected: the larger pT.
+    prefer_electron = electron["Eta"] > muon["Eta"] if quirks else electron["PT"] >= muon["PT"]
+    use_electron = has_e & (~has_mu | prefer_electron)
+    lepton = {name: np.where(use_electron, electron[name], muon[name]) for name in electron}
+    lepton["own"] = lepton["own"].astype(np.int64)
+    lepton["found"] = has_e | has_mu
+    return lepton
+
+
+def isolated_lepton_mask(events: dict, quirks: bool = False) -> np.ndarray:
+    """Events passing the isolated-lepton trigger emulation."""
+    maps = IsolationMaps.of(events)
+    found = select_lepton(events, maps, maps.indices(), quirks)["found"]
+    if quirks:
+        found &= maps.non_empty(len(found))
+    return found

@@ -13,6 +13,8 @@ configfile: "config/config.yaml"
 # ----------------------------------------------------------------------------------------------
 include: "rules/common.smk"
 include: "rules/generate.smk"
+include: "rules/ingest.smk"
+include: "rules/features.smk"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -21,4 +23,4 @@ include: "rules/generate.smk"
 rule all:
     default_target: True
     input:
-        rules.raw_samples.input,
+        rules.features.output,

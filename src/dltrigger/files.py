@@ -6,24 +6,34 @@ import contextlib
 import glob
 import json
 import os
+import shutil
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
-    """Yield a temporary path next to ``path``; rename it to ``path`` if the block succeeds, else delete it.
-
-    Leftovers of a writer that was killed (SIGKILL skips the cleanup) are removed on the next attempt.
+    """Yield a temporary path next to ``path`` (a file or a directory); rename it to ``path`` if the block
+    succeeds, else delete it. Leftovers of a writer that was killed (SIGKILL skips the cleanup) are removed
+    on the next attempt.
     """
     path = os.fspath(path)
     for stale in glob.glob(f"{glob.escape(path)}.partial-*"):
-        os.remove(stale)
+        remove(stale)
     temporary = f"{path}.partial-{os.getpid()}"
     try:
         yield temporary
+        if os.path.isdir(temporary) and os.path.isdir(path):
+            shutil.rmtree(path)  # a directory output replaces an existing one as a whole
         os.replace(temporary, path)
     finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+        remove(temporary)
+
+
+def remove(path: str | os.PathLike) -> None:
+    """Delete a file or a directory tree if it exists."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.remove(path)
 
 
 def write_json(path: str | os.PathLike, payload) -> None:

@@ -133,13 +133,13 @@ def isolation(indices: dict, objects: Flat, pt, own_track, quirks: bool) -> dict
     """Charged, photon and neutral relative isolation of each object.
 
     Corrected: the object's own track (``own_track``) is left out of the charged sum. Original: the
-    charged ratio minus 1 (assumes the own track's pT equals the object's), phi not wrapped.
+    charged ratio minus 1 (assumes the own track is there and has the object's pT), phi not wrapped.
     """
     q = (objects.event, objects["Eta"], objects["Phi"])
     wrap = not quirks
     charged = indices["charged"].sums(*q, own=None if quirks else own_track, wrap_phi=wrap) / pt
     if quirks:
-        charged = charged - (own_track >= 0)
+        charged = charged - 1.0
     return {
         "charged": charged,
         "photon": indices["photon"].sums(*q, wrap_phi=wrap) / pt,

@@ -1,0 +1,25 @@
+# Ingestion on Spark: every raw ROOT file -> isolated-lepton selection -> HLF + particle features (Parquet).
+
+
+rule ingest:
+    input:
+        manifests=expand("results/raw/{sample}/manifest.json", sample=SAMPLES["sample"]),
+    output:
+        events=directory("results/ingest/events.parquet"),
+        cutflow="results/ingest/cutflow.tsv",
+    log:
+        "logs/ingest/ingest.log",
+    benchmark:
+        "benchmarks/ingest/ingest.tsv"
+    params:
+        spark=config["spark"],
+        quirks=config["features"]["original_quirks"],
+        events_per_task=config["ingest"]["events_per_task"],
+    threads: workflow.cores
+    resources:
+        mem_mb=6000,
+        runtime=120,
+    conda:
+        "../envs/dltrigger.yaml"
+    script:
+        "../scripts/ingest.py"

@@ -1,0 +1,159 @@
+"""Ingestion: selection and features on hand-built Delphes events with known answers, an independent
+per-event reference implementation on generated events, and the Spark stage with a failing task."""
+
+from __future__ import annotations
+
+import math
+
+import awkward as ak
+import numpy as np
+import pytest
+
+from dltrigger.generate.delphes import SCHEMA, write_delphes
+from dltrigger.ingest import HLF_NAMES, LLF_NAMES, N_ROWS, features, read_events
+
+NAN = float("nan")
+
+
+def delphes_file(path, events):
+    """Write events given as {collection: [tuples in SCHEMA field order]} as a Delphes-layout ROOT file."""
+    collections = {}
+    for name, fields in SCHEMA.items():
+        rows = [[dict(zip(fields, values)) for values in event.get(name, [])] for event in events]
+        if name == "Event":
+            rows = [[{"Number": i, "Weight": 1.0}] for i in range(len(events))]
+        collections[name] = ak.Array(rows) if any(rows) else ak.zip({f: ak.Array([[]] * len(events)) for f in fields})
+    write_delphes(path, collections)
+    return str(path)
+
+
+TRACK = "EFlowTrack"  # (PID, Charge, PT, Eta, Phi, X, Y, Z)
+HAND_BUILT = [
+    {  # A: isolated electron (50 GeV) and isolated muon (30 GeV, larger eta)
+        "Electron": [(50.0, 0.5, 1.0, -1)],
+        "MuonTight": [(30.0, 1.5, -1.0, 1)],
+        TRACK: [
+            (11, -1, 48.0, 0.5, 1.0, 0.01, 0.02, 5.0),  # the electron's own track
+            (-13, 1, 30.0, 1.5, -1.0, 0.0, 0.0, 5.0),  # the muon's own track
+            (211, 1, 5.0, 0.6, 1.1, 0.0, 0.0, 5.5),  # near the electron: dR = 0.141
+            (-211, -1, 20.0, -1.0, 3.0, 0.0, 0.0, 4.0),  # far from both leptons
+            (321, 1, 2.0, -1.0, -3.1, 0.0, 0.0, 4.0),  # across phi = +-pi from the far track
+        ],
+        "EFlowPhoton": [(2.0, 0.45, 0.95, 2.2), (3.0, -1.0, 3.1, 4.6)],
+        "EFlowNeutralHadron": [(4.0, 0.5, 1.2, 4.5), (6.0, 2.0, -2.0, 22.6)],
+        "Jet": [(100.0, 0.5, 1.0, 10.0, 1), (40.0, 2.0, -2.0, 5.0, 0), (35.0, 2.7, 0.0, 5.0, 1), (25.0, 0.0, 2.0, 3.0, 1)],
+        "MissingET": [(40.0, -2.0)],
+    },
+    {  # B: a 30 GeV muon next to a 20 GeV track: not isolated
+        "MuonTight": [(30.0, 0.0, 0.0, -1)],
+        TRACK: [(13, -1, 30.0, 0.0, 0.0, 0, 0, 0), (211, 1, 20.0, 0.1, 0.0, 0, 0, 0)],
+        "EFlowPhoton": [(2.0, 1.0, 1.0, 3.1)],
+        "EFlowNeutralHadron": [(2.0, 1.0, 1.0, 3.1)],
+        "MissingET": [(10.0, 0.0)],
+    },
+    {  # C: an electron below 23 GeV
+        "Electron": [(20.0, 0.0, 0.0, 1)],
+        TRACK: [(-11, 1, 20.0, 0.0, 0.0, 0, 0, 0)],
+        "EFlowPhoton": [(2.0, 1.0, 1.0, 3.1)],
+        "EFlowNeutralHadron": [(2.0, 1.0, 1.0, 3.1)],
+        "MissingET": [(10.0, 0.0)],
+    },
+    {  # D: a broken MET value
+        "Electron": [(40.0, 0.0, 0.0, 1)],
+        TRACK: [(-11, 1, 40.0, 0.0, 0.0, 0, 0, 0)],
+        "EFlowPhoton": [(2.0, 1.0, 1.0, 3.1)],
+        "EFlowNeutralHadron": [(2.0, 1.0, 1.0, 3.1)],
+        "MissingET": [(NAN, 0.0)],
+    },
+    {  # E: an isolated electron in an event without neutral hadrons (the original dropped such events)
+        "Electron": [(40.0, -0.5, 2.0, 1)],
+        TRACK: [(-11, 1, 40.0, -0.5, 2.0, 0, 0, 0)],
+        "EFlowPhoton": [(2.0, 1.0, 1.0, 3.1)],
+        "MissingET": [(30.0, 0.0)],
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def hand_built(tmp_path_factory):
+    path = delphes_file(tmp_path_factory.mktemp("hand") / "hand.root", HAND_BUILT)
+    return read_events(path, 0, len(HAND_BUILT))
+
+
+def hlf(result, row):
+    return dict(zip(HLF_NAMES, result["hlf"][row].tolist()))
+
+
+def test_hand_built_events_corrected_physics(hand_built):
+    result = features(hand_built, quirks=False)
+    assert result["cutflow"] == {"read": 5, "finite": 4, "isolation maps": 4, "lepton pT > 23 GeV": 3, "isolated lepton": 2}
+    assert result["entry"].tolist() == [0, 4]
+    a = hlf(result, 0)
+    assert a["HT"] == 140.0 and a["nJets"] == 2 and a["nBjets"] == 1  # jets above 30 GeV within |eta| < 2.6
+    assert (a["MET"], a["phiMET"]) == (40.0, pytest.approx(-2.0))
+    assert a["MT"] == pytest.approx(math.sqrt(2 * 40 * 50 * (1 - math.cos(3.0))), rel=1e-6)
+    assert (a["LepPt"], a["LepEta"], a["LepPhi"], a["LepCharge"], a["LepIsEle"]) == (50.0, 0.5, 1.0, -1.0, 1.0)
+    assert a["LepIsoCh"] == pytest.approx(5.0 / 50)  # its own track left out
+    assert a["LepIsoGamma"] == pytest.approx(2.0 / 50)
+    assert a["LepIsoNeu"] == pytest.approx(4.0 / 50)
+
+    llf = result["llf"][0]
+    assert result["n_particles"][0] == 1 + 4 + 2 + 2  # lepton, 4 tracks (own one skipped), 2 photons, 2 neutrals
+    column = {name: llf[:, i] for i, name in enumerate(LLF_NAMES)}
+    np.testing.assert_allclose(column["Pt"][:9], [50, 30, 5, 20, 2, 2, 3, 4, 6])
+    assert column["isEle"][0] == 1 and column["isChHad"][1:5].tolist() == [1] * 4
+    assert column["isGamma"][5:7].tolist() == [1, 1] and column["isNeuHad"][7:9].tolist() == [1, 1]
+    assert column["Charge"][1:5].tolist() == [1, 1, -1, 1]  # the Charge branch
+    assert column["vtxZ"][1:5].tolist() == [5.0, 5.5, 4.0, 4.0] and column["vtxZ"][0] == 0
+    assert column["Energy"][0] == pytest.approx(50 * math.cosh(0.5))
+    assert column["Pz"][0] == pytest.approx(50 * math.sinh(0.5))
+    # The far track sees the kaon across phi = +-pi (dphi = 0.18) and the photon at phi 3.1.
+    assert column["ChPFIso"][3] == pytest.approx(2.0 / 20)
+    assert column["GammaPFIso"][3] == pytest.approx(3.0 / 20)
+    assert column["ChPFIso"][5] == pytest.approx((48 + 5) / 2.0)  # a photon next to the electron's track
+    assert not llf[9:].any()  # zero padding after the real particles
+    assert result["llf"].shape == (2, N_ROWS, 19)
+
+
+def test_hand_built_events_original_quirks(hand_built):
+    result = features(hand_built, quirks=True)
+    assert result["cutflow"] == {"read": 5, "finite": 4, "isolation maps": 3, "lepton pT > 23 GeV": 2, "isolated lepton": 1}
+    a = hlf(result, 0)
+    # Electron and muon both isolated: the original took the larger eta, the muon.
+    assert (a["LepPt"], a["LepIsEle"], a["LepCharge"]) == (30.0, 0.0, 1.0)
+    assert a["MT"] == pytest.approx(2 * 40 * 30 * (1 - math.cos(1.0)), rel=1e-6)  # no square root
+    assert a["LepIsoCh"] == pytest.approx(30.0 / 30 - 1)  # "minus one" for its own track
+    column = {name: result["llf"][0][:, i] for i, name in enumerate(LLF_NAMES)}
+    assert column["Charge"][1] == 1.0  # the electron's track: sign(PID 11) = +1, not its charge
+    # No phi wrapping: the far track misses the kaon and the photon across phi = +-pi.
+    assert column["Pt"][3] == 20.0
+    assert column["ChPFIso"][3] == pytest.approx(20.0 / 20 - 1)  # itself minus one; the kaon is missed
+    assert column["GammaPFIso"][3] == pytest.approx(3.0 / 20)  # the photon at dphi = 0.1 needs no wrap
+
+
+@pytest.mark.parametrize("quirks", [False, True])
+def test_vectorized_features_agree_with_a_per_event_reference(sanity_samples, quirks):
+    from reference_features import reference
+
+    compared = 0
+    for process, (root, meta) in sanity_samples.items():
+        events = read_events(str(root), 0, meta["events_kept"])
+        result = features(events, quirks=quirks)
+        as_lists = {name: ak.to_list(record) for name, record in events.items()}
+        expected_entries = []
+        for entry in range(meta["events_kept"]):
+            event = {name: records[entry] for name, records in as_lists.items()}
+            expected = reference(event, quirks)
+            if expected is None:
+                continue
+            expected_entries.append(entry)
+            row = len(expected_entries) - 1
+            if row >= len(result["entry"]):
+                break
+            hlf_expected, rows = expected
+            np.testing.assert_allclose(result["hlf"][row], np.float32(hlf_expected), rtol=2e-6, atol=1e-6)
+            assert result["n_particles"][row] == len(rows)
+            np.testing.assert_allclose(result["llf"][row][: len(rows)], np.float32(rows), rtol=2e-6, atol=1e-5)
+            compared += 1
+        assert result["entry"].tolist() == expected_entries, process
+    assert compared > 200

@@ -63,7 +63,11 @@ def particle_moments(batches):
         llf, n_particles = _particles_of(batch)
         real = llf[np.arange(N_ROWS)[None, :] < n_particles[:, None]].astype(np.float64)
         yield pa.RecordBatch.from_arrays(
-            [pa.array([real.shape[0]], pa.int64()), _list_array(real.sum(0), len(LLF_NAMES)), _list_array((real**2).sum(0), len(LLF_NAMES))],
+            [
+                pa.array([real.shape[0]], pa.int64()),
+                _list_array(real.sum(0), len(LLF_NAMES), type=pa.float64()),
+                _list_array((real**2).sum(0), len(LLF_NAMES), type=pa.float64()),
+            ],
             names=["n", "sum", "sum2"],
         )
 

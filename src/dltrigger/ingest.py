@@ -196,6 +196,9 @@ def check_input(path: str) -> int:
     except Exception as exc:  # uproot raises many types for damaged files
         raise InputError(f"{path}: not a readable ROOT file ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
     with file:
+        size = _size(path)
+        if size is not None and size < file.file.fEND:
+            raise InputError(f"{path}: truncated ROOT file ({size} bytes, its header says {file.file.fEND})")
         if TREE not in file:
             found = ", ".join(sorted({key.split(";")[0] for key in file.keys()})) or "nothing"
             raise InputError(f"{path}: no TTree '{TREE}' (found: {found})")
@@ -205,6 +208,11 @@ def check_input(path: str) -> int:
         if missing:
             raise InputError(f"{path}: missing branches {', '.join(missing)}")
         return tree.num_entries
+
+
+def _size(path: str) -> int | None:
+    """Size in bytes of a local file; None for remote URLs (their reads fail later, per task)."""
+    return os.path.getsize(path) if "://" not in path else None
 
 
 def plan_tasks(samples: list[dict], events_per_task: int) -> list[dict]:
@@ -237,9 +245,9 @@ def read_events(path: str, entry_start: int, entry_stop: int) -> dict:
     return {name: ak.zip({field: arrays[f"{name}.{field}"] for field in fields}) for name, fields in BRANCHES.items()}
 
 
-def _list_array(values: np.ndarray, *shape: int) -> pa.Array:
-    """Nested Arrow lists (list<list<float>> for two inner dimensions) over a contiguous float32 buffer."""
-    array = pa.array(values.reshape(-1), type=pa.float32())
+def _list_array(values: np.ndarray, *shape: int, type=pa.float32()) -> pa.Array:
+    """Nested Arrow lists (list<list<float>> for two inner dimensions) over one contiguous buffer."""
+    array = pa.array(values.reshape(-1), type=type)
     for size in reversed(shape):
         array = pa.ListArray.from_arrays(pa.array(np.arange(0, len(array) + 1, size, dtype=np.int32)), array)
     return array
@@ -275,7 +283,7 @@ def ingest_task(task: dict, quirks: bool):
     except Exception as exc:
         raise InputError(
             f"{task['path']}: entries {task['entry_start']}-{task['entry_stop']} cannot be read "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+            f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
         ) from None
     result = features(events, quirks)
     event = events["Event"]

@@ -39,6 +39,7 @@ def spark_session(app_name: str, spark_config: dict, threads: int = 1, log_dir: 
         .config("spark.sql.parquet.compression.codec", "zstd")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.showConsoleProgress", "false")  # progress goes to the job log as text lines instead
         # Deterministic partitioning: shuffles keep the configured number of partitions.
         .config("spark.sql.adaptive.enabled", "false")
         .config("spark.sql.shuffle.partitions", str(spark_config["shuffle_partitions"]))

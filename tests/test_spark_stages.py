@@ -1,0 +1,208 @@
+"""The Spark stages for real (local[2,2]): ingestion output, a task failing once, bad inputs, and the
+feature preparation (balance, split, scaling, ordering, determinism)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import uproot
+
+from dltrigger import LABELS
+from dltrigger.features import run_features, sort_particles, standardise_global, standardise_per_event
+from dltrigger.generate.delphes import empty_collections, write_delphes
+from dltrigger.ingest import CUTS, N_ROWS, InputError, features, plan_tasks, read_events, run_ingest
+from test_ingest import HAND_BUILT, delphes_file
+
+SPARK = {"master": "local[2,2]", "driver_memory": "2g", "executor_memory": "1g", "shuffle_partitions": 4, "event_log": False, "conf": {}}
+
+
+@pytest.fixture(scope="module")
+def samples(sanity_samples):
+    return [{"sample": p, "label": p, "files": [str(root)]} for p, (root, _) in sanity_samples.items()]
+
+
+def ingest(samples, directory, spark=SPARK, quirks=False):
+    directory.mkdir(parents=True, exist_ok=True)
+    events, cutflow = directory / "events.parquet", directory / "cutflow.tsv"
+    run_ingest(samples, str(events), str(cutflow), spark, 2, quirks, events_per_task=100)
+    return events, cutflow
+
+
+@pytest.fixture(scope="module")
+def ingested(samples, tmp_path_factory):
+    return ingest(samples, tmp_path_factory.mktemp("ingest"))
+
+
+def table(path):
+    frame = pq.read_table(path).to_pandas()
+    return frame.sort_values(["source_file", "entry"]).reset_index(drop=True)
+
+
+def test_ingest_writes_the_selected_events_with_their_features(samples, ingested):
+    events, cutflow = ingested
+    assert (events / "_SUCCESS").exists()
+    schema = pq.read_schema(next(events.glob("part-*.parquet")))
+    assert str(schema.field("hfeatures").type) == "list<element: float>"
+    assert str(schema.field("lfeatures").type) == "list<element: list<element: float>>"
+    assert pq.ParquetFile(next(events.glob("part-*.parquet"))).metadata.row_group(0).column(0).compression == "ZSTD"
+
+    frame = table(events)
+    expected_rows = 0
+    lines = [line.split("\t") for line in cutflow.read_text().splitlines()]
+    assert lines[0] == ["cut", *LABELS] and [line[0] for line in lines[1:]] == [c for c in CUTS if c != "isolation maps"]
+    for sample in samples:
+        path = sample["files"][0]
+        with uproot.open(path) as file:
+            n = file["Delphes"].num_entries
+        direct = features(read_events(path, 0, n))  # the same computation without Spark
+        column = 1 + list(LABELS).index(sample["label"])
+        assert [int(line[column]) for line in lines[1:]] == [direct["cutflow"][c] for c in CUTS if c != "isolation maps"]
+        mine = frame[frame.source_file == path]
+        assert mine.entry.tolist() == direct["entry"].tolist()
+        assert (mine.label == LABELS[sample["label"]]).all()
+        np.testing.assert_array_equal(np.stack(mine.hfeatures.to_numpy()), direct["hlf"])
+        first = np.stack(mine.lfeatures.iloc[0])
+        np.testing.assert_array_equal(first, direct["llf"][0])
+        assert first.shape == (N_ROWS, 19)
+        expected_rows += len(direct["entry"])
+    assert len(frame) == expected_rows
+
+
+def test_a_task_failing_once_is_retried_with_identical_output(samples, ingested, tmp_path):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    faulty = dict(SPARK, conf={"spark.executorEnv.DLTRIGGER_FAIL_ONCE": f"ingest:{markers}"})
+    events, cutflow = ingest(samples, tmp_path / "out", spark=faulty)
+    assert len(os.listdir(markers)) > 3  # every task failed on its first attempt
+    assert cutflow.read_text() == ingested[1].read_text()
+    clean, retried = table(ingested[0]), table(events)
+    assert clean.drop(columns=["hfeatures", "lfeatures"]).equals(retried.drop(columns=["hfeatures", "lfeatures"]))
+    for column in ("hfeatures", "lfeatures"):
+        for a, b in zip(clean[column], retried[column]):
+            np.testing.assert_array_equal(np.stack(a), np.stack(b))
+
+
+def test_a_sample_without_selected_events_fails_and_leaves_no_output(tmp_path):
+    good = delphes_file(tmp_path / "good.root", HAND_BUILT)
+    only_soft = delphes_file(tmp_path / "soft.root", [HAND_BUILT[2]] * 3)
+    samples = [{"sample": "good", "label": "ttbar", "files": [good]}, {"sample": "soft", "label": "qcd", "files": [only_soft]}]
+    with pytest.raises(InputError, match=r"^sample 'soft': no event passes the isolated-lepton selection \(3 read\)$"):
+        ingest(samples, tmp_path / "out")
+    assert sorted(os.listdir(tmp_path / "out")) == []
+
+
+def write_tree(path, branches: dict, name="Delphes"):
+    with uproot.recreate(path) as file:
+        file.mktree(name, {key: value.dtype for key, value in branches.items()})
+        file[name].extend(branches)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: (d / "random.root").write_bytes(os.urandom(4000)) and str(d / "random.root"),
+         r"random.root: not a readable ROOT file \(ValueError: not a ROOT file"),
+        (lambda d: write_tree(d / "other.root", {"x": np.arange(3.0)}, name="Events"),
+         r"other.root: no TTree 'Delphes' \(found: Events\)"),
+        (lambda d: write_tree(d / "flat.root", {"Electron.PT": np.arange(3.0)}),
+         r"flat.root: missing branches Event.Number, Event.Weight, EFlowTrack.PT"),
+    ],
+)
+def test_bad_files_are_named_before_spark_starts(tmp_path, make, message):
+    path = make(tmp_path)
+    with pytest.raises(InputError, match=message):
+        plan_tasks([{"sample": "s", "label": "qcd", "files": [path]}], 100)
+
+
+def test_truncated_and_empty_files_are_named(tmp_path, sanity_samples):
+    root, _ = sanity_samples["wjets"]
+    data = root.read_bytes()
+    (tmp_path / "cut.root").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=rf"cut.root: truncated ROOT file \({len(data) // 2} bytes, its header says {len(data)}\)"):
+        plan_tasks([{"sample": "s", "label": "qcd", "files": [str(tmp_path / "cut.root")]}], 100)
+    write_delphes(tmp_path / "empty.root", empty_collections())
+    with pytest.raises(InputError, match=r"sample 'nothing': its files hold no events"):
+        plan_tasks([{"sample": "nothing", "label": "qcd", "files": [str(tmp_path / "empty.root")]}], 100)
+
+
+def test_particle_rows_sorted_by_decreasing_distance_to_the_lepton():
+    llf = np.zeros((1, N_ROWS, 19), dtype=np.float32)
+    # lepton at (eta, phi) = (1, 1); particles at distance 0.5, 2.0, 1.0; padding at (0, 0): distance 1.41
+    for row, (eta, phi) in enumerate([(1.0, 1.0), (1.5, 1.0), (1.0, 3.0), (0.0, 1.0)]):
+        llf[0, row, 5], llf[0, row, 6], llf[0, row, 4] = eta, phi, row + 1
+    corrected = sort_particles(llf, np.array([4]), quirks=False)[0, :, 4]
+    assert corrected[:4].tolist() == [3, 4, 2, 1] and not corrected[4:].any()  # lepton last, padding after
+    original = sort_particles(llf, np.array([4]), quirks=True)[0, :, 4]
+    assert original[0] == 3 and not original[1:798].any() and original[798:].tolist() == [4, 2, 1]
+
+
+def test_standardisations():
+    rng = np.random.default_rng(0)
+    llf = np.zeros((2, N_ROWS, 19), dtype=np.float32)
+    llf[:, :10] = rng.normal(3.0, 2.0, size=(2, 10, 19))
+    per_event = standardise_per_event(llf)
+    np.testing.assert_allclose(per_event.mean(axis=1), 0.0, atol=1e-5)
+    np.testing.assert_allclose(per_event.std(axis=1), 1.0, atol=1e-4)
+    assert per_event[0, 500, 0] != 0  # padding no longer zero: a Masking layer would mask nothing
+    scaled = standardise_global(llf, np.array([10, 10]), mean=np.full(19, 3.0), std=np.full(19, 2.0))
+    np.testing.assert_allclose(scaled[:, :10], (llf[:, :10] - 3.0) / 2.0, rtol=1e-6)
+    assert not scaled[:, 10:].any()
+
+
+def prepare(events, directory, scaling="per_event", seed=7):
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [str(directory / name) for name in ("train.parquet", "test.parquet", "counts.json")]
+    counts = run_features(str(events), *paths, SPARK, 2, seed, False, scaling, 0.2)
+    return paths, counts
+
+
+@pytest.fixture(scope="module")
+def prepared(ingested, tmp_path_factory):
+    return prepare(ingested[0], tmp_path_factory.mktemp("features"))
+
+
+def test_features_are_balanced_split_and_scaled(ingested, prepared):
+    (train_path, test_path, _), counts = prepared
+    train, test = table(train_path), table(test_path)
+    smallest = min(counts["selected"].values())
+    for name in LABELS:
+        total = counts["train"][name] + counts["test"][name]
+        assert abs(total - smallest) <= 4 * np.sqrt(smallest) + 1  # undersampled to the smallest class
+    assert counts["selected"]["ttbar"] > smallest  # (the fixture's classes differ in size)
+    keys = lambda frame: set(zip(frame.source_file, frame.entry))  # noqa: E731
+    assert not keys(train) & keys(test)
+    assert 0.1 < len(test) / (len(train) + len(test)) < 0.3
+    hlf = np.stack(train.HLF_input.to_numpy())
+    assert hlf.min() == 0.0 and hlf.max() == 1.0  # min-max fitted on the training split
+    gru = np.stack([np.stack(rows) for rows in train.GRU_input.iloc[:20]])
+    assert gru.shape == (20, N_ROWS, 19)
+    np.testing.assert_allclose(gru.mean(axis=1), 0.0, atol=1e-4)  # per-event standardisation
+    onehot = np.stack(train.encoded_label.to_numpy())
+    assert (onehot.argmax(axis=1) == train.label.to_numpy()).all() and (onehot.sum(axis=1) == 1).all()
+    # The training set is shuffled: its rows do not follow the ingestion order.
+    written = pq.read_table(train_path, columns=["source_file", "entry"]).to_pandas()
+    assert not written.equals(written.sort_values(["source_file", "entry"]).reset_index(drop=True))
+
+
+def test_feature_preparation_is_deterministic_and_global_scaling_keeps_padding(ingested, prepared, tmp_path):
+    (train_path, _, _), counts = prepared
+    (again_train, _, _), again = prepare(ingested[0], tmp_path / "again", scaling="global")
+    assert again["train"] == counts["train"] and again["test"] == counts["test"]
+    first, second = table(train_path), table(again_train)
+    assert first[["source_file", "entry"]].equals(second[["source_file", "entry"]])
+    gru = np.stack(second.GRU_input.iloc[0])
+    n = second.n_particles.iloc[0]
+    assert gru[:n].any() and not gru[n:].any()  # global scaling: padding stays zero, maskable
+
+
+def test_feature_preparation_needs_every_class(ingested, tmp_path):
+    frame = pq.read_table(ingested[0])
+    only_two = tmp_path / "two.parquet"
+    pq.write_table(frame.filter(frame.column("label").to_numpy() != 0), only_two)
+    with pytest.raises(InputError, match=r"no selected events of class 'qcd', cannot balance the classes"):
+        prepare(only_two, tmp_path / "out")
+    assert not (tmp_path / "out" / "train.parquet").exists()

@@ -177,5 +177,6 @@ def run_features(events: str, train_path: str, test_path: str, counts_path: str,
         counts["hlf_min"] = [float(v) for v in scaler.originalMin]
         counts["hlf_max"] = [float(v) for v in scaler.originalMax]
         counts["hlf_names"] = list(HLF_NAMES)
+        counts["job_seconds"] = time.time() - start
         write_json(counts_path, counts)
     return counts

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import Counter
 
 import awkward as ak
@@ -331,6 +332,7 @@ def run_ingest(samples: list[dict], output: str, cutflow_path: str, spark_config
     """Ingest all samples (dicts with sample, label, files) into the Parquet directory ``output``.
 
     Writes the per-class cutflow TSV; raises InputError (one line) for bad inputs, leaving no output.
+    Returns the cutflow, the number of events read and the time of the Spark job (session start excluded).
     """
     from pyspark.accumulators import AccumulatorParam
 
@@ -355,7 +357,9 @@ def run_ingest(samples: list[dict], output: str, cutflow_path: str, spark_config
         plan = spark.sparkContext.parallelize(tasks, len(tasks))
         frame = spark.createDataFrame(plan, "sample_index int, label int, path string, entry_start long, entry_stop long")
         try:
+            started = time.time()
             frame.mapInArrow(compute, output_schema()).write.parquet(temporary)
+            seconds = time.time() - started
         except Exception as exc:  # Spark wraps executor errors; bring ours back as one line
             raise _executor_error(exc) from None
         if not os.path.exists(os.path.join(temporary, "_SUCCESS")):
@@ -365,7 +369,9 @@ def run_ingest(samples: list[dict], output: str, cutflow_path: str, spark_config
             if row[-1] == 0:
                 raise InputError(f"sample '{sample['sample']}': no event passes the isolated-lepton selection ({row[0]} read)")
         cutflow = write_cutflow(cutflow_path, samples, table, quirks)
-    return cutflow
+        events_read = int(table[:, 0].sum())
+        log.info("%d events read, %d selected, in %.1f s of Spark job time", events_read, int(table[:, -1].sum()), seconds)
+    return {"cutflow": cutflow, "events_read": events_read, "job_seconds": seconds}
 
 
 def _executor_error(exc: Exception) -> Exception:

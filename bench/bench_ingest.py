@@ -1,0 +1,72 @@
+"""Ingestion and feature-preparation benchmark on one core, side by side with a bare uproot read.
+
+Reads the raw samples of the default workflow (results/raw/*/chunk_*.root: run `make run` first, or
+pass --files), then prints events/s/core and compressed-input MB/s/core of:
+  1. a bare uproot read of the ingestion's branches (the limit),
+  2. the Spark ingestion (local[1]: one core; Spark job time, session start excluded),
+  3. the Spark feature preparation of the ingested events,
+with the original study's rates (ingestion 11.7 ev/s/core = 0.97 MB/s/core; feature preparation
+~2.9 ev/s/core, reference §F.1). Targets: ingestion >= 50 % of the bare read; features >= 1,000 ev/s/core.
+
+    .venv/bin/python bench/bench_ingest.py [--files 'results/raw/*/chunk_*.root']
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import uproot
+
+from dltrigger.features import run_features
+from dltrigger.ingest import BRANCH_NAMES, run_ingest
+
+ORIGINAL_INGEST_EV_S, ORIGINAL_INGEST_MB_S, ORIGINAL_FEATURES_EV_S = 11.7, 0.97, 2.9
+SPARK = {"master": "local[1,2]", "driver_memory": "4g", "executor_memory": "2g", "shuffle_partitions": 4, "event_log": False, "conf": {}}
+
+
+def bare_read(files: list[str]) -> tuple[int, float]:
+    start, events = time.process_time(), 0
+    for path in files:
+        with uproot.open(path) as file:
+            events += len(file["Delphes"].arrays(BRANCH_NAMES, how=dict)[BRANCH_NAMES[0]])
+    return events, time.process_time() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", default="results/raw/*/chunk_*.root")
+    args = parser.parse_args()
+    files = sorted(glob.glob(args.files))
+    if not files:
+        raise SystemExit(f"no files match {args.files!r}: run `make run` first or pass --files")
+    megabytes = sum(os.path.getsize(f) for f in files) / 1e6
+    by_sample = {}
+    for path in files:
+        manifest = json.loads((Path(path).parent / "manifest.json").read_text())
+        by_sample.setdefault(manifest["sample"], {"sample": manifest["sample"], "label": manifest["label"], "files": []})["files"].append(path)
+
+    events, seconds = bare_read(files)
+    rows = [("bare uproot read", events / seconds, megabytes / seconds)]
+    with tempfile.TemporaryDirectory() as tmp:
+        ingest = run_ingest(list(by_sample.values()), f"{tmp}/events.parquet", f"{tmp}/cutflow.tsv", SPARK, 1, False, 2000)
+        rows.append(("Spark ingestion", ingest["events_read"] / ingest["job_seconds"], megabytes / ingest["job_seconds"]))
+        counts = run_features(f"{tmp}/events.parquet", f"{tmp}/train", f"{tmp}/test", f"{tmp}/counts.json", SPARK, 1, 1, False, "per_event", 0.2)
+        selected = sum(counts["selected"].values())
+        rows.append(("Spark feature preparation", selected / counts["job_seconds"], float("nan")))
+    print(f"{len(files)} files, {events} events, {megabytes:.1f} MB; {selected} selected events into feature preparation")
+    print(f"{'step':28s} {'ev/s/core':>10s} {'MB/s/core':>10s} {'vs bare read':>12s} {'vs original':>12s}")
+    originals = [None, ORIGINAL_INGEST_EV_S, ORIGINAL_FEATURES_EV_S]
+    for (name, rate, mb_rate), original in zip(rows, originals):
+        versus_original = f"{rate / original:11.0f}x" if original else ""
+        print(f"{name:28s} {rate:10.0f} {mb_rate:10.2f} {rate / rows[0][1]:11.0%} {versus_original:>12s}")
+    print("targets: ingestion >= 50 % of the bare read; feature preparation >= 1,000 ev/s/core")
+
+
+if __name__ == "__main__":
+    main()

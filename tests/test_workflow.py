@@ -47,7 +47,7 @@ def test_dry_run_and_lint_pass_on_the_default_config(tmp_path):
     workdir = copy_workflow(tmp_path)
     dry = snakemake(workdir, "-n", "--cores", "1", "--quiet", "rules")
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, flags=re.M))
-    assert counts == {"generate_chunk": "8", "sample_manifest": "3", "all": "1", "total": "12"}
+    assert counts == {"generate_chunk": "8", "sample_manifest": "3", "ingest": "1", "features": "1", "all": "1", "total": "14"}
     lint = snakemake(workdir, "--lint", "--cores", "1")
     assert "Congratulations" in lint.stdout + lint.stderr
 

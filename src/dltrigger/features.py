@@ -2,14 +2,17 @@
 Spark ML, particle rows sorted by decreasing dR to the lepton and standardised, shuffled training set.
 
 Random choices (undersampling, split, shuffle) use a seeded hash of each event's (source file, entry):
-unlike ``sample``/``randomSplit``, the result does not depend on how Spark partitions the data, so the
-same config gives the same events in local mode and on any cluster.
+unlike ``sample``/``randomSplit``, the result does not depend on how Spark partitions the data or on
+task retries, so the same config gives the same events in local mode and on any cluster.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -51,132 +54,221 @@ def standardise_global(llf: np.ndarray, n_particles: np.ndarray, mean: np.ndarra
     return np.where(real[:, :, None], scaled, 0.0).astype(np.float32)
 
 
-def _particles_of(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
+def _particles_of(batch) -> tuple[np.ndarray, np.ndarray]:
+    """The (n, 801, 19) particle matrix and n_particles of an Arrow batch or table."""
     n = batch.num_rows
-    llf = batch.column("lfeatures").flatten().flatten().to_numpy().reshape(n, N_ROWS, len(LLF_NAMES))
+    column = batch.column("lfeatures")
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    llf = column.flatten().flatten().to_numpy().reshape(n, N_ROWS, len(LLF_NAMES))
     return llf, batch.column("n_particles").to_numpy()
 
 
-def particle_moments(batches):
-    """Per Arrow batch: count, sum and sum of squares of the 19 features over real particle rows."""
-    for batch in batches:
-        llf, n_particles = _particles_of(batch)
-        real = llf[np.arange(N_ROWS)[None, :] < n_particles[:, None]].astype(np.float64)
-        yield pa.RecordBatch.from_arrays(
-            [
-                pa.array([real.shape[0]], pa.int64()),
-                _list_array(real.sum(0), len(LLF_NAMES), type=pa.float64()),
-                _list_array((real**2).sum(0), len(LLF_NAMES), type=pa.float64()),
-            ],
-            names=["n", "sum", "sum2"],
+def uniforms(source_file, entry, seed: int, purpose: str) -> np.ndarray:
+    """Numbers uniform in [0, 1) from a seeded hash of each event's (source file, entry): the same event
+    gets the same number whatever the partitioning, executor or order of processing."""
+    files, inverse = np.unique(np.asarray(source_file, dtype=object), return_inverse=True)
+    digests = [hashlib.blake2b(f"{seed}/{purpose}/{name}".encode(), digest_size=8).digest() for name in files]
+    x = np.array([int.from_bytes(d, "little") for d in digests], dtype=np.uint64)[inverse]
+    x = x + np.asarray(entry).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    for shift, factor in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):  # splitmix64 finaliser
+        x = (x ^ (x >> np.uint64(shift))) * np.uint64(factor)
+    x = x ^ (x >> np.uint64(31))
+    return (x >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+@dataclass
+class Plan:
+    """Everything a task needs to prepare its events: the random decisions and the fitted scalers."""
+
+    seed: int
+    keep_fraction: np.ndarray  # per class
+    test_fraction: float
+    hlf_min: np.ndarray
+    hlf_max: np.ndarray
+    quirks: bool
+    scaling: str
+    buckets: int
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+
+    def decide(self, label, source_file, entry) -> dict:
+        keep = uniforms(source_file, entry, self.seed, "balance") < self.keep_fraction[label]
+        test = uniforms(source_file, entry, self.seed, "split") < self.test_fraction
+        shuffle = uniforms(source_file, entry, self.seed, "shuffle")
+        return {"train": keep & ~test, "test": keep & test, "shuffle": shuffle}
+
+    def scale_hlf(self, hlf: np.ndarray) -> np.ndarray:
+        """Spark ML MinMaxScaler's formula, to [0, 1]; constant features map to 0.5 as in Spark ML."""
+        span = self.hlf_max - self.hlf_min
+        return np.where(span > 0, (hlf - self.hlf_min) / np.where(span > 0, span, 1.0), 0.5).astype(np.float32)
+
+
+def _light_with_uniforms(seed):
+    def add(batches):
+        for batch in batches:
+            label, files, entry = (batch.column(name).to_numpy(zero_copy_only=False) for name in ("label", "source_file", "entry"))
+            columns = {purpose: uniforms(files, entry, seed, purpose) for purpose in ("balance", "split")}
+            yield pa.RecordBatch.from_arrays(
+                [batch.column("label"), batch.column("hfeatures"), pa.array(columns["balance"]), pa.array(columns["split"])],
+                names=["label", "hfeatures", "u_balance", "u_split"],
+            )
+
+    return add
+
+
+def prepare_part(part: str, index: int, plan: Plan, test_dir: str, stage_dir: str) -> dict:
+    """Heavy pass over one ingested Parquet file (pyarrow, numpy): scale, sort, standardise; write its test
+    events and its training events into shuffle buckets. Returns events written per split and class."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(part, columns=["hfeatures", "lfeatures", "n_particles", "label", "source_file", "entry"])
+    label = table.column("label").to_numpy()
+    entry = table.column("entry").to_numpy()
+    files = table.column("source_file").to_numpy(zero_copy_only=False)
+    decision = plan.decide(label, files, entry)
+    written = {}
+    for split in ("train", "test"):
+        rows = np.flatnonzero(decision[split])
+        written[split] = np.bincount(label[rows], minlength=len(LABELS)).tolist()
+        if not rows.size:
+            continue
+        chosen = table.take(rows)
+        llf, n_particles = _particles_of(chosen)
+        llf = sort_particles(llf, n_particles, plan.quirks)
+        llf = standardise_per_event(llf) if plan.scaling == "per_event" else standardise_global(llf, n_particles, plan.mean, plan.std)
+        hlf = chosen.column("hfeatures").combine_chunks().flatten().to_numpy().reshape(rows.size, len(HLF_NAMES))
+        out = pa.table(
+            {
+                "HLF_input": _list_array(plan.scale_hlf(hlf), len(HLF_NAMES)),
+                "GRU_input": _list_array(llf, N_ROWS, len(LLF_NAMES)),
+                "label": pa.array(label[rows], pa.int32()),
+                "encoded_label": _list_array(np.eye(len(LABELS), dtype=np.float32)[label[rows]], len(LABELS)),
+                "n_particles": pa.array(n_particles, pa.int32()),
+                "source_file": chosen.column("source_file"),
+                "entry": chosen.column("entry"),
+            }
         )
+        if split == "test":
+            pq.write_table(out, f"{test_dir}/part-{index:05d}.parquet", compression="zstd")
+            continue
+        shuffle = decision["shuffle"][rows]
+        bucket = np.minimum((shuffle * plan.buckets).astype(np.int64), plan.buckets - 1)
+        out = out.append_column("shuffle", pa.array(shuffle))
+        for b in np.unique(bucket):
+            os.makedirs(f"{stage_dir}/bucket-{b:05d}", exist_ok=True)
+            pq.write_table(out.filter(pa.array(bucket == b)), f"{stage_dir}/bucket-{b:05d}/part-{index:05d}.parquet", compression="zstd")
+    return written
 
 
-def prepare_batch(batch: pa.RecordBatch, quirks: bool, scaling: str, mean=None, std=None) -> pa.RecordBatch:
-    """Training-ready columns of one Arrow batch: HLF_input, GRU_input, label, encoded_label, n_particles."""
-    llf, n_particles = _particles_of(batch)
-    llf = sort_particles(llf, n_particles, quirks)
-    llf = standardise_per_event(llf) if scaling == "per_event" else standardise_global(llf, n_particles, mean, std)
-    label = batch.column("label").to_numpy()
-    n = batch.num_rows
-    return pa.RecordBatch.from_arrays(
-        [
-            batch.column("HLF_input"),
-            _list_array(llf, N_ROWS, len(LLF_NAMES)),
-            pa.array(label, pa.int32()),
-            _list_array(np.eye(len(LABELS), dtype=np.float32)[label], len(LABELS)),
-            pa.array(n_particles, pa.int32()),
-            batch.column("source_file"),
-            batch.column("entry"),
-        ],
-        names=["HLF_input", "GRU_input", "label", "encoded_label", "n_particles", "source_file", "entry"],
-    )
+def shuffle_bucket(stage_dir: str, bucket: int, train_dir: str) -> None:
+    """Second pass of the training set's shuffle: one bucket's events in the order of their hash."""
+    import pyarrow.parquet as pq
 
-
-def prepared_schema():
-    from pyspark.sql.types import ArrayType, FloatType, IntegerType, LongType, StringType, StructField, StructType
-
-    return StructType(
-        [
-            StructField("HLF_input", ArrayType(FloatType())),
-            StructField("GRU_input", ArrayType(ArrayType(FloatType()))),
-            StructField("label", IntegerType()),
-            StructField("encoded_label", ArrayType(FloatType())),
-            StructField("n_particles", IntegerType()),
-            StructField("source_file", StringType()),
-            StructField("entry", LongType()),
-        ]
-    )
-
-
-def uniform(seed: int, purpose: str):
-    """A Spark column uniform in [0, 1): a seeded hash of the event's (source file, entry)."""
-    from pyspark.sql import functions as F
-
-    hashed = F.xxhash64(F.col("source_file"), F.col("entry"), F.lit(f"{seed}/{purpose}"))
-    return hashed.bitwiseAND(F.lit(0x7FFFFFFFFFFFFFFF)) / F.lit(float(2**63))
+    source = f"{stage_dir}/bucket-{bucket:05d}"
+    if os.path.isdir(source):
+        table = pq.read_table(source)
+        table = table.take(np.argsort(table.column("shuffle").to_numpy(), kind="stable")).drop_columns(["shuffle"])
+        pq.write_table(table, f"{train_dir}/part-{bucket:05d}.parquet", compression="zstd")
 
 
 def run_features(events: str, train_path: str, test_path: str, counts_path: str, spark_config: dict, threads: int,
                  seed: int, quirks: bool, scaling: str, test_fraction: float, log_dir: str = "logs/spark") -> dict:  # fmt: skip
-    """Balance, split, scale and write the train and test Parquet directories; returns the row counts."""
+    """Balance, split, scale and write the train and test Parquet directories; returns the row counts.
+
+    Spark handles the light columns (class counts, the HLF min-max scaler with Spark ML) and schedules
+    the heavy passes; those read and write the 801x19 particle matrices with pyarrow inside the tasks,
+    which avoids Spark's row-by-row conversion of nested arrays (~10x the cost of the numpy work).
+    """
     from pyspark.ml.feature import MinMaxScaler
-    from pyspark.ml.functions import array_to_vector, vector_to_array
+    from pyspark.ml.functions import array_to_vector
     from pyspark.sql import functions as F
 
-    from .files import atomic_path, write_json
+    from .files import atomic_path, remove, write_json
     from .spark import spark_session
 
     with spark_session("dltrigger-features", spark_config, threads, log_dir) as spark:
-        frame = spark.read.parquet(events).select("hfeatures", "lfeatures", "n_particles", "label", "source_file", "entry")
         start = time.time()
-        selected = {row["label"]: row["count"] for row in frame.groupBy("label").count().collect()}
-        log.info("selected events per class %s (%.1f s)", selected, time.time() - start)
+        source = spark.read.parquet(events)
+        parts = sorted(source.inputFiles())
+        light = source.select("label", "hfeatures", "source_file", "entry").mapInArrow(
+            _light_with_uniforms(seed), "label int, hfeatures array<float>, u_balance double, u_split double"
+        ).cache()  # ~100 bytes per event, used by the class count and the scaler fit
+        selected = {row["label"]: row["count"] for row in light.groupBy("label").count().collect()}
         for name, code in LABELS.items():
             if not selected.get(code):
                 raise InputError(f"{events}: no selected events of class '{name}', cannot balance the classes")
         smallest = min(selected.values())
         # Undersample every class to the smallest one (the original: DataFrame.sample per class).
-        keep = F.lit(False)
-        for code, count in selected.items():
-            keep = keep | ((F.col("label") == code) & (uniform(seed, "balance") < smallest / count))
-        balanced = frame.where(keep).withColumn("u_split", uniform(seed, "split"))
-        train = balanced.where(F.col("u_split") >= test_fraction)
-        test = balanced.where(F.col("u_split") < test_fraction)
-
+        keep_fraction = np.array([smallest / selected[code] for code in range(len(LABELS))])
+        kept = F.col("u_balance") < F.element_at(F.array(*map(F.lit, keep_fraction.tolist())), F.col("label") + 1)
+        train = light.where(kept & (F.col("u_split") >= test_fraction))
         # HLF min-max scaling with Spark ML, fitted on the training split (the original: on all events).
-        vectors = (frame if quirks else train).select(array_to_vector("hfeatures").alias("h"))
-        scaler = MinMaxScaler(inputCol="h", outputCol="scaled").fit(vectors)
-        log.info("HLF min-max scaler fitted (%.1f s)", time.time() - start)
-        mean = std = None
+        scaler = MinMaxScaler(inputCol="h", outputCol="scaled").fit((light if quirks else train).select(array_to_vector("hfeatures").alias("h")))
+        plan = Plan(seed, keep_fraction, test_fraction, scaler.originalMin.toArray(), scaler.originalMax.toArray(),
+                    quirks, scaling, spark_config["shuffle_partitions"])  # fmt: skip
+        log.info("classes %s balanced to %d each, HLF scaler fitted (%.1f s)", selected, smallest, time.time() - start)
+
+        def run_tasks(items, function, schema):
+            frame = spark.createDataFrame(spark.sparkContext.parallelize(items, max(1, len(items))), "item string, index int")
+            return frame.mapInArrow(lambda batches: (function(row) for b in batches for row in b.to_pylist()), schema).collect()
+
         if scaling == "global":
-            moments = train.select("lfeatures", "n_particles").mapInArrow(particle_moments, "n long, sum array<double>, sum2 array<double>").collect()
+            moments = run_tasks([(p, i) for i, p in enumerate(parts)], lambda row: _part_moments(row["item"], plan), "n long, sum array<double>, sum2 array<double>")
             count = sum(row["n"] for row in moments)
-            mean = np.sum([row["sum"] for row in moments], axis=0) / count
-            std = np.sqrt(np.maximum(np.sum([row["sum2"] for row in moments], axis=0) / count - mean**2, 0.0))
+            plan.mean = np.sum([row["sum"] for row in moments], axis=0) / count
+            plan.std = np.sqrt(np.maximum(np.sum([row["sum2"] for row in moments], axis=0) / count - plan.mean**2, 0.0))
 
-        def prepare(split):
-            scaled = scaler.transform(split.withColumn("h", array_to_vector("hfeatures")))
-            columns = scaled.select(
-                vector_to_array("scaled", "float32").alias("HLF_input"), "lfeatures", "n_particles", "label", "source_file", "entry"
-            )
-            return columns.mapInArrow(lambda batches: (prepare_batch(b, quirks, scaling, mean, std) for b in batches), prepared_schema())
+        stage_dir = f"{train_path}.stage-{os.getpid()}"  # the training events by shuffle bucket, then merged
+        with atomic_path(train_path) as train_dir, atomic_path(test_path) as test_dir:
+            for directory in (train_dir, test_dir, stage_dir):
+                os.makedirs(directory)
 
-        # Shuffle the training set (as the original's orderBy(rand)): rows go to partitions by a seeded hash
-        # and are ordered by it within them; unlike orderBy, this needs no extra sampling pass.
-        shuffle_key = uniform(seed, "shuffle")
-        shuffled = train.repartition(spark_config["shuffle_partitions"], shuffle_key).sortWithinPartitions(shuffle_key)
-        outputs = {"train": (prepare(shuffled), train_path), "test": (prepare(test), test_path)}
+            def heavy(row):
+                written = prepare_part(row["item"], row["index"], plan, test_dir, stage_dir)
+                return pa.RecordBatch.from_arrays([pa.array([written["train"]]), pa.array([written["test"]])], names=["train", "test"])
+
+            written = run_tasks([(p, i) for i, p in enumerate(parts)], heavy, "train array<long>, test array<long>")
+            run_tasks([("", b) for b in range(plan.buckets)], lambda row: _shuffled(stage_dir, row["index"], train_dir), "done int")
+            for directory in (train_dir, test_dir):
+                open(os.path.join(directory, "_SUCCESS"), "w").close()
+            remove(stage_dir)
         counts = {"selected": {name: selected[code] for name, code in LABELS.items()}}
-        for split, (data, path) in outputs.items():
-            with atomic_path(path) as temporary:
-                data.write.parquet(temporary)
-                per_class = dict(spark.read.parquet(temporary).groupBy("label").count().collect())
-            counts[split] = {name: per_class.get(code, 0) for name, code in LABELS.items()}
-            log.info("%s written: %s (%.1f s)", split, counts[split], time.time() - start)
-        counts["hlf_min"] = [float(v) for v in scaler.originalMin]
-        counts["hlf_max"] = [float(v) for v in scaler.originalMax]
+        for split in ("train", "test"):
+            totals = np.sum([row[split] for row in written], axis=0)
+            counts[split] = {name: int(totals[code]) for name, code in LABELS.items()}
+        counts["hlf_min"], counts["hlf_max"] = plan.hlf_min.tolist(), plan.hlf_max.tolist()
         counts["hlf_names"] = list(HLF_NAMES)
         counts["job_seconds"] = time.time() - start
+        log.info("train %s, test %s written (%.1f s)", counts["train"], counts["test"], counts["job_seconds"])
         write_json(counts_path, counts)
     return counts
+
+
+def particle_moments(table) -> pa.RecordBatch:
+    """Count, sum and sum of squares of the 19 features over the real particle rows of a table."""
+    llf, n_particles = _particles_of(table)
+    real = llf[np.arange(N_ROWS)[None, :] < n_particles[:, None]].astype(np.float64)
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array([real.shape[0]], pa.int64()),
+            _list_array(real.sum(0), len(LLF_NAMES), type=pa.float64()),
+            _list_array((real**2).sum(0), len(LLF_NAMES), type=pa.float64()),
+        ],
+        names=["n", "sum", "sum2"],
+    )
+
+
+def _part_moments(part: str, plan: Plan) -> pa.RecordBatch:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(part, columns=["lfeatures", "n_particles", "label", "source_file", "entry"])
+    decision = plan.decide(
+        table.column("label").to_numpy(), table.column("source_file").to_numpy(zero_copy_only=False), table.column("entry").to_numpy()
+    )
+    return particle_moments(table.filter(pa.array(decision["train"])))
+
+
+def _shuffled(stage_dir: str, bucket: int, train_dir: str) -> pa.RecordBatch:
+    shuffle_bucket(stage_dir, bucket, train_dir)
+    return pa.RecordBatch.from_arrays([pa.array([bucket], pa.int32())], names=["done"])

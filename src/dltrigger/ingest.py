@@ -1,8 +1,8 @@
 """Ingestion: Delphes ROOT files -> isolated-lepton selection -> 14 high-level + 801x19 particle features.
 
-Spark distributes (file, entry range) tasks; each task reads its part with uproot by full branch names
-and computes everything for the whole batch with numpy/awkward (reference §B-C). The selected events
-are written as Parquet; the per-class cutflow is gathered with a Spark accumulator.
+Spark distributes (file, entry range) tasks; each task reads its part with uproot by full branch names,
+computes everything for the whole batch with numpy/awkward (reference §B-C) and writes its selected
+events as one Parquet file; the tasks report their cutflow counts back to the driver.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pyarrow as pa
 import uproot
 
 from . import LABELS
+from .files import atomic_path
 from .selection import IsolationMaps, select_lepton
 
 log = logging.getLogger(__name__)
@@ -254,28 +255,13 @@ def _list_array(values: np.ndarray, *shape: int, type=pa.float32()) -> pa.Array:
     return array
 
 
-def output_schema():
-    from pyspark.sql.types import ArrayType, FloatType, IntegerType, LongType, StringType, StructField, StructType
+def ingest_task(task: dict, quirks: bool, output_dir: str) -> dict:
+    """Executor side of one task: select and compute features of its entry range and write them as one
+    Parquet file (pyarrow: Spark's row-wise conversion of 801x19 nested arrays would cost ~10x the numpy
+    work). The file name is the task's, written atomically, so a retried task replaces its own output.
+    Returns the cutflow counts."""
+    import pyarrow.parquet as pq
 
-    return StructType(
-        [
-            StructField("hfeatures", ArrayType(FloatType())),
-            StructField("lfeatures", ArrayType(ArrayType(FloatType()))),
-            StructField("n_particles", IntegerType()),
-            StructField("label", IntegerType()),
-            StructField("weight", FloatType()),
-            StructField("event_number", LongType()),
-            StructField("source_file", StringType()),
-            StructField("entry", LongType()),
-        ]
-    )
-
-
-ROWS_PER_BATCH = 128  # Arrow batches of ~8 MB of particle matrices
-
-
-def ingest_task(task: dict, quirks: bool):
-    """Executor side of one task: (cutflow counts, Arrow batches of the selected events)."""
     from .faults import fail_once
 
     fail_once("ingest", f"{os.path.basename(task['path'])}-{task['entry_start']}")
@@ -287,44 +273,25 @@ def ingest_task(task: dict, quirks: bool):
             f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
         ) from None
     result = features(events, quirks)
-    event = events["Event"]
-    number = ak.to_numpy(ak.firsts(event.Number))[result["entry"]]
-    weight = ak.to_numpy(ak.firsts(event.Weight))[result["entry"]]
     n = result["entry"].size
-    batches = []
-    for start in range(0, n, ROWS_PER_BATCH):
-        part = slice(start, min(start + ROWS_PER_BATCH, n))
-        size = part.stop - part.start
-        batches.append(
-            pa.RecordBatch.from_arrays(
-                [
-                    _list_array(result["hlf"][part], len(HLF_NAMES)),
-                    _list_array(result["llf"][part], N_ROWS, len(LLF_NAMES)),
-                    pa.array(result["n_particles"][part], pa.int32()),
-                    pa.array(np.full(size, task["label"], np.int32)),
-                    pa.array(weight[part].astype(np.float32)),
-                    pa.array(number[part].astype(np.int64)),
-                    pa.array([task["path"]] * size, pa.string()),
-                    pa.array(task["entry_start"] + result["entry"][part], pa.int64()),
-                ],
-                names=[field.name for field in output_schema()],
-            )
+    if n:
+        event = events["Event"]
+        table = pa.table(
+            {
+                "hfeatures": _list_array(result["hlf"], len(HLF_NAMES)),
+                "lfeatures": _list_array(result["llf"], N_ROWS, len(LLF_NAMES)),
+                "n_particles": pa.array(result["n_particles"], pa.int32()),
+                "label": pa.array(np.full(n, task["label"], np.int32)),
+                "weight": pa.array(ak.to_numpy(ak.firsts(event.Weight))[result["entry"]].astype(np.float32)),
+                "event_number": pa.array(ak.to_numpy(ak.firsts(event.Number))[result["entry"]].astype(np.int64)),
+                "source_file": pa.array([task["path"]] * n, pa.string()),
+                "entry": pa.array(task["entry_start"] + result["entry"], pa.int64()),
+            }
         )
-    return result["cutflow"], batches
-
-
-class _CountsParam:
-    """Accumulator of cutflow counts: a (samples x cuts) integer array."""
-
-    def __init__(self, shape):
-        self.shape = shape
-
-    def zero(self, value):
-        return np.zeros(self.shape, dtype=np.int64)
-
-    def addInPlace(self, first, second):
-        first += second
-        return first
+        target = os.path.join(output_dir, f"part-{task['task']:05d}.zstd.parquet")
+        with atomic_path(target) as temporary:
+            pq.write_table(table, temporary, compression="zstd")
+    return result["cutflow"]
 
 
 def run_ingest(samples: list[dict], output: str, cutflow_path: str, spark_config: dict, threads: int,
@@ -334,40 +301,36 @@ def run_ingest(samples: list[dict], output: str, cutflow_path: str, spark_config
     Writes the per-class cutflow TSV; raises InputError (one line) for bad inputs, leaving no output.
     Returns the cutflow, the number of events read and the time of the Spark job (session start excluded).
     """
-    from pyspark.accumulators import AccumulatorParam
-
-    from .files import atomic_path
     from .spark import spark_session
 
-    tasks = plan_tasks(samples, events_per_task)
+    tasks = [dict(task, task=index) for index, task in enumerate(plan_tasks(samples, events_per_task))]
     log.info("ingesting %d files of %d samples as %d Spark tasks", len({t["path"] for t in tasks}), len(samples), len(tasks))
-    param = type("CutflowParam", (_CountsParam, AccumulatorParam), {})((len(samples), len(CUTS)))
     with spark_session("dltrigger-ingest", spark_config, threads, log_dir) as spark, atomic_path(output) as temporary:
-        counts = spark.sparkContext.accumulator(np.zeros((len(samples), len(CUTS)), dtype=np.int64), param)
+        os.makedirs(temporary)
 
         def compute(batches):
             for batch in batches:
                 for task in batch.to_pylist():  # one row per task: a few files, not events
-                    cutflow, outputs = ingest_task(task, quirks)
-                    row = np.zeros((len(samples), len(CUTS)), dtype=np.int64)
-                    row[task["sample_index"]] = [cutflow[cut] for cut in CUTS]
-                    counts.add(row)
-                    yield from outputs
+                    cutflow = ingest_task(task, quirks, temporary)
+                    counts = pa.array([[cutflow[cut] for cut in CUTS]], pa.list_(pa.int64()))
+                    yield pa.RecordBatch.from_arrays([pa.array([task["sample_index"]], pa.int32()), counts], names=["sample_index", "counts"])
 
         plan = spark.sparkContext.parallelize(tasks, len(tasks))
-        frame = spark.createDataFrame(plan, "sample_index int, label int, path string, entry_start long, entry_stop long")
+        frame = spark.createDataFrame(plan, "task int, sample_index int, label int, path string, entry_start long, entry_stop long")
+        started = time.time()
         try:
-            started = time.time()
-            frame.mapInArrow(compute, output_schema()).write.parquet(temporary)
-            seconds = time.time() - started
+            # Only successful task attempts report: retried tasks are counted once.
+            reports = frame.mapInArrow(compute, "sample_index int, counts array<long>").collect()
         except Exception as exc:  # Spark wraps executor errors; bring ours back as one line
             raise _executor_error(exc) from None
-        if not os.path.exists(os.path.join(temporary, "_SUCCESS")):
-            raise RuntimeError(f"Spark reported success but wrote no _SUCCESS marker in {temporary}")
-        table = counts.value
+        seconds = time.time() - started
+        table = np.zeros((len(samples), len(CUTS)), dtype=np.int64)
+        for report in reports:
+            table[report["sample_index"]] += report["counts"]
         for sample, row in zip(samples, table):
             if row[-1] == 0:
                 raise InputError(f"sample '{sample['sample']}': no event passes the isolated-lepton selection ({row[0]} read)")
+        open(os.path.join(temporary, "_SUCCESS"), "w").close()
         cutflow = write_cutflow(cutflow_path, samples, table, quirks)
         events_read = int(table[:, 0].sum())
         log.info("%d events read, %d selected, in %.1f s of Spark job time", events_read, int(table[:, -1].sum()), seconds)
@@ -386,8 +349,6 @@ def _executor_error(exc: Exception) -> Exception:
 
 def write_cutflow(path: str, samples: list[dict], table: np.ndarray, quirks: bool) -> dict:
     """Events of each class surviving each cut, as TSV (rows: cuts, columns: classes)."""
-    from .files import atomic_path
-
     cuts = [cut for cut in CUTS if quirks or cut != "isolation maps"]
     per_class = {label: Counter() for label in LABELS}
     for sample, row in zip(samples, table):

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import LABELS
+from .files import write_parquet
 from .ingest import HLF_NAMES, LLF_NAMES, N_ROWS, InputError, _list_array
 
 log = logging.getLogger(__name__)
@@ -150,14 +151,14 @@ def prepare_part(part: str, index: int, plan: Plan, test_dir: str, stage_dir: st
             }
         )
         if split == "test":
-            pq.write_table(out, f"{test_dir}/part-{index:05d}.parquet", compression="zstd")
+            write_parquet(out, f"{test_dir}/part-{index:05d}.parquet")
             continue
         shuffle = decision["shuffle"][rows]
         bucket = np.minimum((shuffle * plan.buckets).astype(np.int64), plan.buckets - 1)
         out = out.append_column("shuffle", pa.array(shuffle))
         for b in np.unique(bucket):
             os.makedirs(f"{stage_dir}/bucket-{b:05d}", exist_ok=True)
-            pq.write_table(out.filter(pa.array(bucket == b)), f"{stage_dir}/bucket-{b:05d}/part-{index:05d}.parquet", compression="zstd")
+            write_parquet(out.filter(pa.array(bucket == b)), f"{stage_dir}/bucket-{b:05d}/part-{index:05d}.parquet")
     return written
 
 
@@ -169,7 +170,7 @@ def shuffle_bucket(stage_dir: str, bucket: int, train_dir: str) -> None:
     if os.path.isdir(source):
         table = pq.read_table(source)
         table = table.take(np.argsort(table.column("shuffle").to_numpy(), kind="stable")).drop_columns(["shuffle"])
-        pq.write_table(table, f"{train_dir}/part-{bucket:05d}.parquet", compression="zstd")
+        write_parquet(table, f"{train_dir}/part-{bucket:05d}.parquet")
 
 
 def run_features(events: str, train_path: str, test_path: str, counts_path: str, spark_config: dict, threads: int,

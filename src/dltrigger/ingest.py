@@ -18,7 +18,7 @@ import pyarrow as pa
 import uproot
 
 from . import LABELS
-from .files import atomic_path
+from .files import atomic_path, write_parquet
 from .selection import IsolationMaps, select_lepton
 
 log = logging.getLogger(__name__)
@@ -260,8 +260,6 @@ def ingest_task(task: dict, quirks: bool, output_dir: str) -> dict:
     Parquet file (pyarrow: Spark's row-wise conversion of 801x19 nested arrays would cost ~10x the numpy
     work). The file name is the task's, written atomically, so a retried task replaces its own output.
     Returns the cutflow counts."""
-    import pyarrow.parquet as pq
-
     from .faults import fail_once
 
     fail_once("ingest", f"{os.path.basename(task['path'])}-{task['entry_start']}")
@@ -290,7 +288,7 @@ def ingest_task(task: dict, quirks: bool, output_dir: str) -> dict:
         )
         target = os.path.join(output_dir, f"part-{task['task']:05d}.zstd.parquet")
         with atomic_path(target) as temporary:
-            pq.write_table(table, temporary, compression="zstd")
+            write_parquet(table, temporary)
     return result["cutflow"]
 
 

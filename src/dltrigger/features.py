@@ -128,17 +128,18 @@ def prepare_part(part: str, index: int, plan: Plan, test_dir: str, stage_dir: st
     entry = table.column("entry").to_numpy()
     files = table.column("source_file").to_numpy(zero_copy_only=False)
     decision = plan.decide(label, files, entry)
+    all_llf, all_n_particles = _particles_of(table)  # views of the Arrow buffers, no copy
+    all_hlf = table.column("hfeatures").combine_chunks().flatten().to_numpy().reshape(table.num_rows, len(HLF_NAMES))
     written = {}
     for split in ("train", "test"):
         rows = np.flatnonzero(decision[split])
         written[split] = np.bincount(label[rows], minlength=len(LABELS)).tolist()
         if not rows.size:
             continue
-        chosen = table.take(rows)
-        llf, n_particles = _particles_of(chosen)
+        chosen = table.select(["source_file", "entry"]).take(rows)
+        llf, n_particles, hlf = all_llf[rows], all_n_particles[rows], all_hlf[rows]
         llf = sort_particles(llf, n_particles, plan.quirks)
         llf = standardise_per_event(llf) if plan.scaling == "per_event" else standardise_global(llf, n_particles, plan.mean, plan.std)
-        hlf = chosen.column("hfeatures").combine_chunks().flatten().to_numpy().reshape(rows.size, len(HLF_NAMES))
         out = pa.table(
             {
                 "HLF_input": _list_array(plan.scale_hlf(hlf), len(HLF_NAMES)),
@@ -157,18 +158,24 @@ def prepare_part(part: str, index: int, plan: Plan, test_dir: str, stage_dir: st
         bucket = np.minimum((shuffle * plan.buckets).astype(np.int64), plan.buckets - 1)
         out = out.append_column("shuffle", pa.array(shuffle))
         for b in np.unique(bucket):
+            # Staging in Arrow IPC: read back once, so Parquet's encoding is not worth its cost here.
             os.makedirs(f"{stage_dir}/bucket-{b:05d}", exist_ok=True)
-            write_parquet(out.filter(pa.array(bucket == b)), f"{stage_dir}/bucket-{b:05d}/part-{index:05d}.parquet")
+            with pa.OSFile(f"{stage_dir}/bucket-{b:05d}/part-{index:05d}.arrow", "wb") as sink:
+                part = out.filter(pa.array(bucket == b))
+                with pa.ipc.new_file(sink, part.schema) as writer:
+                    writer.write_table(part)
     return written
 
 
 def shuffle_bucket(stage_dir: str, bucket: int, train_dir: str) -> None:
     """Second pass of the training set's shuffle: one bucket's events in the order of their hash."""
-    import pyarrow.parquet as pq
-
     source = f"{stage_dir}/bucket-{bucket:05d}"
     if os.path.isdir(source):
-        table = pq.read_table(source)
+        parts = []
+        for name in sorted(os.listdir(source)):
+            with pa.memory_map(os.path.join(source, name)) as stream:
+                parts.append(pa.ipc.open_file(stream).read_all())
+        table = pa.concat_tables(parts)
         table = table.take(np.argsort(table.column("shuffle").to_numpy(), kind="stable")).drop_columns(["shuffle"])
         write_parquet(table, f"{train_dir}/part-{bucket:05d}.parquet")
 

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import awkward as ak
 import numpy as np
 
+from .kinematics import EVENT_STRIDE, ConeIndex
+
 LEPTON_PT_MIN = 23.0
 ISOLATION_MAX = 0.45
-CONE = 0.3
 TRACK_PT_MIN = 0.5
 NEUTRAL_ET_MIN = 1.0
 LEPTON_ETA_MAX = 2.5  # corrected behaviour only: the original applied no |eta| cut
@@ -55,33 +56,6 @@ class Flat:
         return Flat(self.event[index], {name: column[index] for name, column in self.columns.items()})
 
 
-class ConeIndex:
-    """Objects of one isolation map sorted by (event, eta), to find those within dR < radius of queries."""
-
-    def __init__(self, event, eta, phi, pt):
-        self.order = np.lexsort((eta, event))
-        self.event, self.eta, self.phi, self.pt = event[self.order], eta[self.order], phi[self.order], pt[self.order]
-        # One sortable key: events are separated by more than any eta range.
-        self.key = self.event * 100.0 + self.eta
-
-    def sums(self, q_event, q_eta, q_phi, radius=CONE, own=None, wrap_phi=True):
-        """Sum of pT within ``radius`` of each query. ``own``: index (in the map's input order) of an object
-        that is the query itself and must not count, or -1. ``wrap_phi=False`` reproduces the original's
-        wrapping at +-2 pi, i.e. none: neighbours across phi = +-pi are missed."""
-        low = np.searchsorted(self.key, q_event * 100.0 + q_eta - radius, side="left")
-        high = np.searchsorted(self.key, q_event * 100.0 + q_eta + radius, side="right")
-        counts = high - low
-        query = np.repeat(np.arange(q_eta.size), counts)
-        partner = np.repeat(low - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-        dphi = q_phi[query] - self.phi[partner]
-        if wrap_phi:
-            dphi = (dphi + np.pi) % (2 * np.pi) - np.pi
-        inside = (q_eta[query] - self.eta[partner]) ** 2 + dphi**2 < radius**2
-        if own is not None:
-            inside &= self.order[partner] != own[query]
-        return np.bincount(query[inside], weights=self.pt[partner[inside]], minlength=q_eta.size)
-
-
 @dataclass
 class IsolationMaps:
     """The three isolation maps of the original: charged tracks, photons, neutral hadrons above threshold."""
@@ -116,8 +90,8 @@ class IsolationMaps:
 def own_track_index(maps: IsolationMaps, indices: dict, event, eta, phi) -> np.ndarray:
     """Index in the charged map of the track at the same (eta, phi) as each object (dR < 1e-4), or -1."""
     cone = indices["charged"]
-    low = np.searchsorted(cone.key, event * 100.0 + eta - SELF_MATCH_DR, side="left")
-    high = np.searchsorted(cone.key, event * 100.0 + eta + SELF_MATCH_DR, side="right")
+    low = np.searchsorted(cone.key, event * EVENT_STRIDE + eta - SELF_MATCH_DR, side="left")
+    high = np.searchsorted(cone.key, event * EVENT_STRIDE + eta + SELF_MATCH_DR, side="right")
     own = np.full(eta.size, -1, dtype=np.int64)
     for offset in range(int((high - low).max(initial=0))):  # almost always 0 or 1 candidate
         candidate = low + offset

@@ -22,8 +22,8 @@ import numpy as np
 import pythia8mc
 
 from ..kinematics import delta_phi, pt_eta_phi
+from .events import INVISIBLE_IDS
 
-INVISIBLE_IDS = (12, 14, 16)
 
 
 @functools.lru_cache(maxsize=1)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import awkward as ak
 import numpy as np
 
-from ..kinematics import cone_sums, isin, pt_eta_phi
+from ..kinematics import ConeIndex, isin, pt_eta_phi
 from .processes import WEAK_B_HADRONS, WEAK_HF_HADRONS, make_pythia
 
 INVISIBLE_IDS = (12, 14, 16)
@@ -51,14 +51,20 @@ def lepton_filter(particles: ak.Array, pt_min: float, eta_max: float, iso_max: f
     It is looser than the isolated-lepton trigger (pT > 23 GeV, reco isolation < 0.45), so it drops events
     that cannot pass the trigger while keeping those near the thresholds that detector smearing may promote.
     """
-    pt, eta, phi = pt_eta_phi(particles.px, particles.py, particles.pz)
-    abs_id = np.abs(particles.id)
-    is_lepton = ((abs_id == 11) | (abs_id == 13)) & (pt > pt_min) & (np.abs(eta) < eta_max)
-    if iso_max is None:
-        return ak.to_numpy(ak.any(is_lepton, axis=1))
-    visible = ~isin(abs_id, INVISIBLE_IDS) & (pt > 0.5)
-    cone = cone_sums(eta[is_lepton], phi[is_lepton], eta[visible], phi[visible], pt[visible], 0.3, exclude_self_dr=1e-6)
-    return ak.to_numpy(ak.any(cone / pt[is_lepton] < iso_max, axis=1))
+    event = np.repeat(np.arange(len(particles)), ak.to_numpy(ak.num(particles)))
+    flat = {name: ak.to_numpy(ak.flatten(particles[name])) for name in ("id", "px", "py", "pz")}
+    pt, eta, phi = pt_eta_phi(flat["px"], flat["py"], flat["pz"])
+    abs_id = np.abs(flat["id"])
+    leptons = np.flatnonzero(((abs_id == 11) | (abs_id == 13)) & (pt > pt_min) & (np.abs(eta) < eta_max))
+    if iso_max is not None:
+        is_visible = ~np.isin(abs_id, INVISIBLE_IDS) & (pt > 0.5)
+        visible = np.flatnonzero(is_visible)
+        cone = ConeIndex(event[visible], eta[visible], phi[visible], pt[visible])
+        own = np.where(is_visible[leptons], np.searchsorted(visible, leptons), -1)  # the lepton itself
+        leptons = leptons[cone.sums(event[leptons], eta[leptons], phi[leptons], own=own) / pt[leptons] < iso_max]
+    passed = np.zeros(len(particles), dtype=bool)
+    passed[event[leptons]] = True
+    return passed
 
 
 @dataclass

@@ -19,6 +19,7 @@ import uproot
 
 from . import LABELS
 from .files import atomic_path, write_parquet
+from .generate.delphes import TREE, read_delphes
 from .selection import IsolationMaps, select_lepton
 
 log = logging.getLogger(__name__)
@@ -188,9 +189,6 @@ def _fill(out, event, row, pt, eta, phi, vertex, iso, onehot, charge):
 # --------------------------------------------------------------------------------------------------
 # Spark: plan tasks on the driver, compute features in the executors, write Parquet + cutflow
 # --------------------------------------------------------------------------------------------------
-TREE = "Delphes"
-
-
 def check_input(path: str) -> int:
     """Open a ROOT file's Delphes tree and check its branches; returns its number of events."""
     try:
@@ -242,9 +240,7 @@ def plan_tasks(samples: list[dict], events_per_task: int) -> list[dict]:
 
 def read_events(path: str, entry_start: int, entry_stop: int) -> dict:
     """The branches the ingestion needs, by full name, as jagged records per collection."""
-    with uproot.open(path) as file:
-        arrays = file[TREE].arrays(BRANCH_NAMES, entry_start=entry_start, entry_stop=entry_stop, how=dict)
-    return {name: ak.zip({field: arrays[f"{name}.{field}"] for field in fields}) for name, fields in BRANCHES.items()}
+    return read_delphes(path, BRANCHES, entry_start, entry_stop)
 
 
 def _list_array(values: np.ndarray, *shape: int, type=pa.float32()) -> pa.Array:

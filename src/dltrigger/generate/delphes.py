@@ -67,11 +67,10 @@ def write_delphes(path: str | os.PathLike, collections: dict) -> None:
                 )
 
 
-def read_delphes(path: str | os.PathLike, collections: dict[str, tuple[str, ...]]) -> dict:
+def read_delphes(path: str | os.PathLike, collections: dict, entry_start=None, entry_stop=None) -> dict:
     """Read the given fields of the given collections as jagged records, by full branch name
     (``Electron.PT``), which finds flat branches as well as the nested ones of real Delphes files."""
     with uproot.open(path) as file:
-        tree = file[TREE]
         branches = [f"{name}.{field}" for name, fields in collections.items() for field in fields]
-        arrays = tree.arrays(branches, how=dict)
+        arrays = file[TREE].arrays(branches, entry_start=entry_start, entry_stop=entry_stop, how=dict)
     return {name: ak.zip({field: arrays[f"{name}.{field}"] for field in fields}) for name, fields in collections.items()}

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import uproot
 import yaml
 
@@ -22,7 +23,8 @@ TINY = {
         "processes": {
             "ttbar": {"chunks": 2, "events_per_chunk": 40},
             "wjets": {"chunks": 1, "events_per_chunk": 40},
-            "qcd": {"chunks": 1, "events_per_chunk": 40, "hard_process_veto": {"flavours": [4, 5], "eta_max": 2.5}, "redecay": 20},
+            # ~7 QCD events pass the selection: enough for every class to reach the train/test split.
+            "qcd": {"chunks": 1, "events_per_chunk": 80, "hard_process_veto": {"flavours": [4, 5], "eta_max": 2.5}, "redecay": 50},
         }
     },
     "pileup": {"mu": 3, "pool_events": 30},
@@ -64,18 +66,29 @@ def test_tiny_workflow_runs_and_reruns_nothing(tmp_path):
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))
     snakemake(workdir, "--cores", "2", "--configfile", "tiny.yaml")
 
+    kept_by_class = {}
     for sample, chunks in (("ttbar", 2), ("wjets", 1), ("qcd", 1)):
         manifest = json.loads((workdir / f"results/raw/{sample}/manifest.json").read_text())
         assert manifest["files"] == [f"results/raw/{sample}/chunk_{i:03d}.root" for i in range(chunks)]
-        assert manifest["events_generated"] == 40 * chunks
+        assert manifest["events_generated"] == (80 if sample == "qcd" else 40) * chunks
         kept = 0
         for path in manifest["files"]:
             with uproot.open(workdir / path) as file:
                 kept += file["Delphes"].num_entries
         assert kept == manifest["events_kept"]
+        kept_by_class[sample] = kept
         assert (workdir / f"logs/generate_chunk/{sample}/chunk_000.log").stat().st_size > 0
         assert (workdir / f"benchmarks/generate_chunk/{sample}/chunk_000.tsv").exists()
     assert (workdir / "results/pileup/minbias_pool.parquet").exists()
+    # ... then through the Spark stages to the train/test sets.
+    cutflow = (workdir / "results/ingest/cutflow.tsv").read_text().splitlines()
+    assert cutflow[0] == "cut\tqcd\tttbar\twjets" and cutflow[1].split("\t")[1:] == [str(kept_by_class[c]) for c in ("qcd", "ttbar", "wjets")]
+    counts = json.loads((workdir / "results/features/counts.json").read_text())
+    assert all(n > 0 for n in counts["selected"].values())
+    for split in ("train", "test"):
+        assert (workdir / f"results/features/{split}.parquet/_SUCCESS").exists()
+        assert sum(counts[split].values()) == pq.read_table(workdir / f"results/features/{split}.parquet").num_rows
+    assert (workdir / "benchmarks/ingest/ingest.tsv").exists() and (workdir / "logs/features/features.log").exists()
 
     again = snakemake(workdir, "-n", "--cores", "2", "--configfile", "tiny.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr

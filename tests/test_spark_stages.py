@@ -175,6 +175,11 @@ def test_features_are_balanced_split_and_scaled(ingested, prepared):
     assert counts["selected"]["ttbar"] > smallest  # (the fixture's classes differ in size)
     keys = lambda frame: set(zip(frame.source_file, frame.entry))  # noqa: E731
     assert not keys(train) & keys(test)
+    # Redecayed copies of one QCD event share its event number: they never straddle the split.
+    underlying = lambda frame: set(zip(frame.source_file, frame.event_number))  # noqa: E731
+    assert not underlying(train) & underlying(test)
+    qcd = pq.read_table(ingested[0]).to_pandas().query("label == 0")
+    assert qcd.duplicated(["source_file", "event_number"]).any()  # (the check above is not vacuous)
     assert 0.1 < len(test) / (len(train) + len(test)) < 0.3
     hlf = np.stack(train.HLF_input.to_numpy())
     assert hlf.min() == 0.0 and hlf.max() == 1.0  # min-max fitted on the training split

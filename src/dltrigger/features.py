@@ -3,7 +3,9 @@ Spark ML, particle rows sorted by decreasing dR to the lepton and standardised, 
 
 Random choices (undersampling, split, shuffle) use a seeded hash of each event's (source file, entry):
 unlike ``sample``/``randomSplit``, the result does not depend on how Spark partitions the data or on
-task retries, so the same config gives the same events in local mode and on any cluster.
+task retries, so the same config gives the same events in local mode and on any cluster. The split
+hashes (source file, event number) instead: redecayed copies of one QCD event share it, so they all
+land on the same side and the test set never sees the rest of a training event.
 """
 
 from __future__ import annotations
@@ -93,9 +95,9 @@ class Plan:
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
 
-    def decide(self, label, source_file, entry) -> dict:
+    def decide(self, label, source_file, entry, event_number) -> dict:
         keep = uniforms(source_file, entry, self.seed, "balance") < self.keep_fraction[label]
-        test = uniforms(source_file, entry, self.seed, "split") < self.test_fraction
+        test = uniforms(source_file, event_number, self.seed, "split") < self.test_fraction
         shuffle = uniforms(source_file, entry, self.seed, "shuffle")
         return {"train": keep & ~test, "test": keep & test, "shuffle": shuffle}
 
@@ -108,8 +110,8 @@ class Plan:
 def _light_with_uniforms(seed):
     def add(batches):
         for batch in batches:
-            label, files, entry = (batch.column(name).to_numpy(zero_copy_only=False) for name in ("label", "source_file", "entry"))
-            columns = {purpose: uniforms(files, entry, seed, purpose) for purpose in ("balance", "split")}
+            files, entry, number = (batch.column(name).to_numpy(zero_copy_only=False) for name in ("source_file", "entry", "event_number"))
+            columns = {"balance": uniforms(files, entry, seed, "balance"), "split": uniforms(files, number, seed, "split")}
             yield pa.RecordBatch.from_arrays(
                 [batch.column("label"), batch.column("hfeatures"), pa.array(columns["balance"]), pa.array(columns["split"])],
                 names=["label", "hfeatures", "u_balance", "u_split"],
@@ -123,11 +125,11 @@ def prepare_part(part: str, index: int, plan: Plan, test_dir: str, stage_dir: st
     events and its training events into shuffle buckets. Returns events written per split and class."""
     import pyarrow.parquet as pq
 
-    table = pq.read_table(part, columns=["hfeatures", "lfeatures", "n_particles", "label", "source_file", "entry"])
+    table = pq.read_table(part, columns=["hfeatures", "lfeatures", "n_particles", "label", "source_file", "entry", "event_number"])
     label = table.column("label").to_numpy()
     entry = table.column("entry").to_numpy()
     files = table.column("source_file").to_numpy(zero_copy_only=False)
-    decision = plan.decide(label, files, entry)
+    decision = plan.decide(label, files, entry, table.column("event_number").to_numpy())
     all_llf, all_n_particles = _particles_of(table)  # views of the Arrow buffers, no copy
     all_hlf = table.column("hfeatures").combine_chunks().flatten().to_numpy().reshape(table.num_rows, len(HLF_NAMES))
     written = {}
@@ -136,7 +138,7 @@ def prepare_part(part: str, index: int, plan: Plan, test_dir: str, stage_dir: st
         written[split] = np.bincount(label[rows], minlength=len(LABELS)).tolist()
         if not rows.size:
             continue
-        chosen = table.select(["source_file", "entry"]).take(rows)
+        chosen = table.select(["source_file", "entry", "event_number"]).take(rows)
         llf, n_particles, hlf = all_llf[rows], all_n_particles[rows], all_hlf[rows]
         llf = sort_particles(llf, n_particles, plan.quirks)
         llf = standardise_per_event(llf) if plan.scaling == "per_event" else standardise_global(llf, n_particles, plan.mean, plan.std)
@@ -149,6 +151,7 @@ def prepare_part(part: str, index: int, plan: Plan, test_dir: str, stage_dir: st
                 "n_particles": pa.array(n_particles, pa.int32()),
                 "source_file": chosen.column("source_file"),
                 "entry": chosen.column("entry"),
+                "event_number": chosen.column("event_number"),
             }
         )
         if split == "test":
@@ -199,7 +202,7 @@ def run_features(events: str, train_path: str, test_path: str, counts_path: str,
         start = time.time()
         source = spark.read.parquet(events)
         parts = sorted(source.inputFiles())
-        light = source.select("label", "hfeatures", "source_file", "entry").mapInArrow(
+        light = source.select("label", "hfeatures", "source_file", "entry", "event_number").mapInArrow(
             _light_with_uniforms(seed), "label int, hfeatures array<float>, u_balance double, u_split double"
         ).cache()  # ~100 bytes per event, used by the class count and the scaler fit
         selected = {row["label"]: row["count"] for row in light.groupBy("label").count().collect()}
@@ -270,10 +273,9 @@ def particle_moments(table) -> pa.RecordBatch:
 def _part_moments(part: str, plan: Plan) -> pa.RecordBatch:
     import pyarrow.parquet as pq
 
-    table = pq.read_table(part, columns=["lfeatures", "n_particles", "label", "source_file", "entry"])
-    decision = plan.decide(
-        table.column("label").to_numpy(), table.column("source_file").to_numpy(zero_copy_only=False), table.column("entry").to_numpy()
-    )
+    columns = ["label", "source_file", "entry", "event_number"]
+    table = pq.read_table(part, columns=["lfeatures", "n_particles", *columns])
+    decision = plan.decide(*(table.column(name).to_numpy(zero_copy_only=False) for name in columns))
     return particle_moments(table.filter(pa.array(decision["train"])))
 
 

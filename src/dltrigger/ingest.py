@@ -20,7 +20,7 @@ import uproot
 from . import LABELS
 from .files import atomic_path, write_parquet
 from .generate.delphes import TREE, read_delphes
-from .selection import IsolationMaps, select_lepton
+from .selection import LEPTON_PT_MIN, IsolationMaps, select_lepton
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def features(events: dict, quirks: bool = False) -> dict:
     maps_ok = maps.non_empty(n) if quirks else np.ones(n, dtype=bool)
     has_hard_lepton = np.zeros(n, dtype=bool)
     for collection in ("Electron", "MuonTight"):
-        has_hard_lepton |= ak.to_numpy(ak.any(events[collection].PT > 23.0, axis=1))
+        has_hard_lepton |= ak.to_numpy(ak.any(events[collection].PT > LEPTON_PT_MIN, axis=1))
     selected = lepton["found"] & maps_ok
     cutflow = {
         "read": n_read,

@@ -22,6 +22,8 @@ test-all: setup
 
 bench: setup
 	.venv/bin/python bench/bench_generate.py
+	.venv/bin/snakemake raw_samples
+	.venv/bin/python bench/bench_ingest.py
 
 lint: setup
 	.venv/bin/snakemake --lint

@@ -71,9 +71,9 @@ def lepton_filter(particles: ak.Array, pt_min: float, eta_max: float, iso_max: f
 class DecayLibrary:
     """Decays at rest of the weakly decaying heavy-flavour hadrons, as flat arrays with offsets (CSR).
 
-    ``decay_offsets[k]:decay_offsets[k+1]`` are the final-state products of decay ``k``; decays of hadron
-    species ``species[s]`` are ``species_first[s] : species_first[s] + per_species``. Vertices are the
-    4-positions (x, y, z, t in mm) relative to the hadron, with its own flight time included.
+    ``decay_offsets[k]:decay_offsets[k+1]`` are the final-state products of decay ``k``; the decays of
+    hadron species ``species[s]`` are ``k = s * per_species ... (s + 1) * per_species - 1``. Vertices are
+    the 4-positions (x, y, z, t in mm) relative to the hadron, with its own flight time included.
     """
 
     species: np.ndarray

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from . import LABELS
 from .files import write_parquet
-from .ingest import HLF_NAMES, LLF_NAMES, N_ROWS, InputError, _list_array
+from .ingest import HLF_NAMES, LLF_NAMES, N_ROWS, InputError, arrow_lists
 
 log = logging.getLogger(__name__)
 ETA, PHI = LLF_NAMES.index("Eta"), LLF_NAMES.index("Phi")
@@ -87,11 +87,11 @@ class Plan:
     seed: int
     keep_fraction: np.ndarray  # per class
     test_fraction: float
-    hlf_min: np.ndarray
-    hlf_max: np.ndarray
     quirks: bool
     scaling: str
     buckets: int
+    hlf_min: np.ndarray | None = None  # fitted on the training events (see run_features)
+    hlf_max: np.ndarray | None = None
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
 
@@ -107,17 +107,15 @@ class Plan:
         return np.where(span > 0, (hlf - self.hlf_min) / np.where(span > 0, span, 1.0), 0.5).astype(np.float32)
 
 
-def _light_with_uniforms(seed):
-    def add(batches):
-        for batch in batches:
-            files, entry, number = (batch.column(name).to_numpy(zero_copy_only=False) for name in ("source_file", "entry", "event_number"))
-            columns = {"balance": uniforms(files, entry, seed, "balance"), "split": uniforms(files, number, seed, "split")}
-            yield pa.RecordBatch.from_arrays(
-                [batch.column("label"), batch.column("hfeatures"), pa.array(columns["balance"]), pa.array(columns["split"])],
-                names=["label", "hfeatures", "u_balance", "u_split"],
-            )
+def _training_hlf(plan: Plan):
+    """The 14 HLF of the events ``plan`` puts in the training split (Arrow batches in, Arrow batches out)."""
 
-    return add
+    def select(batches):
+        for batch in batches:
+            columns = (batch.column(name).to_numpy(zero_copy_only=False) for name in ("label", "source_file", "entry", "event_number"))
+            yield pa.RecordBatch.from_arrays([batch.column("hfeatures").filter(pa.array(plan.decide(*columns)["train"]))], names=["hfeatures"])
+
+    return select
 
 
 def prepare_part(part: str, index: int, plan: Plan, test_dir: str, stage_dir: str) -> dict:
@@ -144,10 +142,10 @@ def prepare_part(part: str, index: int, plan: Plan, test_dir: str, stage_dir: st
         llf = standardise_per_event(llf) if plan.scaling == "per_event" else standardise_global(llf, n_particles, plan.mean, plan.std)
         out = pa.table(
             {
-                "HLF_input": _list_array(plan.scale_hlf(hlf), len(HLF_NAMES)),
-                "GRU_input": _list_array(llf, N_ROWS, len(LLF_NAMES)),
+                "HLF_input": arrow_lists(plan.scale_hlf(hlf), len(HLF_NAMES)),
+                "GRU_input": arrow_lists(llf, N_ROWS, len(LLF_NAMES)),
                 "label": pa.array(label[rows], pa.int32()),
-                "encoded_label": _list_array(np.eye(len(LABELS), dtype=np.float32)[label[rows]], len(LABELS)),
+                "encoded_label": arrow_lists(np.eye(len(LABELS), dtype=np.float32)[label[rows]], len(LABELS)),
                 "n_particles": pa.array(n_particles, pa.int32()),
                 "source_file": chosen.column("source_file"),
                 "entry": chosen.column("entry"),
@@ -193,8 +191,6 @@ def run_features(events: str, train_path: str, test_path: str, counts_path: str,
     """
     from pyspark.ml.feature import MinMaxScaler
     from pyspark.ml.functions import array_to_vector
-    from pyspark.sql import functions as F
-
     from .files import atomic_path, remove, write_json
     from .spark import spark_session
 
@@ -202,22 +198,19 @@ def run_features(events: str, train_path: str, test_path: str, counts_path: str,
         start = time.time()
         source = spark.read.parquet(events)
         parts = sorted(source.inputFiles())
-        light = source.select("label", "hfeatures", "source_file", "entry", "event_number").mapInArrow(
-            _light_with_uniforms(seed), "label int, hfeatures array<float>, u_balance double, u_split double"
-        ).cache()  # ~100 bytes per event, used by the class count and the scaler fit
-        selected = {row["label"]: row["count"] for row in light.groupBy("label").count().collect()}
+        selected = {row["label"]: row["count"] for row in source.groupBy("label").count().collect()}
         for name, code in LABELS.items():
             if not selected.get(code):
                 raise InputError(f"{events}: no selected events of class '{name}', cannot balance the classes")
         smallest = min(selected.values())
         # Undersample every class to the smallest one (the original: DataFrame.sample per class).
         keep_fraction = np.array([smallest / selected[code] for code in range(len(LABELS))])
-        kept = F.col("u_balance") < F.element_at(F.array(*map(F.lit, keep_fraction.tolist())), F.col("label") + 1)
-        train = light.where(kept & (F.col("u_split") >= test_fraction))
+        plan = Plan(seed, keep_fraction, test_fraction, quirks, scaling, spark_config["shuffle_partitions"])
         # HLF min-max scaling with Spark ML, fitted on the training split (the original: on all events).
-        scaler = MinMaxScaler(inputCol="h", outputCol="scaled").fit((light if quirks else train).select(array_to_vector("hfeatures").alias("h")))
-        plan = Plan(seed, keep_fraction, test_fraction, scaler.originalMin.toArray(), scaler.originalMax.toArray(),
-                    quirks, scaling, spark_config["shuffle_partitions"])  # fmt: skip
+        light = source.select("label", "hfeatures", "source_file", "entry", "event_number")
+        fit_on = light.select("hfeatures") if quirks else light.mapInArrow(_training_hlf(plan), "hfeatures array<float>")
+        scaler = MinMaxScaler(inputCol="h", outputCol="scaled").fit(fit_on.select(array_to_vector("hfeatures").alias("h")))
+        plan.hlf_min, plan.hlf_max = scaler.originalMin.toArray(), scaler.originalMax.toArray()
         log.info("classes %s balanced to %d each, HLF scaler fitted (%.1f s)", selected, smallest, time.time() - start)
 
         def run_tasks(items, function, schema):
@@ -263,8 +256,8 @@ def particle_moments(table) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(
         [
             pa.array([real.shape[0]], pa.int64()),
-            _list_array(real.sum(0), len(LLF_NAMES), type=pa.float64()),
-            _list_array((real**2).sum(0), len(LLF_NAMES), type=pa.float64()),
+            arrow_lists(real.sum(0), len(LLF_NAMES), type=pa.float64()),
+            arrow_lists((real**2).sum(0), len(LLF_NAMES), type=pa.float64()),
         ],
         names=["n", "sum", "sum2"],
     )

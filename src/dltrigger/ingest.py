@@ -243,7 +243,7 @@ def read_events(path: str, entry_start: int, entry_stop: int) -> dict:
     return read_delphes(path, BRANCHES, entry_start, entry_stop)
 
 
-def _list_array(values: np.ndarray, *shape: int, type=pa.float32()) -> pa.Array:
+def arrow_lists(values: np.ndarray, *shape: int, type=pa.float32()) -> pa.Array:
     """Nested Arrow lists (list<list<float>> for two inner dimensions) over one contiguous buffer."""
     array = pa.array(values.reshape(-1), type=type)
     for size in reversed(shape):
@@ -272,8 +272,8 @@ def ingest_task(task: dict, quirks: bool, output_dir: str) -> dict:
         event = events["Event"]
         table = pa.table(
             {
-                "hfeatures": _list_array(result["hlf"], len(HLF_NAMES)),
-                "lfeatures": _list_array(result["llf"], N_ROWS, len(LLF_NAMES)),
+                "hfeatures": arrow_lists(result["hlf"], len(HLF_NAMES)),
+                "lfeatures": arrow_lists(result["llf"], N_ROWS, len(LLF_NAMES)),
                 "n_particles": pa.array(result["n_particles"], pa.int32()),
                 "label": pa.array(np.full(n, task["label"], np.int32)),
                 "weight": pa.array(ak.to_numpy(ak.firsts(event.Weight))[result["entry"]].astype(np.float32)),

@@ -14,11 +14,11 @@ run: setup
 
 # pytest exits 5 when it collects no test: that is a broken suite, reported as such.
 test: setup
-	@.venv/bin/python -m pytest -m "not slow" $(PYTEST_ARGS); status=$$?; \
+	@tests/loopback.sh .venv/bin/python -m pytest -m "not slow" $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 test-all: setup
-	.venv/bin/python -m pytest $(PYTEST_ARGS)
+	tests/loopback.sh .venv/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: setup
 	.venv/bin/python bench/bench_generate.py

@@ -15,6 +15,7 @@ include: "rules/common.smk"
 include: "rules/generate.smk"
 include: "rules/ingest.smk"
 include: "rules/features.smk"
+include: "rules/train.smk"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -24,3 +25,4 @@ rule all:
     default_target: True
     input:
         rules.features.output,
+        trained_models(),

@@ -2,6 +2,8 @@
 import sys
 
 from dltrigger.config import ConfigError, check_pythia_settings, load_samples, validate_config
+from dltrigger.models import MODELS
+from dltrigger.train import model_file
 
 # A bad config or sample sheet stops here, before any job, with one line naming the key or row.
 try:
@@ -18,6 +20,7 @@ GENERATED = SAMPLES[SAMPLES["source"] == "generate"]
 wildcard_constraints:
     sample="|".join(SAMPLES["sample"]),
     chunk=r"\d+",
+    model="|".join(MODELS),
 
 
 def chunks_of(sample):
@@ -61,3 +64,13 @@ def get_sample_manifest_input(wildcards):
         "root": expand("results/raw/{sample}/chunk_{chunk}.root", sample=wildcards.sample, chunk=chunks),
         "meta": expand("results/raw/{sample}/chunk_{chunk}.json", sample=wildcards.sample, chunk=chunks),
     }
+
+
+TRAIN_ENGINE = config["train"]["engine"]
+
+
+def trained_models():
+    """Outputs of every configured classifier's training."""
+    return expand(
+        "results/train/{engine}/{model}/history.json", engine=TRAIN_ENGINE, model=config["train"]["models"]
+    )

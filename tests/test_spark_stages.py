@@ -11,7 +11,7 @@ import pytest
 import uproot
 
 from dltrigger import LABELS
-from dltrigger.features import run_features, sort_particles, standardise_global, standardise_per_event
+from dltrigger.features import gru_input, run_features
 from dltrigger.generate.delphes import empty_collections, write_delphes
 from dltrigger.ingest import CUTS, N_ROWS, InputError, features, plan_tasks, read_events, run_ingest
 from test_ingest import HAND_BUILT, delphes_file
@@ -45,8 +45,8 @@ def test_ingest_writes_the_selected_events_with_their_features(samples, ingested
     events, cutflow = ingested
     assert (events / "_SUCCESS").exists()
     schema = pq.read_schema(next(events.glob("part-*.parquet")))
-    assert str(schema.field("hfeatures").type) == "list<element: float>"
-    assert str(schema.field("lfeatures").type) == "list<element: list<element: float>>"
+    assert str(schema.field("hfeatures").type) == "list<element: float not null>"
+    assert str(schema.field("lfeatures").type) == "list<element: list<element: float not null> not null>"
     assert pq.ParquetFile(next(events.glob("part-*.parquet"))).metadata.row_group(0).column(0).compression == "ZSTD"
 
     frame = table(events)
@@ -134,23 +134,31 @@ def test_particle_rows_sorted_by_decreasing_distance_to_the_lepton():
     # lepton at (eta, phi) = (1, 1); particles at distance 0.5, 2.0, 1.0; padding at (0, 0): distance 1.41
     for row, (eta, phi) in enumerate([(1.0, 1.0), (1.5, 1.0), (1.0, 3.0), (0.0, 1.0)]):
         llf[0, row, 5], llf[0, row, 6], llf[0, row, 4] = eta, phi, row + 1
-    corrected = sort_particles(llf, np.array([4]), quirks=False)[0, :, 4]
+    unscaled = {"scaling": "global", "mean": np.zeros(19), "std": np.ones(19)}
+    corrected = gru_input(llf, np.array([4]), quirks=False, **unscaled)[0, :, 4]
     assert corrected[:4].tolist() == [3, 4, 2, 1] and not corrected[4:].any()  # lepton last, padding after
-    original = sort_particles(llf, np.array([4]), quirks=True)[0, :, 4]
+    original = gru_input(llf, np.array([4]), quirks=True, **unscaled)[0, :, 4]
     assert original[0] == 3 and not original[1:798].any() and original[798:].tolist() == [4, 2, 1]
 
 
-def test_standardisations():
+@pytest.mark.parametrize("quirks", [False, True])
+def test_standardisations(quirks):
     rng = np.random.default_rng(0)
     llf = np.zeros((2, N_ROWS, 19), dtype=np.float32)
     llf[:, :10] = rng.normal(3.0, 2.0, size=(2, 10, 19))
-    per_event = standardise_per_event(llf)
-    np.testing.assert_allclose(per_event.mean(axis=1), 0.0, atol=1e-5)
-    np.testing.assert_allclose(per_event.std(axis=1), 1.0, atol=1e-4)
+    llf[:, :10, 17] = 1.0  # a column constant over the real rows is not constant over all 801
+    llf[1, :, 16] = 0.0  # a constant column is scaled by 1
+    n_particles = np.array([10, 10])
+    per_event = gru_input(llf, n_particles, quirks, "per_event")
+    # sklearn's StandardScaler on each event's whole matrix, rows in any order
+    mean, std = llf.mean(axis=1, dtype=np.float64), llf.std(axis=1, dtype=np.float64)
+    expected = np.sort((llf - mean[:, None]) / np.where(std > 0, std, 1.0)[:, None], axis=1)
+    np.testing.assert_allclose(np.sort(per_event, axis=1), expected, rtol=1e-6, atol=1e-6)
     assert per_event[0, 500, 0] != 0  # padding no longer zero: a Masking layer would mask nothing
-    scaled = standardise_global(llf, np.array([10, 10]), mean=np.full(19, 3.0), std=np.full(19, 2.0))
-    np.testing.assert_allclose(scaled[:, :10], (llf[:, :10] - 3.0) / 2.0, rtol=1e-6)
-    assert not scaled[:, 10:].any()
+    scaled = gru_input(llf, n_particles, quirks, "global", mean=np.full(19, 3.0), std=np.full(19, 2.0))
+    real = np.abs(scaled).sum(axis=2) > 0
+    assert real.sum(axis=1).tolist() == [10, 10]  # padding stays zero, wherever the sort put it
+    np.testing.assert_allclose(np.sort(scaled[real].reshape(2, 10, 19), axis=1), np.sort((llf[:, :10] - 3.0) / 2.0, axis=1), rtol=1e-6)
 
 
 def prepare(events, directory, scaling="per_event", seed=7):

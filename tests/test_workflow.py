@@ -28,6 +28,7 @@ TINY = {
         }
     },
     "pileup": {"mu": 3, "pool_events": 30},
+    "train": {"models": ["hlf", "inclusive"], "epochs": {"hlf": 1, "inclusive": 1}, "batch_size": 4},
 }
 
 
@@ -49,7 +50,7 @@ def test_dry_run_and_lint_pass_on_the_default_config(tmp_path):
     workdir = copy_workflow(tmp_path)
     dry = snakemake(workdir, "-n", "--cores", "1", "--quiet", "rules")
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, flags=re.M))
-    assert counts == {"generate_chunk": "8", "sample_manifest": "3", "ingest": "1", "features": "1", "all": "1", "total": "14"}
+    assert counts == {"generate_chunk": "8", "sample_manifest": "3", "ingest": "1", "features": "1", "train": "3", "all": "1", "total": "17"}
     lint = snakemake(workdir, "--lint", "--cores", "1")
     assert "Congratulations" in lint.stdout + lint.stderr
 
@@ -89,6 +90,13 @@ def test_tiny_workflow_runs_and_reruns_nothing(tmp_path):
         assert (workdir / f"results/features/{split}.parquet/_SUCCESS").exists()
         assert sum(counts[split].values()) == pq.read_table(workdir / f"results/features/{split}.parquet").num_rows
     assert (workdir / "benchmarks/ingest/ingest.tsv").exists() and (workdir / "logs/features/features.log").exists()
+    # ... and through distributed training of each configured classifier.
+    for model in ("hlf", "inclusive"):
+        trained = workdir / "results/train/torch" / model
+        history = json.loads((trained / "history.json").read_text())
+        assert len(history) == 1 and history[0]["train_events"] == 2 * (sum(counts["train"].values()) // 2)
+        assert pq.read_table(trained / "predictions.parquet").num_rows == sum(counts["test"].values())
+        assert (trained / "model.pt").exists() and "epoch 1/1" in (workdir / f"logs/train/torch/{model}.log").read_text()
 
     again = snakemake(workdir, "-n", "--cores", "2", "--configfile", "tiny.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr

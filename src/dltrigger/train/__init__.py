@@ -1,0 +1,160 @@
+"""Training stage (reference §D): one classifier trained data-parallel on Spark by the configured engine
+(``torch``: TorchDistributor; ``keras``: tf-keras MultiWorkerMirroredStrategy in a barrier stage).
+
+The driver checks the inputs, picks up the checkpoints of an interrupted identical run, launches the
+training processes as one Spark barrier stage bounded by a timeout, and moves the outputs into place
+only when all of them are complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import glob
+import hashlib
+import importlib
+import json
+import logging
+import os
+import threading
+import time
+
+import numpy as np
+
+from .. import LABELS
+from ..files import atomic_path, remove, write_json
+from ..ingest import HLF_NAMES, LLF_NAMES, N_ROWS, InputError
+from ..models import MODELS, inputs_of
+from .data import Dataset
+from .worker import first_error, latest_checkpoint
+
+log = logging.getLogger(__name__)
+ENGINES = ("torch", "keras")
+SHAPES = {"HLF_input": (len(HLF_NAMES),), "GRU_input": (N_ROWS, len(LLF_NAMES))}
+
+
+def engine_module(engine: str):
+    return importlib.import_module(f"{__name__}.{engine}_engine")
+
+
+def model_file(engine: str) -> str:
+    return engine_module(engine).MODEL_FILE
+
+
+def check_data(model: str, train_dir: str, test_dir: str) -> tuple[Dataset, Dataset]:
+    """The feature directories hold events of every class with the input widths the model expects."""
+    datasets = []
+    for directory in (train_dir, test_dir):
+        data = Dataset.open(directory)
+        if not data.rows:
+            raise InputError(f"{directory}: no events to train or validate on")
+        first = next(data.batches(0, 1, 1, inputs_of(model)))
+        for name in inputs_of(model):
+            if first[name].shape[1:] != SHAPES[name]:
+                raise InputError(f"{directory}: {name} has shape {first[name].shape[1:]} per event, the {model} model expects {SHAPES[name]}")
+        datasets.append(data)
+    labels = np.concatenate([batch["label"] for batch in datasets[0].batches(0, datasets[0].rows, 1 << 16, ("label",))])
+    missing = [name for name, code in LABELS.items() if not (labels == code).any()]
+    if missing:
+        raise InputError(f"{train_dir}: no training events of class {', '.join(missing)}; the classifier needs all {len(LABELS)}")
+    return datasets[0], datasets[1]
+
+
+def fingerprint(spec: dict, datasets) -> str:
+    """What a checkpoint must share with this run to be resumed: the training settings and the data files."""
+    settings = {key: spec[key] for key in ("engine", "model", "workers", "batch_size", "learning_rate", "multiworker_lr_recipe", "seed", "device")}
+    files = [(os.path.basename(path), os.path.getsize(path), os.path.getmtime(path)) for data in datasets for path, _ in data.parts]
+    return hashlib.sha256(json.dumps([settings, files], sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_training(model: str, train_dir: str, test_dir: str, output_dir: str, settings: dict, spark_config: dict,
+                 threads: int, seed: int, log_dir: str = "logs/spark") -> list[dict]:  # fmt: skip
+    """Train ``model`` and write into ``output_dir``: the model file, history.csv/.json, predictions.parquet
+    and training_config.json. Per-epoch checkpoints go to ``output_dir``/checkpoints/<fingerprint>/ and
+    survive a failed run, which then resumes from the last complete epoch. Returns the history."""
+    from ..spark import spark_session
+
+    if model not in MODELS:
+        raise InputError(f"train.models: unknown model '{model}' (known: {', '.join(MODELS)})")
+    engine = engine_module(settings["engine"])
+    datasets = check_data(model, train_dir, test_dir)
+    spec = {
+        "engine": settings["engine"], "model": model, "workers": settings["workers"], "threads": settings["threads_per_worker"],
+        "epochs": settings["epochs"][model], "batch_size": settings["batch_size"], "learning_rate": settings["learning_rate"],
+        "multiworker_lr_recipe": settings["multiworker_lr_recipe"], "device": settings["device"], "seed": seed,
+        "train_dir": os.path.abspath(train_dir), "test_dir": os.path.abspath(test_dir),
+    }  # fmt: skip
+    key = fingerprint(spec, datasets)
+    checkpoints = os.path.join(output_dir, "checkpoints")
+    for stale in glob.glob(os.path.join(checkpoints, "*")):  # other settings or data: never resumable
+        if os.path.basename(stale) != key:
+            remove(stale)
+    spec["checkpoint_dir"] = os.path.abspath(os.path.join(checkpoints, key))
+    resume = latest_checkpoint(spec)
+    if resume:
+        engine.check_checkpoint(resume[1])
+    timeout = settings["timeout_minutes"] * 60
+    outputs = {name: os.path.join(output_dir, name) for name in (engine.MODEL_FILE, "predictions.parquet", "history.csv", "history.json", "training_config.json")}
+    for stale in glob.glob(os.path.join(output_dir, ".staging-*")):  # left by a killed run
+        remove(stale)
+    staging = os.path.join(output_dir, f".staging-{os.getpid()}")
+    with spark_session(f"dltrigger-train-{spec['engine']}-{model}", spark_config, threads, log_dir) as spark, _removed_after(staging):
+        slots = spark.sparkContext.defaultParallelism
+        if spec["workers"] > slots:
+            raise InputError(f"train.workers: {spec['workers']} training processes, but Spark offers {slots} task slots (master {spark.sparkContext.master})")
+        spec["staging_dir"] = os.path.abspath(staging)
+        os.makedirs(staging)
+        log.info("training %s with engine %s: %d workers x %d events/batch, %d epochs, %d train / %d test events%s",
+                 model, spec["engine"], spec["workers"], spec["batch_size"], spec["epochs"], datasets[0].rows, datasets[1].rows,
+                 f", resuming after epoch {resume[0]}" if resume else "")  # fmt: skip
+        result = _bounded(spark, lambda: engine.launch(spark, spec), timeout, f"training of {model} ({spec['engine']})", staging)
+        history = result["history"]
+        _write_history(history, os.path.join(staging, "history.csv"), os.path.join(staging, "history.json"))
+        used = {**spec, "fingerprint": key, "train_events": datasets[0].rows, "test_events": datasets[1].rows, "final_weights_sha256": result["weights"]}
+        write_json(os.path.join(staging, "training_config.json"), used)
+        for name, target in outputs.items():
+            with atomic_path(target) as temporary:
+                os.replace(os.path.join(staging, name), temporary)
+    return history
+
+
+@contextlib.contextmanager
+def _removed_after(path: str):
+    try:
+        yield
+    finally:
+        remove(path)
+
+
+def _bounded(spark, function, seconds: float, what: str, staging: str):
+    """Run a Spark-launched training; cancel its jobs and fail with one line if it takes too long."""
+    context = spark.sparkContext
+    group = f"dltrigger-{os.getpid()}-{time.time_ns()}"
+    context.setJobGroup(group, what, interruptOnCancel=True)
+    expired = threading.Event()
+    timer = threading.Timer(seconds, lambda: (expired.set(), context.cancelJobGroup(group)))
+    timer.start()
+    try:
+        return function()
+    except Exception as exc:
+        if expired.is_set():
+            raise TimeoutError(f"{what} did not finish within {seconds:.0f} s (train.timeout_minutes); its Spark jobs were cancelled") from None
+        raise RuntimeError(f"{what} failed: {first_error(staging) or _last_error_line(exc)}") from None
+    finally:
+        timer.cancel()
+
+
+def _last_error_line(exc: Exception) -> str:
+    """The innermost error of a Spark-wrapped failure, as one line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    errors = [line for line in lines if "Error:" in line or "Exception:" in line]
+    return (errors[-1] if errors else lines[-1] if lines else type(exc).__name__)[:300]
+
+
+def _write_history(history: list[dict], csv_path: str, json_path: str) -> None:
+    with open(csv_path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+    with open(json_path, "w") as handle:
+        json.dump(history, handle, indent=2)

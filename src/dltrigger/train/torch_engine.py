@@ -1,0 +1,141 @@
+"""Engine ``torch``: PyTorch DistributedDataParallel (gloo on CPU, NCCL on GPU), one process per Spark
+barrier task, launched by Spark's ``TorchDistributor`` on the master from config."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from ..ingest import InputError
+from ..models import inputs_of
+from .data import ID_COLUMNS, Dataset
+from .worker import (VALIDATION_BATCH, checkpoint_path, epoch_seed, history_record, latest_checkpoint, learning_rate,
+                     progress, reporting_errors, weights_digest, write_predictions)  # fmt: skip
+
+MODEL_FILE = "model.pt"
+
+
+def launch(spark, spec: dict) -> dict:
+    """Run the training processes as one barrier stage; returns rank 0's history and every process's
+    final weights digest."""
+    from pyspark.ml.torch.distributor import TorchDistributor
+
+    distributor = TorchDistributor(num_processes=spec["workers"], local_mode=False, use_gpu=spec["device"] == "cuda")
+    return distributor.run(train_process, spec)
+
+
+@reporting_errors
+def train_process(spec: dict) -> list[dict] | None:
+    """One data-parallel training process (rank and world size from torchrun's environment)."""
+    import torch
+    import torch.distributed as dist
+    import torch.nn.functional as F
+    from torch.nn.parallel import DistributedDataParallel
+
+    from ..models.torch_models import build, probabilities
+
+    torch.set_num_threads(spec["threads"])
+    cuda = spec["device"] == "cuda"
+    dist.init_process_group("nccl" if cuda else "gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if cuda else torch.device("cpu")
+    torch.manual_seed(spec["seed"])  # rank 0's initial weights are broadcast by DDP anyway
+    model = build(spec["model"]).to(device)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=spec["learning_rate"], eps=1e-7)  # Keras's epsilon
+    history, start = [], 0
+    resume = latest_checkpoint(spec)
+    if resume:
+        state = torch.load(resume[1], map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history, start = state["history"], resume[0]
+        if rank == 0:
+            print(f"[torch/{spec['model']}] resuming after epoch {start} from {resume[1]}", flush=True)
+    ddp = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
+    inputs = inputs_of(spec["model"])
+    train, test = Dataset.open(spec["train_dir"]), Dataset.open(spec["test_dir"])
+    train_rows, test_rows = train.shard(rank, world, equal=True), test.shard(rank, world, equal=False)
+
+    def tensors(batch):
+        return [torch.from_numpy(np.ascontiguousarray(batch[name])).to(device) for name in inputs], torch.from_numpy(batch["label"].astype(np.int64)).to(device)
+
+    def evaluate(keep: bool):
+        model.eval()
+        sums, probs, ids = torch.zeros(3, dtype=torch.float64), [], []
+        with torch.no_grad():
+            for batch in test.batches(*test_rows, VALIDATION_BATCH, (*inputs, "label", *ID_COLUMNS)):
+                x, y = tensors(batch)
+                logits = model(*x)
+                sums += torch.tensor([F.cross_entropy(logits, y, reduction="sum").item(), (logits.argmax(1) == y).sum().item(), y.numel()], dtype=torch.float64)
+                if keep:
+                    probs.append(probabilities(logits).cpu().numpy())
+                    ids.append({name: batch[name] for name in ("label", *ID_COLUMNS)})
+        dist.all_reduce(sums)
+        return sums.numpy(), probs, ids
+
+    probs = ids = None
+    for epoch in range(start, spec["epochs"]):
+        torch.manual_seed(epoch_seed(spec, epoch, rank))
+        lr = learning_rate(spec, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        model.train()
+        began, sums = time.perf_counter(), torch.zeros(3, dtype=torch.float64)
+        for batch in train.batches(*train_rows, spec["batch_size"], (*inputs, "label")):
+            x, y = tensors(batch)
+            logits = ddp(*x)
+            loss = F.cross_entropy(logits, y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            sums += torch.tensor([loss.item() * y.numel(), (logits.argmax(1) == y).sum().item(), y.numel()], dtype=torch.float64)
+        dist.all_reduce(sums)
+        seconds = time.perf_counter() - began
+        validation, probs, ids = evaluate(keep=epoch == spec["epochs"] - 1)
+        history.append(history_record(epoch, lr, sums.numpy(), validation, seconds))
+        if rank == 0:
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history}
+            _save(torch, state, checkpoint_path(spec, epoch + 1, "pt"))
+            print(progress(spec, history[-1]), flush=True)
+        dist.barrier()
+    if probs is None:  # every epoch was done before: predictions from the resumed model
+        _, probs, ids = evaluate(keep=True)
+    write_predictions(spec, rank, probs, ids)
+    if rank == 0:
+        _save(torch, {"model": spec["model"], "state_dict": model.state_dict()}, os.path.join(spec["staging_dir"], MODEL_FILE))
+    digests = [None] * world  # every process's final weights, to show they agree
+    dist.all_gather_object(digests, weights_digest(model.state_dict().values()))
+    dist.destroy_process_group()
+    return {"history": history, "weights": digests} if rank == 0 else None
+
+
+def check_checkpoint(path: str) -> None:
+    """A checkpoint that cannot be loaded stops the run with one line instead of failing in every worker."""
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        state["model"], state["optimizer"], state["history"]
+    except Exception as exc:
+        raise InputError(f"{path}: corrupt checkpoint ({type(exc).__name__}); delete it to resume from the epoch before") from None
+
+
+def _save(torch, state, path: str) -> None:
+    """Written under a temporary name and renamed: a crash never leaves a half-written checkpoint."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    torch.save(state, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def load_model(path: str):
+    """A trained model from its file (for predictions outside the workflow)."""
+    import torch
+
+    from ..models.torch_models import build
+
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model = build(state["model"])
+    model.load_state_dict(state["state_dict"])
+    return model.eval()

@@ -1,0 +1,146 @@
+"""Training for real: PyTorch DDP processes launched by Spark's TorchDistributor on local[2,2], on small
+feature sets the tests write themselves (classes separable, as after feature preparation)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from dltrigger import LABELS
+from dltrigger.files import write_parquet
+from dltrigger.ingest import N_ROWS, InputError, arrow_lists
+from dltrigger.models import MODELS, keras_parameters
+from dltrigger.models.torch_models import SequenceBranch, build, trainable_parameters
+from dltrigger.train import run_training
+from dltrigger.train.torch_engine import load_model
+
+SPARK = {"master": "local[2,2]", "driver_memory": "2g", "executor_memory": "1g", "shuffle_partitions": 2, "event_log": False, "conf": {}}
+SETTINGS = {
+    "engine": "torch", "models": list(MODELS), "workers": 2, "threads_per_worker": 1,
+    "epochs": {name: 2 for name in MODELS}, "batch_size": 32, "learning_rate": 0.003,
+    "multiworker_lr_recipe": False, "device": "cpu", "timeout_minutes": 10,
+}  # fmt: skip
+
+
+def write_features(directory, events: int, seed: int, classes=(0, 1, 2), n_hlf: int = 14, parts: int = 2) -> None:
+    """A feature directory like feature preparation writes: HLF and particle rows shifted by class."""
+    rng = np.random.default_rng(seed)
+    label = rng.choice(classes, size=events)
+    hlf = (rng.normal(size=(events, n_hlf)) + 0.8 * label[:, None]).astype(np.float32)
+    n_particles = rng.integers(5, 40, size=events)
+    gru = np.zeros((events, N_ROWS, 19), dtype=np.float32)
+    real = np.arange(N_ROWS)[None, :] < n_particles[:, None]
+    gru[real] = rng.normal(size=(int(real.sum()), 19)) + 0.5 * np.repeat(label, n_particles)[:, None]
+    os.makedirs(directory)
+    for part, rows in enumerate(np.array_split(np.arange(events), parts)):
+        table = pa.table({
+            "HLF_input": arrow_lists(hlf[rows], n_hlf), "GRU_input": arrow_lists(gru[rows], N_ROWS, 19),
+            "label": pa.array(label[rows], pa.int32()), "encoded_label": arrow_lists(np.eye(3, dtype=np.float32)[label[rows]], 3),
+            "n_particles": pa.array(n_particles[rows], pa.int32()), "source_file": pa.array([f"synthetic-{seed}.root"] * rows.size),
+            "entry": pa.array(rows, pa.int64()), "event_number": pa.array(rows, pa.int64()),
+        })  # fmt: skip
+        write_parquet(table, os.path.join(directory, f"part-{part:05d}.parquet"))
+
+
+@pytest.fixture(scope="module")
+def features(tmp_path_factory):
+    root = tmp_path_factory.mktemp("features")
+    write_features(root / "train.parquet", 256, seed=1)
+    write_features(root / "test.parquet", 90, seed=2)
+    return str(root / "train.parquet"), str(root / "test.parquet")
+
+
+def train(model, features, output, **changes):
+    settings = {**SETTINGS, **changes}
+    return run_training(model, *features, str(output), settings, SPARK, threads=2, seed=11)
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_parameter_counts_match_the_original(model):
+    assert trainable_parameters(build(model)) == keras_parameters(model)
+
+
+def test_masking_reads_each_event_up_to_its_last_real_row():
+    torch.manual_seed(0)
+    branch = SequenceBranch("gru").eval()
+    events = torch.randn(2, 6, 19)
+    events[0, 3:] = 0.0  # event 0 has 3 real rows, event 1 six
+    state = branch(events)
+    alone, _ = branch.rnn(events[:1, :3])
+    torch.testing.assert_close(state[0], alone[0, -1])
+    full, _ = branch.rnn(events[1:])
+    torch.testing.assert_close(state[1], full[0, -1])
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_each_model_trains_distributed_with_two_workers(model, features, tmp_path):
+    history = train(model, features, tmp_path)
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert history[1]["loss"] < history[0]["loss"]
+    assert all(row["train_events"] == 256 for row in history)  # both shards: 128 events each
+    used = json.loads((tmp_path / "training_config.json").read_text())
+    digests = used["final_weights_sha256"]
+    assert len(digests) == 2 and digests[0] == digests[1]  # both workers took part, identical weights
+    predictions = pq.read_table(tmp_path / "predictions.parquet").to_pandas()
+    assert len(predictions) == 90 and len(os.listdir(tmp_path / "predictions.parquet")) == 2
+    probabilities = predictions[[f"prob_{name}" for name in LABELS]].to_numpy()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert sorted(predictions.entry) == list(range(90))
+    csv_header = (tmp_path / "history.csv").read_text().splitlines()[0].split(",")
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "wall_seconds", "samples_per_second"} <= set(csv_header)
+    reloaded = load_model(str(tmp_path / "model.pt"))
+    assert trainable_parameters(reloaded) == keras_parameters(model)
+    assert sorted(os.listdir(tmp_path / "checkpoints" / used["fingerprint"])) == ["epoch-001.pt", "epoch-002.pt"]
+
+
+def test_a_resumed_run_continues_at_the_next_epoch_and_matches_an_uninterrupted_one(features, tmp_path):
+    whole = train("hlf", features, tmp_path / "whole", epochs={"hlf": 3})
+    first = train("hlf", features, tmp_path / "resumed", epochs={"hlf": 1})  # as if the run had stopped here
+    resumed = train("hlf", features, tmp_path / "resumed", epochs={"hlf": 3})
+    assert len(first) == 1 and [row["epoch"] for row in resumed] == [1, 2, 3]
+    assert resumed[0]["wall_seconds"] == first[0]["wall_seconds"]  # epoch 1 was not run again
+    for a, b in zip(whole, resumed):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-6) and a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-6)
+
+
+def test_a_single_worker_runs_through_the_same_path(features, tmp_path):
+    history = train("hlf", features, tmp_path, workers=1)
+    assert len(history) == 2 and history[0]["train_events"] == 256
+    assert len(json.loads((tmp_path / "training_config.json").read_text())["final_weights_sha256"]) == 1
+    assert os.listdir(tmp_path / "predictions.parquet") == ["part-00000.parquet"]
+
+
+def test_bad_training_inputs_are_named_in_one_line(features, tmp_path):
+    write_features(tmp_path / "one_class", 50, seed=3, classes=(1,))
+    with pytest.raises(InputError, match=r"one_class: no training events of class qcd, wjets; the classifier needs all 3"):
+        train("hlf", (str(tmp_path / "one_class"), features[1]), tmp_path / "out")
+    write_features(tmp_path / "narrow", 50, seed=4, n_hlf=13)
+    with pytest.raises(InputError, match=r"narrow: HLF_input has shape \(13,\) per event, the hlf model expects \(14,\)"):
+        train("hlf", (str(tmp_path / "narrow"), features[1]), tmp_path / "out")
+    os.makedirs(tmp_path / "empty")
+    with pytest.raises(InputError, match=r"empty: no events to train or validate on"):
+        train("hlf", (str(tmp_path / "empty"), features[1]), tmp_path / "out")
+    with pytest.raises(InputError, match=r"train.workers: 3 training processes, but Spark offers 2 task slots"):
+        train("hlf", features, tmp_path / "out", workers=3)
+    assert not (tmp_path / "out" / "model.pt").exists()
+
+
+def test_a_corrupt_checkpoint_stops_the_run_with_its_name(features, tmp_path):
+    train("hlf", features, tmp_path, epochs={"hlf": 1})
+    fingerprint = json.loads((tmp_path / "training_config.json").read_text())["fingerprint"]
+    checkpoint = tmp_path / "checkpoints" / fingerprint / "epoch-001.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:100])
+    with pytest.raises(InputError, match=rf"{checkpoint}: corrupt checkpoint \(.*\); delete it to resume from the epoch before"):
+        train("hlf", features, tmp_path, epochs={"hlf": 2})
+
+
+def test_a_training_past_its_timeout_fails_and_leaves_no_outputs(features, tmp_path):
+    with pytest.raises(TimeoutError, match=r"training of inclusive \(torch\) did not finish within 3 s \(train.timeout_minutes\)"):
+        train("inclusive", features, tmp_path, timeout_minutes=0.05, epochs={"inclusive": 50})
+    assert not [name for name in os.listdir(tmp_path) if name != "checkpoints"]

@@ -28,12 +28,13 @@ SETTINGS = {
 }  # fmt: skip
 
 
-def write_features(directory, events: int, seed: int, classes=(0, 1, 2), n_hlf: int = 14, parts: int = 2) -> None:
-    """A feature directory like feature preparation writes: HLF and particle rows shifted by class."""
+def write_features(directory, events: int, seed: int, classes=(0, 1, 2), n_hlf: int = 14, parts: int = 2, max_particles: int = 40) -> None:
+    """A feature directory like feature preparation writes: HLF and particle rows shifted by class,
+    5 to ``max_particles`` - 1 real particle rows per event."""
     rng = np.random.default_rng(seed)
     label = rng.choice(classes, size=events)
     hlf = (rng.normal(size=(events, n_hlf)) + 0.8 * label[:, None]).astype(np.float32)
-    n_particles = rng.integers(5, 40, size=events)
+    n_particles = rng.integers(5, max_particles, size=events)
     gru = np.zeros((events, N_ROWS, 19), dtype=np.float32)
     real = np.arange(N_ROWS)[None, :] < n_particles[:, None]
     gru[real] = rng.normal(size=(int(real.sum()), 19)) + 0.5 * np.repeat(label, n_particles)[:, None]

@@ -12,7 +12,7 @@ from ..ingest import InputError
 from ..models import inputs_of
 from .data import ID_COLUMNS, Dataset
 from .worker import (VALIDATION_BATCH, checkpoint_path, epoch_seed, history_record, latest_checkpoint, learning_rate,
-                     progress, reporting_errors, weights_digest, write_predictions)  # fmt: skip
+                     progress, reporting_errors, reuse_freed_memory, weights_digest, write_predictions)  # fmt: skip
 
 MODEL_FILE = "model.pt"
 
@@ -36,6 +36,7 @@ def train_process(spec: dict) -> list[dict] | None:
 
     from ..models.torch_models import build, probabilities
 
+    reuse_freed_memory()
     torch.set_num_threads(spec["threads"])
     cuda = spec["device"] == "cuda"
     dist.init_process_group("nccl" if cuda else "gloo")

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the project environment: Java >= 17 for Spark, and .venv from envs/requirements.lock.
+# Builds the project environment: Java >= 17 for Spark, and .venv from envs/requirements.lock
+# (+ requirements-nodeps.lock, installed without dependencies).
 # Idempotent and quick when nothing changed; `make run` and `make test` call it first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,6 +8,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=.venv
 LOCK=envs/requirements.lock
+NODEPS_LOCK=envs/requirements-nodeps.lock
 
 java_major() {
   command -v java >/dev/null 2>&1 || return 1
@@ -36,10 +38,11 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
 fi
 
 stamp=$VENV/.installed
-if [ ! -f "$stamp" ] || [ "$LOCK" -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ "$LOCK" -nt "$stamp" ] || [ "$NODEPS_LOCK" -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "dltrigger setup: building $VENV from $LOCK" >&2
   "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$LOCK"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$NODEPS_LOCK"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
   touch "$stamp"
 fi

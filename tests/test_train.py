@@ -1,5 +1,6 @@
-"""Training for real: PyTorch DDP processes launched by Spark's TorchDistributor on local[2,2], on small
-feature sets the tests write themselves (classes separable, as after feature preparation)."""
+"""Training for real, on local[2,2] and small feature sets the tests write themselves (classes
+separable, as after feature preparation): PyTorch DDP processes launched by Spark's TorchDistributor,
+and tf-keras MultiWorkerMirroredStrategy workers started from a Spark barrier stage."""
 
 from __future__ import annotations
 
@@ -17,8 +18,7 @@ from dltrigger.files import write_parquet
 from dltrigger.ingest import N_ROWS, InputError, arrow_lists
 from dltrigger.models import MODELS, keras_parameters
 from dltrigger.models.torch_models import SequenceBranch, build, trainable_parameters
-from dltrigger.train import run_training
-from dltrigger.train.torch_engine import load_model
+from dltrigger.train import engine_module, run_training
 
 SPARK = {"master": "local[2,2]", "driver_memory": "2g", "executor_memory": "1g", "shuffle_partitions": 2, "event_log": False, "conf": {}}
 SETTINGS = {
@@ -62,9 +62,20 @@ def train(model, features, output, **changes):
     return run_training(model, *features, str(output), settings, SPARK, threads=2, seed=11)
 
 
+def parameters(engine: str, model) -> int:
+    if engine == "torch":
+        return trainable_parameters(model)
+    from dltrigger.models import keras_models
+
+    return keras_models.trainable_parameters(model)
+
+
 @pytest.mark.parametrize("model", list(MODELS))
 def test_parameter_counts_match_the_original(model):
+    from dltrigger.models import keras_models
+
     assert trainable_parameters(build(model)) == keras_parameters(model)
+    assert keras_models.trainable_parameters(keras_models.build(model)) == keras_parameters(model)
 
 
 def test_masking_reads_each_event_up_to_its_last_real_row():
@@ -79,9 +90,10 @@ def test_masking_reads_each_event_up_to_its_last_real_row():
     torch.testing.assert_close(state[1], full[0, -1])
 
 
+@pytest.mark.parametrize("engine", ["torch", "keras"])
 @pytest.mark.parametrize("model", list(MODELS))
-def test_each_model_trains_distributed_with_two_workers(model, features, tmp_path):
-    history = train(model, features, tmp_path)
+def test_each_model_trains_distributed_with_two_workers(model, engine, features, tmp_path):
+    history = train(model, features, tmp_path, engine=engine)
     assert [row["epoch"] for row in history] == [1, 2]
     assert history[1]["loss"] < history[0]["loss"]
     assert all(row["train_events"] == 256 for row in history)  # both shards: 128 events each
@@ -95,9 +107,11 @@ def test_each_model_trains_distributed_with_two_workers(model, features, tmp_pat
     assert sorted(predictions.entry) == list(range(90))
     csv_header = (tmp_path / "history.csv").read_text().splitlines()[0].split(",")
     assert {"loss", "accuracy", "val_loss", "val_accuracy", "wall_seconds", "samples_per_second"} <= set(csv_header)
-    reloaded = load_model(str(tmp_path / "model.pt"))
-    assert trainable_parameters(reloaded) == keras_parameters(model)
-    assert sorted(os.listdir(tmp_path / "checkpoints" / used["fingerprint"])) == ["epoch-001.pt", "epoch-002.pt"]
+    engine_code = engine_module(engine)
+    reloaded = engine_code.load_model(str(tmp_path / engine_code.MODEL_FILE))
+    assert parameters(engine, reloaded) == keras_parameters(model)
+    suffix = "pt" if engine == "torch" else "npz"
+    assert sorted(os.listdir(tmp_path / "checkpoints" / used["fingerprint"])) == [f"epoch-001.{suffix}", f"epoch-002.{suffix}"]
 
 
 def test_a_resumed_run_continues_at_the_next_epoch_and_matches_an_uninterrupted_one(features, tmp_path):
@@ -110,8 +124,18 @@ def test_a_resumed_run_continues_at_the_next_epoch_and_matches_an_uninterrupted_
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-6) and a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-6)
 
 
-def test_a_single_worker_runs_through_the_same_path(features, tmp_path):
-    history = train("hlf", features, tmp_path, workers=1)
+def test_keras_resumes_at_the_next_epoch(features, tmp_path):
+    """The keras engine restores weights and Adam's state; its dropout streams are not reseeded per epoch
+    (tf.function-held random state), so only the torch engine repeats the lost epochs bit for bit."""
+    first = train("inclusive", features, tmp_path, engine="keras", epochs={"inclusive": 1})
+    resumed = train("inclusive", features, tmp_path, engine="keras", epochs={"inclusive": 2})
+    assert [row["epoch"] for row in resumed] == [1, 2] and resumed[0] == first[0]
+    assert resumed[1]["loss"] < resumed[0]["loss"]
+
+
+@pytest.mark.parametrize("engine", ["torch", "keras"])
+def test_a_single_worker_runs_through_the_same_path(engine, features, tmp_path):
+    history = train("hlf", features, tmp_path, workers=1, engine=engine)
     assert len(history) == 2 and history[0]["train_events"] == 256
     assert len(json.loads((tmp_path / "training_config.json").read_text())["final_weights_sha256"]) == 1
     assert os.listdir(tmp_path / "predictions.parquet") == ["part-00000.parquet"]
@@ -139,6 +163,13 @@ def test_a_corrupt_checkpoint_stops_the_run_with_its_name(features, tmp_path):
     checkpoint.write_bytes(checkpoint.read_bytes()[:100])
     with pytest.raises(InputError, match=rf"{checkpoint}: corrupt checkpoint \(.*\); delete it to resume from the epoch before"):
         train("hlf", features, tmp_path, epochs={"hlf": 2})
+
+
+def test_a_corrupt_keras_checkpoint_is_named(tmp_path):
+    checkpoint = tmp_path / "epoch-001.npz"
+    checkpoint.write_bytes(b"PK\x03\x04 not a whole archive")
+    with pytest.raises(InputError, match=rf"{checkpoint}: corrupt checkpoint \(.*\); delete it"):
+        engine_module("keras").check_checkpoint(str(checkpoint))
 
 
 def test_a_training_past_its_timeout_fails_and_leaves_no_outputs(features, tmp_path):

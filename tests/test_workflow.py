@@ -55,6 +55,14 @@ def test_dry_run_and_lint_pass_on_the_default_config(tmp_path):
     assert "Congratulations" in lint.stdout + lint.stderr
 
 
+def test_the_keras_engine_is_chosen_in_config(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    (workdir / "keras.yaml").write_text(yaml.safe_dump({"train": {"engine": "keras"}}))
+    dry = snakemake(workdir, "-n", "--cores", "1", "--configfile", "keras.yaml")
+    for model in ("hlf", "particle", "inclusive"):
+        assert f"results/train/keras/{model}/model.keras" in dry.stdout
+
+
 def test_paper_config_dry_run_fans_out_generation(tmp_path):
     dry = snakemake(copy_workflow(tmp_path), "-n", "--cores", "1", "--configfile", "config/paper.yaml", "--quiet", "rules")
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, flags=re.M))
@@ -126,9 +134,8 @@ def test_bad_config_stops_before_any_job_with_one_line(tmp_path):
 
 
 def test_conda_environment_carries_the_lock_pins():
-    lock = dict(
-        line.split("==") for line in (REPO / "envs" / "requirements.lock").read_text().splitlines() if "==" in line
-    )
+    locks = [(REPO / "envs" / name).read_text() for name in ("requirements.lock", "requirements-nodeps.lock")]
+    lock = dict(line.split("==") for text in locks for line in text.splitlines() if "==" in line)
     lock = {name.lower(): version for name, version in lock.items()}
     env = yaml.safe_load((REPO / "envs" / "dltrigger.yaml").read_text())
     pip = next(item for item in env["dependencies"] if isinstance(item, dict))["pip"]

@@ -1,0 +1,34 @@
+"""The classifiers in (legacy) Keras, as the original notebooks built them: Masking(0) -> GRU(50) ->
+Dropout(0.2) for the particle rows, softmax outputs, Keras's own parameter counting. Import only in a
+process with ``TF_USE_LEGACY_KERAS=1`` (the keras engine's training processes set it)."""
+
+from __future__ import annotations
+
+from ..ingest import HLF_NAMES, LLF_NAMES, N_ROWS
+from . import DROPOUT, MODELS, N_CLASSES, RNN_UNITS
+
+
+def build(model: str):
+    """A fresh, uncompiled model; it takes the inputs named in ``MODELS[model]``, in that order."""
+    import tf_keras as keras
+    from tf_keras import layers
+
+    inputs, cell, _ = MODELS[model]
+    hlf = keras.Input(shape=(len(HLF_NAMES),), name="HLF_input")
+    if model == "hlf":
+        hidden = hlf
+        for units in (50, 20, 10):
+            hidden = layers.Dense(units, activation="relu")(hidden)
+        return keras.Model(hlf, layers.Dense(N_CLASSES, activation="softmax")(hidden), name=model)
+    particles = keras.Input(shape=(N_ROWS, len(LLF_NAMES)), name="GRU_input")
+    recurrent = layers.GRU if cell == "gru" else layers.LSTM
+    sequence = layers.Dropout(DROPOUT)(recurrent(RNN_UNITS, activation="tanh")(layers.Masking(mask_value=0.0)(particles)))
+    if inputs == ("GRU_input",):
+        return keras.Model(particles, layers.Dense(N_CLASSES, activation="softmax")(sequence), name=model)
+    merged = layers.Concatenate()([sequence, layers.Dropout(DROPOUT)(hlf)])
+    output = layers.Dense(N_CLASSES, activation="softmax")(layers.Dense(25, activation="relu")(merged))
+    return keras.Model([particles, hlf], output, name=model)
+
+
+def trainable_parameters(model) -> int:
+    return int(sum(weight.shape.num_elements() for weight in model.trainable_weights))

@@ -1,0 +1,211 @@
+"""Engine ``keras``: the original's API. The models in legacy Keras (tf-keras) trained with
+``model.fit`` under ``tf.distribute.MultiWorkerMirroredStrategy``, one worker per task of a Spark
+barrier stage. Each task starts a fresh Python process for its worker (TF configures its collectives
+once per process, so a reused Spark worker would fail), with TF_CONFIG built from the barrier's task
+infos and the ports the tasks exchange. Keras 3 is not used: its ``fit`` fails under this strategy
+(keras-team/keras#20585)."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from ..ingest import InputError
+from ..models import inputs_of
+from .data import ID_COLUMNS, Dataset
+from .worker import (VALIDATION_BATCH, checkpoint_path, history_record, latest_checkpoint, learning_rate,
+                     progress, reporting_errors, reuse_freed_memory, weights_digest, write_predictions)  # fmt: skip
+
+MODEL_FILE = "model.keras"
+CHECKPOINT_SUFFIX = "npz"
+
+
+def launch(spark, spec: dict) -> dict:
+    """Run the workers as one barrier stage; returns rank 0's history and every worker's final weights digest."""
+    workers = spec["workers"]
+    stage = spark.sparkContext.parallelize(range(workers), workers).barrier()
+    results = sorted(stage.mapPartitions(lambda _: _barrier_task(spec)).collect(), key=lambda result: result["rank"])
+    return {"history": results[0]["history"], "weights": [result["weights"] for result in results]}
+
+
+def _barrier_task(spec: dict):
+    """One Spark barrier task: agree on the TF cluster with the other tasks, then run its worker."""
+    from pyspark import BarrierTaskContext
+
+    context = BarrierTaskContext.get()
+    rank = context.partitionId()
+    hosts = [info.address.rsplit(":", 1)[0] for info in context.getTaskInfos()]
+    ports = context.allGather(str(_free_port(hosts[rank])))
+    tf_config = {"cluster": {"worker": [f"{host}:{port}" for host, port in zip(hosts, ports)]}, "task": {"type": "worker", "index": rank}}
+    env = {
+        **os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
+        **({"CUDA_VISIBLE_DEVICES": ""} if spec["device"] == "cpu" else {}),
+    }  # fmt: skip
+    result_path = os.path.join(spec["staging_dir"], f"result-{rank}.json")
+    command = [sys.executable, "-m", __name__, json.dumps({**spec, "rank": rank}), result_path]
+    status = subprocess.run(command, env=env, preexec_fn=_die_with_parent).returncode
+    if status != 0:
+        raise RuntimeError(f"keras worker {rank} exited with status {status}")
+    with open(result_path) as handle:
+        yield {"rank": rank, **json.load(handle)}
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """The worker dies with its Spark task (a cancelled or failed barrier stage kills the task)."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+@reporting_errors
+def train_process(spec: dict) -> dict:
+    """One MultiWorkerMirroredStrategy worker (rank ``spec["rank"]`` of ``spec["workers"]``)."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from ..models.keras_models import build
+
+    reuse_freed_memory()
+    tf.config.threading.set_intra_op_parallelism_threads(spec["threads"])
+    tf.config.threading.set_inter_op_parallelism_threads(spec["threads"])
+    cuda = spec["device"] == "cuda"
+    if cuda and not tf.config.list_physical_devices("GPU"):
+        raise InputError("train.device: cuda, but TensorFlow sees no GPU (the environment has tensorflow-cpu; the keras engine on GPUs needs tensorflow[and-cuda]==2.21.0)")
+    implementation = tf.distribute.experimental.CommunicationImplementation.NCCL if cuda else tf.distribute.experimental.CommunicationImplementation.RING
+    strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=tf.distribute.experimental.CommunicationOptions(implementation=implementation))
+    rank, world = spec["rank"], spec["workers"]
+    keras.utils.set_random_seed(spec["seed"])
+    inputs = inputs_of(spec["model"])
+    train, test = Dataset.open(spec["train_dir"]), Dataset.open(spec["test_dir"])
+    train_rows, test_rows = train.shard(rank, world, equal=True), test.shard(rank, world, equal=False)
+    steps = math.ceil((train_rows[1] - train_rows[0]) / spec["batch_size"])
+    signature = (tuple(tf.TensorSpec((None, *shape), tf.float32) for shape in _shapes(train, inputs)), tf.TensorSpec((None,), tf.int32))
+
+    def feed(_input_context):  # this worker's shard, in batches of the per-worker batch size
+        def batches():
+            for batch in train.batches(*train_rows, spec["batch_size"], (*inputs, "label")):
+                yield tuple(batch[name] for name in inputs), batch["label"].astype(np.int32)
+
+        return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(2)
+
+    with strategy.scope():
+        model = build(spec["model"])
+        optimizer = keras.optimizers.Adam(learning_rate=spec["learning_rate"])  # Keras defaults, as the original
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        optimizer.build(model.trainable_variables)
+    predict = tf.function(lambda x: model(list(x) if len(x) > 1 else x[0], training=False), input_signature=[signature[0]])
+    history, start = [], 0
+    resume = latest_checkpoint(spec)
+    if resume:
+        history = _restore(model, optimizer, resume[1])
+        start = resume[0]
+        if rank == 0:
+            print(f"[keras/{spec['model']}] resuming after epoch {start} from {resume[1]}", flush=True)
+
+    def all_workers_sum(values: np.ndarray) -> np.ndarray:
+        per_worker = strategy.run(lambda: tf.constant(values, tf.float64))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_worker, axis=None).numpy()
+
+    def evaluate(keep: bool):
+        sums, probs, ids = np.zeros(3), [], []
+        for batch in test.batches(*test_rows, VALIDATION_BATCH, (*inputs, "label", *ID_COLUMNS)):
+            p = predict(tuple(tf.constant(batch[name]) for name in inputs)).numpy()
+            label = batch["label"].astype(np.int64)
+            chosen = np.clip(p[np.arange(label.size), label], 1e-7, 1.0)  # Keras's clipping in the cross-entropy
+            sums += [-np.log(chosen).sum(), (p.argmax(1) == label).sum(), label.size]
+            if keep:
+                probs.append(p)
+                ids.append({name: batch[name] for name in ("label", *ID_COLUMNS)})
+        return all_workers_sum(sums), probs, ids
+
+    probs = ids = None
+    feeder = keras.utils.experimental.DatasetCreator(feed)
+    for epoch in range(start, spec["epochs"]):
+        lr = learning_rate(spec, epoch)
+        optimizer.learning_rate.assign(lr)
+        began = time.perf_counter()
+        fitted = model.fit(feeder, epochs=epoch + 1, initial_epoch=epoch, steps_per_epoch=steps, verbose=0).history
+        seconds = time.perf_counter() - began
+        events = world * (train_rows[1] - train_rows[0])
+        trained = np.array([fitted["loss"][-1] * events, fitted["accuracy"][-1] * events, events])
+        validation, probs, ids = evaluate(keep=epoch == spec["epochs"] - 1)
+        history.append(history_record(epoch, lr, trained, validation, seconds))
+        if rank == 0:
+            _save(model, optimizer, history, checkpoint_path(spec, epoch + 1, CHECKPOINT_SUFFIX))
+            print(progress(spec, history[-1]), flush=True)
+    if probs is None:  # every epoch was done before: predictions from the resumed model
+        _, probs, ids = evaluate(keep=True)
+    write_predictions(spec, rank, probs, ids)
+    if rank == 0:  # saved from a plain copy: the distributed model's variables belong to the strategy
+        plain = build(spec["model"])
+        plain.set_weights(model.get_weights())
+        plain.save(os.path.join(spec["staging_dir"], MODEL_FILE))
+    return {"history": history, "weights": weights_digest(model.get_weights())}
+
+
+def _shapes(data: Dataset, inputs) -> list[tuple]:
+    first = next(data.batches(0, 1, 1, inputs))
+    return [first[name].shape[1:] for name in inputs]
+
+
+def _save(model, optimizer, history: list[dict], path: str) -> None:
+    """Weights, Adam's state and the history; written under a temporary name and renamed."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    arrays = {f"weight_{i:03d}": w for i, w in enumerate(model.get_weights())}
+    arrays.update({f"optimizer_{i:03d}": v.numpy() for i, v in enumerate(optimizer.variables)})
+    with open(path + ".tmp", "wb") as handle:
+        np.savez(handle, history=np.array(json.dumps(history)), **arrays)
+    os.replace(path + ".tmp", path)
+
+
+def _load(path: str) -> tuple[list, list, list[dict]]:
+    with np.load(path) as archive:
+        weights = [archive[name] for name in sorted(archive.files) if name.startswith("weight_")]
+        optimizer = [archive[name] for name in sorted(archive.files) if name.startswith("optimizer_")]
+        return weights, optimizer, json.loads(str(archive["history"]))
+
+
+def _restore(model, optimizer, path: str) -> list[dict]:
+    weights, optimizer_state, history = _load(path)
+    model.set_weights(weights)
+    for variable, value in zip(optimizer.variables, optimizer_state, strict=True):
+        variable.assign(value)
+    return history
+
+
+def check_checkpoint(path: str) -> None:
+    """A checkpoint that cannot be loaded stops the run with one line instead of failing in every worker."""
+    try:
+        weights, _, history = _load(path)
+        if not weights or not isinstance(history, list):
+            raise ValueError("no weights")
+    except Exception as exc:
+        raise InputError(f"{path}: corrupt checkpoint ({type(exc).__name__}); delete it to resume from the epoch before") from None
+
+
+def load_model(path: str):
+    """A trained model from its file (for predictions outside the workflow); needs TF_USE_LEGACY_KERAS=1."""
+    import tf_keras as keras
+
+    return keras.models.load_model(path)
+
+
+if __name__ == "__main__":  # a worker process started by _barrier_task
+    worker_spec, result_file = json.loads(sys.argv[1]), sys.argv[2]
+    result = train_process(worker_spec)
+    with open(result_file + ".tmp", "w") as out:
+        json.dump(result, out)
+    os.replace(result_file + ".tmp", result_file)

@@ -115,9 +115,9 @@ def train_process(spec: dict) -> dict:
         if rank == 0:
             print(f"[keras/{spec['model']}] resuming after epoch {start} from {resume[1]}", flush=True)
 
-    def all_workers_sum(values: np.ndarray) -> np.ndarray:
-        per_worker = strategy.run(lambda: tf.constant(values, tf.float64))
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_worker, axis=None).numpy()
+    @tf.function(input_signature=[tf.TensorSpec((3,), tf.float64)])  # traced: eager collectives are slow
+    def all_workers_sum(values):
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(tf.identity, args=(values,)), axis=None)
 
     def evaluate(keep: bool):
         sums, probs, ids = np.zeros(3), [], []
@@ -129,7 +129,7 @@ def train_process(spec: dict) -> dict:
             if keep:
                 probs.append(p)
                 ids.append({name: batch[name] for name in ("label", *ID_COLUMNS)})
-        return all_workers_sum(sums), probs, ids
+        return all_workers_sum(tf.constant(sums)).numpy(), probs, ids
 
     probs = ids = None
     feeder = keras.utils.experimental.DatasetCreator(feed)

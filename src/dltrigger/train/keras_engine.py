@@ -21,6 +21,7 @@ import numpy as np
 
 from ..ingest import InputError
 from ..models import inputs_of
+from . import SHAPES
 from .data import ID_COLUMNS, Dataset
 from .worker import (VALIDATION_BATCH, checkpoint_path, history_record, latest_checkpoint, learning_rate,
                      progress, reporting_errors, reuse_freed_memory, weights_digest, write_predictions)  # fmt: skip
@@ -92,7 +93,7 @@ def train_process(spec: dict) -> dict:
     train, test = Dataset.open(spec["train_dir"]), Dataset.open(spec["test_dir"])
     train_rows, test_rows = train.shard(rank, world, equal=True), test.shard(rank, world, equal=False)
     steps = math.ceil((train_rows[1] - train_rows[0]) / spec["batch_size"])
-    signature = (tuple(tf.TensorSpec((None, *shape), tf.float32) for shape in _shapes(train, inputs)), tf.TensorSpec((None,), tf.int32))
+    signature = (tuple(tf.TensorSpec((None, *SHAPES[name]), tf.float32) for name in inputs), tf.TensorSpec((None,), tf.int32))
 
     def feed(_input_context):  # this worker's shard, in batches of the per-worker batch size
         def batches():
@@ -154,11 +155,6 @@ def train_process(spec: dict) -> dict:
         plain.set_weights(model.get_weights())
         plain.save(os.path.join(spec["staging_dir"], MODEL_FILE))
     return {"history": history, "weights": weights_digest(model.get_weights())}
-
-
-def _shapes(data: Dataset, inputs) -> list[tuple]:
-    first = next(data.batches(0, 1, 1, inputs))
-    return [first[name].shape[1:] for name in inputs]
 
 
 def _save(model, optimizer, history: list[dict], path: str) -> None:

@@ -1,5 +1,6 @@
 # The two commands of the README. Both build the environment first (envs/setup.sh).
-#   make run    - the default workflow, to its final target (extra options: SNAKEMAKE_ARGS="...")
+#   make run    - the default workflow, to its final target and the HTML report results/report.html
+#                 (extra options: SNAKEMAKE_ARGS="...")
 #   make test   - the test suite (the fast subset; `make test-all` adds the slow tests)
 SNAKEMAKE_ARGS ?=
 PYTEST_ARGS ?=
@@ -10,7 +11,7 @@ setup:
 	@bash envs/setup.sh
 
 run: setup
-	.venv/bin/snakemake $(SNAKEMAKE_ARGS)
+	.venv/bin/snakemake $(SNAKEMAKE_ARGS) --report results/report.html --report-after-run
 
 # pytest exits 5 when it collects no test: that is a broken suite, reported as such.
 test: setup

@@ -1,11 +1,14 @@
 # dltrigger: CERN's deep-learning trigger study, regenerated from raw events.
-# Outputs: results/<stage>/..., logs/<rule>/..., benchmarks/<rule>/... (see README.md).
+# Outputs: results/<stage>/..., logs/<rule>/..., benchmarks/<rule>/... (see README.md); report captions in report/.
 from snakemake.utils import min_version
 
 min_version("9.27")
 
 
 configfile: "config/config.yaml"
+
+
+report: "report/workflow.rst"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -16,13 +19,22 @@ include: "rules/generate.smk"
 include: "rules/ingest.smk"
 include: "rules/features.smk"
 include: "rules/train.smk"
+include: "rules/evaluate.smk"
+include: "rules/plots.smk"
 
 
 # ----------------------------------------------------------------------------------------------
 # targets
 # ----------------------------------------------------------------------------------------------
+# The figures and tables of the study, and results/summary.md. The HTML report of them all:
+# snakemake --report results/report.html (make run does both).
 rule all:
     default_target: True
     input:
-        rules.features.output,
-        trained_models(),
+        rules.summary.output,
+        rules.evaluation_tables.output,
+        expand(rules.plot_roc.output, selector=CLASSES),
+        rules.plot_trigger.output,
+        expand(rules.plot_model.output, model=config["train"]["models"]),
+        rules.plot_cutflow.output,
+        rules.plot_features.output,

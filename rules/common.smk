@@ -2,7 +2,9 @@
 import sys
 
 from dltrigger.config import ConfigError, check_pythia_settings, load_samples, validate_config
+from dltrigger.evaluate import CLASSES
 from dltrigger.models import MODELS
+from dltrigger.summary import config_hash
 from dltrigger.train import model_file
 
 # A bad config or sample sheet stops here, before any job, with one line naming the key or row.
@@ -21,6 +23,7 @@ wildcard_constraints:
     sample="|".join(SAMPLES["sample"]),
     chunk=r"\d+",
     model="|".join(MODELS),
+    selector="|".join(CLASSES),
 
 
 def chunks_of(sample):
@@ -69,8 +72,23 @@ def get_sample_manifest_input(wildcards):
 TRAIN_ENGINE = config["train"]["engine"]
 
 
-def trained_models():
-    """Outputs of every configured classifier's training."""
-    return expand(
-        "results/train/{engine}/{model}/history.json", engine=TRAIN_ENGINE, model=config["train"]["models"]
-    )
+def get_plot_settings():
+    """What the figures depend on besides their inputs: changing these reruns only the plotting rules."""
+    return dict(config["plots"], sqrt_s_tev=config["generate"]["sqrt_s_gev"] / 1000)
+
+
+def get_summary_params():
+    train = config["train"]
+    # The plot settings are left out of the hash so that restyling figures does not rerun the summary.
+    run_config = {key: value for key, value in config.items() if key != "plots"}
+    return {"engine": TRAIN_ENGINE, "workers": train["workers"], "models": train["models"], "config_hash": config_hash(run_config)}
+
+
+def get_summary_benchmarks():
+    """Benchmark files of every job before the summary, for its stage-timing table."""
+    generated = [
+        f"benchmarks/generate_chunk/{sample}/chunk_{chunk}.tsv" for sample in GENERATED["sample"] for chunk in chunks_of(sample)
+    ]
+    per_model = expand("benchmarks/{rule}/{engine}/{model}.tsv", rule=["train", "evaluate"], engine=TRAIN_ENGINE, model=config["train"]["models"])
+    pileup = ["benchmarks/pileup_pool/pileup_pool.tsv"] if config["pileup"]["mu"] > 0 else []
+    return [*pileup, *generated, "benchmarks/ingest/ingest.tsv", "benchmarks/features/features.tsv", *per_model]

@@ -1,0 +1,260 @@
+"""Evaluation of the trained classifiers on the test set: one-vs-rest ROC curves and AUCs per selector,
+confusion matrices, and trigger operating points (TPR at fixed FPR, FPR at 99 % TPR) turned into
+background rates with the cross-sections recorded by the generation stage. Vectorized over events."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+
+from . import LABELS
+from .files import atomic_path, write_json
+from .ingest import InputError
+
+log = logging.getLogger(__name__)
+
+CLASSES = tuple(LABELS)  # in label order: qcd, ttbar, wjets
+FPR_POINTS = (1e-3, 1e-2, 1e-1)
+TPR_TARGET = 0.99
+# Picobarn -> cm^2: a rate in Hz is sigma [pb] x 1e-36 x luminosity [cm^-2 s^-1].
+PB_IN_CM2 = 1e-36
+# ROC points kept per selector for the plots (the metrics use every point).
+ROC_GRID = np.unique(np.concatenate([np.logspace(-6, 0, 601), np.linspace(0, 1, 1001)]))
+
+# The original's AUCs per class (original-study.md §E.2), None where it published none.
+PAPER_AUC = {
+    "hlf": {"values": (0.9874, 0.9856, 0.9814), "source": "HLF, tf.keras CPU, 5 epochs"},
+    "particle": {"values": (0.9907, None, None), "source": "particle sequence, Analytics Zoo, 50 epochs"},
+    "inclusive": {"values": (0.9949, 0.9967, 0.9946), "source": "inclusive GRU, tf.keras CPU, 5 epochs"},
+    "inclusive_lstm": {"values": (0.9952, 0.9968, 0.9947), "source": "inclusive LSTM, TF 2.8, 6 epochs"},
+}
+
+
+def read_predictions(directory: str) -> tuple[np.ndarray, np.ndarray]:
+    """Labels (n,) and class probabilities (n, 3) of a training stage's ``predictions.parquet``."""
+    import pyarrow.parquet as pq
+
+    columns = [f"prob_{name}" for name in CLASSES]
+    try:
+        table = pq.read_table(directory, columns=[*columns, "label"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"{directory}: not a predictions Parquet directory with columns {columns + ['label']}: {exc}") from None
+    if table.num_rows == 0:
+        raise InputError(f"{directory}: no predictions")
+    labels = table.column("label").to_numpy().astype(np.int64)
+    scores = np.stack([table.column(name).to_numpy() for name in columns], axis=1).astype(np.float64)
+    missing = [CLASSES[k] for k in range(len(CLASSES)) if not np.any(labels == k)]
+    if missing:
+        raise InputError(f"{directory}: no test events of class {', '.join(missing)}: a ROC curve needs every class")
+    return labels, scores
+
+
+def class_efficiencies(labels: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Thresholds (decreasing distinct scores) and, for each, the fraction of each class's events with
+    score >= threshold: an array (thresholds, classes). The first row is the empty selection (+inf)."""
+    order = np.argsort(-score, kind="stable")
+    sorted_score = score[order]
+    counts = np.cumsum(np.eye(len(CLASSES), dtype=np.int64)[labels[order]], axis=0)
+    # Only the last event of a run of equal scores is an operating point (ties pass together).
+    last_of_tie = np.r_[np.flatnonzero(np.diff(sorted_score)), len(score) - 1]
+    thresholds = np.r_[np.inf, sorted_score[last_of_tie]]
+    passed = np.vstack([np.zeros(len(CLASSES), np.int64), counts[last_of_tie]])
+    return thresholds, passed / np.bincount(labels, minlength=len(CLASSES))
+
+
+def roc_curve(labels: np.ndarray, score: np.ndarray, signal: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One-vs-rest ROC of class ``signal`` (FPR over all other test events): fpr, tpr, thresholds."""
+    thresholds, efficiency = class_efficiencies(labels, score)
+    counts = np.bincount(labels, minlength=len(CLASSES))
+    background = np.arange(len(CLASSES)) != signal
+    fpr = efficiency[:, background] @ counts[background] / counts[background].sum()
+    return fpr, efficiency[:, signal], thresholds
+
+
+def auc(fpr: np.ndarray, tpr: np.ndarray) -> float:
+    """Area under the ROC curve (trapezoids: ties count one half, as in the Mann-Whitney statistic)."""
+    return float(np.trapezoid(tpr, fpr))
+
+
+def tpr_at_fpr(fpr: np.ndarray, tpr: np.ndarray, target: float) -> float:
+    """Largest signal efficiency reachable at background efficiency ``target`` (linear between points)."""
+    index = np.searchsorted(fpr, target, side="right") - 1
+    if fpr[index] == target or index == len(fpr) - 1:
+        return float(tpr[index])
+    step = (target - fpr[index]) / (fpr[index + 1] - fpr[index])
+    return float(tpr[index] + step * (tpr[index + 1] - tpr[index]))
+
+
+def fpr_at_tpr(fpr: np.ndarray, tpr: np.ndarray, target: float) -> float:
+    """Smallest background efficiency at which the signal efficiency reaches ``target``."""
+    index = int(np.searchsorted(tpr, target, side="left"))
+    if tpr[index] == target or index == 0:
+        return float(fpr[index])
+    step = (target - tpr[index - 1]) / (tpr[index] - tpr[index - 1])
+    return float(fpr[index - 1] + step * (fpr[index] - fpr[index - 1]))
+
+
+def confusion_matrix(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Counts (true class, predicted class), the prediction being the most probable class."""
+    predicted = np.argmax(scores, axis=1)
+    return np.bincount(labels * len(CLASSES) + predicted, minlength=len(CLASSES) ** 2).reshape(len(CLASSES), -1)
+
+
+def evaluate_model(labels: np.ndarray, scores: np.ndarray) -> tuple[dict, pd.DataFrame]:
+    """Metrics of one classifier (JSON-ready) and its ROC points per selector, thinned for plotting."""
+    counts = np.bincount(labels, minlength=len(CLASSES))
+    confusion = confusion_matrix(labels, scores)
+    metrics = {
+        "test_events": {name: int(n) for name, n in zip(CLASSES, counts)},
+        "accuracy": float(np.trace(confusion) / len(labels)),
+        "confusion": confusion.tolist(),
+        "confusion_normalized": (confusion / counts[:, None]).tolist(),
+        "selectors": {},
+    }
+    curves = []
+    for signal, name in enumerate(CLASSES):
+        thresholds, efficiency = class_efficiencies(labels, scores[:, signal])
+        fpr, tpr, _ = roc_curve(labels, scores[:, signal], signal)
+        background_events = int(counts.sum() - counts[signal])
+        # The loosest threshold that keeps >= 99 % of the signal: an operating point a trigger can use.
+        at_target = int(np.searchsorted(tpr, TPR_TARGET, side="left"))
+        metrics["selectors"][name] = {
+            "auc": auc(fpr, tpr),
+            # Below one background event the FPR is not measured: None instead of an extrapolation.
+            "tpr_at_fpr": {f"{p:g}": (tpr_at_fpr(fpr, tpr, p) if p * background_events >= 1 else None) for p in FPR_POINTS},
+            "fpr_at_tpr": {f"{TPR_TARGET:g}": fpr_at_tpr(fpr, tpr, TPR_TARGET)},
+            "operating_point": {
+                "threshold": float(thresholds[at_target]),
+                "tpr": float(tpr[at_target]),
+                "fpr": float(fpr[at_target]),
+                "efficiency": dict(zip(CLASSES, efficiency[at_target].tolist())),
+            },
+            "background_events": background_events,
+        }
+        keep = np.unique(np.r_[np.searchsorted(fpr, ROC_GRID), np.searchsorted(tpr, ROC_GRID), len(fpr) - 1])
+        keep = keep[keep < len(fpr)]
+        curve = pd.DataFrame({"selector": name, "threshold": thresholds[keep], "fpr": fpr[keep], "tpr": tpr[keep]})
+        for k, other in enumerate(CLASSES):
+            curve[f"efficiency_{other}"] = efficiency[keep, k]
+        curves.append(curve)
+    return metrics, pd.concat(curves, ignore_index=True)
+
+
+def run_evaluation(predictions_dir: str, metrics_path: str, roc_path: str, *, model: str, engine: str) -> dict:
+    labels, scores = read_predictions(predictions_dir)
+    metrics, curves = evaluate_model(labels, scores)
+    metrics.update(model=model, engine=engine)
+    with atomic_path(roc_path) as temporary:
+        curves.to_csv(temporary, sep="\t", index=False, float_format="%.9g")
+    write_json(metrics_path, metrics)
+    aucs = ", ".join(f"{name} {s['auc']:.4f}" for name, s in metrics["selectors"].items())
+    log.info("%s (%s): %d test events, accuracy %.4f, AUC %s", model, engine, len(labels), metrics["accuracy"], aucs)
+    return metrics
+
+
+def trigger_cross_sections(manifests: list[str], events_dir: str) -> dict:
+    """Cross-section (pb) of each class after the isolated-lepton selection: per generated sample, its
+    lepton-filtered cross-section times the fraction of its events the ingestion selected. None for a
+    class with a sample of unknown cross-section (external Delphes files)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    selected = Counter()
+    counted = pc.value_counts(pq.read_table(events_dir, columns=["source_file"]).column("source_file"))
+    for item in counted.to_pylist():
+        selected[item["values"]] += item["counts"]
+    sigma = dict.fromkeys(CLASSES, 0.0)
+    for path in manifests:
+        with open(path) as handle:
+            manifest = json.load(handle)
+        label = manifest["label"]
+        if "filtered_cross_section_pb" not in manifest or sigma[label] is None:
+            sigma[label] = None
+            continue
+        kept = sum(selected[file] for file in manifest["files"])
+        sigma[label] += manifest["filtered_cross_section_pb"] * kept / manifest["events_kept"]
+    return sigma
+
+
+def trigger_rows(metrics: dict, sigma: dict, luminosity: float) -> list[dict]:
+    """One row per selector: operating points and the background rate before and after the selector's
+    99 %-efficiency threshold, each background class weighted by its cross-section (not by its share of
+    the class-balanced test set)."""
+    rows = []
+    for name, selector in metrics["selectors"].items():
+        point = selector["operating_point"]
+        row = {"model": metrics["model"], "selector": name, "auc": selector["auc"]}
+        row.update({f"tpr_at_fpr_{p}": v for p, v in selector["tpr_at_fpr"].items()})
+        row.update(threshold_99=point["threshold"], tpr_99=point["tpr"], fpr_99=point["fpr"])
+        backgrounds = [c for c in CLASSES if c != name]
+        if all(sigma[c] is not None for c in backgrounds):
+            tested = metrics["test_events"]
+            before = sum(sigma[c] for c in backgrounds) * PB_IN_CM2 * luminosity
+            # No background event left: bound the rate by one event per class.
+            bound = all(point["efficiency"][c] == 0 for c in backgrounds)
+            passed = {c: point["efficiency"][c] or (1 / tested[c] if bound else 0.0) for c in backgrounds}
+            after = sum(sigma[c] * passed[c] for c in backgrounds) * PB_IN_CM2 * luminosity
+            row.update(rate_before_hz=before, rate_after_hz=after, reduction=before / after if after else None,
+                       reduction_is_lower_bound=bound)  # fmt: skip
+        rows.append(row)
+    return rows
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table (no tabulate dependency)."""
+    cells = frame.astype(object).where(frame.notna(), "—").astype(str)
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in cells.to_numpy()]
+    return "\n".join(lines) + "\n"
+
+
+def auc_table(all_metrics: list[dict]) -> pd.DataFrame:
+    """Our AUC per model and selector beside the original's (original-study.md §E.2)."""
+    rows = []
+    for metrics in all_metrics:
+        paper = PAPER_AUC[metrics["model"]]
+        for k, name in enumerate(CLASSES):
+            rows.append({
+                "model": metrics["model"], "selector": name, "auc": metrics["selectors"][name]["auc"],
+                "paper_auc": paper["values"][k], "accuracy": metrics["accuracy"],
+                "test_events": sum(metrics["test_events"].values()), "paper_source": paper["source"],
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def write_rates(manifests: list[str], events_dir: str, luminosity: float, path: str) -> dict:
+    """Trigger-level cross-section and rate of each class (JSON), for the trigger table and figures."""
+    sigma = trigger_cross_sections(manifests, events_dir)
+    rates = {
+        "luminosity_cm2s": luminosity,
+        "cross_section_pb": sigma,
+        "rate_hz": {c: None if s is None else s * PB_IN_CM2 * luminosity for c, s in sigma.items()},
+    }
+    write_json(path, rates)
+    return rates
+
+
+def write_tables(metrics_paths: list[str], rates_path: str, outputs: dict) -> None:
+    """The AUC and trigger tables (TSV and Markdown) of every trained model."""
+    all_metrics = []
+    for path in [*metrics_paths, rates_path]:
+        with open(path) as handle:
+            all_metrics.append(json.load(handle))
+    rates = all_metrics.pop()
+    aucs = auc_table(all_metrics)
+    trigger = pd.DataFrame([row for m in all_metrics for row in trigger_rows(m, rates["cross_section_pb"], rates["luminosity_cm2s"])])
+    for frame, name in ((aucs, "auc"), (trigger, "trigger")):
+        with atomic_path(outputs[f"{name}_tsv"]) as temporary:
+            frame.to_csv(temporary, sep="\t", index=False, float_format="%.6g")
+        with atomic_path(outputs[f"{name}_md"]) as temporary, open(temporary, "w") as handle:
+            handle.write(markdown_table(_rounded(frame)))
+
+
+def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
+    """Four significant digits: rates span orders of magnitude, so fixed decimals would hide them."""
+    return frame.apply(lambda column: column.map(lambda v: f"{v:.4g}" if isinstance(v, float) and v == v else v))

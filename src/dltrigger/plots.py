@@ -1,0 +1,288 @@
+"""The study's figures (mplhep, CMS-like style), each written as PNG and PDF with reproducible bytes:
+ROC curves per selector, trigger efficiency vs background rate, training curves, confusion matrices,
+cutflow and class composition, and the input-feature distributions per class."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+
+import numpy as np
+import pandas as pd
+
+from .evaluate import CLASSES, FPR_POINTS, TPR_TARGET
+from .files import atomic_path
+from .ingest import HLF_NAMES, numpy_of_lists
+
+# One colour per model and per class, the same in every figure.
+MODEL_STYLE = {
+    "hlf": ("#3f90da", "HLF classifier"),
+    "particle": ("#ffa90e", "Particle-sequence classifier"),
+    "inclusive": ("#bd1f01", "Inclusive classifier"),
+    "inclusive_lstm": ("#832db6", "Inclusive classifier (LSTM)"),
+}
+CLASS_STYLE = {"qcd": ("#94a4a2", "QCD"), "ttbar": ("#e76300", r"$t\bar{t}$"), "wjets": ("#5790fc", "W+jets")}
+HLF_UNITS = {"HT": "GeV", "MET": "GeV", "MT": "GeV", "LepPt": "GeV"}
+INTEGER_FEATURES = {"nJets", "nBjets", "LepCharge", "LepIsEle"}
+# No timestamps or version strings in the files: a rerun writes the same bytes.
+PNG_METADATA = {"Software": None}
+PDF_METADATA = {"Creator": None, "Producer": None, "CreationDate": None}
+
+
+@contextlib.contextmanager
+def figure(settings: dict, ncols: int = 1, nrows: int = 1, size: tuple[float, float] | None = None):
+    """A figure in the study's style; yields (fig, axes)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import mplhep as hep
+
+    with plt.style.context(hep.style.CMS), matplotlib.rc_context({"svg.hashsalt": "dltrigger", "pdf.compression": 6}):
+        fig, axes = plt.subplots(nrows, ncols, figsize=size or (10 * ncols, 9 * nrows), squeeze=False)
+        try:
+            yield fig, axes
+        finally:
+            plt.close(fig)
+
+
+def label(ax, settings: dict, **kwargs) -> None:
+    """The experiment-style label: '<label> Simulation' on the left, '(13 TeV)' on the right."""
+    import mplhep as hep
+
+    hep.label.exp_label(exp=settings["label"], data=False, com=f"{settings['sqrt_s_tev']:g}", ax=ax, loc=0, **kwargs)
+
+
+def save(fig, paths: dict, settings: dict) -> None:
+    """Write ``fig`` to paths['png'] and paths['pdf'], each atomically."""
+    for kind, metadata in (("png", PNG_METADATA), ("pdf", PDF_METADATA)):
+        with atomic_path(paths[kind]) as temporary:
+            fig.savefig(temporary, format=kind, dpi=settings["dpi"], metadata=metadata, bbox_inches="tight")
+
+
+def read_curves(paths: dict) -> dict:
+    """ROC tables per model (evaluate's roc.tsv)."""
+    return {model: pd.read_csv(path, sep="\t") for model, path in paths.items()}
+
+
+def read_metrics(paths: dict) -> dict:
+    metrics = {}
+    for model, path in paths.items():
+        with open(path) as handle:
+            metrics[model] = json.load(handle)
+    return metrics
+
+
+def plot_roc(curves: dict, metrics: dict, selector: str, outputs: dict, settings: dict) -> None:
+    """One-vs-rest ROC of ``selector``, every model overlaid, AUC in the legend; linear and log-FPR."""
+    for scale in ("linear", "log"):
+        with figure(settings) as (fig, axes):
+            ax = axes[0, 0]
+            floor = 1.0
+            for model, curve in curves.items():
+                points = curve[curve["selector"] == selector]
+                colour, name = MODEL_STYLE[model]
+                area = metrics[model]["selectors"][selector]["auc"]
+                ax.plot(points["fpr"], points["tpr"], color=colour, lw=2.5, label=f"{name} (AUC = {area:.4f})")
+                floor = min(floor, 1 / max(metrics[model]["selectors"][selector]["background_events"], 1))
+            grid = np.logspace(np.log10(floor), 0, 200) if scale == "log" else np.linspace(0, 1, 2)
+            ax.plot(grid, grid, color="grey", ls="--", lw=1.5, label="Random")
+            if scale == "log":
+                ax.set_xscale("log")
+                ax.set_xlim(floor, 1)
+            else:
+                ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1.05)
+            ax.set_xlabel("Background contamination (FPR)")
+            ax.set_ylabel("Signal efficiency (TPR)")
+            ax.legend(loc="lower right", title=f"{CLASS_STYLE[selector][1]} selector", fontsize="small")
+            label(ax, settings)
+            save(fig, outputs[scale], settings)
+
+
+def plot_trigger(curves: dict, metrics: dict, rates: dict, outputs: dict, settings: dict) -> None:
+    """Per selector: signal efficiency vs the background rate left (cross-section weighted), the
+    99 %-efficiency operating point marked; vs the FPR where a background class has no cross-section."""
+    with figure(settings, ncols=len(CLASSES), size=(9 * len(CLASSES), 8.5)) as (fig, axes):
+        for ax, selector in zip(axes[0], CLASSES):
+            backgrounds = [c for c in CLASSES if c != selector]
+            in_hz = all(rates["rate_hz"][c] is not None for c in backgrounds)
+            for model, curve in curves.items():
+                points = curve[curve["selector"] == selector]
+                if in_hz:
+                    x = sum(rates["rate_hz"][c] * points[f"efficiency_{c}"] for c in backgrounds)
+                else:
+                    x = points["fpr"]
+                colour, name = MODEL_STYLE[model]
+                ax.plot(x, points["tpr"], color=colour, lw=2.5, label=name)
+                point = metrics[model]["selectors"][selector]["operating_point"]
+                at = sum(rates["rate_hz"][c] * point["efficiency"][c] for c in backgrounds) if in_hz else point["fpr"]
+                if at > 0:
+                    ax.plot([at], [point["tpr"]], marker="o", ms=10, color=colour)
+            ax.axhline(TPR_TARGET, color="grey", ls=":", lw=1.5)
+            ax.set_xscale("log")
+            ax.set_ylim(0, 1.05)
+            ax.set_xlabel("Background rate [Hz]" if in_hz else "Background efficiency (FPR)")
+            ax.set_ylabel("Signal efficiency")
+            ax.legend(loc="lower right", title=f"{CLASS_STYLE[selector][1]} selector", fontsize="x-small")
+            label(ax, settings, fontsize=18)
+        save(fig, outputs, settings)
+
+
+def plot_training(history: list[dict], model: str, outputs: dict, settings: dict) -> None:
+    """Loss and accuracy per epoch, training and validation (the test set, as in the original)."""
+    epochs = [row["epoch"] for row in history]
+    colour, name = MODEL_STYLE[model]
+    with figure(settings, ncols=2, size=(18, 8)) as (fig, axes):
+        for ax, key, title in zip(axes[0], ("loss", "accuracy"), ("Loss (cross-entropy)", "Accuracy")):
+            ax.plot(epochs, [row[key] for row in history], color=colour, lw=2.5, marker="o", label="Training")
+            ax.plot(epochs, [row[f"val_{key}"] for row in history], color=colour, lw=2.5, ls="--", marker="s", label="Validation")
+            ax.set_xlabel("Epoch")
+            ax.set_ylabel(title)
+            ax.xaxis.get_major_locator().set_params(integer=True)
+            ax.legend(title=name, fontsize="small")
+            label(ax, settings, fontsize=18)
+        save(fig, outputs, settings)
+
+
+def plot_confusion(metrics: dict, model: str, outputs: dict, settings: dict) -> None:
+    """3x3 confusion matrix normalised per true class (rows sum to 1), counts in brackets."""
+    normalized = np.array(metrics["confusion_normalized"])
+    counts = np.array(metrics["confusion"])
+    names = [CLASS_STYLE[c][1] for c in CLASSES]
+    with figure(settings, size=(10, 9)) as (fig, axes):
+        ax = axes[0, 0]
+        image = ax.imshow(normalized, cmap="Blues", vmin=0, vmax=1)
+        for (i, j), value in np.ndenumerate(normalized):
+            ax.text(j, i, f"{value:.3f}\n({counts[i, j]})", ha="center", va="center", fontsize=18,
+                    color="white" if value > 0.5 else "black")  # fmt: skip
+        ax.set_xticks(range(len(CLASSES)), names)
+        ax.set_yticks(range(len(CLASSES)), names)
+        ax.minorticks_off()
+        ax.set_xlabel("Predicted class")
+        ax.set_ylabel("True class")
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+        ax.set_title(MODEL_STYLE[model][1], fontsize=20, pad=40)
+        label(ax, settings, fontsize=18)
+        save(fig, outputs, settings)
+
+
+def cutflow_steps(cutflow_path: str, counts_path: str) -> pd.DataFrame:
+    """Events per class at each step: the ingestion cuts, then class balancing and the train/test split."""
+    steps = pd.read_csv(cutflow_path, sep="\t", index_col="cut")[list(CLASSES)]
+    with open(counts_path) as handle:
+        counts = json.load(handle)
+    split = pd.DataFrame([counts["train"], counts["test"]], index=["train", "test"])[list(CLASSES)]
+    balanced = pd.DataFrame([split.sum()], index=["balanced"])
+    return pd.concat([steps, balanced, split])
+
+
+def plot_cutflow(steps: pd.DataFrame, rates: dict, outputs: dict, settings: dict) -> None:
+    """Events per class after each step (bars, log scale), and the class composition of the
+    isolated-lepton stream by cross-section (the original's pie: W 63.4 %, QCD 36.2 %, tt̄ 0.4 %)."""
+    with figure(settings, ncols=2, size=(22, 9)) as (fig, axes):
+        ax = axes[0, 0]
+        positions = np.arange(len(steps))
+        width = 0.8 / len(CLASSES)
+        for k, name in enumerate(CLASSES):
+            colour, text = CLASS_STYLE[name]
+            ax.bar(positions + (k - 1) * width, steps[name], width, color=colour, label=text)
+        ax.set_yscale("log")
+        ax.set_xticks(positions, steps.index, rotation=30, ha="right", fontsize=16)
+        ax.minorticks_off()
+        ax.set_ylabel("Events")
+        ax.legend(fontsize="small")
+        label(ax, settings, fontsize=18)
+        pie = axes[0, 1]
+        sigma = rates["cross_section_pb"]
+        if all(sigma[c] is not None for c in CLASSES) and sum(sigma.values()) > 0:
+            shares = [sigma[c] for c in CLASSES]
+            pie.pie(shares, labels=[CLASS_STYLE[c][1] for c in CLASSES], colors=[CLASS_STYLE[c][0] for c in CLASSES],
+                    autopct=lambda p: f"{p:.1f} %", startangle=90, counterclock=False, textprops={"fontsize": 18})  # fmt: skip
+            pie.set_title("Isolated-lepton stream (cross-section weighted)", fontsize=20)
+        else:
+            pie.text(0.5, 0.5, "class composition needs the cross-section of every sample", ha="center", va="center", fontsize=16)
+            pie.axis("off")
+        save(fig, outputs, settings)
+
+
+def feature_sample(events_dir: str, max_per_class: int) -> dict:
+    """Unscaled HLF (n, 14) and particle counts of at most ``max_per_class`` selected events per class,
+    read in batches (two light columns; the particle matrix is never read)."""
+    import pyarrow.parquet as pq
+
+    kept = {name: [] for name in CLASSES}
+    room = dict.fromkeys(CLASSES, max_per_class)
+    for path in sorted(p for p in os.listdir(events_dir) if p.endswith(".parquet")):
+        for batch in pq.ParquetFile(os.path.join(events_dir, path)).iter_batches(columns=["hfeatures", "n_particles", "label"]):
+            labels = batch.column("label").to_numpy()
+            hlf = numpy_of_lists(batch.column("hfeatures"))
+            multiplicity = batch.column("n_particles").to_numpy()
+            for k, name in enumerate(CLASSES):
+                rows = np.flatnonzero(labels == k)[: room[name]]
+                if len(rows):
+                    kept[name].append(np.column_stack([hlf[rows], multiplicity[rows]]))
+                    room[name] -= len(rows)
+        if not any(room.values()):
+            break
+    return {name: np.concatenate(parts) if parts else np.empty((0, len(HLF_NAMES) + 1)) for name, parts in kept.items()}
+
+
+def plot_features(sample: dict, outputs: dict, settings: dict) -> None:
+    """The 14 high-level features and the particle multiplicity, normalised per class (overflow in the
+    last bin)."""
+    names = [*HLF_NAMES, "n_particles"]
+    pooled = np.concatenate([values for values in sample.values() if len(values)])
+    with figure(settings, ncols=4, nrows=4, size=(24, 22)) as (fig, axes):
+        for index, (ax, name) in enumerate(zip(axes.flat, names)):
+            column = pooled[:, index]
+            if name in INTEGER_FEATURES:
+                bins = np.arange(column.min() - 0.5, column.max() + 1.5)
+            else:  # the central 99 %: the tails of HT or MET would squash the rest into one bin
+                low, high = np.percentile(column, [0.5, 99.5])
+                bins = np.linspace(low, high if high > low else low + 1, 41)
+            for klass, values in sample.items():
+                if len(values):
+                    colour, text = CLASS_STYLE[klass]
+                    counts, edges = np.histogram(np.clip(values[:, index], bins[0], bins[-1]), bins=bins)
+                    ax.stairs(counts / max(counts.sum(), 1), edges, color=colour, lw=2, label=text)
+            unit = HLF_UNITS.get(name)
+            ax.set_xlabel(f"{name} [{unit}]" if unit else name, fontsize=20)
+            ax.set_ylabel("Fraction of events", fontsize=20)
+            ax.tick_params(labelsize=16)
+            if index == 0:
+                ax.legend(fontsize=18)
+                label(ax, settings, fontsize=18)
+        for ax in axes.flat[len(names):]:
+            ax.axis("off")
+        save(fig, outputs, settings)
+
+
+def _pair(outputs: dict, prefix: str = "") -> dict:
+    return {kind: outputs[f"{prefix}{kind}"] for kind in ("png", "pdf")}
+
+
+def draw(rule: str, inputs: dict, outputs: dict, wildcards: dict, models: list[str], settings: dict) -> None:
+    """Make the figures of plotting rule ``rule`` (rules/plots.smk) from its named inputs and outputs;
+    per-model inputs are lists in the order of ``models``."""
+    if rule in ("plot_roc", "plot_trigger"):
+        curves = read_curves(dict(zip(models, inputs["curves"])))
+        metrics = read_metrics(dict(zip(models, inputs["metrics"])))
+        if rule == "plot_roc":
+            plot_roc(curves, metrics, wildcards["selector"], {s: _pair(outputs, f"{s}_") for s in ("linear", "log")}, settings)
+        else:
+            with open(inputs["rates"]) as handle:
+                plot_trigger(curves, metrics, json.load(handle), _pair(outputs), settings)
+    elif rule == "plot_model":
+        model = wildcards["model"]
+        with open(inputs["history"]) as handle:
+            plot_training(json.load(handle), model, _pair(outputs, "training_"), settings)
+        plot_confusion(read_metrics({model: inputs["metrics"]})[model], model, _pair(outputs, "confusion_"), settings)
+    elif rule == "plot_cutflow":
+        with open(inputs["rates"]) as handle:
+            plot_cutflow(cutflow_steps(inputs["cutflow"], inputs["counts"]), json.load(handle), _pair(outputs), settings)
+    elif rule == "plot_features":
+        plot_features(feature_sample(inputs["events"], settings["max_events_per_class"]), _pair(outputs), settings)
+    else:
+        raise ValueError(f"no figures for rule '{rule}'")

@@ -16,15 +16,15 @@ import yaml
 from conftest import REPO
 
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
-WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "profiles", "envs")
+WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "profiles", "envs", "report")
 
 TINY = {
     "generate": {
         "processes": {
             "ttbar": {"chunks": 2, "events_per_chunk": 40},
-            "wjets": {"chunks": 1, "events_per_chunk": 40},
-            # ~7 QCD events pass the selection: enough for every class to reach the train/test split.
-            "qcd": {"chunks": 1, "events_per_chunk": 80, "hard_process_veto": {"flavours": [4, 5], "eta_max": 2.5}, "redecay": 50},
+            "wjets": {"chunks": 1, "events_per_chunk": 80},
+            # ~20 QCD events pass the selection: enough for every class to reach the test set.
+            "qcd": {"chunks": 1, "events_per_chunk": 300, "hard_process_veto": {"flavours": [4, 5], "eta_max": 2.5}, "redecay": 50},
         }
     },
     "pileup": {"mu": 3, "pool_events": 30},
@@ -50,7 +50,11 @@ def test_dry_run_and_lint_pass_on_the_default_config(tmp_path):
     workdir = copy_workflow(tmp_path)
     dry = snakemake(workdir, "-n", "--cores", "1", "--quiet", "rules")
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, flags=re.M))
-    assert counts == {"generate_chunk": "8", "sample_manifest": "3", "ingest": "1", "features": "1", "train": "3", "all": "1", "total": "17"}
+    assert counts == {
+        "generate_chunk": "8", "sample_manifest": "3", "ingest": "1", "features": "1", "train": "3", "evaluate": "3",
+        "trigger_rates": "1", "evaluation_tables": "1", "summary": "1", "plot_roc": "3", "plot_trigger": "1",
+        "plot_model": "3", "plot_cutflow": "1", "plot_features": "1", "all": "1", "total": "32",
+    }  # fmt: skip
     lint = snakemake(workdir, "--lint", "--cores", "1")
     assert "Congratulations" in lint.stdout + lint.stderr
 
@@ -79,7 +83,7 @@ def test_tiny_workflow_runs_and_reruns_nothing(tmp_path):
     for sample, chunks in (("ttbar", 2), ("wjets", 1), ("qcd", 1)):
         manifest = json.loads((workdir / f"results/raw/{sample}/manifest.json").read_text())
         assert manifest["files"] == [f"results/raw/{sample}/chunk_{i:03d}.root" for i in range(chunks)]
-        assert manifest["events_generated"] == (80 if sample == "qcd" else 40) * chunks
+        assert manifest["events_generated"] == {"ttbar": 40, "wjets": 80, "qcd": 300}[sample] * chunks
         kept = 0
         for path in manifest["files"]:
             with uproot.open(workdir / path) as file:
@@ -106,8 +110,30 @@ def test_tiny_workflow_runs_and_reruns_nothing(tmp_path):
         assert pq.read_table(trained / "predictions.parquet").num_rows == sum(counts["test"].values())
         assert (trained / "model.pt").exists() and "epoch 1/1" in (workdir / f"logs/train/torch/{model}.log").read_text()
 
+    # ... and evaluated: every figure (PNG and PDF) and table of the default target, and the report.
+    figures = [f"roc_{selector}{axis}" for selector in ("qcd", "ttbar", "wjets") for axis in ("", "_logfpr")]
+    figures += ["trigger_efficiency_vs_rate", "training_hlf", "training_inclusive", "confusion_hlf", "confusion_inclusive"]
+    products = [f"results/plots/torch/{name}.{kind}" for name in figures for kind in ("png", "pdf")]
+    products += [f"results/plots/{name}.{kind}" for name in ("cutflow", "features") for kind in ("png", "pdf")]
+    products += [f"results/evaluate/torch/{name}" for name in ("auc.tsv", "auc.md", "trigger.tsv", "trigger.md")]
+    products += ["results/evaluate/rates.json", "results/summary.md"]
+    assert [path for path in products if not (workdir / path).is_file() or (workdir / path).stat().st_size == 0] == []
+    summary = (workdir / "results/summary.md").read_text()
+    assert "| inclusive | ttbar |" in summary and "| train | 2 |" in summary and "pyspark 4.3.0" in summary
+    rates = json.loads((workdir / "results/evaluate/rates.json").read_text())
+    assert all(rate > 0 for rate in rates["rate_hz"].values())
+    snakemake(workdir, "--cores", "1", "--configfile", "tiny.yaml", "--report", "report.html")
+    report = (workdir / "report.html").read_text()
+    assert all(f"{name}.png" in report for name in [*figures, "cutflow", "features"]) and "trigger.tsv" in report
+
     again = snakemake(workdir, "-n", "--cores", "2", "--configfile", "tiny.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr
+
+    # A plot setting changed: only the plotting rules rerun.
+    (workdir / "restyled.yaml").write_text(yaml.safe_dump({**TINY, "plots": {"dpi": 100, "label": "My study"}}))
+    restyled = snakemake(workdir, "-n", "--cores", "2", "--configfile", "restyled.yaml", "--quiet", "rules")
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", restyled.stdout, flags=re.M))
+    assert counts == {"plot_roc": "3", "plot_trigger": "1", "plot_model": "2", "plot_cutflow": "1", "plot_features": "1", "all": "1", "total": "9"}
 
     # Only the chunks of the process whose settings changed are regenerated.
     TINY_CHANGED = yaml.safe_load(yaml.safe_dump(TINY))

@@ -56,7 +56,8 @@ def read_predictions(directory: str) -> tuple[np.ndarray, np.ndarray]:
 
 def class_efficiencies(labels: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Thresholds (decreasing distinct scores) and, for each, the fraction of each class's events with
-    score >= threshold: an array (thresholds, classes). The first row is the empty selection (+inf)."""
+    score >= threshold: an array (thresholds, classes), 0 for a class without events. The first row is
+    the empty selection (+inf)."""
     order = np.argsort(-score, kind="stable")
     sorted_score = score[order]
     counts = np.cumsum(np.eye(len(CLASSES), dtype=np.int64)[labels[order]], axis=0)
@@ -64,7 +65,7 @@ def class_efficiencies(labels: np.ndarray, score: np.ndarray) -> tuple[np.ndarra
     last_of_tie = np.r_[np.flatnonzero(np.diff(sorted_score)), len(score) - 1]
     thresholds = np.r_[np.inf, sorted_score[last_of_tie]]
     passed = np.vstack([np.zeros(len(CLASSES), np.int64), counts[last_of_tie]])
-    return thresholds, passed / np.bincount(labels, minlength=len(CLASSES))
+    return thresholds, passed / np.maximum(np.bincount(labels, minlength=len(CLASSES)), 1)
 
 
 def roc_curve(labels: np.ndarray, score: np.ndarray, signal: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

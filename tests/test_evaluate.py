@@ -1,0 +1,245 @@
+"""Evaluation metrics on scores with known answers, trigger rates, the tables, and the figures."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from dltrigger import evaluate, plots
+from dltrigger.ingest import HLF_NAMES, InputError, arrow_lists
+
+
+def phi(x: float) -> float:
+    """Standard normal CDF."""
+    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+
+
+def binary(labels, score):
+    """ROC of class 1 against class 0 through the three-class interface (no class-2 events)."""
+    return evaluate.roc_curve(np.asarray(labels), np.asarray(score, dtype=float), signal=1)
+
+
+def test_a_perfect_classifier():
+    fpr, tpr, _ = binary([0, 0, 0, 1, 1], [0.1, 0.2, 0.3, 0.8, 0.9])
+    assert evaluate.auc(fpr, tpr) == 1.0
+    assert all(evaluate.tpr_at_fpr(fpr, tpr, p) == 1.0 for p in (0.0, 1e-3, 0.5))
+    assert evaluate.fpr_at_tpr(fpr, tpr, 0.99) == 0.0
+
+
+def test_an_inverted_classifier():
+    fpr, tpr, _ = binary([0, 0, 1, 1], [0.9, 0.8, 0.2, 0.1])
+    assert evaluate.auc(fpr, tpr) == 0.0
+    assert evaluate.fpr_at_tpr(fpr, tpr, 0.99) == 1.0
+
+
+def test_a_random_classifier_has_auc_one_half():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 400_000)
+    fpr, tpr, _ = binary(labels, rng.random(len(labels)))
+    assert evaluate.auc(fpr, tpr) == pytest.approx(0.5, abs=3e-3)
+    assert evaluate.tpr_at_fpr(fpr, tpr, 0.1) == pytest.approx(0.1, abs=3e-3)
+
+
+def test_two_gaussians_give_the_analytic_roc():
+    """Signal N(1, 1) against background N(0, 1): AUC = Phi(1/sqrt 2); at FPR 10 % the threshold is
+    z = Phi^-1(0.9) = 1.2816 and the TPR 1 - Phi(z - 1)."""
+    rng = np.random.default_rng(2)
+    n = 300_000
+    labels = np.r_[np.zeros(n, int), np.ones(n, int)]
+    fpr, tpr, thresholds = binary(labels, np.r_[rng.normal(0, 1, n), rng.normal(1, 1, n)])
+    assert evaluate.auc(fpr, tpr) == pytest.approx(phi(1 / math.sqrt(2)), abs=2e-3)  # 0.7602
+    assert evaluate.tpr_at_fpr(fpr, tpr, 0.1) == pytest.approx(1 - phi(1.2816 - 1), abs=4e-3)  # 0.3891
+    assert evaluate.fpr_at_tpr(fpr, tpr, 0.5) == pytest.approx(1 - phi(1), abs=4e-3)  # threshold at 1
+    assert thresholds[0] == np.inf and np.all(np.diff(thresholds[1:]) < 0)
+
+
+def test_ties_count_one_half_like_the_mann_whitney_statistic():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 300)
+    score = rng.integers(0, 6, 300).astype(float)  # heavy ties
+    fpr, tpr, _ = binary(labels, score)
+    signal, background = score[labels == 1], score[labels == 0]
+    pairs = (signal[:, None] > background[None, :]) + 0.5 * (signal[:, None] == background[None, :])
+    assert evaluate.auc(fpr, tpr) == pytest.approx(pairs.mean(), abs=1e-12)
+    # Tied events pass together: one operating point per distinct score (+ the empty selection).
+    assert len(fpr) == len(np.unique(score)) + 1
+
+
+def test_operating_points_interpolate_between_roc_points():
+    # Points: (0, 0), (0, 0.5), (0.5, 0.5), (0.5, 1), (1, 1).
+    fpr, tpr, _ = binary([1, 0, 1, 0], [4.0, 3.0, 2.0, 1.0])
+    assert list(zip(fpr, tpr)) == [(0, 0), (0, 0.5), (0.5, 0.5), (0.5, 1), (1, 1)]
+    assert evaluate.tpr_at_fpr(fpr, tpr, 0.25) == 0.5
+    assert evaluate.tpr_at_fpr(fpr, tpr, 0.5) == 1.0  # the best point at exactly that FPR
+    assert evaluate.fpr_at_tpr(fpr, tpr, 0.75) == 0.5
+    assert evaluate.fpr_at_tpr(fpr, tpr, 0.5) == 0.0
+    fpr, tpr, _ = binary([1, 0], [2.0, 1.0])  # (0, 0), (0, 1), (1, 1)
+    assert evaluate.fpr_at_tpr(fpr, tpr, 0.99) == 0.0
+
+
+def three_class_scores(n_per_class: int, separation: float, seed: int = 4):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(3), n_per_class)
+    logits = rng.normal(0, 1, (len(labels), 3)) + separation * np.eye(3)[labels]
+    scores = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return labels, scores
+
+
+def test_evaluate_model_metrics_confusion_and_operating_point():
+    labels, scores = three_class_scores(20_000, 2.5)
+    metrics, curves = evaluate.evaluate_model(labels, scores)
+    assert metrics["test_events"] == {"qcd": 20_000, "ttbar": 20_000, "wjets": 20_000}
+    confusion = np.array(metrics["confusion"])
+    assert confusion.sum() == 60_000 and np.array_equal(confusion.sum(axis=1), [20_000] * 3)
+    assert np.allclose(np.array(metrics["confusion_normalized"]).sum(axis=1), 1)
+    assert metrics["accuracy"] == pytest.approx(np.trace(confusion) / 60_000)
+    for signal, name in enumerate(evaluate.CLASSES):
+        selector = metrics["selectors"][name]
+        fpr, tpr, _ = evaluate.roc_curve(labels, scores[:, signal], signal)
+        assert selector["auc"] == evaluate.auc(fpr, tpr) and 0.9 < selector["auc"] < 1
+        point = selector["operating_point"]
+        passed = scores[:, signal] >= point["threshold"]
+        # The loosest threshold with >= 99 % signal efficiency: one step tighter drops below 99 %.
+        assert point["tpr"] == pytest.approx(passed[labels == signal].mean()) and point["tpr"] >= 0.99
+        tighter = scores[:, signal] > point["threshold"]
+        assert tighter[labels == signal].mean() < 0.99
+        for k, other in enumerate(evaluate.CLASSES):
+            assert point["efficiency"][other] == pytest.approx(passed[labels == k].mean())
+        # The thinned curve for the plots keeps the area.
+        thinned = curves[curves["selector"] == name]
+        assert len(thinned) < 3_300 < len(fpr)
+        assert evaluate.auc(thinned["fpr"].to_numpy(), thinned["tpr"].to_numpy()) == pytest.approx(selector["auc"], abs=1e-4)
+    # 40,000 background events resolve FPR 1e-3 (40 events); a small test set does not.
+    assert metrics["selectors"]["qcd"]["tpr_at_fpr"]["0.001"] is not None
+    small, _ = evaluate.evaluate_model(*three_class_scores(100, 2.5))
+    points = small["selectors"]["qcd"]["tpr_at_fpr"]  # 200 background events
+    assert points["0.001"] is None and points["0.01"] is not None and points["0.1"] is not None
+
+
+def test_trigger_rates_weight_backgrounds_by_cross_section():
+    metrics = {
+        "model": "hlf",
+        "test_events": {"qcd": 100, "ttbar": 100, "wjets": 100},
+        "selectors": {
+            name: {
+                "auc": 0.9,
+                "tpr_at_fpr": {"0.001": None, "0.01": 0.5, "0.1": 0.9},
+                "operating_point": {"threshold": 0.3, "tpr": 0.99, "fpr": 0.2, "efficiency": efficiency},
+            }
+            for name, efficiency in (
+                ("qcd", {"qcd": 0.99, "ttbar": 0.5, "wjets": 0.1}),
+                ("ttbar", {"qcd": 0.0, "ttbar": 0.99, "wjets": 0.0}),
+                ("wjets", {"qcd": 0.2, "ttbar": 0.3, "wjets": 0.99}),
+            )
+        },
+    }
+    sigma = {"qcd": 1000.0, "ttbar": 10.0, "wjets": 3000.0}
+    rows = {row["selector"]: row for row in evaluate.trigger_rows(metrics, sigma, luminosity=1e34)}
+    hz = 1e-36 * 1e34  # Hz per pb
+    assert rows["qcd"]["rate_before_hz"] == pytest.approx(3010 * hz)
+    assert rows["qcd"]["rate_after_hz"] == pytest.approx((10 * 0.5 + 3000 * 0.1) * hz)
+    assert rows["qcd"]["reduction"] == pytest.approx(3010 / 305) and not rows["qcd"]["reduction_is_lower_bound"]
+    # No background event passes: the rate is bounded by one event of each background class.
+    assert rows["ttbar"]["reduction_is_lower_bound"]
+    assert rows["ttbar"]["rate_after_hz"] == pytest.approx((1000 + 3000) / 100 * hz)
+    assert rows["wjets"]["reduction"] == pytest.approx(1010 / (1000 * 0.2 + 10 * 0.3))
+    # Unknown cross-section of a background: no rates, the efficiencies still reported.
+    unknown = evaluate.trigger_rows(metrics, dict(sigma, wjets=None), luminosity=1e34)
+    assert "rate_before_hz" not in unknown[0] and unknown[1]["tpr_99"] == 0.99 and "rate_before_hz" in unknown[2]
+
+
+def test_trigger_cross_sections_from_manifests_and_selected_events(tmp_path):
+    manifests = []
+    for sample, label, files, extra in (
+        ("ttbar", "ttbar", ["a.root"], {"filtered_cross_section_pb": 200.0, "events_kept": 10}),
+        ("wjets_1", "wjets", ["b.root", "c.root"], {"filtered_cross_section_pb": 1000.0, "events_kept": 40}),
+        ("wjets_2", "wjets", ["d.root"], {"filtered_cross_section_pb": 500.0, "events_kept": 10}),
+        ("qcd_delphes", "qcd", ["e.root"], {}),
+    ):
+        path = tmp_path / f"{sample}.json"
+        path.write_text(json.dumps({"sample": sample, "label": label, "files": files, **extra}))
+        manifests.append(str(path))
+    events = tmp_path / "events.parquet"
+    events.mkdir()
+    source = ["a.root"] * 5 + ["b.root"] * 6 + ["c.root"] * 4 + ["d.root"] * 10 + ["e.root"] * 3
+    pq.write_table(pa.table({"source_file": source}), events / "part-0.parquet")
+    rates = evaluate.write_rates(manifests, str(events), 2e34, str(tmp_path / "rates.json"))
+    assert rates["cross_section_pb"] == {"ttbar": pytest.approx(100.0), "wjets": pytest.approx(250.0 + 500.0), "qcd": None}
+    assert rates["rate_hz"]["ttbar"] == pytest.approx(100 * 1e-36 * 2e34) and rates["rate_hz"]["qcd"] is None
+    assert json.loads((tmp_path / "rates.json").read_text()) == rates
+
+
+def write_predictions(directory, labels, scores):
+    directory.mkdir(parents=True)
+    table = pa.table({**{f"prob_{c}": scores[:, k].astype(np.float32) for k, c in enumerate(evaluate.CLASSES)}, "label": labels.astype(np.int32)})
+    pq.write_table(table, directory / "part-00000.parquet")
+
+
+def test_predictions_without_a_class_are_refused_in_one_line(tmp_path):
+    labels, scores = three_class_scores(10, 1.0)
+    write_predictions(tmp_path / "p", labels[labels != 2], scores[labels != 2])
+    with pytest.raises(InputError, match=r"p: no test events of class wjets: a ROC curve needs every class$"):
+        evaluate.read_predictions(str(tmp_path / "p"))
+
+
+def test_tables_figures_and_reproducible_bytes(tmp_path):
+    models = ["hlf", "inclusive"]
+    for seed, model in enumerate(models):
+        labels, scores = three_class_scores(500, 1.5 + seed, seed=seed)
+        write_predictions(tmp_path / model / "predictions", labels, scores)
+        evaluate.run_evaluation(str(tmp_path / model / "predictions"), str(tmp_path / model / "metrics.json"),
+                                str(tmp_path / model / "roc.tsv"), model=model, engine="torch")  # fmt: skip
+        history = [{"epoch": e, "loss": 1 / e, "val_loss": 1.1 / e, "accuracy": 1 - 0.5 / e, "val_accuracy": 1 - 0.6 / e} for e in (1, 2, 3)]
+        (tmp_path / model / "history.json").write_text(json.dumps(history))
+    rates = {"luminosity_cm2s": 2e34, "cross_section_pb": {"qcd": 2000.0, "ttbar": 100.0, "wjets": 3000.0}}
+    rates["rate_hz"] = {c: s * 1e-36 * 2e34 for c, s in rates["cross_section_pb"].items()}
+    (tmp_path / "rates.json").write_text(json.dumps(rates))
+    metrics = [str(tmp_path / m / "metrics.json") for m in models]
+    tables = {f"{name}_{kind}": str(tmp_path / f"{name}.{kind}") for name in ("auc", "trigger") for kind in ("tsv", "md")}
+    evaluate.write_tables(metrics, str(tmp_path / "rates.json"), tables)
+    aucs = pd.read_csv(tables["auc_tsv"], sep="\t")
+    assert list(aucs["model"]) == ["hlf"] * 3 + ["inclusive"] * 3
+    assert aucs.loc[0, "paper_auc"] == 0.9874 and aucs["auc"].between(0.5, 1).all()
+    trigger = pd.read_csv(tables["trigger_tsv"], sep="\t")
+    assert (trigger["tpr_99"] >= 0.99).all() and (trigger["reduction"] >= 1).all()
+    assert (tmp_path / "auc.md").read_text().startswith("| model | selector | auc |")
+
+    events = tmp_path / "events.parquet"
+    events.mkdir()
+    labels = np.repeat([0, 1, 2], 50)
+    hlf = np.random.default_rng(5).normal(size=(150, len(HLF_NAMES))).astype(np.float32)
+    hlf[:, HLF_NAMES.index("nJets")] = labels + 1
+    pq.write_table(pa.table({"hfeatures": arrow_lists(hlf, len(HLF_NAMES)), "n_particles": labels * 10 + 5,
+                             "label": labels.astype(np.int32)}), events / "part-0.parquet")  # fmt: skip
+    (tmp_path / "cutflow.tsv").write_text("cut\tqcd\tttbar\twjets\nread\t100\t80\t90\nisolated lepton\t60\t70\t75\n")
+    (tmp_path / "counts.json").write_text(json.dumps({"train": {"qcd": 48, "ttbar": 48, "wjets": 48}, "test": {"qcd": 12, "ttbar": 12, "wjets": 12}}))
+
+    settings = {"label": "dltrigger", "dpi": 40, "sqrt_s_tev": 13.0, "max_events_per_class": 30}
+    per_model = {"curves": [str(tmp_path / m / "roc.tsv") for m in models], "metrics": metrics}
+    jobs = [
+        ("plot_roc", dict(per_model), ("linear_png", "linear_pdf", "log_png", "log_pdf"), {"selector": "ttbar"}),
+        ("plot_trigger", dict(per_model, rates=str(tmp_path / "rates.json")), ("png", "pdf"), {}),
+        ("plot_model", {"history": str(tmp_path / "hlf/history.json"), "metrics": metrics[0]},
+         ("training_png", "training_pdf", "confusion_png", "confusion_pdf"), {"model": "hlf"}),  # fmt: skip
+        ("plot_cutflow", {"cutflow": str(tmp_path / "cutflow.tsv"), "counts": str(tmp_path / "counts.json"), "rates": str(tmp_path / "rates.json")}, ("png", "pdf"), {}),
+        ("plot_features", {"events": str(events)}, ("png", "pdf"), {}),
+    ]
+    for rule, inputs, names, wildcards in jobs:
+        digests = []
+        for attempt in ("a", "b"):
+            outputs = {name: str(tmp_path / f"{rule}_{name}_{attempt}.{name[-3:]}") for name in names}
+            plots.draw(rule, inputs, outputs, wildcards, models, settings)
+            digests.append([hashlib.sha256(open(path, "rb").read()).hexdigest() for path in outputs.values()])
+            assert all(open(path, "rb").read(4) in (b"\x89PNG", b"%PDF") for path in outputs.values())
+        assert digests[0] == digests[1], f"{rule}: a second drawing differs"
+    assert plots.cutflow_steps(str(tmp_path / "cutflow.tsv"), str(tmp_path / "counts.json")).loc["balanced"].tolist() == [60, 60, 60]
+    sample = plots.feature_sample(str(events), 30)
+    assert {k: len(v) for k, v in sample.items()} == {"qcd": 30, "ttbar": 30, "wjets": 30}
+    assert np.array_equal(sample["wjets"][:, -1], np.full(30, 25)) and np.array_equal(sample["ttbar"][:, HLF_NAMES.index("nJets")], np.full(30, 2))

@@ -33,8 +33,8 @@ rule all:
     input:
         rules.summary.output,
         rules.evaluation_tables.output,
-        expand(rules.plot_roc.output, selector=CLASSES),
+        rules.plot_roc.output,
         rules.plot_trigger.output,
-        expand(rules.plot_model.output, model=config["train"]["models"]),
+        rules.plot_model.output,
         rules.plot_cutflow.output,
         rules.plot_features.output,

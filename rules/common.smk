@@ -23,7 +23,6 @@ wildcard_constraints:
     sample="|".join(SAMPLES["sample"]),
     chunk=r"\d+",
     model="|".join(MODELS),
-    selector="|".join(CLASSES),
 
 
 def chunks_of(sample):
@@ -91,4 +90,38 @@ def get_summary_benchmarks():
     ]
     per_model = expand("benchmarks/{rule}/{engine}/{model}.tsv", rule=["train", "evaluate"], engine=TRAIN_ENGINE, model=config["train"]["models"])
     pileup = ["benchmarks/pileup_pool/pileup_pool.tsv"] if config["pileup"]["mu"] > 0 else []
-    return [*pileup, *generated, "benchmarks/ingest/ingest.tsv", "benchmarks/features/features.tsv", *per_model]
+    tables = ["benchmarks/trigger_rates/trigger_rates.tsv", f"benchmarks/evaluation_tables/{TRAIN_ENGINE}.tsv"]
+    return [*pileup, *generated, "benchmarks/ingest/ingest.tsv", "benchmarks/features/features.tsv", *per_model, *tables]
+
+
+def get_plot_roc_output():
+    """ROC figures of every selector, linear and log FPR: PNG (in the report) and PDF."""
+    outputs = {}
+    for selector in CLASSES:
+        for axis, suffix in (("linear", ""), ("log", "_logfpr")):
+            stem = f"results/plots/{TRAIN_ENGINE}/roc_{selector}{suffix}"
+            outputs[f"{selector}_{axis}_png"] = report(
+                f"{stem}.png",
+                caption="../report/roc.rst",
+                category="3. Classifier performance",
+                subcategory="ROC curves",
+                labels={"selector": selector, "FPR axis": axis},
+            )
+            outputs[f"{selector}_{axis}_pdf"] = f"{stem}.pdf"
+    return outputs
+
+
+def get_plot_model_output():
+    """Per trained model: training curves and confusion matrix, PNG (in the report) and PDF."""
+    outputs = {}
+    for model in config["train"]["models"]:
+        for figure, caption, category in (
+            ("training", "training", "2. Training"),
+            ("confusion", "confusion", "3. Classifier performance"),
+        ):
+            stem = f"results/plots/{TRAIN_ENGINE}/{figure}_{model}"
+            outputs[f"{model}_{figure}_png"] = report(
+                f"{stem}.png", caption=f"../report/{caption}.rst", category=category, labels={"model": model, "figure": figure}
+            )
+            outputs[f"{model}_{figure}_pdf"] = f"{stem}.pdf"
+    return outputs

@@ -32,6 +32,8 @@ rule trigger_rates:
         rates="results/evaluate/rates.json",
     log:
         "logs/trigger_rates/trigger_rates.log",
+    benchmark:
+        "benchmarks/trigger_rates/trigger_rates.tsv"
     params:
         luminosity=config["evaluate"]["luminosity_cm2s"],
     threads: 1
@@ -65,6 +67,8 @@ rule evaluation_tables:
         trigger_md=f"results/evaluate/{TRAIN_ENGINE}/trigger.md",
     log:
         f"logs/evaluation_tables/{TRAIN_ENGINE}.log",
+    benchmark:
+        f"benchmarks/evaluation_tables/{TRAIN_ENGINE}.tsv"
     threads: 1
     resources:
         mem_mb=1000,
@@ -85,6 +89,8 @@ rule summary:
         summary=report("results/summary.md", caption="../report/summary.rst", category="0. Summary"),
     log:
         "logs/summary/summary.log",
+    benchmark:
+        "benchmarks/summary/summary.tsv"
     params:
         run=get_summary_params(),
     threads: 1

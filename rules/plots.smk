@@ -1,5 +1,6 @@
 # The study's figures, PNG (in the report) and PDF; params are only the plot settings, so restyling
-# reruns these rules and nothing upstream.
+# reruns these rules and nothing upstream. One job per kind of figure: on a laptop, Python and
+# matplotlib start-up costs as much as drawing a figure.
 
 
 rule plot_roc:
@@ -7,24 +8,11 @@ rule plot_roc:
         curves=expand(rules.evaluate.output.roc, model=config["train"]["models"]),
         metrics=expand(rules.evaluate.output.metrics, model=config["train"]["models"]),
     output:
-        linear_png=report(
-            f"results/plots/{TRAIN_ENGINE}/roc_{{selector}}.png",
-            caption="../report/roc.rst",
-            category="3. Classifier performance",
-            subcategory="ROC curves",
-            labels={"selector": "{selector}", "FPR axis": "linear"},
-        ),
-        linear_pdf=f"results/plots/{TRAIN_ENGINE}/roc_{{selector}}.pdf",
-        log_png=report(
-            f"results/plots/{TRAIN_ENGINE}/roc_{{selector}}_logfpr.png",
-            caption="../report/roc.rst",
-            category="3. Classifier performance",
-            subcategory="ROC curves",
-            labels={"selector": "{selector}", "FPR axis": "log"},
-        ),
-        log_pdf=f"results/plots/{TRAIN_ENGINE}/roc_{{selector}}_logfpr.pdf",
+        **get_plot_roc_output(),
     log:
-        f"logs/plot_roc/{TRAIN_ENGINE}/{{selector}}.log",
+        f"logs/plot_roc/{TRAIN_ENGINE}.log",
+    benchmark:
+        f"benchmarks/plot_roc/{TRAIN_ENGINE}.tsv"
     params:
         plots=get_plot_settings(),
         models=config["train"]["models"],
@@ -53,6 +41,8 @@ rule plot_trigger:
         pdf=f"results/plots/{TRAIN_ENGINE}/trigger_efficiency_vs_rate.pdf",
     log:
         f"logs/plot_trigger/{TRAIN_ENGINE}.log",
+    benchmark:
+        f"benchmarks/plot_trigger/{TRAIN_ENGINE}.tsv"
     params:
         plots=get_plot_settings(),
         models=config["train"]["models"],
@@ -68,26 +58,14 @@ rule plot_trigger:
 
 rule plot_model:
     input:
-        history=rules.train.output.history_json,
-        metrics=rules.evaluate.output.metrics,
+        histories=expand(rules.train.output.history_json, model=config["train"]["models"]),
+        metrics=expand(rules.evaluate.output.metrics, model=config["train"]["models"]),
     output:
-        training_png=report(
-            f"results/plots/{TRAIN_ENGINE}/training_{{model}}.png",
-            caption="../report/training.rst",
-            category="2. Training",
-            labels={"model": "{model}", "figure": "loss and accuracy"},
-        ),
-        training_pdf=f"results/plots/{TRAIN_ENGINE}/training_{{model}}.pdf",
-        confusion_png=report(
-            f"results/plots/{TRAIN_ENGINE}/confusion_{{model}}.png",
-            caption="../report/confusion.rst",
-            category="3. Classifier performance",
-            subcategory="Confusion matrices",
-            labels={"model": "{model}"},
-        ),
-        confusion_pdf=f"results/plots/{TRAIN_ENGINE}/confusion_{{model}}.pdf",
+        **get_plot_model_output(),
     log:
-        f"logs/plot_model/{TRAIN_ENGINE}/{{model}}.log",
+        f"logs/plot_model/{TRAIN_ENGINE}.log",
+    benchmark:
+        f"benchmarks/plot_model/{TRAIN_ENGINE}.tsv"
     params:
         plots=get_plot_settings(),
         models=config["train"]["models"],
@@ -116,6 +94,8 @@ rule plot_cutflow:
         pdf="results/plots/cutflow.pdf",
     log:
         "logs/plot_cutflow/plot_cutflow.log",
+    benchmark:
+        "benchmarks/plot_cutflow/plot_cutflow.tsv"
     params:
         plots=get_plot_settings(),
     threads: 1
@@ -141,6 +121,8 @@ rule plot_features:
         pdf="results/plots/features.pdf",
     log:
         "logs/plot_features/plot_features.log",
+    benchmark:
+        "benchmarks/plot_features/plot_features.tsv"
     params:
         plots=get_plot_settings(),
     threads: 1

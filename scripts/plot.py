@@ -13,7 +13,6 @@ with job_log(snakemake.log[0]):
         snakemake.rule,
         inputs=dict(snakemake.input.items()),
         outputs=dict(snakemake.output.items()),
-        wildcards=dict(snakemake.wildcards.items()),
         models=list(getattr(snakemake.params, "models", [])),
         settings=snakemake.params.plots,
     )

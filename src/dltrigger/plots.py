@@ -31,7 +31,7 @@ PDF_METADATA = {"Creator": None, "Producer": None, "CreationDate": None}
 
 
 @contextlib.contextmanager
-def figure(settings: dict, ncols: int = 1, nrows: int = 1, size: tuple[float, float] | None = None):
+def figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] | None = None):
     """A figure in the study's style; yields (fig, axes)."""
     import matplotlib
 
@@ -77,7 +77,7 @@ def read_metrics(paths: dict) -> dict:
 def plot_roc(curves: dict, metrics: dict, selector: str, outputs: dict, settings: dict) -> None:
     """One-vs-rest ROC of ``selector``, every model overlaid, AUC in the legend; linear and log-FPR."""
     for scale in ("linear", "log"):
-        with figure(settings) as (fig, axes):
+        with figure() as (fig, axes):
             ax = axes[0, 0]
             floor = 1.0
             for model, curve in curves.items():
@@ -104,7 +104,7 @@ def plot_roc(curves: dict, metrics: dict, selector: str, outputs: dict, settings
 def plot_trigger(curves: dict, metrics: dict, rates: dict, outputs: dict, settings: dict) -> None:
     """Per selector: signal efficiency vs the background rate left (cross-section weighted), the
     99 %-efficiency operating point marked; vs the FPR where a background class has no cross-section."""
-    with figure(settings, ncols=len(CLASSES), size=(9 * len(CLASSES), 8.5)) as (fig, axes):
+    with figure(ncols=len(CLASSES), size=(9 * len(CLASSES), 8.5)) as (fig, axes):
         for ax, selector in zip(axes[0], CLASSES):
             backgrounds = [c for c in CLASSES if c != selector]
             in_hz = all(rates["rate_hz"][c] is not None for c in backgrounds)
@@ -134,7 +134,7 @@ def plot_training(history: list[dict], model: str, outputs: dict, settings: dict
     """Loss and accuracy per epoch, training and validation (the test set, as in the original)."""
     epochs = [row["epoch"] for row in history]
     colour, name = MODEL_STYLE[model]
-    with figure(settings, ncols=2, size=(18, 8)) as (fig, axes):
+    with figure(ncols=2, size=(18, 8)) as (fig, axes):
         for ax, key, title in zip(axes[0], ("loss", "accuracy"), ("Loss (cross-entropy)", "Accuracy")):
             ax.plot(epochs, [row[key] for row in history], color=colour, lw=2.5, marker="o", label="Training")
             ax.plot(epochs, [row[f"val_{key}"] for row in history], color=colour, lw=2.5, ls="--", marker="s", label="Validation")
@@ -151,7 +151,7 @@ def plot_confusion(metrics: dict, model: str, outputs: dict, settings: dict) -> 
     normalized = np.array(metrics["confusion_normalized"])
     counts = np.array(metrics["confusion"])
     names = [CLASS_STYLE[c][1] for c in CLASSES]
-    with figure(settings, size=(10, 9)) as (fig, axes):
+    with figure(size=(10, 9)) as (fig, axes):
         ax = axes[0, 0]
         image = ax.imshow(normalized, cmap="Blues", vmin=0, vmax=1)
         for (i, j), value in np.ndenumerate(normalized):
@@ -181,7 +181,7 @@ def cutflow_steps(cutflow_path: str, counts_path: str) -> pd.DataFrame:
 def plot_cutflow(steps: pd.DataFrame, rates: dict, outputs: dict, settings: dict) -> None:
     """Events per class after each step (bars, log scale), and the class composition of the
     isolated-lepton stream by cross-section (the original's pie: W 63.4 %, QCD 36.2 %, tt̄ 0.4 %)."""
-    with figure(settings, ncols=2, size=(22, 9)) as (fig, axes):
+    with figure(ncols=2, size=(22, 9)) as (fig, axes):
         ax = axes[0, 0]
         positions = np.arange(len(steps))
         width = 0.8 / len(CLASSES)
@@ -234,7 +234,7 @@ def plot_features(sample: dict, outputs: dict, settings: dict) -> None:
     last bin)."""
     names = [*HLF_NAMES, "n_particles"]
     pooled = np.concatenate([values for values in sample.values() if len(values)])
-    with figure(settings, ncols=4, nrows=4, size=(24, 22)) as (fig, axes):
+    with figure(ncols=4, nrows=4, size=(24, 22)) as (fig, axes):
         for index, (ax, name) in enumerate(zip(axes.flat, names)):
             column = pooled[:, index]
             if name in INTEGER_FEATURES:
@@ -263,22 +263,24 @@ def _pair(outputs: dict, prefix: str = "") -> dict:
     return {kind: outputs[f"{prefix}{kind}"] for kind in ("png", "pdf")}
 
 
-def draw(rule: str, inputs: dict, outputs: dict, wildcards: dict, models: list[str], settings: dict) -> None:
+def draw(rule: str, inputs: dict, outputs: dict, models: list[str], settings: dict) -> None:
     """Make the figures of plotting rule ``rule`` (rules/plots.smk) from its named inputs and outputs;
     per-model inputs are lists in the order of ``models``."""
     if rule in ("plot_roc", "plot_trigger"):
         curves = read_curves(dict(zip(models, inputs["curves"])))
         metrics = read_metrics(dict(zip(models, inputs["metrics"])))
         if rule == "plot_roc":
-            plot_roc(curves, metrics, wildcards["selector"], {s: _pair(outputs, f"{s}_") for s in ("linear", "log")}, settings)
+            for selector in CLASSES:
+                plot_roc(curves, metrics, selector, {s: _pair(outputs, f"{selector}_{s}_") for s in ("linear", "log")}, settings)
         else:
             with open(inputs["rates"]) as handle:
                 plot_trigger(curves, metrics, json.load(handle), _pair(outputs), settings)
     elif rule == "plot_model":
-        model = wildcards["model"]
-        with open(inputs["history"]) as handle:
-            plot_training(json.load(handle), model, _pair(outputs, "training_"), settings)
-        plot_confusion(read_metrics({model: inputs["metrics"]})[model], model, _pair(outputs, "confusion_"), settings)
+        metrics = read_metrics(dict(zip(models, inputs["metrics"])))
+        for model, history_path in zip(models, inputs["histories"]):
+            with open(history_path) as handle:
+                plot_training(json.load(handle), model, _pair(outputs, f"{model}_training_"), settings)
+            plot_confusion(metrics[model], model, _pair(outputs, f"{model}_confusion_"), settings)
     elif rule == "plot_cutflow":
         with open(inputs["rates"]) as handle:
             plot_cutflow(cutflow_steps(inputs["cutflow"], inputs["counts"]), json.load(handle), _pair(outputs), settings)

@@ -188,5 +188,5 @@ def test_a_script_runs_by_hand_like_its_rule(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     metadata = json.loads((workdir / "results/raw/wjets/chunk_000.json").read_text())
-    assert metadata["events_generated"] == 40 and metadata["sample"] == "wjets"
-    assert "40/40 events generated" in (workdir / "logs/generate_chunk/wjets/chunk_000.log").read_text()
+    assert metadata["events_generated"] == 80 and metadata["sample"] == "wjets"
+    assert "80/80 events generated" in (workdir / "logs/generate_chunk/wjets/chunk_000.log").read_text()

@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 import uproot
 import yaml
 
@@ -74,10 +77,17 @@ def test_paper_config_dry_run_fans_out_generation(tmp_path):
     assert int(counts["pileup_pool"]) == 1
 
 
-def test_tiny_workflow_runs_and_reruns_nothing(tmp_path):
-    workdir = copy_workflow(tmp_path)
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """The tiny config run to the end in local mode (shared: the cluster test compares against it)."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("tiny"))
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))
     snakemake(workdir, "--cores", "2", "--configfile", "tiny.yaml")
+    return workdir
+
+
+def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
+    workdir = tiny_run
 
     kept_by_class = {}
     for sample, chunks in (("ttbar", 2), ("wjets", 1), ("qcd", 1)):
@@ -190,3 +200,33 @@ def test_a_script_runs_by_hand_like_its_rule(tmp_path):
     metadata = json.loads((workdir / "results/raw/wjets/chunk_000.json").read_text())
     assert metadata["events_generated"] == 80 and metadata["sample"] == "wjets"
     assert "80/80 events generated" in (workdir / "logs/generate_chunk/wjets/chunk_000.log").read_text()
+
+
+def sorted_rows(directory: Path):
+    return pq.read_table(directory).sort_by([("source_file", "ascending"), ("entry", "ascending")])
+
+
+def test_the_workflow_on_a_standalone_cluster_matches_local_mode(tiny_run, tmp_path):
+    """The Spark stages (ingestion, feature preparation, training) against a real 1-master/2-worker
+    standalone cluster on 127.0.0.1, selected only by config: same cutflow, same feature tables, same
+    trained weights and AUCs as the local-mode run of the same raw samples."""
+    from dltrigger.cluster import standalone_cluster
+
+    (tmp_path / "cluster").mkdir()
+    workdir = copy_workflow(tmp_path / "cluster")  # in another directory: no path may be relative to the run's
+    with standalone_cluster(workers=2, cores=1, memory="2g", log_dir=tmp_path / "cluster-logs") as cluster:
+        settings = {**TINY, "spark": {"master": cluster["master"], "executor_memory": "1g"}}
+        (workdir / "cluster.yaml").write_text(yaml.safe_dump(settings))
+        snakemake(workdir, "--cores", "2", "--configfile", "cluster.yaml")
+    for log in ("ingest/ingest.log", "features/features.log", "train/torch/hlf.log"):
+        assert f"on {cluster['master']}" in (workdir / "logs" / log).read_text()
+    assert (workdir / "results/ingest/cutflow.tsv").read_text() == (tiny_run / "results/ingest/cutflow.tsv").read_text()
+    local_counts, cluster_counts = (json.loads((d / "results/features/counts.json").read_text()) for d in (tiny_run, workdir))
+    assert {k: v for k, v in cluster_counts.items() if k != "job_seconds"} == {k: v for k, v in local_counts.items() if k != "job_seconds"}
+    for split in ("train", "test"):
+        assert sorted_rows(workdir / f"results/features/{split}.parquet").equals(sorted_rows(tiny_run / f"results/features/{split}.parquet"))
+    for model in ("hlf", "inclusive"):
+        local, remote = (json.loads((d / f"results/train/torch/{model}/training_config.json").read_text()) for d in (tiny_run, workdir))
+        assert remote["final_weights_sha256"] == local["final_weights_sha256"]
+    local_auc, cluster_auc = (pd.read_csv(d / "results/evaluate/torch/auc.tsv", sep="\t") for d in (tiny_run, workdir))
+    assert np.allclose(cluster_auc["auc"], local_auc["auc"], atol=1e-6)

@@ -222,7 +222,7 @@ def run_features(events: str, train_path: str, test_path: str, counts_path: str,
     """
     from pyspark.ml.feature import MinMaxScaler
     from pyspark.ml.functions import array_to_vector
-    from .files import atomic_path, remove, write_json
+    from .files import atomic_path, executor_path, remove, write_json
     from .spark import spark_session
 
     with spark_session("dltrigger-features", spark_config, threads, log_dir) as spark:
@@ -256,8 +256,10 @@ def run_features(events: str, train_path: str, test_path: str, counts_path: str,
             plan.mean = np.sum([row["sum"] for row in moments], axis=0) / count
             plan.std = np.sqrt(np.maximum(np.sum([row["sum2"] for row in moments], axis=0) / count - plan.mean**2, 0.0))
 
-        stage_dir = f"{train_path}.stage-{os.getpid()}"  # the training events by shuffle bucket, then merged
-        with atomic_path(train_path) as train_dir, atomic_path(test_path) as test_dir:
+        # The training events by shuffle bucket, then merged; absolute paths for the executors.
+        stage_dir = executor_path(f"{train_path}.stage-{os.getpid()}")
+        with atomic_path(train_path) as train_partial, atomic_path(test_path) as test_partial:
+            train_dir, test_dir = executor_path(train_partial), executor_path(test_partial)
             for directory in (train_dir, test_dir, stage_dir):
                 os.makedirs(directory)
 

@@ -28,6 +28,13 @@ def atomic_path(path: str | os.PathLike):
         remove(temporary)
 
 
+def executor_path(path: str | os.PathLike) -> str:
+    """``path`` as Spark executors must see it: absolute, because on a cluster they run in their own
+    working directories (URLs such as root://... stay as they are)."""
+    path = os.fspath(path)
+    return path if "://" in path else os.path.abspath(path)
+
+
 def remove(path: str | os.PathLike) -> None:
     """Delete a file or a directory tree if it exists."""
     if os.path.isdir(path) and not os.path.islink(path):

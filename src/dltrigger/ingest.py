@@ -18,7 +18,7 @@ import pyarrow as pa
 import uproot
 
 from . import LABELS
-from .files import atomic_path, write_parquet
+from .files import atomic_path, executor_path, write_parquet
 from .generate.delphes import TREE, read_delphes
 from .selection import LEPTON_PT_MIN, IsolationMaps, select_lepton
 
@@ -228,7 +228,8 @@ def plan_tasks(samples: list[dict], events_per_task: int) -> list[dict]:
                     {
                         "sample_index": sample_index,
                         "label": LABELS[sample["label"]],
-                        "path": path,
+                        "path": path,  # provenance: as given
+                        "open_path": executor_path(path),  # executors run in their own working directory
                         "entry_start": start,
                         "entry_stop": min(start + events_per_task, entries),
                     }
@@ -274,7 +275,7 @@ def ingest_task(task: dict, quirks: bool, output_dir: str) -> dict:
 
     fail_once("ingest", f"{os.path.basename(task['path'])}-{task['entry_start']}")
     try:
-        events = read_events(task["path"], task["entry_start"], task["entry_stop"])
+        events = read_events(task["open_path"], task["entry_start"], task["entry_stop"])
     except Exception as exc:
         raise InputError(
             f"{task['path']}: entries {task['entry_start']}-{task['entry_stop']} cannot be read "
@@ -315,16 +316,17 @@ def run_ingest(samples: list[dict], output: str, cutflow_path: str, spark_config
     log.info("ingesting %d files of %d samples as %d Spark tasks", len({t["path"] for t in tasks}), len(samples), len(tasks))
     with spark_session("dltrigger-ingest", spark_config, threads, log_dir) as spark, atomic_path(output) as temporary:
         os.makedirs(temporary)
+        output_dir = executor_path(temporary)
 
         def compute(batches):
             for batch in batches:
                 for task in batch.to_pylist():  # one row per task: a few files, not events
-                    cutflow = ingest_task(task, quirks, temporary)
+                    cutflow = ingest_task(task, quirks, output_dir)
                     counts = pa.array([[cutflow[cut] for cut in CUTS]], pa.list_(pa.int64()))
                     yield pa.RecordBatch.from_arrays([pa.array([task["sample_index"]], pa.int32()), counts], names=["sample_index", "counts"])
 
         plan = spark.sparkContext.parallelize(tasks, len(tasks))
-        frame = spark.createDataFrame(plan, "task int, sample_index int, label int, path string, entry_start long, entry_stop long")
+        frame = spark.createDataFrame(plan, "task int, sample_index int, label int, path string, open_path string, entry_start long, entry_stop long")
         started = time.time()
         try:
             # Only successful task attempts report: retried tasks are counted once.

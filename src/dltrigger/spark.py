@@ -2,15 +2,19 @@
 
 The master comes from the config (``spark.master``): ``local[{threads},2]`` by default, i.e. the job's
 threads with task retries; ``spark://``, ``yarn`` and ``k8s://`` masters work unchanged. In local mode
-the driver binds to 127.0.0.1 and the UI is off, so nothing listens beyond this machine.
+and with a cluster on 127.0.0.1 (``dltrigger.cluster``) the driver binds to 127.0.0.1 and the UI is off,
+so nothing listens beyond this machine.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def resolve_master(template: str, threads: int) -> str:
@@ -20,6 +24,11 @@ def resolve_master(template: str, threads: int) -> str:
 
 def is_local(master: str) -> bool:
     return master.startswith("local")
+
+
+def on_loopback(master: str) -> bool:
+    """A local-mode master or a cluster on this machine's loopback (dltrigger.cluster's)."""
+    return is_local(master) or master.startswith(("spark://127.0.0.1:", "spark://localhost:"))
 
 
 @contextlib.contextmanager
@@ -48,7 +57,7 @@ def spark_session(app_name: str, spark_config: dict, threads: int = 1, log_dir: 
         event_dir = Path(log_dir).resolve()
         event_dir.mkdir(parents=True, exist_ok=True)
         builder = builder.config("spark.eventLog.enabled", "true").config("spark.eventLog.dir", event_dir.as_uri())
-    if is_local(master):
+    if on_loopback(master):
         os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
         builder = (
             builder.config("spark.driver.host", "127.0.0.1")
@@ -59,6 +68,7 @@ def spark_session(app_name: str, spark_config: dict, threads: int = 1, log_dir: 
         builder = builder.config(key, str(value))
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
+    log.info("Spark application '%s' on %s", app_name, master)
     try:
         yield session
     finally:

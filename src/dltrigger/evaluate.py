@@ -68,13 +68,17 @@ def class_efficiencies(labels: np.ndarray, score: np.ndarray) -> tuple[np.ndarra
     return thresholds, passed / np.maximum(np.bincount(labels, minlength=len(CLASSES)), 1)
 
 
-def roc_curve(labels: np.ndarray, score: np.ndarray, signal: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One-vs-rest ROC of class ``signal`` (FPR over all other test events): fpr, tpr, thresholds."""
-    thresholds, efficiency = class_efficiencies(labels, score)
-    counts = np.bincount(labels, minlength=len(CLASSES))
+def one_vs_rest(efficiency: np.ndarray, counts: np.ndarray, signal: int) -> tuple[np.ndarray, np.ndarray]:
+    """FPR (over all other test events) and TPR of class ``signal`` from the per-class efficiencies."""
     background = np.arange(len(CLASSES)) != signal
-    fpr = efficiency[:, background] @ counts[background] / counts[background].sum()
-    return fpr, efficiency[:, signal], thresholds
+    return efficiency[:, background] @ counts[background] / counts[background].sum(), efficiency[:, signal]
+
+
+def roc_curve(labels: np.ndarray, score: np.ndarray, signal: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One-vs-rest ROC of class ``signal``: fpr, tpr, thresholds."""
+    thresholds, efficiency = class_efficiencies(labels, score)
+    fpr, tpr = one_vs_rest(efficiency, np.bincount(labels, minlength=len(CLASSES)), signal)
+    return fpr, tpr, thresholds
 
 
 def auc(fpr: np.ndarray, tpr: np.ndarray) -> float:
@@ -120,7 +124,7 @@ def evaluate_model(labels: np.ndarray, scores: np.ndarray) -> tuple[dict, pd.Dat
     curves = []
     for signal, name in enumerate(CLASSES):
         thresholds, efficiency = class_efficiencies(labels, scores[:, signal])
-        fpr, tpr, _ = roc_curve(labels, scores[:, signal], signal)
+        fpr, tpr = one_vs_rest(efficiency, counts, signal)
         background_events = int(counts.sum() - counts[signal])
         # The loosest threshold that keeps >= 99 % of the signal: an operating point a trigger can use.
         at_target = int(np.searchsorted(tpr, TPR_TARGET, side="left"))

@@ -62,6 +62,15 @@ def test_dry_run_and_lint_pass_on_the_default_config(tmp_path):
     assert "Congratulations" in lint.stdout + lint.stderr
 
 
+@pytest.mark.parametrize("profile", ["slurm", "htcondor", "spark-standalone"])
+def test_cluster_profiles_dry_run_and_lint(tmp_path, profile):
+    workdir = copy_workflow(tmp_path)
+    dry = snakemake(workdir, "-n", "--profile", f"profiles/{profile}", "--quiet", "rules")
+    assert re.search(r"^total\s+28$", dry.stdout, flags=re.M), dry.stdout[-2000:]
+    lint = snakemake(workdir, "--lint", "--profile", f"profiles/{profile}")
+    assert "Congratulations" in lint.stdout + lint.stderr
+
+
 def test_the_keras_engine_is_chosen_in_config(tmp_path):
     workdir = copy_workflow(tmp_path)
     (workdir / "keras.yaml").write_text(yaml.safe_dump({"train": {"engine": "keras"}}))

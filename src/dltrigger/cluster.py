@@ -60,12 +60,13 @@ def _alive_workers(webui_port: int) -> int:
 
 
 def start(workers: int = 2, cores: int = 1, memory: str = "2g", log_dir: str | os.PathLike = "logs/cluster",
-          timeout: float = 90.0) -> dict:  # fmt: skip
-    """Start a master and ``workers`` workers, wait until all workers are registered; return the state
-    (master URL, web UI URL, PIDs). On failure, whatever started is stopped again."""
+          port: int | None = None, timeout: float = 90.0) -> dict:  # fmt: skip
+    """Start a master (on ``port``, default: a free one) and ``workers`` workers, wait until all workers
+    are registered; return the state (master URL, web UI URL, PIDs). On failure, whatever started is
+    stopped again."""
     log_dir = Path(log_dir).resolve()
     (log_dir / "work").mkdir(parents=True, exist_ok=True)
-    port, webui_port = free_port(), free_port()
+    port, webui_port = port or free_port(), free_port()
     master = f"spark://{HOST}:{port}"
     state = {"master": master, "webui": f"http://{HOST}:{webui_port}", "log_dir": str(log_dir), "pids": []}
     environment = _environment(log_dir)
@@ -139,13 +140,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cores", type=int, default=1, help="cores per worker")
     parser.add_argument("--memory", default="2g", help="memory per worker")
+    parser.add_argument("--port", type=int, help="the master's port (default: a free one; profiles/spark-standalone expects 7077)")
     parser.add_argument("--state", default="logs/cluster/state.json", help="where start records the PIDs and URLs")
     args = parser.parse_args(argv)
     state_path = Path(args.state)
     if args.action == "start":
         if state_path.exists():
             raise SystemExit(f"{state_path} exists: a cluster may be running; stop it first")
-        state = start(args.workers, args.cores, args.memory, state_path.parent)
+        state = start(args.workers, args.cores, args.memory, state_path.parent, args.port)
         state_path.write_text(json.dumps(state, indent=2) + "\n")
         print(state["master"])
     else:

@@ -39,7 +39,7 @@ def figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] | None = No
     import matplotlib.pyplot as plt
     import mplhep as hep
 
-    with plt.style.context(hep.style.CMS), matplotlib.rc_context({"svg.hashsalt": "dltrigger", "pdf.compression": 6}):
+    with plt.style.context(hep.style.CMS):
         fig, axes = plt.subplots(nrows, ncols, figsize=size or (10 * ncols, 9 * nrows), squeeze=False)
         try:
             yield fig, axes

@@ -141,8 +141,8 @@ def test_trigger_rates_weight_backgrounds_by_cross_section():
         },
     }
     sigma = {"qcd": 1000.0, "ttbar": 10.0, "wjets": 3000.0}
-    rows = {row["selector"]: row for row in evaluate.trigger_rows(metrics, sigma, luminosity=1e34)}
-    hz = 1e-36 * 1e34  # Hz per pb
+    hz = 1e-36 * 1e34  # Hz per pb at 1e34 cm^-2 s^-1
+    rows = {row["selector"]: row for row in evaluate.trigger_rows(metrics, {c: s * hz for c, s in sigma.items()})}
     assert rows["qcd"]["rate_before_hz"] == pytest.approx(3010 * hz)
     assert rows["qcd"]["rate_after_hz"] == pytest.approx((10 * 0.5 + 3000 * 0.1) * hz)
     assert rows["qcd"]["reduction"] == pytest.approx(3010 / 305) and not rows["qcd"]["reduction_is_lower_bound"]
@@ -151,7 +151,7 @@ def test_trigger_rates_weight_backgrounds_by_cross_section():
     assert rows["ttbar"]["rate_after_hz"] == pytest.approx((1000 + 3000) / 100 * hz)
     assert rows["wjets"]["reduction"] == pytest.approx(1010 / (1000 * 0.2 + 10 * 0.3))
     # Unknown cross-section of a background: no rates, the efficiencies still reported.
-    unknown = evaluate.trigger_rows(metrics, dict(sigma, wjets=None), luminosity=1e34)
+    unknown = evaluate.trigger_rows(metrics, {c: None if c == "wjets" else s * hz for c, s in sigma.items()})
     assert "rate_before_hz" not in unknown[0] and unknown[1]["tpr_99"] == 0.99 and "rate_before_hz" in unknown[2]
 
 

@@ -4,7 +4,6 @@ background rates with the cross-sections recorded by the generation stage. Vecto
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections import Counter
@@ -13,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from . import LABELS
-from .files import atomic_path, write_json
+from .files import atomic_path, read_json, write_json
 from .ingest import InputError
 
 log = logging.getLogger(__name__)
@@ -175,8 +174,7 @@ def trigger_cross_sections(manifests: list[str], events_dir: str) -> dict:
         selected[item["values"]] += item["counts"]
     sigma = dict.fromkeys(CLASSES, 0.0)
     for path in manifests:
-        with open(path) as handle:
-            manifest = json.load(handle)
+        manifest = read_json(path)
         label = manifest["label"]
         if "filtered_cross_section_pb" not in manifest or sigma[label] is None:
             sigma[label] = None
@@ -186,10 +184,10 @@ def trigger_cross_sections(manifests: list[str], events_dir: str) -> dict:
     return sigma
 
 
-def trigger_rows(metrics: dict, sigma: dict, luminosity: float) -> list[dict]:
+def trigger_rows(metrics: dict, rate_hz: dict) -> list[dict]:
     """One row per selector: operating points and the background rate before and after the selector's
-    99 %-efficiency threshold, each background class weighted by its cross-section (not by its share of
-    the class-balanced test set)."""
+    99 %-efficiency threshold, each background class weighted by its trigger-level rate (``rate_hz``,
+    from its cross-section; not by its share of the class-balanced test set)."""
     rows = []
     for name, selector in metrics["selectors"].items():
         point = selector["operating_point"]
@@ -197,13 +195,13 @@ def trigger_rows(metrics: dict, sigma: dict, luminosity: float) -> list[dict]:
         row.update({f"tpr_at_fpr_{p}": v for p, v in selector["tpr_at_fpr"].items()})
         row.update(threshold_99=point["threshold"], tpr_99=point["tpr"], fpr_99=point["fpr"])
         backgrounds = [c for c in CLASSES if c != name]
-        if all(sigma[c] is not None for c in backgrounds):
+        if all(rate_hz[c] is not None for c in backgrounds):
             tested = metrics["test_events"]
-            before = sum(sigma[c] for c in backgrounds) * PB_IN_CM2 * luminosity
+            before = sum(rate_hz[c] for c in backgrounds)
             # No background event left: bound the rate by one event per class.
             bound = all(point["efficiency"][c] == 0 for c in backgrounds)
             passed = {c: point["efficiency"][c] or (1 / tested[c] if bound else 0.0) for c in backgrounds}
-            after = sum(sigma[c] * passed[c] for c in backgrounds) * PB_IN_CM2 * luminosity
+            after = sum(rate_hz[c] * passed[c] for c in backgrounds)
             row.update(rate_before_hz=before, rate_after_hz=after, reduction=before / after if after else None,
                        reduction_is_lower_bound=bound)  # fmt: skip
         rows.append(row)
@@ -246,13 +244,10 @@ def write_rates(manifests: list[str], events_dir: str, luminosity: float, path: 
 
 def write_tables(metrics_paths: list[str], rates_path: str, outputs: dict) -> None:
     """The AUC and trigger tables (TSV and Markdown) of every trained model."""
-    all_metrics = []
-    for path in [*metrics_paths, rates_path]:
-        with open(path) as handle:
-            all_metrics.append(json.load(handle))
-    rates = all_metrics.pop()
+    all_metrics = [read_json(path) for path in metrics_paths]
+    rate_hz = read_json(rates_path)["rate_hz"]
     aucs = auc_table(all_metrics)
-    trigger = pd.DataFrame([row for m in all_metrics for row in trigger_rows(m, rates["cross_section_pb"], rates["luminosity_cm2s"])])
+    trigger = pd.DataFrame([row for m in all_metrics for row in trigger_rows(m, rate_hz)])
     for frame, name in ((aucs, "auc"), (trigger, "trigger")):
         with atomic_path(outputs[f"{name}_tsv"]) as temporary:
             frame.to_csv(temporary, sep="\t", index=False, float_format="%.6g")

@@ -49,6 +49,11 @@ def write_json(path: str | os.PathLike, payload) -> None:
         handle.write("\n")
 
 
+def read_json(path: str | os.PathLike):
+    with open(path) as handle:
+        return json.load(handle)
+
+
 def write_parquet(table, path: str) -> None:
     """A Parquet file as the stages write them: zstd, no dictionary encoding (float arrays do not repeat,
     and trying costs ~40 % of the write), statistics only for the flat columns (min/max of the feature

@@ -5,14 +5,13 @@ cutflow and class composition, and the input-feature distributions per class."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 
 import numpy as np
 import pandas as pd
 
 from .evaluate import CLASSES, FPR_POINTS, TPR_TARGET
-from .files import atomic_path
+from .files import atomic_path, read_json
 from .ingest import HLF_NAMES, numpy_of_lists
 
 # One colour per model and per class, the same in every figure.
@@ -67,11 +66,7 @@ def read_curves(paths: dict) -> dict:
 
 
 def read_metrics(paths: dict) -> dict:
-    metrics = {}
-    for model, path in paths.items():
-        with open(path) as handle:
-            metrics[model] = json.load(handle)
-    return metrics
+    return {model: read_json(path) for model, path in paths.items()}
 
 
 def plot_roc(curves: dict, metrics: dict, selector: str, outputs: dict, settings: dict) -> None:
@@ -171,8 +166,7 @@ def plot_confusion(metrics: dict, model: str, outputs: dict, settings: dict) -> 
 def cutflow_steps(cutflow_path: str, counts_path: str) -> pd.DataFrame:
     """Events per class at each step: the ingestion cuts, then class balancing and the train/test split."""
     steps = pd.read_csv(cutflow_path, sep="\t", index_col="cut")[list(CLASSES)]
-    with open(counts_path) as handle:
-        counts = json.load(handle)
+    counts = read_json(counts_path)
     split = pd.DataFrame([counts["train"], counts["test"]], index=["train", "test"])[list(CLASSES)]
     balanced = pd.DataFrame([split.sum()], index=["balanced"])
     return pd.concat([steps, balanced, split])
@@ -273,17 +267,14 @@ def draw(rule: str, inputs: dict, outputs: dict, models: list[str], settings: di
             for selector in CLASSES:
                 plot_roc(curves, metrics, selector, {s: _pair(outputs, f"{selector}_{s}_") for s in ("linear", "log")}, settings)
         else:
-            with open(inputs["rates"]) as handle:
-                plot_trigger(curves, metrics, json.load(handle), _pair(outputs), settings)
+            plot_trigger(curves, metrics, read_json(inputs["rates"]), _pair(outputs), settings)
     elif rule == "plot_model":
         metrics = read_metrics(dict(zip(models, inputs["metrics"])))
         for model, history_path in zip(models, inputs["histories"]):
-            with open(history_path) as handle:
-                plot_training(json.load(handle), model, _pair(outputs, f"{model}_training_"), settings)
+            plot_training(read_json(history_path), model, _pair(outputs, f"{model}_training_"), settings)
             plot_confusion(metrics[model], model, _pair(outputs, f"{model}_confusion_"), settings)
     elif rule == "plot_cutflow":
-        with open(inputs["rates"]) as handle:
-            plot_cutflow(cutflow_steps(inputs["cutflow"], inputs["counts"]), json.load(handle), _pair(outputs), settings)
+        plot_cutflow(cutflow_steps(inputs["cutflow"], inputs["counts"]), read_json(inputs["rates"]), _pair(outputs), settings)
     elif rule == "plot_features":
         plot_features(feature_sample(inputs["events"], settings["max_events_per_class"]), _pair(outputs), settings)
     else:

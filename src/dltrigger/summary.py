@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from .evaluate import markdown_table
-from .files import atomic_path
+from .files import atomic_path, read_json
 
 PACKAGES = ("snakemake", "pyspark", "uproot", "awkward", "numpy", "pyarrow", "pythia8mc", "fastjet", "torch", "tensorflow-cpu", "tf-keras", "matplotlib", "mplhep")  # fmt: skip
 
@@ -48,8 +48,7 @@ def stage_timings(benchmarks: list[str]) -> pd.DataFrame:
 
 def write_summary(path: str, *, auc_md: str, trigger_md: str, rates: str, benchmarks: list[str], run: dict) -> None:
     """``run``: engine, workers, models, config_hash."""
-    with open(rates) as handle:
-        rates = json.load(handle)
+    rates = read_json(rates)
     timings = stage_timings(benchmarks)
     lines = [
         "# dltrigger run summary",

@@ -14,11 +14,13 @@ run: setup
 	.venv/bin/snakemake $(SNAKEMAKE_ARGS) --report results/report.html --report-after-run
 
 # pytest exits 5 when it collects no test: that is a broken suite, reported as such.
-test: setup
+test:
+	@bash envs/setup.sh --test
 	@tests/loopback.sh .venv/bin/python -m pytest -m "not slow" $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
-test-all: setup
+test-all:
+	@bash envs/setup.sh --test
 	tests/loopback.sh .venv/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: setup

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the project environment: Java >= 17 for Spark, and .venv from envs/requirements.lock
-# (+ requirements-nodeps.lock, installed without dependencies).
+# (+ requirements-nodeps.lock, installed without dependencies). With --test (`make test`), also the
+# XRootD server the remote-input tests serve files from (Debian's xrootd-server), where it may.
 # Idempotent and quick when nothing changed; `make run` and `make test` call it first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,16 @@ if ! java_ok; then
   if ! java_ok; then
     echo "dltrigger setup: Java >= 17 is required by Spark: install openjdk-17-jre-headless (Debian/Ubuntu) or any JDK >= 17 and put its java on PATH" >&2
     exit 1
+  fi
+fi
+
+if [ "${1:-}" = --test ] && ! command -v xrootd >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "dltrigger setup: installing Debian's xrootd-server for the remote-input tests" >&2
+    (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xrootd-server >/dev/null) ||
+      echo "dltrigger setup: installing xrootd-server failed: the remote-input tests will be skipped" >&2
+  else
+    echo "dltrigger setup: no xrootd server (Debian/Ubuntu: xrootd-server): the remote-input tests will be skipped" >&2
   fi
 fi
 

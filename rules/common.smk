@@ -4,6 +4,7 @@ import sys
 from dltrigger.config import ConfigError, check_pythia_settings, load_samples, validate_config
 from dltrigger.evaluate import CLASSES
 from dltrigger.models import MODELS
+from dltrigger.sources import is_remote
 from dltrigger.summary import config_hash
 from dltrigger.train import model_file
 
@@ -66,6 +67,11 @@ def get_sample_manifest_input(wildcards):
         "root": expand("results/raw/{sample}/chunk_{chunk}.root", sample=wildcards.sample, chunk=chunks),
         "meta": expand("results/raw/{sample}/chunk_{chunk}.json", sample=wildcards.sample, chunk=chunks),
     }
+
+
+def get_sample_manifest_remote(wildcards):
+    """Retry settings for listing a remote source's files; none for other rows, so they do not rerun."""
+    return config["ingest"]["remote"] if is_remote(SAMPLES.loc[wildcards.sample, "source"]) else {}
 
 
 TRAIN_ENGINE = config["train"]["engine"]

@@ -59,6 +59,7 @@ rule sample_manifest:
     params:
         label=lambda wildcards: SAMPLES.loc[wildcards.sample, "label"],
         source=lambda wildcards: SAMPLES.loc[wildcards.sample, "source"],
+        remote=get_sample_manifest_remote,
     threads: 1
     resources:
         mem_mb=500,

@@ -15,6 +15,7 @@ rule ingest:
         spark=config["spark"],
         quirks=config["features"]["original_quirks"],
         events_per_task=config["ingest"]["events_per_task"],
+        remote=config["ingest"]["remote"],
     threads: workflow.cores
     resources:
         mem_mb=6000,

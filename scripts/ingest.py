@@ -24,4 +24,5 @@ with job_log(snakemake.log[0]):
         threads=snakemake.threads,
         quirks=snakemake.params.quirks,
         events_per_task=snakemake.params.events_per_task,
+        remote=snakemake.params.remote,
     )

@@ -1,7 +1,7 @@
 """Snakemake adapter of rule sample_manifest (logic: dltrigger.generate.manifest)."""
 
-from dltrigger.config import resolve_local_sources
 from dltrigger.generate.manifest import write_manifest
+from dltrigger.sources import expand_source
 from dltrigger.workflow import job_log
 
 if "snakemake" not in globals():  # run by hand: python scripts/<name>.py TARGET [--configfile FILE]
@@ -17,6 +17,6 @@ with job_log(snakemake.log[0]):
         sample=snakemake.wildcards.sample,
         label=snakemake.params.label,
         source=source,
-        files=list(snakemake.input.root) if generated else (resolve_local_sources(source) or [source]),
+        files=list(snakemake.input.root) if generated else expand_source(source, snakemake.params.remote),
         chunk_metadata=list(snakemake.input.meta) if generated else [],
     )

@@ -24,10 +24,10 @@ def samples(sanity_samples):
     return [{"sample": p, "label": p, "files": [str(root)]} for p, (root, _) in sanity_samples.items()]
 
 
-def ingest(samples, directory, spark=SPARK, quirks=False):
+def ingest(samples, directory, spark=SPARK, quirks=False, remote=None):
     directory.mkdir(parents=True, exist_ok=True)
     events, cutflow = directory / "events.parquet", directory / "cutflow.tsv"
-    run_ingest(samples, str(events), str(cutflow), spark, 2, quirks, events_per_task=100)
+    run_ingest(samples, str(events), str(cutflow), spark, 2, quirks, events_per_task=100, remote=remote)
     return events, cutflow
 
 

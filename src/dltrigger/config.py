@@ -8,7 +8,6 @@ what is wrong, before any job runs.
 from __future__ import annotations
 
 import copy
-import glob
 import hashlib
 import os
 from pathlib import Path
@@ -17,9 +16,10 @@ import jsonschema
 import pandas as pd
 import yaml
 
+from .sources import is_remote, local_files
+
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "config" / "schemas"
 SAMPLE_COLUMNS = ["sample", "label", "source", "process"]
-REMOTE_PREFIXES = ("root://", "xroot://", "https://", "http://", "s3://")
 
 
 class ConfigError(ValueError):
@@ -103,17 +103,12 @@ def load_samples(path: str | os.PathLike, config: dict) -> pd.DataFrame:
                     f"{where}: unknown process '{row['process']}' "
                     f"(known: {', '.join(sorted(known_processes))}; add it under generate.processes)"
                 )
-        elif not row["source"].startswith(REMOTE_PREFIXES) and not resolve_local_sources(row["source"]):
+        elif not is_remote(row["source"]) and not local_files(row["source"]):
             raise ConfigError(f"{where}: source '{row['source']}' matches no existing file")
     duplicated = table["sample"][table["sample"].duplicated()].tolist()
     if duplicated:
         raise ConfigError(f"{path}: sample name '{duplicated[0]}' is listed more than once")
     return table.set_index("sample", drop=False)
-
-
-def resolve_local_sources(source: str) -> list[str]:
-    """Expand a local path or glob of existing Delphes files (relative to the working directory, as in Snakemake)."""
-    return sorted(path for path in glob.glob(os.path.expanduser(source)) if os.path.isfile(path))
 
 
 def derive_seed(master_seed: int, *keys: object) -> int:

@@ -15,12 +15,12 @@ from collections import Counter
 import awkward as ak
 import numpy as np
 import pyarrow as pa
-import uproot
 
 from . import LABELS
 from .files import atomic_path, executor_path, write_parquet
 from .generate.delphes import TREE, read_delphes
 from .selection import LEPTON_PT_MIN, IsolationMaps, select_lepton
+from .sources import is_remote, open_root
 
 log = logging.getLogger(__name__)
 
@@ -189,14 +189,16 @@ def _fill(out, event, row, pt, eta, phi, vertex, iso, onehot, charge):
 # --------------------------------------------------------------------------------------------------
 # Spark: plan tasks on the driver, compute features in the executors, write Parquet + cutflow
 # --------------------------------------------------------------------------------------------------
-def check_input(path: str) -> int:
+def check_input(path: str, remote: dict | None = None) -> int:
     """Open a ROOT file's Delphes tree and check its branches; returns its number of events."""
     try:
-        file = uproot.open(path)
+        file = open_root(path, remote)
     except Exception as exc:  # uproot raises many types for damaged files
+        if is_remote(path):
+            raise InputError(f"{path}: {str(exc).splitlines()[0]}") from None
         raise InputError(f"{path}: not a readable ROOT file ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
     with file:
-        size = _size(path)
+        size = None if is_remote(path) else os.path.getsize(path)  # remote truncation shows when read
         if size is not None and size < file.file.fEND:
             raise InputError(f"{path}: truncated ROOT file ({size} bytes, its header says {file.file.fEND})")
         if TREE not in file:
@@ -210,18 +212,13 @@ def check_input(path: str) -> int:
         return tree.num_entries
 
 
-def _size(path: str) -> int | None:
-    """Size in bytes of a local file; None for remote URLs (their reads fail later, per task)."""
-    return os.path.getsize(path) if "://" not in path else None
-
-
-def plan_tasks(samples: list[dict], events_per_task: int) -> list[dict]:
+def plan_tasks(samples: list[dict], events_per_task: int, remote: dict | None = None) -> list[dict]:
     """One task per entry range of at most ``events_per_task`` events of each file; every file is checked."""
     tasks = []
     for sample_index, sample in enumerate(samples):
         total = 0
         for path in sample["files"]:
-            entries = check_input(path)
+            entries = check_input(path, remote)
             total += entries
             for start in range(0, entries, events_per_task):
                 tasks.append(
@@ -239,9 +236,9 @@ def plan_tasks(samples: list[dict], events_per_task: int) -> list[dict]:
     return tasks
 
 
-def read_events(path: str, entry_start: int, entry_stop: int) -> dict:
+def read_events(path: str, entry_start: int, entry_stop: int, remote: dict | None = None) -> dict:
     """The branches the ingestion needs, by full name, as jagged records per collection."""
-    return read_delphes(path, BRANCHES, entry_start, entry_stop)
+    return read_delphes(path, BRANCHES, entry_start, entry_stop, remote)
 
 
 def arrow_lists(values: np.ndarray, *shape: int, type=pa.float32()) -> pa.Array:
@@ -266,7 +263,7 @@ def numpy_of_lists(column) -> np.ndarray:
     return values.to_numpy().reshape(shape)
 
 
-def ingest_task(task: dict, quirks: bool, output_dir: str) -> dict:
+def ingest_task(task: dict, quirks: bool, output_dir: str, remote: dict | None = None) -> dict:
     """Executor side of one task: select and compute features of its entry range and write them as one
     Parquet file (pyarrow: Spark's row-wise conversion of 801x19 nested arrays would cost ~10x the numpy
     work). The file name is the task's, written atomically, so a retried task replaces its own output.
@@ -275,7 +272,7 @@ def ingest_task(task: dict, quirks: bool, output_dir: str) -> dict:
 
     fail_once("ingest", f"{os.path.basename(task['path'])}-{task['entry_start']}")
     try:
-        events = read_events(task["open_path"], task["entry_start"], task["entry_stop"])
+        events = read_events(task["open_path"], task["entry_start"], task["entry_stop"], remote)
     except Exception as exc:
         raise InputError(
             f"{task['path']}: entries {task['entry_start']}-{task['entry_stop']} cannot be read "
@@ -304,7 +301,7 @@ def ingest_task(task: dict, quirks: bool, output_dir: str) -> dict:
 
 
 def run_ingest(samples: list[dict], output: str, cutflow_path: str, spark_config: dict, threads: int,
-               quirks: bool, events_per_task: int, log_dir: str = "logs/spark") -> dict:  # fmt: skip
+               quirks: bool, events_per_task: int, remote: dict | None = None, log_dir: str = "logs/spark") -> dict:  # fmt: skip
     """Ingest all samples (dicts with sample, label, files) into the Parquet directory ``output``.
 
     Writes the per-class cutflow TSV; raises InputError (one line) for bad inputs, leaving no output.
@@ -312,7 +309,7 @@ def run_ingest(samples: list[dict], output: str, cutflow_path: str, spark_config
     """
     from .spark import spark_session
 
-    tasks = [dict(task, task=index) for index, task in enumerate(plan_tasks(samples, events_per_task))]
+    tasks = [dict(task, task=index) for index, task in enumerate(plan_tasks(samples, events_per_task, remote))]
     log.info("ingesting %d files of %d samples as %d Spark tasks", len({t["path"] for t in tasks}), len(samples), len(tasks))
     with spark_session("dltrigger-ingest", spark_config, threads, log_dir) as spark, atomic_path(output) as temporary:
         os.makedirs(temporary)
@@ -321,7 +318,7 @@ def run_ingest(samples: list[dict], output: str, cutflow_path: str, spark_config
         def compute(batches):
             for batch in batches:
                 for task in batch.to_pylist():  # one row per task: a few files, not events
-                    cutflow = ingest_task(task, quirks, output_dir)
+                    cutflow = ingest_task(task, quirks, output_dir, remote)
                     counts = pa.array([[cutflow[cut] for cut in CUTS]], pa.list_(pa.int64()))
                     yield pa.RecordBatch.from_arrays([pa.array([task["sample_index"]], pa.int32()), counts], names=["sample_index", "counts"])
 

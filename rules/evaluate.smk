@@ -19,7 +19,7 @@ rule evaluate:
         mem_mb=2000,
         runtime=30,
     conda:
-        "../envs/dltrigger.yaml"
+        "../envs/evaluate.yaml"
     script:
         "../scripts/evaluate.py"
 
@@ -41,7 +41,7 @@ rule trigger_rates:
         mem_mb=2000,
         runtime=30,
     conda:
-        "../envs/dltrigger.yaml"
+        "../envs/evaluate.yaml"
     script:
         "../scripts/trigger_rates.py"
 
@@ -74,7 +74,7 @@ rule evaluation_tables:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../envs/dltrigger.yaml"
+        "../envs/evaluate.yaml"
     script:
         "../scripts/evaluation_tables.py"
 
@@ -98,6 +98,6 @@ rule summary:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../envs/dltrigger.yaml"
+        "../envs/evaluate.yaml"
     script:
         "../scripts/summary.py"

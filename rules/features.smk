@@ -21,6 +21,6 @@ rule features:
         mem_mb=6000,
         runtime=120,
     conda:
-        "../envs/dltrigger.yaml"
+        "../envs/spark.yaml"
     script:
         "../scripts/features.py"

@@ -18,7 +18,7 @@ rule pileup_pool:
         mem_mb=2000,
         runtime=30,
     conda:
-        "../envs/dltrigger.yaml"
+        "../envs/generate.yaml"
     script:
         "../scripts/pileup_pool.py"
 
@@ -43,7 +43,7 @@ rule generate_chunk:
         mem_mb=3000,
         runtime=get_generate_chunk_runtime,
     conda:
-        "../envs/dltrigger.yaml"
+        "../envs/generate.yaml"
     script:
         "../scripts/generate_chunk.py"
 
@@ -65,7 +65,7 @@ rule sample_manifest:
         mem_mb=500,
         runtime=5,
     conda:
-        "../envs/dltrigger.yaml"
+        "../envs/generate.yaml"
     script:
         "../scripts/sample_manifest.py"
 

@@ -21,7 +21,7 @@ rule plot_roc:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../envs/dltrigger.yaml"
+        "../envs/plots.yaml"
     script:
         "../scripts/plot.py"
 
@@ -51,7 +51,7 @@ rule plot_trigger:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../envs/dltrigger.yaml"
+        "../envs/plots.yaml"
     script:
         "../scripts/plot.py"
 
@@ -74,7 +74,7 @@ rule plot_model:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../envs/dltrigger.yaml"
+        "../envs/plots.yaml"
     script:
         "../scripts/plot.py"
 
@@ -103,7 +103,7 @@ rule plot_cutflow:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../envs/dltrigger.yaml"
+        "../envs/plots.yaml"
     script:
         "../scripts/plot.py"
 
@@ -130,6 +130,6 @@ rule plot_features:
         mem_mb=3000,
         runtime=20,
     conda:
-        "../envs/dltrigger.yaml"
+        "../envs/plots.yaml"
     script:
         "../scripts/plot.py"

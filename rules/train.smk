@@ -25,6 +25,6 @@ rule train:
         mem_mb=8000,
         runtime=config["train"]["timeout_minutes"] + 10,
     conda:
-        "../envs/dltrigger.yaml"
+        "../envs/train.yaml"
     script:
         "../scripts/train.py"

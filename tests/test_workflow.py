@@ -178,17 +178,6 @@ def test_bad_config_stops_before_any_job_with_one_line(tmp_path):
     assert "config/samples.tsv, line 2 (sample 'old'): source 'data/old_*.root' matches no existing file" in result.stderr
 
 
-def test_conda_environment_carries_the_lock_pins():
-    locks = [(REPO / "envs" / name).read_text() for name in ("requirements.lock", "requirements-nodeps.lock")]
-    lock = dict(line.split("==") for text in locks for line in text.splitlines() if "==" in line)
-    lock = {name.lower(): version for name, version in lock.items()}
-    env = yaml.safe_load((REPO / "envs" / "dltrigger.yaml").read_text())
-    pip = next(item for item in env["dependencies"] if isinstance(item, dict))["pip"]
-    for pin in pip:
-        name, version = pin.split("==")
-        assert lock[name.lower()] == version, name
-
-
 def test_a_script_runs_by_hand_like_its_rule(tmp_path):
     workdir = copy_workflow(tmp_path)
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))

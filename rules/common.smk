@@ -1,5 +1,4 @@
 # Config and sample-sheet validation, and the input/param functions of all rules.
-import os
 import sys
 
 from dltrigger.config import ConfigError, check_pythia_settings, load_samples, validate_config
@@ -19,10 +18,6 @@ except ConfigError as error:
     sys.exit(1)
 
 GENERATED = SAMPLES[SAMPLES["source"] == "generate"]
-
-# Jobs in the per-rule conda environments (`--sdm conda`) import dltrigger from this checkout; the
-# environments hold only third-party packages. Harmless for the venv, where it is installed editable.
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.join(workflow.basedir, "src"), os.environ.get("PYTHONPATH")]))
 
 
 wildcard_constraints:

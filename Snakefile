@@ -20,13 +20,14 @@ include: "rules/ingest.smk"
 include: "rules/features.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/scaling.smk"
 include: "rules/plots.smk"
 
 
 # ----------------------------------------------------------------------------------------------
 # targets
 # ----------------------------------------------------------------------------------------------
-# The figures and tables of the study, and results/summary.md. The HTML report of them all:
+# The figures and tables of the study (the scaling figure unless scaling.enabled is false), and results/summary.md. The HTML report of them all:
 # snakemake --report results/report.html (make run does both).
 rule all:
     default_target: True
@@ -38,3 +39,4 @@ rule all:
         rules.plot_model.output,
         rules.plot_cutflow.output,
         rules.plot_features.output,
+        rules.plot_scaling.output if config["scaling"]["enabled"] else [],

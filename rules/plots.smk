@@ -133,3 +133,31 @@ rule plot_features:
         "../envs/plots.yaml"
     script:
         "../scripts/plot.py"
+
+
+rule plot_scaling:
+    input:
+        table=rules.scaling.output.table,
+    output:
+        png=report(
+            "results/plots/scaling.png",
+            caption="../report/scaling.rst",
+            category="5. Scaling",
+            labels={"figure": "throughput vs Spark workers"},
+        ),
+        pdf="results/plots/scaling.pdf",
+    log:
+        "logs/plot_scaling/plot_scaling.log",
+    benchmark:
+        "benchmarks/plot_scaling/plot_scaling.tsv"
+    params:
+        plots=get_plot_settings(),
+        models=[config["scaling"]["model"]],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/plots.yaml"
+    script:
+        "../scripts/plot.py"

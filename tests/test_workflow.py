@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
@@ -32,6 +33,7 @@ TINY = {
     },
     "pileup": {"mu": 3, "pool_events": 30},
     "train": {"models": ["hlf", "inclusive"], "epochs": {"hlf": 1, "inclusive": 1}, "batch_size": 4},
+    "scaling": {"workers": [1, 2], "worker_memory": "1g", "executor_memory": "512m", "ingest_repeats": 2, "model": "hlf", "epochs": 2},
 }
 
 
@@ -56,7 +58,7 @@ def test_dry_run_and_lint_pass_on_the_default_config(tmp_path):
     assert counts == {
         "generate_chunk": "8", "sample_manifest": "3", "ingest": "1", "features": "1", "train": "3", "evaluate": "3",
         "trigger_rates": "1", "evaluation_tables": "1", "summary": "1", "plot_roc": "1", "plot_trigger": "1",
-        "plot_model": "1", "plot_cutflow": "1", "plot_features": "1", "all": "1", "total": "28",
+        "plot_model": "1", "plot_cutflow": "1", "plot_features": "1", "scaling": "1", "plot_scaling": "1", "all": "1", "total": "30",
     }  # fmt: skip
     lint = snakemake(workdir, "--lint", "--cores", "1")
     assert "Congratulations" in lint.stdout + lint.stderr
@@ -66,9 +68,35 @@ def test_dry_run_and_lint_pass_on_the_default_config(tmp_path):
 def test_cluster_profiles_dry_run_and_lint(tmp_path, profile):
     workdir = copy_workflow(tmp_path)
     dry = snakemake(workdir, "-n", "--profile", f"profiles/{profile}", "--quiet", "rules")
-    assert re.search(r"^total\s+28$", dry.stdout, flags=re.M), dry.stdout[-2000:]
+    assert re.search(r"^total\s+30$", dry.stdout, flags=re.M), dry.stdout[-2000:]
     lint = snakemake(workdir, "--lint", "--profile", f"profiles/{profile}")
     assert "Congratulations" in lint.stdout + lint.stderr
+
+
+@pytest.mark.parametrize(("overlay", "master", "expected"), [
+    ("spark-yarn", "yarn", {"spark.submit.deployMode": "client", "spark.pyspark.python": "./environment/bin/python",
+                            "spark.yarn.dist.archives": "dltrigger-env.tar.gz#environment"}),
+    ("spark-k8s", "k8s://https://kubernetes.default.svc:443", {"spark.submit.deployMode": "client", "spark.kubernetes.namespace": "dltrigger",
+                                                               "spark.kubernetes.executor.volumes.persistentVolumeClaim.work.mount.path": "/work"}),
+])  # fmt: skip
+def test_yarn_and_kubernetes_spark_settings_dry_run(tmp_path, default_config, overlay, master, expected):
+    """The documented overlays validate, dry-run, and give the Spark sessions these settings (no loopback
+    binding, the original's fixed executors for training)."""
+    from snakemake.utils import update_config
+
+    from dltrigger.config import validate_config
+    from dltrigger.spark import session_settings
+
+    workdir = copy_workflow(tmp_path)
+    dry = snakemake(workdir, "-n", "--cores", "1", "--configfile", f"config/{overlay}.yaml", "--quiet", "rules")
+    assert re.search(r"^total\s+30$", dry.stdout, flags=re.M), dry.stdout[-2000:]
+    config = copy.deepcopy(default_config)
+    update_config(config, yaml.safe_load((REPO / "config" / f"{overlay}.yaml").read_text()))
+    resolved_master, settings = session_settings(validate_config(config)["spark"], threads=4)
+    assert resolved_master == master
+    assert expected.items() <= settings.items()
+    assert settings["spark.dynamicAllocation.enabled"] == "false" and settings["spark.speculation"] == "false"
+    assert "spark.driver.bindAddress" not in settings and "spark.ui.enabled" not in settings
 
 
 def test_the_keras_engine_is_chosen_in_config(tmp_path):
@@ -133,7 +161,7 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
     figures = [f"roc_{selector}{axis}" for selector in ("qcd", "ttbar", "wjets") for axis in ("", "_logfpr")]
     figures += ["trigger_efficiency_vs_rate", "training_hlf", "training_inclusive", "confusion_hlf", "confusion_inclusive"]
     products = [f"results/plots/torch/{name}.{kind}" for name in figures for kind in ("png", "pdf")]
-    products += [f"results/plots/{name}.{kind}" for name in ("cutflow", "features") for kind in ("png", "pdf")]
+    products += [f"results/plots/{name}.{kind}" for name in ("cutflow", "features", "scaling") for kind in ("png", "pdf")]
     products += [f"results/evaluate/torch/{name}" for name in ("auc.tsv", "auc.md", "trigger.tsv", "trigger.md")]
     products += ["results/evaluate/rates.json", "results/summary.md"]
     assert [path for path in products if not (workdir / path).is_file() or (workdir / path).stat().st_size == 0] == []
@@ -143,7 +171,15 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
     assert all(rate > 0 for rate in rates["rate_hz"].values())
     snakemake(workdir, "--cores", "1", "--configfile", "tiny.yaml", "--report", "report.html")
     report = (workdir / "report.html").read_text()
-    assert all(f"{name}.png" in report for name in [*figures, "cutflow", "features"]) and "trigger.tsv" in report
+    assert all(f"{name}.png" in report for name in [*figures, "cutflow", "features", "scaling"]) and "trigger.tsv" in report
+
+    # The scaling measurement: 1 and 2 workers, each on its own standalone cluster, ingestion and training.
+    scaling = pd.read_csv(workdir / "results/scaling/scaling.tsv", sep="\t")
+    assert scaling[["step", "workers"]].values.tolist() == [["ingestion", 1], ["training", 1], ["ingestion", 2], ["training", 2]]
+    assert (scaling.events_per_second > 0).all() and (scaling[scaling.workers == 1].speedup == 1).all()
+    ingested = sum(kept_by_class.values())
+    assert (scaling[scaling.step == "ingestion"].events == ingested).all()  # repeats 2 - 1 = one extra pass
+    assert "2 worker(s): spark://127.0.0.1:" in (workdir / "logs/scaling/scaling.log").read_text()
 
     again = snakemake(workdir, "-n", "--cores", "2", "--configfile", "tiny.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr
@@ -152,7 +188,7 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
     (workdir / "restyled.yaml").write_text(yaml.safe_dump({**TINY, "plots": {"dpi": 100, "label": "My study"}}))
     restyled = snakemake(workdir, "-n", "--cores", "2", "--configfile", "restyled.yaml", "--quiet", "rules")
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", restyled.stdout, flags=re.M))
-    assert counts == {"plot_roc": "1", "plot_trigger": "1", "plot_model": "1", "plot_cutflow": "1", "plot_features": "1", "all": "1", "total": "6"}
+    assert counts == {"plot_roc": "1", "plot_trigger": "1", "plot_model": "1", "plot_cutflow": "1", "plot_features": "1", "plot_scaling": "1", "all": "1", "total": "7"}
 
     # Only the chunks of the process whose settings changed are regenerated.
     TINY_CHANGED = yaml.safe_load(yaml.safe_dump(TINY))
@@ -213,7 +249,7 @@ def test_the_workflow_on_a_standalone_cluster_matches_local_mode(tiny_run, tmp_p
     (tmp_path / "cluster").mkdir()
     workdir = copy_workflow(tmp_path / "cluster")  # in another directory: no path may be relative to the run's
     with standalone_cluster(workers=2, cores=1, memory="2g", log_dir=tmp_path / "cluster-logs") as cluster:
-        settings = {**TINY, "spark": {"master": cluster["master"], "executor_memory": "1g"}}
+        settings = {**TINY, "spark": {"master": cluster["master"], "executor_memory": "1g"}, "scaling": {"enabled": False}}
         (workdir / "cluster.yaml").write_text(yaml.safe_dump(settings))
         snakemake(workdir, "--cores", "2", "--configfile", "cluster.yaml")
     for log in ("ingest/ingest.log", "features/features.log", "train/torch/hlf.log"):

@@ -201,6 +201,29 @@ def plot_cutflow(steps: pd.DataFrame, rates: dict, outputs: dict, settings: dict
         save(fig, outputs, settings)
 
 
+def plot_scaling(table: pd.DataFrame, model: str, outputs: dict, settings: dict) -> None:
+    """Throughput vs Spark workers for ingestion and training, each with the ideal (linear) scaling from
+    the smallest worker count, and the speed-up written at each point (the original's scalability bars)."""
+    steps = {"ingestion": ("Ingestion (selection + features)", "#3f90da"), "training": (f"Training ({MODEL_STYLE[model][1]})", MODEL_STYLE[model][0])}
+    with figure(ncols=2, size=(20, 9)) as (fig, axes):
+        for ax, (step, (title, colour)) in zip(axes[0], steps.items()):
+            rows = table[table.step == step].sort_values("workers")
+            base = rows.iloc[0]
+            ideal = base.events_per_second * rows.workers / base.workers
+            ax.plot(rows.workers, ideal, "--", color="grey", label="ideal scaling")
+            ax.plot(rows.workers, rows.events_per_second, "o-", color=colour, markersize=10, label="measured")
+            for row in rows.itertuples():
+                ax.annotate(f"×{row.speedup:.2f}", (row.workers, row.events_per_second), textcoords="offset points", xytext=(8, -22), fontsize=16)
+            ax.set_xticks(rows.workers)
+            ax.set_xlim(0, rows.workers.max() + 0.5)
+            ax.set_ylim(0, max(ideal.max(), rows.events_per_second.max()) * 1.25)
+            ax.set_xlabel("Spark workers (1 core each)")
+            ax.set_ylabel("Throughput [events/s]")
+            ax.legend(loc="upper left", fontsize="small", title=title, title_fontsize="small")
+            label(ax, settings, fontsize=18)
+        save(fig, outputs, settings)
+
+
 def feature_sample(events_dir: str, max_per_class: int) -> dict:
     """Unscaled HLF (n, 14) and particle counts of at most ``max_per_class`` selected events per class,
     read in batches (two light columns; the particle matrix is never read)."""
@@ -277,5 +300,7 @@ def draw(rule: str, inputs: dict, outputs: dict, models: list[str], settings: di
         plot_cutflow(cutflow_steps(inputs["cutflow"], inputs["counts"]), read_json(inputs["rates"]), _pair(outputs), settings)
     elif rule == "plot_features":
         plot_features(feature_sample(inputs["events"], settings["max_events_per_class"]), _pair(outputs), settings)
+    elif rule == "plot_scaling":
+        plot_scaling(pd.read_csv(inputs["table"], sep="\t"), models[0], _pair(outputs), settings)
     else:
         raise ValueError(f"no figures for rule '{rule}'")

@@ -31,41 +31,46 @@ def on_loopback(master: str) -> bool:
     return is_local(master) or master.startswith(("spark://127.0.0.1:", "spark://localhost:"))
 
 
+def session_settings(spark_config: dict, threads: int = 1, log_dir: str | os.PathLike = "logs/spark") -> tuple[str, dict]:
+    """The master URL and every Spark setting of a session built from the ``spark`` config section."""
+    master = resolve_master(spark_config["master"], threads)
+    settings = {
+        "spark.driver.memory": spark_config["driver_memory"],
+        "spark.executor.memory": spark_config["executor_memory"],
+        "spark.sql.parquet.compression.codec": "zstd",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.showConsoleProgress": "false",  # progress goes to the job log as text lines instead
+        # Deterministic partitioning: shuffles keep the configured number of partitions.
+        "spark.sql.adaptive.enabled": "false",
+        "spark.sql.shuffle.partitions": str(spark_config["shuffle_partitions"]),
+    }
+    if spark_config["event_log"]:
+        event_dir = Path(log_dir).resolve()
+        settings.update({"spark.eventLog.enabled": "true", "spark.eventLog.dir": event_dir.as_uri()})
+    if on_loopback(master):
+        settings.update({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1", "spark.ui.enabled": "false"})
+    for key, value in spark_config["conf"].items():
+        settings[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    return master, settings
+
+
 @contextlib.contextmanager
 def spark_session(app_name: str, spark_config: dict, threads: int = 1, log_dir: str | os.PathLike = "logs/spark"):
     """A SparkSession configured from the ``spark`` config section; stopped when the block ends."""
     from pyspark.sql import SparkSession
 
-    master = resolve_master(spark_config["master"], threads)
+    master, settings = session_settings(spark_config, threads, log_dir)
     # Executors and the driver must run this interpreter (with this venv's packages), not another python.
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    builder = (
-        SparkSession.builder.master(master)
-        .appName(app_name)
-        .config("spark.driver.memory", spark_config["driver_memory"])
-        .config("spark.executor.memory", spark_config["executor_memory"])
-        .config("spark.sql.parquet.compression.codec", "zstd")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.showConsoleProgress", "false")  # progress goes to the job log as text lines instead
-        # Deterministic partitioning: shuffles keep the configured number of partitions.
-        .config("spark.sql.adaptive.enabled", "false")
-        .config("spark.sql.shuffle.partitions", str(spark_config["shuffle_partitions"]))
-    )
-    if spark_config["event_log"]:
-        event_dir = Path(log_dir).resolve()
-        event_dir.mkdir(parents=True, exist_ok=True)
-        builder = builder.config("spark.eventLog.enabled", "true").config("spark.eventLog.dir", event_dir.as_uri())
     if on_loopback(master):
         os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
-        builder = (
-            builder.config("spark.driver.host", "127.0.0.1")
-            .config("spark.driver.bindAddress", "127.0.0.1")
-            .config("spark.ui.enabled", "false")
-        )
-    for key, value in spark_config["conf"].items():
-        builder = builder.config(key, str(value))
+    if spark_config["event_log"]:
+        Path(log_dir).resolve().mkdir(parents=True, exist_ok=True)
+    builder = SparkSession.builder.master(master).appName(app_name)
+    for key, value in settings.items():
+        builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     log.info("Spark application '%s' on %s", app_name, master)

@@ -1,0 +1,29 @@
+# Throughput vs Spark workers: ingestion and training on fresh standalone clusters of 1, 2, ... workers.
+
+
+rule scaling:
+    input:
+        manifests=expand("results/raw/{sample}/manifest.json", sample=SAMPLES["sample"]),
+        train=rules.features.output.train,
+        test=rules.features.output.test,
+    output:
+        table="results/scaling/scaling.tsv",
+    log:
+        "logs/scaling/scaling.log",
+    benchmark:
+        "benchmarks/scaling/scaling.tsv"
+    params:
+        scaling=config["scaling"],
+        spark=config["spark"],
+        train=config["train"],
+        quirks=config["features"]["original_quirks"],
+        seed=config["seed"],
+    # The clusters use max(scaling.workers) cores; the job takes the machine so nothing else distorts the timing.
+    threads: workflow.cores
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/scaling.py"

@@ -123,6 +123,7 @@ def tiny_run(tmp_path_factory) -> Path:
     return workdir
 
 
+@pytest.mark.timeout(1200)  # includes the tiny run itself (module fixture), scaling measurement included
 def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
     workdir = tiny_run
 

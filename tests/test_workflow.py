@@ -179,7 +179,8 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
     assert scaling[["step", "workers"]].values.tolist() == [["ingestion", 1], ["training", 1], ["ingestion", 2], ["training", 2]]
     assert (scaling.events_per_second > 0).all() and (scaling[scaling.workers == 1].speedup == 1).all()
     ingested = sum(kept_by_class.values())
-    assert (scaling[scaling.step == "ingestion"].events == ingested).all()  # repeats 2 - 1 = one extra pass
+    # One pass (repeats 2 - 1), or both when the tiny runs are too short to difference.
+    assert scaling[scaling.step == "ingestion"].events.isin([ingested, 2 * ingested]).all()
     assert "2 worker(s): spark://127.0.0.1:" in (workdir / "logs/scaling/scaling.log").read_text()
 
     again = snakemake(workdir, "-n", "--cores", "2", "--configfile", "tiny.yaml")

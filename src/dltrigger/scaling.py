@@ -46,7 +46,11 @@ def measure(samples: list[dict], train_dir: str, test_dir: str, output: str, set
                     runs.append(run_ingest(copies, events, os.path.join(scratch, "cutflow.tsv"), spark, workers, quirks, settings["events_per_task"], log_dir=log_dir))
                     remove(events)
                 # The difference of the two runs: start-up (Python workers, first imports) cancels out.
-                rows.append(_row("ingestion", workers, runs[1]["events_read"] - runs[0]["events_read"], runs[1]["job_seconds"] - runs[0]["job_seconds"]))
+                events, seconds = runs[1]["events_read"] - runs[0]["events_read"], runs[1]["job_seconds"] - runs[0]["job_seconds"]
+                if seconds <= 0:  # too few events to resolve: the larger run's rate, start-up included
+                    log.warning("%d worker(s): ingestion runs too short to difference; throughput includes start-up", workers)
+                    events, seconds = runs[1]["events_read"], runs[1]["job_seconds"]
+                rows.append(_row("ingestion", workers, events, seconds))
                 model = settings["model"]
                 training = dict(train_settings, workers=workers, threads_per_worker=1, epochs={model: settings["epochs"]})
                 history = run_training(model, train_dir, test_dir, os.path.join(scratch, f"train-{workers}"), training, spark, workers, seed, log_dir)

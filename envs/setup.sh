@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the project environment: Java >= 17 for Spark, and .venv from envs/requirements.lock
 # (+ requirements-nodeps.lock, installed without dependencies). With --test (`make test`), also the
-# XRootD server the remote-input tests serve files from (Debian's xrootd-server), where it may.
+# test tools from Debian (xrootd-server, rsync), where it may.
 # Idempotent and quick when nothing changed; `make run` and `make test` call it first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,13 +33,20 @@ if ! java_ok; then
   fi
 fi
 
-if [ "${1:-}" = --test ] && ! command -v xrootd >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "dltrigger setup: installing Debian's xrootd-server for the remote-input tests" >&2
-    (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xrootd-server >/dev/null) ||
-      echo "dltrigger setup: installing xrootd-server failed: the remote-input tests will be skipped" >&2
-  else
-    echo "dltrigger setup: no xrootd server (Debian/Ubuntu: xrootd-server): the remote-input tests will be skipped" >&2
+# Test tools from Debian: xrootd (the remote-input tests serve files with it) and rsync (the storage plugin
+# of the Kubernetes profile copies with it; its test runs the workflow through that storage).
+if [ "${1:-}" = --test ]; then
+  missing=()
+  command -v xrootd >/dev/null 2>&1 || missing+=(xrootd-server)
+  command -v rsync >/dev/null 2>&1 || missing+=(rsync)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "dltrigger setup: installing Debian's ${missing[*]} for the tests" >&2
+      (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null) ||
+        echo "dltrigger setup: installing ${missing[*]} failed: the tests that need them will be skipped" >&2
+    else
+      echo "dltrigger setup: missing ${missing[*]} (Debian/Ubuntu packages): the tests that need them will be skipped" >&2
+    fi
   fi
 fi
 

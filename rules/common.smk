@@ -58,15 +58,20 @@ def get_generate_chunk_runtime(wildcards):
     return max(10, int(settings["events_per_chunk"] * (0.03 + 0.0002 * settings["redecay"]) / 60 * 3))
 
 
+def raw_chunk_files(sample, extension):
+    return expand("results/raw/{sample}/chunk_{chunk}.{extension}", sample=sample, chunk=chunks_of(sample), extension=extension)
+
+
 def get_sample_manifest_input(wildcards):
-    row = SAMPLES.loc[wildcards.sample]
-    if row["source"] != "generate":
+    if SAMPLES.loc[wildcards.sample, "source"] != "generate":
         return {}
-    chunks = chunks_of(wildcards.sample)
-    return {
-        "root": expand("results/raw/{sample}/chunk_{chunk}.root", sample=wildcards.sample, chunk=chunks),
-        "meta": expand("results/raw/{sample}/chunk_{chunk}.json", sample=wildcards.sample, chunk=chunks),
-    }
+    return {"root": raw_chunk_files(wildcards.sample, "root"), "meta": raw_chunk_files(wildcards.sample, "json")}
+
+
+def get_generated_root_files(wildcards):
+    """The generated ROOT files the manifests name, declared to the Spark rules that read them: without a
+    shared filesystem (profiles/kubernetes) a job's pod receives only its declared inputs."""
+    return [path for sample in GENERATED["sample"] for path in raw_chunk_files(sample, "root")]
 
 
 def get_sample_manifest_remote(wildcards):
@@ -75,6 +80,15 @@ def get_sample_manifest_remote(wildcards):
 
 
 TRAIN_ENGINE = config["train"]["engine"]
+# Per-model output folders. Rules expand these plain patterns, not rules.<rule>.output: under a default
+# storage provider (profiles/kubernetes) those carry storage flags that expand() rejects.
+TRAIN_DIR = f"results/train/{TRAIN_ENGINE}/{{model}}"
+EVALUATE_DIR = f"results/evaluate/{TRAIN_ENGINE}/{{model}}"
+
+
+def per_model(pattern):
+    """`pattern` expanded for every trained model."""
+    return expand(pattern, model=config["train"]["models"])
 
 
 def get_plot_settings():

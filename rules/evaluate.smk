@@ -6,8 +6,8 @@ rule evaluate:
     input:
         predictions=rules.train.output.predictions,
     output:
-        metrics=f"results/evaluate/{TRAIN_ENGINE}/{{model}}/metrics.json",
-        roc=f"results/evaluate/{TRAIN_ENGINE}/{{model}}/roc.tsv",
+        metrics=f"{EVALUATE_DIR}/metrics.json",
+        roc=f"{EVALUATE_DIR}/roc.tsv",
     log:
         f"logs/evaluate/{TRAIN_ENGINE}/{{model}}.log",
     benchmark:
@@ -48,7 +48,7 @@ rule trigger_rates:
 
 rule evaluation_tables:
     input:
-        metrics=expand(rules.evaluate.output.metrics, model=config["train"]["models"]),
+        metrics=per_model(f"{EVALUATE_DIR}/metrics.json"),
         rates=rules.trigger_rates.output.rates,
     output:
         auc_tsv=report(

@@ -4,6 +4,7 @@
 rule ingest:
     input:
         manifests=expand("results/raw/{sample}/manifest.json", sample=SAMPLES["sample"]),
+        raw=get_generated_root_files,
     output:
         events=directory("results/ingest/events.parquet"),
         cutflow="results/ingest/cutflow.tsv",

@@ -5,8 +5,8 @@
 
 rule plot_roc:
     input:
-        curves=expand(rules.evaluate.output.roc, model=config["train"]["models"]),
-        metrics=expand(rules.evaluate.output.metrics, model=config["train"]["models"]),
+        curves=per_model(f"{EVALUATE_DIR}/roc.tsv"),
+        metrics=per_model(f"{EVALUATE_DIR}/metrics.json"),
     output:
         **get_plot_roc_output(),
     log:
@@ -28,8 +28,8 @@ rule plot_roc:
 
 rule plot_trigger:
     input:
-        curves=expand(rules.evaluate.output.roc, model=config["train"]["models"]),
-        metrics=expand(rules.evaluate.output.metrics, model=config["train"]["models"]),
+        curves=per_model(f"{EVALUATE_DIR}/roc.tsv"),
+        metrics=per_model(f"{EVALUATE_DIR}/metrics.json"),
         rates=rules.trigger_rates.output.rates,
     output:
         png=report(
@@ -58,8 +58,8 @@ rule plot_trigger:
 
 rule plot_model:
     input:
-        histories=expand(rules.train.output.history_json, model=config["train"]["models"]),
-        metrics=expand(rules.evaluate.output.metrics, model=config["train"]["models"]),
+        histories=per_model(f"{TRAIN_DIR}/history.json"),
+        metrics=per_model(f"{EVALUATE_DIR}/metrics.json"),
     output:
         **get_plot_model_output(),
     log:

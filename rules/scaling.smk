@@ -4,6 +4,7 @@
 rule scaling:
     input:
         manifests=expand("results/raw/{sample}/manifest.json", sample=SAMPLES["sample"]),
+        raw=get_generated_root_files,
         train=rules.features.output.train,
         test=rules.features.output.test,
     output:

@@ -6,17 +6,16 @@ rule train:
         train=rules.features.output.train,
         test=rules.features.output.test,
     output:
-        model=f"results/train/{TRAIN_ENGINE}/{{model}}/{model_file(TRAIN_ENGINE)}",
-        predictions=directory(f"results/train/{TRAIN_ENGINE}/{{model}}/predictions.parquet"),
-        history=f"results/train/{TRAIN_ENGINE}/{{model}}/history.csv",
-        history_json=f"results/train/{TRAIN_ENGINE}/{{model}}/history.json",
-        config=f"results/train/{TRAIN_ENGINE}/{{model}}/training_config.json",
+        model=f"{TRAIN_DIR}/{model_file(TRAIN_ENGINE)}",
+        predictions=directory(f"{TRAIN_DIR}/predictions.parquet"),
+        history=f"{TRAIN_DIR}/history.csv",
+        history_json=f"{TRAIN_DIR}/history.json",
+        config=f"{TRAIN_DIR}/training_config.json",
     log:
         f"logs/train/{TRAIN_ENGINE}/{{model}}.log",
     benchmark:
         f"benchmarks/train/{TRAIN_ENGINE}/{{model}}.tsv"
     params:
-        output_dir=lambda wildcards: f"results/train/{TRAIN_ENGINE}/{wildcards.model}",
         train=config["train"],
         spark=config["spark"],
         seed=config["seed"],

@@ -1,5 +1,7 @@
 """Snakemake adapter of rule train (logic: dltrigger.train)."""
 
+import os
+
 from dltrigger.train import run_training
 from dltrigger.workflow import job_log
 
@@ -13,7 +15,7 @@ with job_log(snakemake.log[0]):
         snakemake.wildcards.model,
         train_dir=snakemake.input.train,
         test_dir=snakemake.input.test,
-        output_dir=snakemake.params.output_dir,
+        output_dir=os.path.dirname(snakemake.output.model),
         settings=snakemake.params.train,
         spark_config=snakemake.params.spark,
         threads=snakemake.threads,

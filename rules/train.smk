@@ -1,8 +1,32 @@
 # Training of the classifiers, distributed on Spark, one job per model (engine from config).
 
 
+# The BigDL engine's own environment (Python 3.10, pyspark 3.1.3, Java 11) from its lock. Both files are
+# local(): an environment is not data for a storage provider (profiles/kubernetes: the image carries it).
+rule bigdl_env:
+    input:
+        lock=local("envs/bigdl.lock"),
+    output:
+        marker=local(BIGDL_ENVIRONMENT_MARKER),
+    log:
+        "logs/bigdl_env/bigdl_env.log",
+    benchmark:
+        "benchmarks/bigdl_env/bigdl_env.tsv"
+    params:
+        python=config["train"]["bigdl"]["python"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/bigdl_env.py"
+
+
 rule train:
     input:
+        unpack(lambda wildcards: engine_environment(TRAIN_ENGINE)),
         train=rules.features.output.train,
         test=rules.features.output.test,
     output:
@@ -16,7 +40,7 @@ rule train:
     benchmark:
         f"benchmarks/train/{TRAIN_ENGINE}/{{model}}.tsv"
     params:
-        train=config["train"],
+        train=lambda wildcards: get_train_settings(TRAIN_ENGINE, wildcards.model),
         spark=config["spark"],
         seed=config["seed"],
     threads: workflow.cores

@@ -15,7 +15,7 @@ with job_log(snakemake.log[0]):
         snakemake.wildcards.model,
         train_dir=snakemake.input.train,
         test_dir=snakemake.input.test,
-        output_dir=os.path.dirname(snakemake.output.model),
+        output_dir=os.path.dirname(snakemake.output.history_json),
         settings=snakemake.params.train,
         spark_config=snakemake.params.spark,
         threads=snakemake.threads,

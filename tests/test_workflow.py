@@ -18,6 +18,7 @@ import uproot
 import yaml
 
 from conftest import REPO
+from dltrigger.train.bigdl_engine import is_built
 
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "profiles", "envs", "report")
@@ -35,6 +36,13 @@ TINY = {
     "train": {"models": ["hlf", "inclusive"], "epochs": {"hlf": 1, "inclusive": 1}, "batch_size": 4},
     "scaling": {"workers": [1, 2], "worker_memory": "1g", "executor_memory": "512m", "ingest_repeats": 2, "model": "hlf", "epochs": 2},
 }
+# The engine comparison: BigDL in the environment `make test` built beforehand (the tests have no network);
+# without a Python 3.10 on the machine, the other engines only.
+BIGDL_ENVIRONMENT = REPO / ".venvs" / "bigdl"
+COMPARED_ENGINES = ["torch", "bigdl"] if is_built(str(BIGDL_ENVIRONMENT), str(REPO / "envs" / "bigdl.lock")) else ["torch", "keras"]
+TINY["train"]["bigdl"] = {"environment": str(BIGDL_ENVIRONMENT)}
+TINY["compare_engines"] = {"engines": COMPARED_ENGINES, "models": ["hlf"], "epochs": 2}
+OFF = {"scaling": {"enabled": False}, "compare_engines": {"enabled": False}}  # runs that test something else
 
 
 def snakemake(workdir, *args, check=True):
@@ -58,7 +66,8 @@ def test_dry_run_and_lint_pass_on_the_default_config(tmp_path):
     assert counts == {
         "generate_chunk": "8", "sample_manifest": "3", "ingest": "1", "features": "1", "train": "3", "evaluate": "3",
         "trigger_rates": "1", "evaluation_tables": "1", "summary": "1", "plot_roc": "1", "plot_trigger": "1",
-        "plot_model": "1", "plot_cutflow": "1", "plot_features": "1", "scaling": "1", "plot_scaling": "1", "all": "1", "total": "30",
+        "plot_model": "1", "plot_cutflow": "1", "plot_features": "1", "scaling": "1", "plot_scaling": "1", "bigdl_env": "1",
+        "compare_train": "6", "engine_comparison": "1", "plot_engine_comparison": "1", "all": "1", "total": "39",
     }  # fmt: skip
     lint = snakemake(workdir, "--lint", "--cores", "1")
     assert "Congratulations" in lint.stdout + lint.stderr
@@ -68,7 +77,7 @@ def test_dry_run_and_lint_pass_on_the_default_config(tmp_path):
 def test_cluster_profiles_dry_run_and_lint(tmp_path, profile):
     workdir = copy_workflow(tmp_path)
     dry = snakemake(workdir, "-n", "--profile", f"profiles/{profile}", "--quiet", "rules")
-    assert re.search(r"^total\s+30$", dry.stdout, flags=re.M), dry.stdout[-2000:]
+    assert re.search(r"^total\s+39$", dry.stdout, flags=re.M), dry.stdout[-2000:]
     lint = snakemake(workdir, "--lint", "--profile", f"profiles/{profile}")
     assert "Congratulations" in lint.stdout + lint.stderr
 
@@ -89,7 +98,7 @@ def test_yarn_and_kubernetes_spark_settings_dry_run(tmp_path, default_config, ov
 
     workdir = copy_workflow(tmp_path)
     dry = snakemake(workdir, "-n", "--cores", "1", "--configfile", f"config/{overlay}.yaml", "--quiet", "rules")
-    assert re.search(r"^total\s+30$", dry.stdout, flags=re.M), dry.stdout[-2000:]
+    assert re.search(r"^total\s+39$", dry.stdout, flags=re.M), dry.stdout[-2000:]
     config = copy.deepcopy(default_config)
     update_config(config, yaml.safe_load((REPO / "config" / f"{overlay}.yaml").read_text()))
     resolved_master, settings = session_settings(validate_config(config)["spark"], threads=4)
@@ -162,7 +171,7 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
     figures = [f"roc_{selector}{axis}" for selector in ("qcd", "ttbar", "wjets") for axis in ("", "_logfpr")]
     figures += ["trigger_efficiency_vs_rate", "training_hlf", "training_inclusive", "confusion_hlf", "confusion_inclusive"]
     products = [f"results/plots/torch/{name}.{kind}" for name in figures for kind in ("png", "pdf")]
-    products += [f"results/plots/{name}.{kind}" for name in ("cutflow", "features", "scaling") for kind in ("png", "pdf")]
+    products += [f"results/plots/{name}.{kind}" for name in ("cutflow", "features", "scaling", "engine_comparison") for kind in ("png", "pdf")]
     products += [f"results/evaluate/torch/{name}" for name in ("auc.tsv", "auc.md", "trigger.tsv", "trigger.md")]
     products += ["results/evaluate/rates.json", "results/summary.md"]
     assert [path for path in products if not (workdir / path).is_file() or (workdir / path).stat().st_size == 0] == []
@@ -172,7 +181,7 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
     assert all(rate > 0 for rate in rates["rate_hz"].values())
     snakemake(workdir, "--cores", "1", "--configfile", "tiny.yaml", "--report", "report.html")
     report = (workdir / "report.html").read_text()
-    assert all(f"{name}.png" in report for name in [*figures, "cutflow", "features", "scaling"]) and "trigger.tsv" in report
+    assert all(f"{name}.png" in report for name in [*figures, "cutflow", "features", "scaling", "engine_comparison"]) and "trigger.tsv" in report
 
     # The scaling measurement: 1 and 2 workers, each on its own standalone cluster, ingestion and training.
     scaling = pd.read_csv(workdir / "results/scaling/scaling.tsv", sep="\t")
@@ -183,6 +192,14 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
     assert scaling[scaling.step == "ingestion"].events.isin([ingested, 2 * ingested]).all()
     assert "2 worker(s): spark://127.0.0.1:" in (workdir / "logs/scaling/scaling.log").read_text()
 
+    # The engine comparison: the HLF classifier, 2 epochs, by each engine on the same training set.
+    compared = pd.read_csv(workdir / "results/compare/engines.tsv", sep="\t")
+    assert compared[["engine", "model", "epochs"]].values.tolist() == [[engine, "hlf", 2] for engine in COMPARED_ENGINES]
+    assert (compared.samples_per_second > 0).all() and compared.auc_mean.between(0, 1).all()
+    for engine in COMPARED_ENGINES:
+        used = json.loads((workdir / f"results/compare/{engine}/hlf/training_config.json").read_text())
+        assert used["engine"] == engine and used["train_events"] == sum(counts["train"].values())
+
     again = snakemake(workdir, "-n", "--cores", "2", "--configfile", "tiny.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr
 
@@ -190,7 +207,8 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
     (workdir / "restyled.yaml").write_text(yaml.safe_dump({**TINY, "plots": {"dpi": 100, "label": "My study"}}))
     restyled = snakemake(workdir, "-n", "--cores", "2", "--configfile", "restyled.yaml", "--quiet", "rules")
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", restyled.stdout, flags=re.M))
-    assert counts == {"plot_roc": "1", "plot_trigger": "1", "plot_model": "1", "plot_cutflow": "1", "plot_features": "1", "plot_scaling": "1", "all": "1", "total": "7"}
+    assert counts == {"plot_roc": "1", "plot_trigger": "1", "plot_model": "1", "plot_cutflow": "1", "plot_features": "1", "plot_scaling": "1",
+                      "plot_engine_comparison": "1", "all": "1", "total": "8"}  # fmt: skip
 
     # Only the chunks of the process whose settings changed are regenerated.
     TINY_CHANGED = yaml.safe_load(yaml.safe_dump(TINY))
@@ -251,7 +269,7 @@ def test_the_workflow_on_a_standalone_cluster_matches_local_mode(tiny_run, tmp_p
     (tmp_path / "cluster").mkdir()
     workdir = copy_workflow(tmp_path / "cluster")  # in another directory: no path may be relative to the run's
     with standalone_cluster(workers=2, cores=1, memory="2g", log_dir=tmp_path / "cluster-logs") as cluster:
-        settings = {**TINY, "spark": {"master": cluster["master"], "executor_memory": "1g"}, "scaling": {"enabled": False}}
+        settings = {**TINY, "spark": {"master": cluster["master"], "executor_memory": "1g"}, **OFF}
         (workdir / "cluster.yaml").write_text(yaml.safe_dump(settings))
         snakemake(workdir, "--cores", "2", "--configfile", "cluster.yaml")
     for log in ("ingest/ingest.log", "features/features.log", "train/torch/hlf.log"):
@@ -268,7 +286,7 @@ def test_the_workflow_without_a_shared_filesystem_matches_local_mode(tiny_run, t
     (tmp_path / "workflow").mkdir()
     workdir = copy_workflow(tmp_path / "workflow")
     store = tmp_path / "store"
-    (workdir / "nofs.yaml").write_text(yaml.safe_dump({**TINY, "scaling": {"enabled": False}}))
+    (workdir / "nofs.yaml").write_text(yaml.safe_dump({**TINY, **OFF}))
     storage = ("--default-storage-provider", "fs", "--default-storage-prefix", str(store), "--shared-fs-usage", "none")
     snakemake(workdir, "--cores", "2", *storage, "--configfile", "nofs.yaml")
     assert not (workdir / "results").exists()  # every output went to the storage

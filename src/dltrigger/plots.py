@@ -224,6 +224,33 @@ def plot_scaling(table: pd.DataFrame, model: str, outputs: dict, settings: dict)
         save(fig, outputs, settings)
 
 
+ENGINE_COLOURS = {"torch": "#e42536", "keras": "#3f90da", "bigdl": "#964a8b"}
+
+
+def plot_engine_comparison(table: pd.DataFrame, models: list[str], outputs: dict, settings: dict) -> None:
+    """Throughput (log scale) and mean test AUC per model, one bar per engine (the original's framework
+    comparison), each bar labelled with its value."""
+    engines = list(dict.fromkeys(table.engine))
+    width = 0.8 / len(engines)
+    with figure(ncols=2, size=(20, 9)) as (fig, axes):
+        for ax, (column, ylabel) in zip(axes[0], (("samples_per_second", "Training throughput [events/s]"), ("auc_mean", "Test AUC (mean one-vs-rest)"))):
+            for i, engine in enumerate(engines):
+                rows = table[table.engine == engine].set_index("model").reindex(models)
+                positions = np.arange(len(models)) + (i - (len(engines) - 1) / 2) * width
+                bars = ax.bar(positions, rows[column], width, color=ENGINE_COLOURS.get(engine), label=engine)
+                ax.bar_label(bars, fmt="%.0f" if column == "samples_per_second" else "%.3f", fontsize=13)
+            ax.set_xticks(np.arange(len(models)), [MODEL_STYLE[model][1] for model in models])
+            if column == "samples_per_second":
+                ax.set_yscale("log")
+                ax.set_ylim(table[column].min() / 3, table[column].max() * 8)
+            else:
+                ax.set_ylim(0.5, 1.08)
+            ax.set_ylabel(ylabel)
+            ax.legend(loc="upper right", fontsize="small", ncols=len(engines))
+            label(ax, settings, fontsize=18)
+        save(fig, outputs, settings)
+
+
 def feature_sample(events_dir: str, max_per_class: int) -> dict:
     """Unscaled HLF (n, 14) and particle counts of at most ``max_per_class`` selected events per class,
     read in batches (two light columns; the particle matrix is never read)."""
@@ -302,5 +329,7 @@ def draw(rule: str, inputs: dict, outputs: dict, models: list[str], settings: di
         plot_features(feature_sample(inputs["events"], settings["max_events_per_class"]), _pair(outputs), settings)
     elif rule == "plot_scaling":
         plot_scaling(pd.read_csv(inputs["table"], sep="\t"), models[0], _pair(outputs), settings)
+    elif rule == "plot_engine_comparison":
+        plot_engine_comparison(pd.read_csv(inputs["table"], sep="\t"), models, _pair(outputs), settings)
     else:
         raise ValueError(f"no figures for rule '{rule}'")

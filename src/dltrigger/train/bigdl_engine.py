@@ -80,7 +80,9 @@ def build_environment(environment: str, lock: str, python: str | None) -> None:
     """Build the BigDL environment from ``lock``; its marker file (lock digest, interpreter) is written last,
     so a failed build leaves no marker and no half-built environment."""
     interpreter = find_python(python)
-    if os.path.exists(environment):
+    if os.path.isdir(environment) and os.listdir(environment):
+        if not os.path.exists(os.path.join(environment, "pyvenv.cfg")):  # never delete what is not an environment
+            raise InputError(f"train.bigdl.environment: {environment} exists and is not a Python environment; choose another directory")
         shutil.rmtree(environment)
     try:
         subprocess.run([interpreter, "-m", "venv", environment], check=True)

@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", default=None)
     args = parser.parse_args(argv)
     if is_built(args.environment, args.lock):
+        os.utime(os.path.join(args.environment, MARKER))  # newer than a re-checked-out lock, as Snakemake expects
         return 0
     try:
         print(f"dltrigger: building the BigDL environment {args.environment} from {args.lock}", file=sys.stderr)

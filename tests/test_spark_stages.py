@@ -219,3 +219,20 @@ def test_feature_preparation_needs_every_class(ingested, tmp_path):
     with pytest.raises(InputError, match=r"no selected events of class 'qcd', cannot balance the classes"):
         prepare(only_two, tmp_path / "out")
     assert not (tmp_path / "out" / "train.parquet").exists()
+
+
+def test_ingestion_only_reads_the_raw_files(samples, tmp_path):
+    """Raw inputs are never written: the same bytes and modification times after an ingestion, and
+    nothing added beside them."""
+    import hashlib
+
+    files = [path for sample in samples for path in sample["files"]]
+    folders = {os.path.dirname(path) for path in files}
+
+    def state():
+        with_bytes = {path: (hashlib.sha256(open(path, "rb").read()).hexdigest(), os.stat(path).st_mtime_ns) for path in files}
+        return with_bytes, {folder: sorted(os.listdir(folder)) for folder in folders}
+
+    before = state()
+    ingest(samples, tmp_path / "ingest")
+    assert state() == before

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-PREDICTION_BATCH = 1024  # events per prediction step, over all cores
+PREDICTION_BATCH = 256  # events per prediction step over all partitions (BigDL's GRU keeps every step of its batch)
 
 
 def main(spec_path: str) -> None:
@@ -47,8 +47,9 @@ def _spark_context(spec: dict):
     conf = init_spark_conf().setMaster(spec["master"]).setAppName(f"dltrigger-train-bigdl-{spec['model']}")
     for key, value in spec["spark_conf"].items():
         conf.set(key, value)
-    # "spark-submit" takes the master and settings as given; "local" would pin local[2].
-    return init_nncontext(conf, cluster_mode="spark-submit", spark_log_level="WARN")
+    # "spark-submit" takes the master and settings as given ("local" would pin local[2]); BigDL's own log
+    # redirection would write bigdl.log into the working directory and raise its loggers to INFO.
+    return init_nncontext(conf, cluster_mode="spark-submit", spark_log_level="WARN", redirect_spark_log=False)
 
 
 def _samples(context, directory: str, inputs: list[str]):

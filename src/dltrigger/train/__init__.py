@@ -84,7 +84,7 @@ def run_training(model: str, train_dir: str, test_dir: str, output_dir: str, set
         "epochs": settings["epochs"][model], "batch_size": settings["batch_size"], "learning_rate": settings["learning_rate"],
         "multiworker_lr_recipe": settings["multiworker_lr_recipe"], "device": settings["device"], "seed": seed,
         "train_dir": os.path.abspath(train_dir), "test_dir": os.path.abspath(test_dir),
-        "timeout_seconds": settings["timeout_minutes"] * 60, "driver_memory": spark_config["driver_memory"], "bigdl": settings["bigdl"],
+        "timeout_seconds": settings["timeout_minutes"] * 60, "bigdl": settings["bigdl"],
     }  # fmt: skip
     key = fingerprint(spec, datasets)
     checkpoints = os.path.join(output_dir, "checkpoints")

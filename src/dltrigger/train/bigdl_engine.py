@@ -96,6 +96,17 @@ def build_environment(environment: str, lock: str, python: str | None) -> None:
         json.dump({"lock": os.path.basename(lock), "lock_sha256": lock_digest(lock), "base_python": interpreter}, handle, indent=2)
 
 
+def job_spark_conf(memory: str) -> dict:
+    """Settings of the job's Spark 3.1.3 context: as a local run of the workflow, the driver on 127.0.0.1
+    without UI and without console progress bars (the job's output is the training log). A JVM out of
+    memory exits (BigDL's threads would otherwise hang on) so the job fails with that error."""
+    return {
+        "spark.driver.memory": memory, "spark.executor.memory": memory, "spark.driver.extraJavaOptions": "-XX:+ExitOnOutOfMemoryError",
+        "spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1", "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+    }  # fmt: skip
+
+
 def launch(spark, spec: dict) -> dict:
     """Run the BigDL job on the spec's data and turn its files into the engine outputs; ``spark`` is unused."""
     environment = spec["bigdl"]["environment"]
@@ -108,8 +119,7 @@ def launch(spark, spec: dict) -> dict:
         "inputs": list(inputs_of(spec["model"])), "shapes": {name: list(shape) for name, shape in SHAPES.items()},
         "learning_rates": [learning_rate(spec, epoch) for epoch in range(spec["epochs"])], "model_file": MODEL_FILE,
         "master": spec["bigdl"]["master"] or f"local[{spec['workers']}]", "resume": latest_checkpoint(spec),
-        "spark_conf": {"spark.driver.memory": spec["driver_memory"], "spark.executor.memory": spec["driver_memory"],
-                       "spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1", "spark.ui.enabled": "false"},
+        "spark_conf": job_spark_conf(spec["bigdl"]["memory"]),
     }  # fmt: skip
     spec_path = os.path.join(staging, "bigdl-spec.json")
     with open(spec_path, "w") as handle:

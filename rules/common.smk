@@ -7,7 +7,9 @@ from dltrigger.models import MODELS
 from dltrigger.sources import is_remote
 from dltrigger.summary import config_hash
 from dltrigger.train import ENGINES, model_file
+from dltrigger.ingest import InputError
 from dltrigger.train.bigdl_engine import MARKER as BIGDL_MARKER
+from dltrigger.train.bigdl_engine import find_python
 
 # A bad config or sample sheet stops here, before any job, with one line naming the key or row.
 try:
@@ -108,7 +110,21 @@ def get_train_settings(engine, model, epochs=None):
     return dict(config["train"], engine=engine, epochs=epochs_of)
 
 
-COMPARED = expand("results/compare/{engine}/{model}", engine=config["compare_engines"]["engines"], model=config["compare_engines"]["models"])
+def compared_engines():
+    """The engines of the comparison. BigDL needs a Python 3.10: when the machine has none and none is
+    configured, the default comparison goes on without it (one warning line) instead of failing the run."""
+    engines = config["compare_engines"]["engines"]
+    if "bigdl" in engines and not config["train"]["bigdl"]["python"] and config["compare_engines"]["enabled"]:
+        try:
+            find_python(None)
+        except InputError as missing:
+            print(f"dltrigger: the engine comparison leaves out bigdl: {missing}", file=sys.stderr)
+            return [engine for engine in engines if engine != "bigdl"]
+    return engines
+
+
+COMPARED_ENGINES = compared_engines()
+COMPARED = expand("results/compare/{engine}/{model}", engine=COMPARED_ENGINES, model=config["compare_engines"]["models"])
 
 
 def get_plot_settings():

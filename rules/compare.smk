@@ -40,7 +40,7 @@ rule engine_comparison:
     benchmark:
         "benchmarks/engine_comparison/engine_comparison.tsv"
     params:
-        engines=config["compare_engines"]["engines"],
+        engines=COMPARED_ENGINES,
         models=config["compare_engines"]["models"],
     threads: 1
     resources:

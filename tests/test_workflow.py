@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -45,8 +46,8 @@ TINY["compare_engines"] = {"engines": COMPARED_ENGINES, "models": ["hlf"], "epoc
 OFF = {"scaling": {"enabled": False}, "compare_engines": {"enabled": False}}  # runs that test something else
 
 
-def snakemake(workdir, *args, check=True):
-    result = subprocess.run([SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True, timeout=900)
+def snakemake(workdir, *args, check=True, env=None):
+    result = subprocess.run([SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True, timeout=900, env=env)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result
@@ -71,6 +72,16 @@ def test_dry_run_and_lint_pass_on_the_default_config(tmp_path):
     }  # fmt: skip
     lint = snakemake(workdir, "--lint", "--cores", "1")
     assert "Congratulations" in lint.stdout + lint.stderr
+
+
+def test_without_python_310_the_comparison_leaves_out_bigdl(tmp_path):
+    """The default run needs no Python 3.10: the comparison goes on with torch and keras, saying so."""
+    workdir = copy_workflow(tmp_path)
+    env = {**os.environ, "PYENV_ROOT": str(tmp_path / "no-pyenv"), "PATH": os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if "pyenv" not in p)}
+    dry = snakemake(workdir, "-n", "--cores", "1", "--quiet", "rules", env=env)
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, flags=re.M))
+    assert counts["compare_train"] == "4" and "bigdl_env" not in counts
+    assert "dltrigger: the engine comparison leaves out bigdl: train.bigdl.python: no Python 3.10 found" in dry.stderr
 
 
 @pytest.mark.parametrize("profile", ["slurm", "htcondor", "spark-standalone", "kubernetes"])

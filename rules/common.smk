@@ -3,6 +3,7 @@ import sys
 
 from dltrigger.config import ConfigError, check_pythia_settings, load_samples, validate_config
 from dltrigger.evaluate import CLASSES
+from dltrigger.files import unwritable
 from dltrigger.models import MODELS
 from dltrigger.sources import is_remote
 from dltrigger.summary import config_hash
@@ -21,6 +22,14 @@ except ConfigError as error:
     sys.exit(1)
 
 GENERATED = SAMPLES[SAMPLES["source"] == "generate"]
+
+
+# Before the first job (not in dry runs): a read-only or full output directory stops the run in one line.
+onstart:
+    problem = unwritable(["results", "logs", "benchmarks"])
+    if problem:
+        print(f"dltrigger: {problem}", file=sys.stderr)
+        sys.exit(1)
 
 
 wildcard_constraints:

@@ -236,3 +236,45 @@ def test_ingestion_only_reads_the_raw_files(samples, tmp_path):
     before = state()
     ingest(samples, tmp_path / "ingest")
     assert state() == before
+
+
+def test_a_worker_killed_during_ingestion_on_a_standalone_cluster_changes_nothing(samples, ingested, tmp_path):
+    """A real 2-worker standalone cluster; as soon as the first task has written its part, one worker's
+    JVM is SIGKILLed with its executor and Python workers. The job completes on the other worker with
+    exactly the output of a clean run."""
+    import json
+    import signal
+    import threading
+    import time
+    import urllib.request
+
+    from dltrigger.cluster import standalone_cluster
+
+    out = tmp_path / "out"
+    killed = {}
+
+    def kill_a_worker_mid_job(state):
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            if list(out.glob("events.parquet.partial-*/part-*.parquet")):
+                worker = next(entry for entry in state["pids"] if entry["name"] == "worker-0")
+                killed["finished_before"] = (out / "events.parquet").exists()
+                os.killpg(worker["pid"], signal.SIGKILL)  # the worker daemon, its executor and Python workers
+                killed["pid"] = worker["pid"]
+            time.sleep(0.05)
+
+    with standalone_cluster(workers=2, cores=1, memory="1g", log_dir=tmp_path / "cluster") as state:
+        watcher = threading.Thread(target=kill_a_worker_mid_job, args=(state,), daemon=True)
+        watcher.start()
+        spark = dict(SPARK, master=state["master"], executor_memory="768m")
+        events, cutflow = ingest(samples, out, spark=spark)
+        watcher.join()
+        with urllib.request.urlopen(f"{state['webui']}/json/", timeout=5) as reply:
+            alive = json.load(reply)["aliveworkers"]
+    assert killed.get("pid") and killed["finished_before"] is False and alive == 1
+    assert cutflow.read_text() == ingested[1].read_text()
+    clean, recovered = table(ingested[0]), table(events)
+    assert clean.drop(columns=["hfeatures", "lfeatures"]).equals(recovered.drop(columns=["hfeatures", "lfeatures"]))
+    for column in ("hfeatures", "lfeatures"):
+        for a, b in zip(clean[column], recovered[column]):
+            np.testing.assert_array_equal(np.stack(a), np.stack(b))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -27,7 +28,7 @@ SPARK = {"master": "local[2,2]", "driver_memory": "2g", "executor_memory": "1g",
 SETTINGS = {
     "engine": "torch", "models": list(MODELS), "workers": 2, "threads_per_worker": 1,
     "epochs": {name: 2 for name in MODELS}, "batch_size": 32, "learning_rate": 0.003,
-    "multiworker_lr_recipe": False, "device": "cpu", "timeout_minutes": 10,
+    "multiworker_lr_recipe": False, "device": "cpu", "timeout_minutes": 10, "restarts": 1,
     "bigdl": {"python": None, "environment": ".venvs/bigdl", "master": None, "memory": "6g"},
 }  # fmt: skip
 
@@ -61,9 +62,9 @@ def features(tmp_path_factory):
     return str(root / "train.parquet"), str(root / "test.parquet")
 
 
-def train(model, features, output, **changes):
+def train(model, features, output, spark=SPARK, **changes):
     settings = {**SETTINGS, **changes}
-    return run_training(model, *features, str(output), settings, SPARK, threads=2, seed=11)
+    return run_training(model, *features, str(output), settings, spark, threads=2, seed=11)
 
 
 def parameters(engine: str, model) -> int:
@@ -95,7 +96,8 @@ def test_masking_reads_each_event_up_to_its_last_real_row():
 
 
 @pytest.mark.parametrize("engine", ["torch", "keras"])
-@pytest.mark.parametrize("model", list(MODELS))
+# The particle GRU is also the inclusive model's branch; both run in the slow set (make test-all).
+@pytest.mark.parametrize("model", [pytest.param(name, marks=[pytest.mark.slow] if name in ("particle", "inclusive_lstm") else []) for name in MODELS])
 def test_each_model_trains_distributed_with_two_workers(model, engine, features, tmp_path):
     history = train(model, features, tmp_path, engine=engine)
     assert [row["epoch"] for row in history] == [1, 2]
@@ -118,13 +120,39 @@ def test_each_model_trains_distributed_with_two_workers(model, engine, features,
     assert sorted(os.listdir(tmp_path / "checkpoints" / used["fingerprint"])) == [f"epoch-001.{suffix}", f"epoch-002.{suffix}"]
 
 
-def test_a_resumed_run_continues_at_the_next_epoch_and_matches_an_uninterrupted_one(features, tmp_path):
-    whole = train("hlf", features, tmp_path / "whole", epochs={"hlf": 3})
+@pytest.fixture(scope="module")
+def uninterrupted(features, tmp_path_factory):
+    """The HLF classifier trained 3 epochs in one go: (history, training_config, output folder)."""
+    output = tmp_path_factory.mktemp("whole")
+    history = train("hlf", features, output, epochs={"hlf": 3})
+    return history, json.loads((output / "training_config.json").read_text()), output
+
+
+def test_a_resumed_run_continues_at_the_next_epoch_and_matches_an_uninterrupted_one(features, uninterrupted, tmp_path):
+    whole = uninterrupted[0]
     first = train("hlf", features, tmp_path / "resumed", epochs={"hlf": 1})  # as if the run had stopped here
     resumed = train("hlf", features, tmp_path / "resumed", epochs={"hlf": 3})
     assert len(first) == 1 and [row["epoch"] for row in resumed] == [1, 2, 3]
     assert resumed[0]["wall_seconds"] == first[0]["wall_seconds"]  # epoch 1 was not run again
     for a, b in zip(whole, resumed):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-6) and a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-6)
+
+
+def test_a_training_process_killed_mid_epoch_restarts_from_the_last_checkpoint(features, uninterrupted, tmp_path, caplog):
+    """Rank 1 is SIGKILLed after its first step of epoch 2: the barrier stage fails, the driver starts it
+    again (train.restarts), both processes resume after epoch 1, and the final weights are exactly those
+    of the uninterrupted run."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    faulty = dict(SPARK, conf={"spark.executorEnv.DLTRIGGER_KILL_ONCE": f"train-rank1-epoch2:{markers}"})  # inherited by torchrun's processes
+    with caplog.at_level("WARNING", logger="dltrigger"):
+        history = train("hlf", features, tmp_path / "out", spark=faulty, epochs={"hlf": 3})
+    assert os.listdir(markers) == ["train-rank1-epoch2-killed"]
+    assert [message for message in caplog.messages if "restart 1 of 1 (train.restarts) from its last checkpoint" in message]
+    used = json.loads((tmp_path / "out" / "training_config.json").read_text())
+    assert used["final_weights_sha256"] == uninterrupted[1]["final_weights_sha256"]
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    for a, b in zip(uninterrupted[0], history):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-6) and a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-6)
 
 
@@ -160,13 +188,13 @@ def test_bad_training_inputs_are_named_in_one_line(features, tmp_path):
     assert not (tmp_path / "out" / "model.pt").exists()
 
 
-def test_a_corrupt_checkpoint_stops_the_run_with_its_name(features, tmp_path):
-    train("hlf", features, tmp_path, epochs={"hlf": 1})
-    fingerprint = json.loads((tmp_path / "training_config.json").read_text())["fingerprint"]
-    checkpoint = tmp_path / "checkpoints" / fingerprint / "epoch-001.pt"
+def test_a_corrupt_checkpoint_stops_the_run_with_its_name(features, uninterrupted, tmp_path):
+    fingerprint = uninterrupted[1]["fingerprint"]  # the same settings and data: its checkpoints are resumable here
+    shutil.copytree(uninterrupted[2] / "checkpoints", tmp_path / "checkpoints")
+    checkpoint = tmp_path / "checkpoints" / fingerprint / "epoch-003.pt"
     checkpoint.write_bytes(checkpoint.read_bytes()[:100])
     with pytest.raises(InputError, match=rf"{checkpoint}: corrupt checkpoint \(.*\); delete it to resume from the epoch before"):
-        train("hlf", features, tmp_path, epochs={"hlf": 2})
+        train("hlf", features, tmp_path, epochs={"hlf": 4})
 
 
 def test_a_corrupt_keras_checkpoint_is_named(tmp_path):

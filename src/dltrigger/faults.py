@@ -1,28 +1,43 @@
 """Fault injection for the reliability tests: make one site of the pipeline fail once, on purpose.
 
-Set ``DLTRIGGER_FAIL_ONCE=<site>:<marker directory>``; the first call of ``fail_once(site, key)`` for each
-key creates a marker and raises, later calls (retries) pass. Unset, it does nothing. Spark executors
-inherit the variable in local mode.
+``DLTRIGGER_FAIL_ONCE=<site>:<marker directory>``: the first call of ``fail_once(site, key)`` for each key
+creates a marker and raises, later calls (retries) pass. ``DLTRIGGER_KILL_ONCE=<site>:<marker directory>``:
+the first call of ``kill_once(site)`` SIGKILLs its own process, as a crash or the OOM killer would (no
+cleanup runs). Unset, both do nothing. Spark executors and the processes they start inherit the variables
+in local mode.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 
 ENV = "DLTRIGGER_FAIL_ONCE"
+KILL_ENV = "DLTRIGGER_KILL_ONCE"
 
 
 class InjectedFault(RuntimeError):
     pass
 
 
-def fail_once(site: str, key: str) -> None:
-    setting = os.environ.get(ENV, "")
+def _first_time(variable: str, site: str, key: str) -> bool:
+    """Whether ``variable`` selects ``site`` and this is the first call for ``key`` (a marker file records it)."""
+    setting = os.environ.get(variable, "")
     if not setting.startswith(f"{site}:"):
-        return
+        return False
     marker = os.path.join(setting.split(":", 1)[1], f"{site}-{key}".replace(os.sep, "_"))
     try:
         os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
     except FileExistsError:
-        return
-    raise InjectedFault(f"injected fault at {site} ({key})")
+        return False
+    return True
+
+
+def fail_once(site: str, key: str) -> None:
+    if _first_time(ENV, site, key):
+        raise InjectedFault(f"injected fault at {site} ({key})")
+
+
+def kill_once(site: str) -> None:
+    if _first_time(KILL_ENV, site, "killed"):
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -7,6 +7,7 @@ import glob
 import json
 import os
 import shutil
+import tempfile
 
 
 @contextlib.contextmanager
@@ -20,7 +21,12 @@ def atomic_path(path: str | os.PathLike):
         remove(stale)
     temporary = f"{path}.partial-{os.getpid()}"
     try:
-        yield temporary
+        try:
+            yield temporary
+        except OSError as exc:
+            if exc.filename is None and exc.errno is not None:  # a failed write (a full disk): name the output
+                raise OSError(exc.errno, exc.strerror, path) from exc
+            raise
         if os.path.isdir(temporary) and os.path.isdir(path):
             shutil.rmtree(path)  # a directory output replaces an existing one as a whole
         os.replace(temporary, path)
@@ -33,6 +39,20 @@ def executor_path(path: str | os.PathLike) -> str:
     working directories (URLs such as root://... stay as they are)."""
     path = os.fspath(path)
     return path if "://" in path else os.path.abspath(path)
+
+
+def unwritable(directories) -> str | None:
+    """The first of ``directories`` (or, where one does not exist yet, the directory it will be made in)
+    where no file can be written: a read-only or full filesystem, or no permission. One line, or None."""
+    for directory in directories:
+        where = directory if os.path.isdir(directory) else os.path.dirname(os.path.abspath(directory))
+        try:
+            with tempfile.TemporaryFile(dir=where, prefix=".dltrigger-write-check-") as probe:
+                probe.write(bytes(4096))  # a full disk fails here, not at creation
+                probe.flush()
+        except OSError as exc:
+            return f"cannot write to {directory}/ ({exc.strerror}): nothing was run; free space or make it writable"
+    return None
 
 
 def remove(path: str | os.PathLike) -> None:

@@ -299,20 +299,26 @@ def run_ingest(samples: list[dict], output: str, cutflow_path: str, spark_config
                 for task in batch.to_pylist():  # one row per task: a few files, not events
                     cutflow = ingest_task(task, quirks, output_dir, remote)
                     counts = pa.array([[cutflow[cut] for cut in CUTS]], pa.list_(pa.int64()))
-                    yield pa.RecordBatch.from_arrays([pa.array([task["sample_index"]], pa.int32()), counts], names=["sample_index", "counts"])
+                    yield pa.RecordBatch.from_arrays([pa.array([task["task"]], pa.int32()), counts], names=["task", "counts"])
 
         plan = spark.sparkContext.parallelize(tasks, len(tasks))
         frame = spark.createDataFrame(plan, "task int, sample_index int, label int, path string, open_path string, entry_start long, entry_stop long")
         started = time.time()
         try:
             # Only successful task attempts report: retried tasks are counted once.
-            reports = frame.mapInArrow(compute, "sample_index int, counts array<long>").collect()
+            reports = frame.mapInArrow(compute, "task int, counts array<long>").collect()
         except Exception as exc:  # Spark wraps executor errors; bring ours back as one line
             raise _executor_error(exc) from None
         seconds = time.time() - started
         table = np.zeros((len(samples), len(CUTS)), dtype=np.int64)
+        not_finite = Counter()
         for report in reports:
-            table[report["sample_index"]] += report["counts"]
+            task = tasks[report["task"]]
+            table[task["sample_index"]] += report["counts"]
+            not_finite[task["path"]] += report["counts"][CUTS.index("read")] - report["counts"][CUTS.index("finite")]
+        for path, dropped in not_finite.items():
+            if dropped:
+                log.warning("%s: %d events with NaN or inf inputs dropped (cutflow row 'finite')", path, dropped)
         for sample, row in zip(samples, table):
             if row[-1] == 0:
                 raise InputError(f"sample '{sample['sample']}': no event passes the isolated-lepton selection ({row[0]} read)")

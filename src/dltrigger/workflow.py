@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import sys
@@ -15,6 +16,7 @@ def job_log(path: str | os.PathLike):
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
+    problem = None
     with open(path, "a", buffering=1) as handle:
         os.dup2(handle.fileno(), 1)
         os.dup2(handle.fileno(), 2)
@@ -23,9 +25,12 @@ def job_log(path: str | os.PathLike):
         )
         try:
             yield
-        except Exception:
-            logging.getLogger("dltrigger").exception("job failed")
-            raise
+        except Exception as exc:
+            problem = user_error(exc)
+            if problem is None:  # a bug, not the input: the whole traceback
+                logging.getLogger("dltrigger").exception("job failed")
+                raise
+            logging.getLogger("dltrigger").error("job failed: %s", problem)
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -33,6 +38,26 @@ def job_log(path: str | os.PathLike):
             os.dup2(saved[1], 2)
             for fd in saved:
                 os.close(fd)
+    if problem is not None:  # one line on the console too (Snakemake's, or the terminal of a run by hand)
+        print(f"dltrigger: {problem}", file=sys.stderr)
+        raise SystemExit(1)
+
+
+# Errors of the storage, not of the code: each is reported as one line naming the path.
+STORAGE_ERRORS = (errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES)
+
+
+def user_error(exc: BaseException) -> str | None:
+    """The one-line message of an error caused by the inputs, the config or the storage (which a user
+    fixes), or None for anything else (a bug, reported with its traceback)."""
+    from .config import ConfigError
+    from .ingest import InputError
+
+    if isinstance(exc, (InputError, ConfigError, TimeoutError)):
+        return " ".join(str(exc).split())
+    if isinstance(exc, OSError) and exc.errno in STORAGE_ERRORS:
+        return f"cannot write {exc.filename or 'an output'}: {exc.strerror}"
+    return None
 
 
 def snakemake_for_target(target: str, configfiles: list[str] | None = None):

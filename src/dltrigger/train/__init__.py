@@ -111,7 +111,8 @@ def run_training(model: str, train_dir: str, test_dir: str, output_dir: str, set
         log.info("training %s with engine %s: %d workers x %d events/batch, %d epochs, %d train / %d test events%s",
                  model, spec["engine"], spec["workers"], spec["batch_size"], spec["epochs"], datasets[0].rows, datasets[1].rows,
                  f", resuming after epoch {resume[0]}" if resume else "")  # fmt: skip
-        result = _bounded(spark, lambda: engine.launch(spark, spec), timeout, f"training of {model} ({spec['engine']})", staging)
+        result = _bounded(spark, lambda: engine.launch(spark, spec), timeout, f"training of {model} ({spec['engine']})", staging,
+                          settings["restarts"])  # fmt: skip
         history = result["history"]
         _write_history(history, os.path.join(staging, "history.csv"), os.path.join(staging, "history.json"))
         used = {**spec, "fingerprint": key, "train_events": datasets[0].rows, "test_events": datasets[1].rows, "final_weights_sha256": result["weights"],
@@ -131,32 +132,39 @@ def _removed_after(path: str):
         remove(path)
 
 
-def _bounded(spark, function, seconds: float, what: str, staging: str):
-    """Run a Spark-launched training; cancel its jobs and fail with one line if it takes too long. Without
-    a session (an engine with its own process, bounded by the engine) only the errors are made one line."""
-    if spark is None:
-        try:
-            return function()
-        except subprocess.TimeoutExpired:
-            raise TimeoutError(f"{what} did not finish within {seconds:.0f} s (train.timeout_minutes); its process was killed") from None
-        except InputError:
-            raise
-        except Exception as exc:
-            raise RuntimeError(f"{what} failed: {first_error(staging) or _last_error_line(exc)}") from None
-    context = spark.sparkContext
-    group = f"dltrigger-{os.getpid()}-{time.time_ns()}"
-    context.setJobGroup(group, what, interruptOnCancel=True)
-    expired = threading.Event()
-    timer = threading.Timer(seconds, lambda: (expired.set(), context.cancelJobGroup(group)))
-    timer.start()
+def _bounded(spark, function, seconds: float, what: str, staging: str, restarts: int = 0):
+    """Run a training launch; cancel its Spark jobs and fail with one line if all attempts together take
+    longer than ``seconds``. A failed launch (a training process or executor died) is started again up
+    to ``restarts`` times: each launch resumes from the last complete epoch's checkpoint. Bad inputs and
+    timeouts are final. Without a session (an engine with its own process, bounded by the engine) only
+    the errors are made one line."""
+    expired, timer = threading.Event(), None
+    if spark is not None:
+        context = spark.sparkContext
+        group = f"dltrigger-{os.getpid()}-{time.time_ns()}"
+        context.setJobGroup(group, what, interruptOnCancel=True)
+        timer = threading.Timer(seconds, lambda: (expired.set(), context.cancelJobGroup(group)))
+        timer.start()
     try:
-        return function()
-    except Exception as exc:
-        if expired.is_set():
-            raise TimeoutError(f"{what} did not finish within {seconds:.0f} s (train.timeout_minutes); its Spark jobs were cancelled") from None
-        raise RuntimeError(f"{what} failed: {first_error(staging) or _last_error_line(exc)}") from None
+        for restart in range(restarts + 1):
+            try:
+                return function()
+            except subprocess.TimeoutExpired:
+                raise TimeoutError(f"{what} did not finish within {seconds:.0f} s (train.timeout_minutes); its process was killed") from None
+            except InputError:
+                raise
+            except Exception as exc:
+                if expired.is_set():
+                    raise TimeoutError(f"{what} did not finish within {seconds:.0f} s (train.timeout_minutes); its Spark jobs were cancelled") from None
+                error = first_error(staging) or _last_error_line(exc)
+                if restart == restarts:
+                    raise RuntimeError(f"{what} failed: {error}") from None
+                log.warning("%s failed (%s); restart %d of %d (train.restarts) from its last checkpoint", what, error, restart + 1, restarts)
+                for stale in glob.glob(os.path.join(staging, "*")):  # the failed attempt's partial outputs and error lines
+                    remove(stale)
     finally:
-        timer.cancel()
+        if timer:
+            timer.cancel()
 
 
 def _last_error_line(exc: Exception) -> str:

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from ..faults import kill_once
 from ..ingest import InputError
 from ..models import inputs_of
 from .data import ID_COLUMNS, Dataset
@@ -84,7 +85,7 @@ def train_process(spec: dict) -> list[dict] | None:
             group["lr"] = lr
         model.train()
         began, sums = time.perf_counter(), torch.zeros(3, dtype=torch.float64)
-        for batch in train.batches(*train_rows, spec["batch_size"], (*inputs, "label")):
+        for step, batch in enumerate(train.batches(*train_rows, spec["batch_size"], (*inputs, "label"))):
             x, y = tensors(batch)
             logits = ddp(*x)
             loss = F.cross_entropy(logits, y)
@@ -92,6 +93,8 @@ def train_process(spec: dict) -> list[dict] | None:
             loss.backward()
             optimizer.step()
             sums += torch.tensor([loss.item() * y.numel(), (logits.argmax(1) == y).sum().item(), y.numel()], dtype=torch.float64)
+            if step == 0:
+                kill_once(f"train-rank{rank}-epoch{epoch + 1}")  # the reliability tests kill a process mid-epoch here
         dist.all_reduce(sums)
         seconds = time.perf_counter() - began
         validation, probs, ids = evaluate(keep=epoch == spec["epochs"] - 1)

@@ -25,19 +25,27 @@ from test_spark_stages import write_tree
 from test_workflow import copy_workflow, snakemake
 
 SHEET = "sample\tlabel\tsource\tprocess\n"
+# A small run to the raw W+jets sample: two chunks of 150 events, no pileup pool needed.
+NO_PILEUP = {"pileup": {"mu": 0}, "generate": {"processes": {"wjets": {"events_per_chunk": 150}}}}
 
 
 def can_mount() -> bool:
     return subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
 
 
-def snakemake_with_results_on(workdir: Path, mount: str, *args):
-    """Snakemake in a private mount namespace whose results/ is ``mount``: a read-only bind mount of
-    itself, or a small tmpfs that fills up (root ignores file permissions, a mount does not)."""
-    (workdir / "results").mkdir(exist_ok=True)
+def small_run_with_results_on(tmp_path: Path, mount: str):
+    """The raw W+jets sample made by Snakemake in a private mount namespace whose results/ is ``mount``:
+    a read-only bind mount of itself, or a small tmpfs that fills up (root ignores file permissions, a
+    mount does not). Returns the workflow directory, the run, and the files left in results/."""
+    workdir = copy_workflow(tmp_path)
+    (workdir / "small.yaml").write_text(yaml.safe_dump(NO_PILEUP))
+    (workdir / "results").mkdir()
     prepare = {"read-only": "mount --bind -o ro results results", "full": "mount -t tmpfs -o size=256k tmpfs results"}[mount]
-    command = f"{prepare} && exec {shutil.which('snakemake', path=str(Path(sys.executable).parent))} \"$@\""
-    return subprocess.run(["unshare", "-m", "sh", "-c", command, "sh", *args], cwd=workdir, capture_output=True, text=True, timeout=600)
+    snakemake_path = Path(sys.executable).parent / "snakemake"
+    command = f'{prepare} && {{ "{snakemake_path}" "$@"; status=$?; find results -type f > left.txt; exit $status; }}'
+    args = ("results/raw/wjets/manifest.json", "--cores", "1", "--configfile", "small.yaml")
+    result = subprocess.run(["unshare", "-m", "sh", "-c", command, "sh", *args], cwd=workdir, capture_output=True, text=True, timeout=600)
+    return workdir, result, (workdir / "left.txt").read_text().split()
 
 
 def digest(path) -> str:
@@ -121,31 +129,26 @@ def test_bad_config_keys_and_types_stop_before_any_job(tmp_path):
 # ------------------------------------------------------------------------------------------------------
 # The output disk: read-only, or full during a job
 # ------------------------------------------------------------------------------------------------------
-NO_PILEUP = {"pileup": {"mu": 0}, "generate": {"processes": {"wjets": {"events_per_chunk": 150}}}}
-
-
 @pytest.mark.skipif(not can_mount(), reason="needs a private mount namespace (unshare -m)")
 def test_a_read_only_results_directory_stops_the_run_before_any_job(tmp_path):
-    workdir = copy_workflow(tmp_path)
-    (workdir / "small.yaml").write_text(yaml.safe_dump(NO_PILEUP))
-    result = snakemake_with_results_on(workdir, "read-only", "results/raw/wjets/manifest.json", "--cores", "1", "--configfile", "small.yaml")
+    workdir, result, left = small_run_with_results_on(tmp_path, "read-only")
     assert result.returncode == 1
     assert error_lines(result.stderr) == [
         "dltrigger: cannot write to results/ (Read-only file system): nothing was run; free space or make it writable"
     ], result.stderr[-2000:]
-    assert not (workdir / "logs").exists() and os.listdir(workdir / "results") == []
+    assert not (workdir / "logs").exists() and left == []
 
 
 @pytest.mark.skipif(not can_mount(), reason="needs a private mount namespace (unshare -m)")
 def test_a_disk_filling_up_during_a_job_is_named_and_leaves_no_partial_file(tmp_path):
-    workdir = copy_workflow(tmp_path)
-    (workdir / "small.yaml").write_text(yaml.safe_dump(NO_PILEUP))
-    result = snakemake_with_results_on(workdir, "full", "results/raw/wjets/manifest.json", "--cores", "1", "--configfile", "small.yaml")
+    workdir, result, left = small_run_with_results_on(tmp_path, "full")
     assert result.returncode == 1
     lines = error_lines(result.stderr)
-    assert len(lines) == 1 and re.fullmatch(r"dltrigger: cannot write results/raw/wjets/chunk_00\d\.root: No space left on device", lines[0]), result.stderr[-2000:]
-    # (the tmpfs is gone with the namespace: that the failed write left no file is the temporary-name test's, test_generate.py)
-    assert "job failed: cannot write results/raw/wjets/chunk_00" in "".join(log.read_text() for log in (workdir / "logs/generate_chunk/wjets").glob("*.log"))
+    failed = re.fullmatch(r"dltrigger: cannot write (results/raw/wjets/chunk_00\d)\.root: No space left on device", lines[0]) if len(lines) == 1 else None
+    assert failed, result.stderr[-2000:]
+    assert not [path for path in left if path.startswith(failed.group(1)) or ".partial-" in path], left  # no part of the failed chunk
+    logs = "".join(log.read_text() for log in (workdir / "logs/generate_chunk/wjets").glob("*.log"))
+    assert "job failed: cannot write results/raw/wjets/chunk_00" in logs
 
 
 def test_a_job_reports_input_problems_in_one_line_and_bugs_with_their_traceback(tmp_path):

@@ -79,7 +79,8 @@ BAD_FILES = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("case", list(BAD_FILES))
+# 0 selected events needs a Spark job (~30 s); its stage-level twin is in the default set (test_spark_stages.py).
+@pytest.mark.parametrize("case", [pytest.param(case, marks=[pytest.mark.slow] if case == "no selected events" else []) for case in BAD_FILES])
 def test_a_bad_input_file_stops_ingestion_in_one_line_and_leaves_no_output(case, sanity_samples, tmp_path):
     make, message = BAD_FILES[case]
     workdir = copy_workflow(tmp_path)

@@ -156,6 +156,7 @@ def test_a_training_process_killed_mid_epoch_restarts_from_the_last_checkpoint(f
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-6) and a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-6)
 
 
+@pytest.mark.slow  # (keras's checkpoint format is also read by the corrupt-checkpoint test)
 def test_keras_resumes_at_the_next_epoch(features, tmp_path):
     """The keras engine restores weights and Adam's state; its dropout streams are not reseeded per epoch
     (tf.function-held random state), so only the torch engine repeats the lost epochs bit for bit."""

@@ -142,6 +142,7 @@ def test_the_bigdl_engine_is_chosen_in_config(tmp_path):
     assert "rule bigdl_env:" in dry.stdout and "results/plots/bigdl/roc_ttbar.png" in dry.stdout
 
 
+@pytest.mark.slow
 def test_paper_config_dry_run_fans_out_generation(tmp_path):
     dry = snakemake(copy_workflow(tmp_path), "-n", "--cores", "1", "--configfile", "config/paper.yaml", "--quiet", "rules")
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, flags=re.M))

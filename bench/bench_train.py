@@ -1,17 +1,24 @@
-"""Training throughput of each classifier x engine with 1 and 2 workers, side by side in one run.
+"""Training throughput of each classifier x engine x particle layout, with 1 and 2 workers, side by side.
 
-Trains on a synthetic feature set shaped as feature preparation writes it, on local[2] with one thread
-per worker, three epochs, and prints samples/s over epochs 2-3 (the first one warms up: tracing,
-caches), per core, and the 2-worker / 1-worker ratio. Particle rows: ``--rows dense`` (default) makes
-all 801 rows non-zero, as the original's per-event standardisation of the padding did, so the GRU reads
-every row (the original's work per event); ``--rows workflow`` keeps 5-332 real rows and zero padding, as the default workflow's
-features (generated samples: mean 112 real rows, 266 at most in a batch of 128), so the masked GRU
-stops after each batch's longest event.
-Targets: inclusive classifier >= 200 samples/s per core on CPU (the original: ~9/core for TF on one
-node, ~16/core for BigDL); 2 workers >= 1.7x one worker on a 2-core machine.
+Trains on synthetic feature sets in the workflow's layout (ragged particle rows, per-event padding
+value and position), on local[2] with one thread per worker, for ``--epochs`` epochs, and prints
+samples/s over the epochs after the first (it warms up: tracing, caches) as mean +- standard deviation
+over those epochs, per core, and the 2-worker / 1-worker ratio. Particle rows (``--rows``, several may
+be given):
 
-    tests/loopback.sh .venv/bin/python bench/bench_train.py [--events 1024] [--models hlf particle inclusive]
-    [--engines torch keras] [--rows dense|workflow] [--device cuda --workers 1]   # the last on a GPU machine
+* ``workflow``: zero padding, as global scaling leaves it, with the real-row counts of the workflow's
+  events (drawn from ``--lengths``, the ingested events, when it exists; else 5-332 uniformly): the
+  masked GRU stops after each batch's longest event; with ``--buckets on`` the batches are made of
+  events of similar length (train.length_buckets).
+* ``dense``: every one of the 801 rows non-zero, as the original's per-event standardisation made the
+  padding: the GRU reads every row (the original's work per event).
+
+Targets: particle and inclusive >= 2,000 samples/s per core on the workflow's rows with bucketing, and
+>= 200 on dense rows (the original: ~9/core for TF on one node, ~16/core for BigDL); 2 workers >= 1.7x
+one worker on a 2-core machine.
+
+    tests/loopback.sh .venv/bin/python bench/bench_train.py [--events 4096] [--models particle inclusive]
+    [--engines torch] [--rows workflow dense] [--buckets on off] [--device cuda --workers 1]   # the last on a GPU
 """
 
 from __future__ import annotations
@@ -21,66 +28,72 @@ import os
 import sys
 import tempfile
 
+import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from test_train import SETTINGS, write_features  # noqa: E402  (the tests' feature writer)
 
-from dltrigger.files import write_parquet  # noqa: E402
-from dltrigger.ingest import arrow_lists, numpy_of_lists  # noqa: E402
 from dltrigger.train import run_training  # noqa: E402
 
 
-
-def densify(directory: str) -> None:
-    """Padding rows made non-zero, as after per-event standardisation."""
+def lengths_of(path: str, events: int, seed: int) -> np.ndarray | None:
+    """Real-row counts drawn from ingested events (None where there are none)."""
     import pyarrow.parquet as pq
 
-    for name in os.listdir(directory):
-        path = os.path.join(directory, name)
-        table = pq.read_table(path)
-        gru = numpy_of_lists(table.column("GRU_input")).copy()
-        gru[gru == 0] = -0.1
-        table = table.set_column(table.schema.get_field_index("GRU_input"), "GRU_input", arrow_lists(gru, *gru.shape[1:]))
-        write_parquet(table, path)
+    if not os.path.isdir(path):
+        return None
+    counts = pq.read_table(path, columns=["n_particles"]).column("n_particles").to_numpy()
+    return np.random.default_rng(seed).choice(counts, size=events)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1024, help="training events (default 1024)")
+    parser.add_argument("--events", type=int, default=4096, help="training events (default 4096)")
+    parser.add_argument("--epochs", type=int, default=4, help="epochs per run; the first is not timed (default 4)")
     parser.add_argument("--models", nargs="+", default=["hlf", "particle", "inclusive"])
-    parser.add_argument("--engines", nargs="+", default=["torch", "keras"])
+    parser.add_argument("--engines", nargs="+", default=["torch"])
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--rows", nargs="+", choices=("workflow", "dense"), default=["workflow", "dense"])
+    parser.add_argument("--buckets", nargs="+", choices=("on", "off"), default=["on"], help="length buckets for workflow rows")
+    parser.add_argument("--lengths", default="results/ingest/events.parquet", help="ingested events to draw real-row counts from")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--rows", choices=("dense", "workflow"), default="dense", help="particle rows per event (see above)")
     args = parser.parse_args()
     spark = {"master": f"local[{max(args.workers)},1]", "driver_memory": "2g", "executor_memory": "2g", "shuffle_partitions": 2, "event_log": False, "conf": {}}
+    test_events = max(args.events // 8, 16)
+    counts = {"train": lengths_of(args.lengths, args.events, 1), "test": lengths_of(args.lengths, test_events, 2)}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        write_features(f"{tmp}/train", args.events, seed=1, parts=4, max_particles=333)
-        write_features(f"{tmp}/test", max(args.events // 8, 16), seed=2, parts=2, max_particles=333)
-        if args.rows == "dense":
-            for directory in (f"{tmp}/train", f"{tmp}/test"):
-                densify(directory)
+        for layout in args.rows:
+            padding = 0.0 if layout == "workflow" else -0.1
+            write_features(f"{tmp}/{layout}/train", args.events, seed=1, parts=4, max_particles=333, padding=padding, lengths=counts["train"])
+            write_features(f"{tmp}/{layout}/test", test_events, seed=2, parts=2, max_particles=333, padding=padding, lengths=counts["test"])
         for engine in args.engines:
             for model in args.models:
-                rates = {}
-                for workers in args.workers:
-                    settings = {**SETTINGS, "engine": engine, "workers": workers, "device": args.device, "batch_size": args.batch_size, "epochs": {model: 3}, "timeout_minutes": 60}
-                    history = run_training(model, f"{tmp}/train", f"{tmp}/test", f"{tmp}/out-{engine}-{model}-{workers}", settings, spark, max(args.workers), seed=1)
-                    warm = history[1:]
-                    rates[workers] = sum(row["train_events"] for row in warm) / sum(row["wall_seconds"] for row in warm)
-                    rows.append((engine, model, workers, rates[workers], rates[workers] / workers if args.device == "cpu" else float("nan")))
-                if len(rates) > 1:
-                    rows.append((engine, model, "ratio", rates[max(rates)] / rates[min(rates)], float("nan")))
-    print(f"{args.events} training events ({args.rows} particle rows), per-worker batch {args.batch_size}, device {args.device}")
-    print(f"{'engine':8s} {'model':16s} {'workers':>7s} {'samples/s':>10s} {'per core':>9s}")
-    for engine, model, workers, rate, per_core in rows:
+                for layout in args.rows if model != "hlf" else args.rows[:1]:
+                    for buckets in args.buckets if layout == "workflow" and model != "hlf" else ["off"]:
+                        rates = {}
+                        for workers in args.workers:
+                            settings = {**SETTINGS, "engine": engine, "workers": workers, "device": args.device, "batch_size": args.batch_size,
+                                        "epochs": {model: args.epochs}, "timeout_minutes": 60, "length_buckets": buckets == "on"}  # fmt: skip
+                            out = f"{tmp}/out-{engine}-{model}-{layout}-{buckets}-{workers}"
+                            history = run_training(model, f"{tmp}/{layout}/train", f"{tmp}/{layout}/test", out, settings, spark, max(args.workers), seed=1)
+                            per_epoch = np.array([row["samples_per_second"] for row in history[1:]])
+                            rates[workers] = per_epoch.mean()
+                            per_core = 1 / workers if args.device == "cpu" else float("nan")
+                            rows.append((engine, model, layout, buckets, workers, per_epoch.mean(), per_epoch.std(), per_core))
+                        if len(rates) > 1:
+                            rows.append((engine, model, layout, buckets, "ratio", rates[max(rates)] / rates[min(rates)], float("nan"), float("nan")))
+    source = f"real-row counts of {args.lengths}" if counts["train"] is not None else "5-332 real rows"
+    print(f"{args.events} training events ({source}), per-worker batch {args.batch_size}, device {args.device}, "
+          f"samples/s over epochs 2-{args.epochs} (mean +- std)")  # fmt: skip
+    print(f"{'engine':7s} {'model':10s} {'rows':9s} {'buckets':7s} {'workers':>7s} {'samples/s':>16s} {'per core':>9s}")
+    for engine, model, layout, buckets, workers, rate, spread, per_core in rows:
         if workers == "ratio":
-            print(f"{engine:8s} {model:16s} {'2 vs 1':>7s} {rate:9.2f}x")
+            print(f"{engine:7s} {model:10s} {layout:9s} {buckets:7s} {'2 vs 1':>7s} {rate:15.2f}x")
         else:
-            print(f"{engine:8s} {model:16s} {workers:>7} {rate:10.0f} {per_core:9.0f}")
-    print("targets: inclusive >= 200 samples/s per core on CPU (original: TF ~9/core, BigDL ~16/core); 2 workers >= 1.7x one")
+            print(f"{engine:7s} {model:10s} {layout:9s} {buckets:7s} {workers:>7} {rate:9.0f} +- {spread:4.0f} {rate * per_core:9.0f}")
+    print("targets: particle and inclusive >= 2,000 samples/s per core on workflow rows with buckets, >= 200 on dense rows; 2 workers >= 1.7x one")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 # Config and sample-sheet validation, and the input/param functions of all rules.
+import os
 import sys
 
 from dltrigger.config import ConfigError, check_pythia_settings, load_samples, validate_config
@@ -81,6 +82,35 @@ def get_sample_manifest_input(wildcards):
     return {"root": raw_chunk_files(wildcards.sample, "root"), "meta": raw_chunk_files(wildcards.sample, "json")}
 
 
+EXTERNAL_FEATURES = config["features"]["external"]
+
+
+def get_features(wildcards):
+    """The train and test feature tables: the workflow's own, or the external ones of features.external."""
+    if EXTERNAL_FEATURES:
+        return {"train": EXTERNAL_FEATURES["train"], "test": EXTERNAL_FEATURES["test"]}
+    return {"train": rules.features.output.train, "test": rules.features.output.test}
+
+
+def get_trigger_rates_input(wildcards):
+    """Manifests (cross-sections) and ingested events (selected fractions); none for external features."""
+    if EXTERNAL_FEATURES:
+        return {}
+    return {"manifests": expand("results/raw/{sample}/manifest.json", sample=SAMPLES["sample"]), "events": rules.ingest.output.events}
+
+
+def get_data_figures():
+    """The cutflow and input-feature figures: they need the workflow's own events."""
+    return [] if EXTERNAL_FEATURES else [rules.plot_cutflow.output, rules.plot_features.output]
+
+
+def built_studies():
+    """The side studies' figures that `snakemake studies` has built: kept in the default target, and so in
+    its report (an existence check: nothing is run to decide)."""
+    figures = [rules.plot_scaling.output, rules.plot_engine_comparison.output]
+    return [figure for figure in figures if os.path.exists(figure.png)]
+
+
 def get_generated_root_files(wildcards):
     """The generated ROOT files the manifests name, declared to the Spark rules that read them: without a
     shared filesystem (profiles/kubernetes) a job's pod receives only its declared inputs."""
@@ -123,7 +153,7 @@ def compared_engines():
     """The engines of the comparison. BigDL needs a Python 3.10: when the machine has none and none is
     configured, the default comparison goes on without it (one warning line) instead of failing the run."""
     engines = config["compare_engines"]["engines"]
-    if "bigdl" in engines and not config["train"]["bigdl"]["python"] and config["compare_engines"]["enabled"]:
+    if "bigdl" in engines and not config["train"]["bigdl"]["python"]:
         try:
             find_python(None)
         except InputError as missing:
@@ -156,6 +186,8 @@ def get_summary_benchmarks():
     per_model = expand("benchmarks/{rule}/{engine}/{model}.tsv", rule=["train", "evaluate"], engine=TRAIN_ENGINE, model=config["train"]["models"])
     pileup = ["benchmarks/pileup_pool/pileup_pool.tsv"] if config["pileup"]["mu"] > 0 else []
     tables = ["benchmarks/trigger_rates/trigger_rates.tsv", f"benchmarks/evaluation_tables/{TRAIN_ENGINE}.tsv"]
+    if EXTERNAL_FEATURES:
+        return [*per_model, *tables]
     return [*pileup, *generated, "benchmarks/ingest/ingest.tsv", "benchmarks/features/features.tsv", *per_model, *tables]
 
 

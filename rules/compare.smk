@@ -5,8 +5,7 @@
 rule compare_train:
     input:
         unpack(lambda wildcards: engine_environment(wildcards.engine)),
-        train=rules.features.output.train,
-        test=rules.features.output.test,
+        unpack(get_features),
     output:
         predictions=directory("results/compare/{engine}/{model}/predictions.parquet"),
         history_json="results/compare/{engine}/{model}/history.json",

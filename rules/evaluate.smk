@@ -26,8 +26,7 @@ rule evaluate:
 
 rule trigger_rates:
     input:
-        manifests=expand("results/raw/{sample}/manifest.json", sample=SAMPLES["sample"]),
-        events=rules.ingest.output.events,
+        unpack(get_trigger_rates_input),
     output:
         rates="results/evaluate/rates.json",
     log:

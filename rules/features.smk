@@ -24,3 +24,27 @@ rule features:
         "../envs/spark.yaml"
     script:
         "../scripts/features.py"
+
+
+# The train and test features written in the original study's published schema.
+rule export_original_schema:
+    input:
+        train=rules.features.output.train,
+        test=rules.features.output.test,
+    output:
+        train=directory("results/features/original/trainUndersampled_InclusiveClassifier.parquet"),
+        test=directory("results/features/original/testUndersampled_InclusiveClassifier.parquet"),
+    log:
+        "logs/export_original_schema/export_original_schema.log",
+    benchmark:
+        "benchmarks/export_original_schema/export_original_schema.tsv"
+    params:
+        spark=config["spark"],
+    threads: workflow.cores
+    resources:
+        mem_mb=6000,
+        runtime=120,
+    conda:
+        "../envs/spark.yaml"
+    script:
+        "../scripts/export_original_schema.py"

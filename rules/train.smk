@@ -27,8 +27,7 @@ rule bigdl_env:
 rule train:
     input:
         unpack(lambda wildcards: engine_environment(TRAIN_ENGINE)),
-        train=rules.features.output.train,
-        test=rules.features.output.test,
+        unpack(get_features),
     output:
         model=f"{TRAIN_DIR}/{model_file(TRAIN_ENGINE)}",
         predictions=directory(f"{TRAIN_DIR}/predictions.parquet"),

@@ -21,4 +21,5 @@ with job_log(snakemake.log[0]):
         quirks=features["original_quirks"],
         scaling=features["particle_scaling"],
         test_fraction=features["test_fraction"],
+        padding=features["padding"],
     )

@@ -9,4 +9,5 @@ if "snakemake" not in globals():  # run by hand: python scripts/<name>.py TARGET
     snakemake = snakemake_from_command_line()
 
 with job_log(snakemake.log[0]):
-    write_rates(list(snakemake.input.manifests), snakemake.input.events, snakemake.params.luminosity, snakemake.output.rates)
+    inputs = dict(snakemake.input.items())  # none with external feature tables: no cross-sections
+    write_rates(list(inputs.get("manifests", [])), inputs.get("events"), snakemake.params.luminosity, snakemake.output.rates)

@@ -113,3 +113,59 @@ def reference(event, quirks=False):
             ]
             rows.append(row(p["ET"], p["Eta"], p["Phi"], (0, 0, 0), isos, onehot, 0.0))
     return hlf, rows
+
+
+# --------------------------------------------------------------------------------------------------
+# The GRU input as the workflow built it before particle rows were stored ragged: the whole zero-padded
+# 801x19 matrix per event (real rows first). Kept verbatim so that the ragged layout can be checked
+# against it bit for bit.
+# --------------------------------------------------------------------------------------------------
+N_ROWS, ETA, PHI = 801, 5, 6
+
+
+def padded_gru_input(llf, n_particles, quirks, scaling, mean=None, std=None):
+    import numpy as np
+
+    n = n_particles.size
+    real = np.arange(N_ROWS)[None, :] < n_particles[:, None]
+    rows = llf[real]
+    event = np.repeat(np.arange(n), n_particles)
+    if scaling == "per_event":
+        mean, std = _padded_moments_per_event(rows, event, n_particles)
+        offset, scale = mean[event], std[event]
+    else:
+        offset, scale = mean, np.where(std > 0, std, 1.0)
+    scaled = ((rows - offset) / scale).astype(np.float32)
+    padding = (-mean / std).astype(np.float32)[:, None, :] if scaling == "per_event" else np.float32(0.0)
+
+    lepton = llf[:, 0]
+    if quirks:  # every row of the matrix takes part in the sort
+        distance = _padded_distance(llf[:, :, ETA], llf[:, :, PHI], lepton[:, None, ETA], lepton[:, None, PHI])
+        dense = np.empty_like(llf)
+        dense[:] = padding
+        dense[real] = scaled
+        order = np.argsort(-distance, axis=1, kind="stable")
+        return np.take_along_axis(dense, order[:, :, None], axis=1)
+    distance = _padded_distance(rows[:, ETA], rows[:, PHI], lepton[event, ETA], lepton[event, PHI])
+    out = np.empty_like(llf)
+    out[:] = padding
+    out[real] = scaled[np.lexsort((-distance, event))]
+    return out
+
+
+def _padded_distance(eta, phi, lepton_eta, lepton_phi):
+    import numpy as np
+
+    dphi = (phi - lepton_phi + np.pi) % (2 * np.pi) - np.pi
+    return np.sqrt((eta - lepton_eta) ** 2 + dphi**2)
+
+
+def _padded_moments_per_event(rows, event, n_particles):
+    import numpy as np
+
+    rows = rows.astype(np.float64)
+    starts = np.concatenate([[0], np.cumsum(n_particles)[:-1]])
+    mean = np.add.reduceat(rows, starts, axis=0) / N_ROWS
+    squares = np.add.reduceat((rows - mean[event]) ** 2, starts, axis=0) + (N_ROWS - n_particles)[:, None] * mean**2
+    std = np.sqrt(squares / N_ROWS)
+    return mean, np.where(std > 0, std, 1.0)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from dltrigger.generate.delphes import SCHEMA, write_delphes
-from dltrigger.ingest import HLF_NAMES, LLF_NAMES, N_ROWS, features, read_events
+from dltrigger.arrays import event_starts
+from dltrigger.ingest import HLF_NAMES, LLF_NAMES, features, read_events
 
 NAN = float("nan")
 
@@ -84,6 +85,12 @@ def hlf(result, row):
     return dict(zip(HLF_NAMES, result["hlf"][row].tolist()))
 
 
+def particle_rows(result: dict, event: int) -> np.ndarray:
+    """The particle rows of one selected event of a ``features`` result."""
+    start = event_starts(result["n_particles"])[event]
+    return result["llf"][start : start + result["n_particles"][event]]
+
+
 def test_hand_built_events_corrected_physics(hand_built):
     result = features(hand_built, quirks=False)
     assert result["cutflow"] == {"read": 5, "finite": 4, "isolation maps": 4, "lepton pT > 23 GeV": 3, "isolated lepton": 2}
@@ -97,7 +104,7 @@ def test_hand_built_events_corrected_physics(hand_built):
     assert a["LepIsoGamma"] == pytest.approx(2.0 / 50)
     assert a["LepIsoNeu"] == pytest.approx(4.0 / 50)
 
-    llf = result["llf"][0]
+    llf = particle_rows(result, 0)
     assert result["n_particles"][0] == 1 + 4 + 2 + 2  # lepton, 4 tracks (own one skipped), 2 photons, 2 neutrals
     column = {name: llf[:, i] for i, name in enumerate(LLF_NAMES)}
     np.testing.assert_allclose(column["Pt"][:9], [50, 30, 5, 20, 2, 2, 3, 4, 6])
@@ -111,8 +118,8 @@ def test_hand_built_events_corrected_physics(hand_built):
     assert column["ChPFIso"][3] == pytest.approx(2.0 / 20)
     assert column["GammaPFIso"][3] == pytest.approx(3.0 / 20)
     assert column["ChPFIso"][5] == pytest.approx((48 + 5) / 2.0)  # a photon next to the electron's track
-    assert not llf[9:].any()  # zero padding after the real particles
-    assert result["llf"].shape == (2, N_ROWS, 19)
+    assert llf.shape == (9, 19)  # the real rows only: the padding of the 801-row matrix is not stored
+    assert result["llf"].shape == (result["n_particles"].sum(), 19)
 
 
 def test_hand_built_events_original_quirks(hand_built):
@@ -123,7 +130,7 @@ def test_hand_built_events_original_quirks(hand_built):
     assert (a["LepPt"], a["LepIsEle"], a["LepCharge"]) == (30.0, 0.0, 1.0)
     assert a["MT"] == pytest.approx(2 * 40 * 30 * (1 - math.cos(1.0)), rel=1e-6)  # no square root
     assert a["LepIsoCh"] == pytest.approx(30.0 / 30 - 1)  # "minus one" for its own track
-    column = {name: result["llf"][0][:, i] for i, name in enumerate(LLF_NAMES)}
+    column = {name: particle_rows(result, 0)[:, i] for i, name in enumerate(LLF_NAMES)}
     assert column["Charge"][1] == 1.0  # the electron's track: sign(PID 11) = +1, not its charge
     # No phi wrapping: the far track misses the kaon and the photon across phi = +-pi.
     assert column["Pt"][3] == 20.0
@@ -153,7 +160,7 @@ def test_vectorized_features_agree_with_a_per_event_reference(sanity_samples, qu
             hlf_expected, rows = expected
             np.testing.assert_allclose(result["hlf"][row], np.float32(hlf_expected), rtol=2e-6, atol=1e-6)
             assert result["n_particles"][row] == len(rows)
-            np.testing.assert_allclose(result["llf"][row][: len(rows)], np.float32(rows), rtol=2e-6, atol=1e-5)
+            np.testing.assert_allclose(particle_rows(result, row), np.float32(rows), rtol=2e-6, atol=1e-5)
             compared += 1
         assert result["entry"].tolist() == expected_entries, process
     assert compared > 200

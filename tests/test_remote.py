@@ -93,7 +93,8 @@ def test_a_sample_read_over_xrootd_equals_the_same_sample_read_from_disk(xrootd,
         assert remote.entry.tolist() == disk.entry.tolist()
         assert remote.event_number.tolist() == disk.event_number.tolist()
         np.testing.assert_array_equal(np.stack(remote.hfeatures), np.stack(disk.hfeatures))
-        np.testing.assert_array_equal(np.stack(remote.lfeatures.map(np.stack)), np.stack(disk.lfeatures.map(np.stack)))
+        np.testing.assert_array_equal(np.concatenate(remote.lfeatures), np.concatenate(disk.lfeatures))
+        assert remote.n_particles.tolist() == disk.n_particles.tolist()
     rows = [line.split("\t") for line in cutflow.read_text().splitlines()[1:]]
     assert all(int(ttbar) == 2 * int(wjets) for _, _, ttbar, wjets in rows)  # columns: cut, qcd, ttbar, wjets
     assert sorted(os.listdir(data)) == ["part_a.root", "part_b.root"]  # exported read-only, nothing added

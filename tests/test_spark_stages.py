@@ -11,7 +11,8 @@ import pytest
 import uproot
 
 from dltrigger import LABELS
-from dltrigger.features import gru_input, run_features
+from dltrigger.arrays import dense_sequences, sequences_of
+from dltrigger.features import particle_sequences, run_features
 from dltrigger.generate.delphes import empty_collections, write_delphes
 from dltrigger.ingest import CUTS, N_ROWS, InputError, features, plan_tasks, read_events, run_ingest
 from test_ingest import HAND_BUILT, delphes_file
@@ -46,7 +47,7 @@ def test_ingest_writes_the_selected_events_with_their_features(samples, ingested
     assert (events / "_SUCCESS").exists()
     schema = pq.read_schema(next(events.glob("part-*.parquet")))
     assert str(schema.field("hfeatures").type) == "list<element: float not null>"
-    assert str(schema.field("lfeatures").type) == "list<element: list<element: float not null> not null>"
+    assert str(schema.field("lfeatures").type) == "list<element: float not null>"  # each event's real rows, 19 values each
     assert pq.ParquetFile(next(events.glob("part-*.parquet"))).metadata.row_group(0).column(0).compression == "ZSTD"
 
     frame = table(events)
@@ -64,9 +65,9 @@ def test_ingest_writes_the_selected_events_with_their_features(samples, ingested
         assert mine.entry.tolist() == direct["entry"].tolist()
         assert (mine.label == LABELS[sample["label"]]).all()
         np.testing.assert_array_equal(np.stack(mine.hfeatures.to_numpy()), direct["hlf"])
-        first = np.stack(mine.lfeatures.iloc[0])
-        np.testing.assert_array_equal(first, direct["llf"][0])
-        assert first.shape == (N_ROWS, 19)
+        first = mine.lfeatures.iloc[0].reshape(-1, 19)
+        np.testing.assert_array_equal(first, direct["llf"][: direct["n_particles"][0]])
+        assert first.shape == (mine.n_particles.iloc[0], 19)
         expected_rows += len(direct["entry"])
     assert len(frame) == expected_rows
 
@@ -87,7 +88,7 @@ def assert_same_ingestion(run, reference):
     assert mine.drop(columns=["hfeatures", "lfeatures"]).equals(theirs.drop(columns=["hfeatures", "lfeatures"]))
     for column in ("hfeatures", "lfeatures"):
         for a, b in zip(mine[column], theirs[column]):
-            np.testing.assert_array_equal(np.stack(a), np.stack(b))
+            np.testing.assert_array_equal(a, b)
 
 
 def test_a_sample_without_selected_events_fails_and_leaves_no_output(tmp_path):
@@ -134,16 +135,26 @@ def test_truncated_and_empty_files_are_named(tmp_path, sanity_samples):
         plan_tasks([{"sample": "nothing", "label": "qcd", "files": [str(tmp_path / "empty.root")]}], 100)
 
 
+def sequences(llf: np.ndarray, n_particles: np.ndarray, quirks: bool, scaling: str, mean=None, std=None, padding="after"):
+    """The 801-row GRU input of padded particle matrices, through the ragged rows the workflow stores."""
+    rows = llf[np.arange(N_ROWS)[None, :] < n_particles[:, None]]
+    ordered, padding_row, padding_at = particle_sequences(rows, n_particles, quirks, scaling, padding, mean, std)
+    return dense_sequences(ordered, n_particles, padding_row, padding_at, N_ROWS)
+
+
 def test_particle_rows_sorted_by_decreasing_distance_to_the_lepton():
     llf = np.zeros((1, N_ROWS, 19), dtype=np.float32)
     # lepton at (eta, phi) = (1, 1); particles at distance 0.5, 2.0, 1.0; padding at (0, 0): distance 1.41
     for row, (eta, phi) in enumerate([(1.0, 1.0), (1.5, 1.0), (1.0, 3.0), (0.0, 1.0)]):
         llf[0, row, 5], llf[0, row, 6], llf[0, row, 4] = eta, phi, row + 1
     unscaled = {"scaling": "global", "mean": np.zeros(19), "std": np.ones(19)}
-    corrected = gru_input(llf, np.array([4]), quirks=False, **unscaled)[0, :, 4]
+    corrected = sequences(llf, np.array([4]), quirks=False, **unscaled)[0, :, 4]
     assert corrected[:4].tolist() == [3, 4, 2, 1] and not corrected[4:].any()  # lepton last, padding after
-    original = gru_input(llf, np.array([4]), quirks=True, **unscaled)[0, :, 4]
+    original = sequences(llf, np.array([4]), quirks=True, **unscaled)[0, :, 4]
     assert original[0] == 3 and not original[1:798].any() and original[798:].tolist() == [4, 2, 1]
+    assert (sequences(llf, np.array([4]), quirks=False, padding="by_distance", **unscaled)[0, :, 4] == original).all()
+    before = sequences(llf, np.array([4]), quirks=False, padding="before", **unscaled)[0, :, 4]
+    assert not before[:797].any() and before[797:].tolist() == [3, 4, 2, 1]  # the lepton still last
 
 
 @pytest.mark.parametrize("quirks", [False, True])
@@ -154,16 +165,38 @@ def test_standardisations(quirks):
     llf[:, :10, 17] = 1.0  # a column constant over the real rows is not constant over all 801
     llf[1, :, 16] = 0.0  # a constant column is scaled by 1
     n_particles = np.array([10, 10])
-    per_event = gru_input(llf, n_particles, quirks, "per_event")
+    per_event = sequences(llf, n_particles, quirks, "per_event")
     # sklearn's StandardScaler on each event's whole matrix, rows in any order
     mean, std = llf.mean(axis=1, dtype=np.float64), llf.std(axis=1, dtype=np.float64)
     expected = np.sort((llf - mean[:, None]) / np.where(std > 0, std, 1.0)[:, None], axis=1)
     np.testing.assert_allclose(np.sort(per_event, axis=1), expected, rtol=1e-6, atol=1e-6)
     assert per_event[0, 500, 0] != 0  # padding no longer zero: a Masking layer would mask nothing
-    scaled = gru_input(llf, n_particles, quirks, "global", mean=np.full(19, 3.0), std=np.full(19, 2.0))
+    scaled = sequences(llf, n_particles, quirks, "global", mean=np.full(19, 3.0), std=np.full(19, 2.0))
     real = np.abs(scaled).sum(axis=2) > 0
     assert real.sum(axis=1).tolist() == [10, 10]  # padding stays zero, wherever the sort put it
     np.testing.assert_allclose(np.sort(scaled[real].reshape(2, 10, 19), axis=1), np.sort((llf[:, :10] - 3.0) / 2.0, axis=1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("quirks", [False, True])
+@pytest.mark.parametrize("scaling", ["per_event", "global"])
+def test_sequences_from_ragged_rows_equal_the_padded_matrices_bit_for_bit(sanity_samples, quirks, scaling):
+    """The 801-row GRU input built from the stored ragged rows is, bit for bit, what the workflow built
+    when it stored the zero-padded 801x19 matrices (kept in tests/reference_features.py)."""
+    from reference_features import padded_gru_input
+
+    compared = 0
+    for root, meta in sanity_samples.values():
+        result = features(read_events(str(root), 0, meta["events_kept"]), quirks)
+        rows, n_particles = result["llf"], result["n_particles"]
+        padded = np.zeros((n_particles.size, N_ROWS, 19), dtype=np.float32)
+        padded[np.arange(N_ROWS)[None, :] < n_particles[:, None]] = rows
+        mean, std = rows.mean(axis=0, dtype=np.float64), rows.std(axis=0, dtype=np.float64)
+        expected = padded_gru_input(padded, n_particles, quirks, scaling, mean, std)
+        ordered, padding_row, padding_at = particle_sequences(rows, n_particles, quirks, scaling, "after", mean, std)
+        built = dense_sequences(ordered, n_particles, padding_row, padding_at, N_ROWS)
+        assert built.dtype == expected.dtype and np.array_equal(built.view(np.uint32), expected.view(np.uint32))
+        compared += n_particles.size
+    assert compared > 100
 
 
 def prepare(events, directory, scaling="per_event", seed=7):
@@ -196,7 +229,7 @@ def test_features_are_balanced_split_and_scaled(ingested, prepared):
     assert 0.1 < len(test) / (len(train) + len(test)) < 0.3
     hlf = np.stack(train.HLF_input.to_numpy())
     assert hlf.min() == 0.0 and hlf.max() == 1.0  # min-max fitted on the training split
-    gru = np.stack([np.stack(rows) for rows in train.GRU_input.iloc[:20]])
+    gru = sequences_of(pq.read_table(train_path).slice(0, 20), N_ROWS, 19)
     assert gru.shape == (20, N_ROWS, 19)
     np.testing.assert_allclose(gru.mean(axis=1), 0.0, atol=1e-4)  # per-event standardisation
     onehot = np.stack(train.encoded_label.to_numpy())
@@ -212,8 +245,8 @@ def test_feature_preparation_is_deterministic_and_global_scaling_keeps_padding(i
     assert again["train"] == counts["train"] and again["test"] == counts["test"]
     first, second = table(train_path), table(again_train)
     assert first[["source_file", "entry"]].equals(second[["source_file", "entry"]])
-    gru = np.stack(second.GRU_input.iloc[0])
-    n = second.n_particles.iloc[0]
+    written = pq.read_table(again_train).slice(0, 1)
+    gru, n = sequences_of(written, N_ROWS, 19)[0], written.column("n_particles")[0].as_py()
     assert gru[:n].any() and not gru[n:].any()  # global scaling: padding stays zero, maskable
 
 
@@ -278,3 +311,44 @@ def test_a_worker_killed_during_ingestion_on_a_standalone_cluster_changes_nothin
             alive = json.load(reply)["aliveworkers"]
     assert killed.get("pid") and killed["finished_before"] is False and alive == 1
     assert_same_ingestion((events, cutflow), ingested)
+
+
+def test_real_delphes_layout_ingests_as_the_flat_layout(tmp_path):
+    """The same events written by ROOT itself in Delphes' own layout (split TClonesArray branches:
+    Electron/Electron.PT beside fUniqueID, fBits and members not read, plus Electron_size; see
+    tests/fixtures/README.md) and in the flat layout of our generator ingest to identical features."""
+    fixtures = os.path.join(os.path.dirname(__file__), "fixtures")
+    native, flat = (os.path.join(fixtures, f"delphes_{name}.root") for name in ("native", "flat"))
+    with uproot.open(native) as file:
+        keys = set(file["Delphes"].keys(recursive=True))
+    assert {"Electron/Electron.PT", "Electron/Electron.fUniqueID", "Electron_size"} <= keys
+    samples = [{"sample": "native", "label": "ttbar", "files": [native]}, {"sample": "flat", "label": "ttbar", "files": [flat]}]
+    events, cutflow = ingest(samples, tmp_path)
+    frame = table(events)
+    native_rows, flat_rows = (frame[frame.source_file == path].drop(columns="source_file").reset_index(drop=True) for path in (native, flat))
+    assert len(native_rows) == 77 and len(flat_rows) == 77
+    assert native_rows.drop(columns=["hfeatures", "lfeatures"]).equals(flat_rows.drop(columns=["hfeatures", "lfeatures"]))
+    for column in ("hfeatures", "lfeatures"):
+        for a, b in zip(native_rows[column], flat_rows[column]):
+            np.testing.assert_array_equal(a, b)
+    assert cutflow.read_text().splitlines()[-1] == "isolated lepton\t0\t154\t0"
+
+
+def test_ragged_particle_rows_that_are_not_whole_rows_are_named(ingested, tmp_path):
+    """An ingested table whose particle list is not n_particles rows of 19 values stops the feature
+    preparation with one line naming the file and the column, and writes nothing."""
+    import pyarrow as pa
+
+    part = sorted(ingested[0].glob("part-*.parquet"))[0]
+    original = pq.read_table(part)
+    values = original.column("lfeatures").combine_chunks()
+    broken = pa.ListArray.from_arrays(pa.concat_arrays([pa.array([0], pa.int32()), pa.compute.add(values.offsets[1:], pa.scalar(1, pa.int32()))]),
+                                      pa.concat_arrays([pa.array([0.0], pa.float32()), values.flatten()]))  # fmt: skip
+    events = tmp_path / "events.parquet"
+    events.mkdir()
+    for other in sorted(ingested[0].glob("part-*.parquet"))[1:]:
+        os.symlink(other, events / other.name)
+    pq.write_table(original.set_column(original.schema.get_field_index("lfeatures"), "lfeatures", broken), events / part.name)
+    with pytest.raises(InputError, match=rf"{part.name}: column lfeatures: row 0 holds \d+ values, not a multiple of 19$"):
+        prepare(events, tmp_path / "out")
+    assert not (tmp_path / "out" / "train.parquet").exists() and not (tmp_path / "out" / "test.parquet").exists()

@@ -19,38 +19,56 @@ import torch
 from conftest import REPO
 from dltrigger import LABELS
 from dltrigger.files import write_parquet
-from dltrigger.ingest import N_ROWS, InputError, arrow_lists
+from dltrigger.arrays import arrow_lists, dense_sequences, ragged_lists, take_ragged
+from dltrigger.ingest import N_ROWS, InputError
 from dltrigger.models import MODELS, keras_parameters
 from dltrigger.models.torch_models import SequenceBranch, build, trainable_parameters
 from dltrigger.train import engine_module, run_training
+from dltrigger.train.data import bucket_batches
 
 SPARK = {"master": "local[2,2]", "driver_memory": "2g", "executor_memory": "1g", "shuffle_partitions": 2, "event_log": False, "conf": {}}
 SETTINGS = {
     "engine": "torch", "models": list(MODELS), "workers": 2, "threads_per_worker": 1,
     "epochs": {name: 2 for name in MODELS}, "batch_size": 32, "learning_rate": 0.003,
-    "multiworker_lr_recipe": False, "device": "cpu", "timeout_minutes": 10, "restarts": 1,
+    "multiworker_lr_recipe": False, "length_buckets": True, "device": "cpu", "timeout_minutes": 10, "restarts": 1,
     "bigdl": {"python": None, "environment": ".venvs/bigdl", "master": None, "memory": "6g"},
 }  # fmt: skip
 
 
-def write_features(directory, events: int, seed: int, classes=(0, 1, 2), n_hlf: int = 14, parts: int = 2, max_particles: int = 40) -> None:
+def write_features(directory, events: int, seed: int, classes=(0, 1, 2), n_hlf: int = 14, parts: int = 2, max_particles: int = 40,
+                   padding: float = 0.0, layout: str = "workflow", lengths=None) -> None:  # fmt: skip
     """A feature directory like feature preparation writes: HLF and particle rows shifted by class,
-    5 to ``max_particles`` - 1 real particle rows per event."""
+    5 to ``max_particles`` - 1 real particle rows per event, padding rows of value ``padding`` (0: as
+    global scaling leaves them; not 0: as per-event standardisation makes them). ``layout``: the
+    workflow's (ragged rows) or the original study's published schema (``original``: HLF_input,
+    GRU_input flattened to 801 x 19 doubles, encoded_label; ``original_nested``: GRU_input as 801 lists).
+    ``lengths``: the real rows of each event, instead of drawn ones."""
     rng = np.random.default_rng(seed)
     label = rng.choice(classes, size=events)
     hlf = (rng.normal(size=(events, n_hlf)) + 0.8 * label[:, None]).astype(np.float32)
-    n_particles = rng.integers(5, max_particles, size=events)
-    gru = np.zeros((events, N_ROWS, 19), dtype=np.float32)
-    real = np.arange(N_ROWS)[None, :] < n_particles[:, None]
-    gru[real] = rng.normal(size=(int(real.sum()), 19)) + 0.5 * np.repeat(label, n_particles)[:, None]
+    n_particles = rng.integers(5, max_particles, size=events) if lengths is None else np.asarray(lengths)
+    particles = (rng.normal(size=(int(n_particles.sum()), 19)) + 0.5 * np.repeat(label, n_particles)[:, None]).astype(np.float32)
     os.makedirs(directory)
     for part, rows in enumerate(np.array_split(np.arange(events), parts)):
-        table = pa.table({
-            "HLF_input": arrow_lists(hlf[rows], n_hlf), "GRU_input": arrow_lists(gru[rows], N_ROWS, 19),
-            "label": pa.array(label[rows], pa.int32()), "encoded_label": arrow_lists(np.eye(3, dtype=np.float32)[label[rows]], 3),
-            "n_particles": pa.array(n_particles[rows], pa.int32()), "source_file": pa.array([f"synthetic-{seed}.root"] * rows.size),
-            "entry": pa.array(rows, pa.int64()), "event_number": pa.array(rows, pa.int64()),
-        })  # fmt: skip
+        ragged, counts = take_ragged(particles, n_particles, rows)
+        padding_row = np.full((rows.size, 19), padding, dtype=np.float32)
+        onehot = np.eye(3, dtype=np.float32)[label[rows]]
+        if layout == "workflow":
+            table = pa.table({
+                "HLF_input": arrow_lists(hlf[rows], n_hlf), "GRU_input": ragged_lists(ragged, counts),
+                "padding_row": arrow_lists(padding_row, 19), "padding_at": pa.array(counts, pa.int32()),
+                "n_particles": pa.array(counts, pa.int32()), "label": pa.array(label[rows], pa.int32()),
+                "encoded_label": arrow_lists(onehot, 3), "source_file": pa.array([f"synthetic-{seed}.root"] * rows.size),
+                "entry": pa.array(rows, pa.int64()), "event_number": pa.array(rows, pa.int64()),
+            })  # fmt: skip
+        else:
+            dense = dense_sequences(ragged, counts, padding_row, counts, N_ROWS).astype(np.float64)
+            shape = (N_ROWS * 19,) if layout == "original" else (N_ROWS, 19)
+            table = pa.table({
+                "HLF_input": arrow_lists(hlf[rows].astype(np.float64), n_hlf, type=pa.float64()),
+                "GRU_input": arrow_lists(dense, *shape, type=pa.float64()),
+                "encoded_label": arrow_lists(onehot.astype(np.float64), 3, type=pa.float64()),
+            })  # fmt: skip
         write_parquet(table, os.path.join(directory, f"part-{part:05d}.parquet"))
 
 
@@ -81,6 +99,88 @@ def test_parameter_counts_match_the_original(model):
 
     assert trainable_parameters(build(model)) == keras_parameters(model)
     assert keras_models.trainable_parameters(keras_models.build(model)) == keras_parameters(model)
+
+
+def test_masked_rows_are_skipped_wherever_they_are():
+    """Keras's Masking skips all-zero rows anywhere in the sequence: zero rows before, between or after
+    the real ones leave the state as the real rows alone make it; non-zero padding rows are read."""
+    torch.manual_seed(0)
+    branch = SequenceBranch("gru").eval()
+    real = torch.randn(3, 4, 19)
+    events = torch.zeros(3, 9, 19)
+    events[0, 5:] = real[0]  # padding first
+    events[1, [0, 3, 4, 8]] = real[1]  # padding between the rows
+    events[2, :4] = real[2]  # padding last
+    state = branch(events)
+    alone, _ = branch.rnn(real)
+    torch.testing.assert_close(state, alone[:, -1])
+    padded = torch.full((1, 9, 19), -0.5)
+    padded[0, :4] = real[0]
+    everything, _ = branch.rnn(padded)
+    torch.testing.assert_close(branch(padded)[0], everything[0, -1])  # per-event scaling: nothing is masked
+    assert not branch(torch.zeros(1, 5, 19)).any()  # no real row at all: a zero state
+
+
+def test_length_buckets_are_the_same_on_every_process():
+    """Each process cuts its own rows into batches of similar length, in the same order of length ranks:
+    data-parallel steps stay in step, and each epoch draws anew."""
+    rng = np.random.default_rng(0)
+    ranks = [rng.integers(1, 300, size=300) for _ in range(2)]
+    per_process = [bucket_batches(lengths, 32, seed=5, epoch=1, window=0) for lengths in ranks]
+    sizes = [len(b) for b in per_process[0]]
+    assert sizes == [len(b) for b in per_process[1]] and sorted(sizes) == [12] + [32] * 9
+    for lengths, batches in zip(ranks, per_process):
+        assert sorted(np.concatenate(batches).tolist()) == list(range(300))
+        spread = [np.ptp(lengths[b]) for b in batches]
+        assert max(spread) < 0.2 * np.ptp(lengths)  # each batch: events of similar length
+    rank_of = [np.argsort(np.argsort([lengths[b].max() for b in batches])) for lengths, batches in zip(ranks, per_process)]
+    assert (rank_of[0] == rank_of[1]).all()  # the same length rank at every step
+    again = bucket_batches(ranks[0], 32, seed=5, epoch=2, window=0)
+    assert [b.tolist() for b in again] != [b.tolist() for b in per_process[0]]
+
+
+def test_training_reads_the_original_published_schema(tmp_path):
+    """Files in the original study's published schema (HLF_input, GRU_input as 801 x 19 doubles, flat or
+    nested, encoded_label; no label, no event identity) train and predict without ingestion."""
+    write_features(tmp_path / "trainUndersampled_InclusiveClassifier.parquet", 192, seed=5, layout="original")
+    write_features(tmp_path / "testUndersampled_InclusiveClassifier.parquet", 60, seed=6, layout="original_nested")
+    inputs = (str(tmp_path / "trainUndersampled_InclusiveClassifier.parquet"), str(tmp_path / "testUndersampled_InclusiveClassifier.parquet"))
+    history = train("inclusive", inputs, tmp_path / "out")
+    assert history[-1]["loss"] < history[0]["loss"] and history[0]["train_events"] == 192
+    predictions = pq.read_table(tmp_path / "out" / "predictions.parquet").to_pandas()
+    assert len(predictions) == 60 and set(predictions.source_file) == {"part-00000.parquet", "part-00001.parquet"}
+    assert sorted(predictions.entry) == sorted([*range(30), *range(30)])  # the row in its file
+    table = pq.read_table(inputs[1])
+    expected = np.stack(table.column("encoded_label").to_numpy(zero_copy_only=False)).argmax(axis=1)
+    assert sorted(predictions.label) == sorted(expected.tolist())
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"n_hlf": 13}, r"part-00000.parquet: column HLF_input has 13 values per event, expected 14 values$"),
+        ({"rows": 800}, r"part-00000.parquet: column GRU_input has 800 x 19 values per event, expected 801 x 19 values$"),
+        ({"width": 20}, r"part-00000.parquet: column GRU_input: row 0 holds 100 values, not a multiple of 19$"),
+    ],
+)
+def test_feature_files_of_the_wrong_width_are_named_in_one_line(features, tmp_path, change, message):
+    directory = tmp_path / "bad"
+    if "n_hlf" in change:
+        write_features(directory, 40, seed=7, n_hlf=13, layout="original")
+    else:
+        os.makedirs(directory)
+        rows = change.get("rows", N_ROWS)
+        if "width" in change:  # a ragged row of 20 values
+            gru = pa.ListArray.from_arrays(pa.array([0, 100, 200], pa.int32()), pa.array(np.ones(200, np.float32)))
+            extra = {"padding_row": arrow_lists(np.zeros((2, 19), np.float32), 19), "padding_at": pa.array([5, 10], pa.int32()),
+                     "n_particles": pa.array([5, 10], pa.int32())}  # fmt: skip
+        else:
+            gru, extra = arrow_lists(np.ones((2, rows, 19)), rows, 19, type=pa.float64()), {}
+        table = {"HLF_input": arrow_lists(np.ones((2, 14)), 14, type=pa.float64()), "GRU_input": gru,
+                 "encoded_label": arrow_lists(np.eye(3)[[0, 1]], 3, type=pa.float64()), **extra}  # fmt: skip
+        write_parquet(pa.table(table), str(directory / "part-00000.parquet"))
+    with pytest.raises(InputError, match=message):
+        train("inclusive", (str(directory), features[1]), tmp_path / "out")
 
 
 def test_masking_reads_each_event_up_to_its_last_real_row():
@@ -179,7 +279,7 @@ def test_bad_training_inputs_are_named_in_one_line(features, tmp_path):
     with pytest.raises(InputError, match=r"one_class: no training events of class qcd, wjets; the classifier needs all 3"):
         train("hlf", (str(tmp_path / "one_class"), features[1]), tmp_path / "out")
     write_features(tmp_path / "narrow", 50, seed=4, n_hlf=13)
-    with pytest.raises(InputError, match=r"narrow: HLF_input has shape \(13,\) per event, the hlf model expects \(14,\)"):
+    with pytest.raises(InputError, match=r"narrow/part-00000.parquet: column HLF_input has 13 values per event, expected 14 values$"):
         train("hlf", (str(tmp_path / "narrow"), features[1]), tmp_path / "out")
     os.makedirs(tmp_path / "empty")
     with pytest.raises(InputError, match=r"empty: no events to train or validate on"):

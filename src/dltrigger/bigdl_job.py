@@ -52,7 +52,7 @@ def _spark_context(spec: dict):
     return init_nncontext(conf, cluster_mode="spark-submit", spark_log_level="WARN", redirect_spark_log=False)
 
 
-def _samples(context, directory: str, inputs: list[str]):
+def _samples(context, directory: str, inputs: list[str], shapes: dict):
     """The events of a feature directory as an RDD of BigDL Samples, read by the executors: a partition per
     file, in file order (BigDL's optimizer spreads them over its model replicas itself)."""
     paths = sorted(glob.glob(os.path.join(directory, "part-*.parquet")))
@@ -61,10 +61,14 @@ def _samples(context, directory: str, inputs: list[str]):
         import pyarrow.parquet as pq
         from bigdl.dllib.utils.common import Sample
 
-        from dltrigger.arrays import numpy_of_lists
+        from dltrigger.arrays import numpy_of_lists, sequences_of
 
-        table = pq.read_table(path, columns=[*inputs, "label"])
-        features = [numpy_of_lists(table.column(name)).astype(np.float32, copy=False) for name in inputs]
+        present = pq.read_schema(path).names
+        table = pq.read_table(path, columns=[*inputs, "label", *(name for name in ("padding_row", "padding_at") if name in present)])
+        features = [
+            sequences_of(table, *shapes["GRU_input"]) if name == "GRU_input" else numpy_of_lists(table.column(name)).astype(np.float32, copy=False)
+            for name in inputs
+        ]
         labels = table.column("label").to_numpy().astype(np.float32)
         # A Sample per event is BigDL's unit of data (its own numpy path builds them the same way).
         for row, label in enumerate(labels):
@@ -106,7 +110,7 @@ def _train(context, spec: dict) -> None:
 
     from dltrigger.models.bigdl_models import build
 
-    train, test = (_samples(context, spec[key], spec["inputs"]) for key in ("train_dir", "test_dir"))
+    train, test = (_samples(context, spec[key], spec["inputs"], spec["shapes"]) for key in ("train_dir", "test_dir"))
     train_labels, test_labels = _labels(spec["train_dir"]), _labels(spec["test_dir"])
     RNG().set_seed(spec["seed"])  # BigDL's weight initialisation
     model = build(spec["model"], spec["shapes"])

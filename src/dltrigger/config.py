@@ -16,6 +16,7 @@ import jsonschema
 import pandas as pd
 import yaml
 
+from . import LABELS
 from .sources import is_remote, local_files
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "config" / "schemas"
@@ -61,6 +62,9 @@ def validate_config(config: dict, where: str = "config") -> dict:
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         raise ConfigError(_error_line(errors[0], where))
+    for split, path in (config["features"]["external"] or {}).items():
+        if not os.path.exists(path):
+            raise ConfigError(f"{where}: key 'features.external.{split}': '{path}' does not exist")
     return config
 
 
@@ -108,6 +112,9 @@ def load_samples(path: str | os.PathLike, config: dict) -> pd.DataFrame:
     duplicated = table["sample"][table["sample"].duplicated()].tolist()
     if duplicated:
         raise ConfigError(f"{path}: sample name '{duplicated[0]}' is listed more than once")
+    absent = [label for label in LABELS if label not in set(table["label"])]
+    if absent:
+        raise ConfigError(f"{path}: no sample of class {', '.join(absent)}: the classifiers need all of {', '.join(LABELS)}")
     return table.set_index("sample", drop=False)
 
 

@@ -164,24 +164,24 @@ def run_evaluation(predictions_dir: str, metrics_path: str, roc_path: str, *, mo
 def trigger_cross_sections(manifests: list[str], events_dir: str) -> dict:
     """Cross-section (pb) of each class after the isolated-lepton selection: per generated sample, its
     lepton-filtered cross-section times the fraction of its events the ingestion selected. None for a
-    class with a sample of unknown cross-section (external Delphes files)."""
+    class with a sample of unknown cross-section (external Delphes files) or none at all (external
+    feature tables: no manifests)."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     selected = Counter()
-    counted = pc.value_counts(pq.read_table(events_dir, columns=["source_file"]).column("source_file"))
-    for item in counted.to_pylist():
-        selected[item["values"]] += item["counts"]
-    sigma = dict.fromkeys(CLASSES, 0.0)
+    if manifests:
+        for item in pc.value_counts(pq.read_table(events_dir, columns=["source_file"]).column("source_file")).to_pylist():
+            selected[item["values"]] += item["counts"]
+    parts, unknown = {c: [] for c in CLASSES}, set()
     for path in manifests:
         manifest = read_json(path)
-        label = manifest["label"]
-        if "filtered_cross_section_pb" not in manifest or sigma[label] is None:
-            sigma[label] = None
+        if "filtered_cross_section_pb" not in manifest:
+            unknown.add(manifest["label"])
             continue
         kept = sum(selected[file] for file in manifest["files"])
-        sigma[label] += manifest["filtered_cross_section_pb"] * kept / manifest["events_kept"]
-    return sigma
+        parts[manifest["label"]].append(manifest["filtered_cross_section_pb"] * kept / manifest["events_kept"])
+    return {c: sum(parts[c]) if parts[c] and c not in unknown else None for c in CLASSES}
 
 
 def trigger_rows(metrics: dict, rate_hz: dict) -> list[dict]:
@@ -230,7 +230,7 @@ def auc_table(all_metrics: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_rates(manifests: list[str], events_dir: str, luminosity: float, path: str) -> dict:
+def write_rates(manifests: list[str], events_dir: str | None, luminosity: float, path: str) -> dict:
     """Trigger-level cross-section and rate of each class (JSON), for the trigger table and figures."""
     sigma = trigger_cross_sections(manifests, events_dir)
     rates = {

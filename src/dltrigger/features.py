@@ -21,54 +21,49 @@ import pyarrow as pa
 
 from . import LABELS
 from .files import write_parquet
-from .ingest import HLF_NAMES, LLF_NAMES, N_ROWS, InputError, arrow_lists, numpy_of_lists
+from .arrays import arrow_lists, event_starts, numpy_of_lists, numpy_of_ragged, ragged_lists, sequences_of, take_ragged
+from .ingest import HLF_NAMES, LLF_NAMES, N_ROWS, InputError
 
 log = logging.getLogger(__name__)
 ETA, PHI = LLF_NAMES.index("Eta"), LLF_NAMES.index("Phi")
 
 
-def gru_input(llf: np.ndarray, n_particles: np.ndarray, quirks: bool, scaling: str, mean=None, std=None) -> np.ndarray:
-    """The GRU input of a batch: particle rows by decreasing dR to the lepton (row 0 as ingested, so the
-    lepton comes last), scaled per event or with global statistics.
+def particle_sequences(rows: np.ndarray, n_particles: np.ndarray, quirks: bool, scaling: str, padding: str, mean=None, std=None):
+    """The GRU input of a batch of events, from their real particle rows (grouped by event, the lepton
+    first): rows sorted by decreasing dR to the lepton (so the lepton comes last) and scaled, per event
+    the value of its padding rows and where their block starts in the 801-row sequence
+    (``arrays.dense_sequences`` builds the sequences from these, bit for bit as the original's matrix).
 
-    Ingested matrices hold their ``n_particles`` real rows first and zeros after, so sorting and moments
-    only touch the real rows (~15 % of the matrix). Corrected: padding rows go after the real ones.
-    Original: padding rows (eta = phi = 0) are sorted together with the particles by their dR to the lepton.
     Per-event scaling: each event's 19 columns standardised over all its 801 rows (sklearn's
-    StandardScaler per event: population std, constant columns scaled by 1), so padding rows become
-    non-zero and masking has no effect. Global scaling (``mean``, ``std`` of the training set's real
-    rows): padding rows stay zero (maskable).
+    StandardScaler per event: population std, constant columns scaled by 1), so padding rows become a
+    non-zero constant row (-mean/std) and masking has no effect. Global scaling (``mean``, ``std`` of
+    the training set's real rows): padding rows stay zero (maskable).
+    Padding block: ``after`` the real rows, ``before`` them, or ``by_distance``: sorted with the particles
+    by their dR to the lepton as zero rows (eta = phi = 0) were in the original (always with ``quirks``).
+    Returns (rows (total, 19) float32, padding_row (n, 19) float32, padding_at (n,) int32).
     """
     n = n_particles.size
-    real, rows = _real_rows(llf, n_particles)
     event = np.repeat(np.arange(n), n_particles)
     if scaling == "per_event":
         mean, std = _moments_per_event(rows, event, n_particles)
         offset, scale = mean[event], std[event]
+        padding_row = (-mean / std).astype(np.float32)
     else:
         offset, scale = mean, np.where(std > 0, std, 1.0)
+        padding_row = np.zeros((n, len(LLF_NAMES)), dtype=np.float32)
     scaled = ((rows - offset) / scale).astype(np.float32)
-    padding = (-mean / std).astype(np.float32)[:, None, :] if scaling == "per_event" else np.float32(0.0)
 
-    lepton = llf[:, 0]
-    if quirks:  # every row of the matrix takes part in the sort
-        distance = _distance(llf[:, :, ETA], llf[:, :, PHI], lepton[:, None, ETA], lepton[:, None, PHI])
-        dense = np.empty_like(llf)
-        dense[:] = padding
-        dense[real] = scaled
-        order = np.argsort(-distance, axis=1, kind="stable")  # stable like Python's sorted(reverse=True)
-        return np.take_along_axis(dense, order[:, :, None], axis=1)
+    lepton = rows[event_starts(n_particles)]
     distance = _distance(rows[:, ETA], rows[:, PHI], lepton[event, ETA], lepton[event, PHI])
-    out = np.empty_like(llf)
-    out[:] = padding
-    out[real] = scaled[np.lexsort((-distance, event))]  # lexsort is stable: ties keep their ingested order
-    return out
-
-
-def _real_rows(llf: np.ndarray, n_particles: np.ndarray):
-    """Mask of the real (non-padding) rows and those rows of all events, grouped by event."""
-    real = np.arange(N_ROWS)[None, :] < n_particles[:, None]
-    return real, llf[real]
+    ordered = scaled[np.lexsort((-distance, event))]  # lexsort is stable: ties keep their ingested order
+    if quirks or padding == "by_distance":
+        # Zero rows sit at (0, 0): the stable sort puts them after every real row at least as far away.
+        zero = np.zeros(n, dtype=rows.dtype)
+        padding_distance = _distance(zero, zero, lepton[:, ETA], lepton[:, PHI])
+        padding_at = np.bincount(event, weights=distance >= padding_distance[event], minlength=n)
+    else:
+        padding_at = np.zeros(n) if padding == "before" else n_particles
+    return ordered, padding_row, padding_at.astype(np.int32)
 
 
 def _distance(eta, phi, lepton_eta, lepton_phi) -> np.ndarray:
@@ -80,7 +75,7 @@ def _moments_per_event(rows: np.ndarray, event: np.ndarray, n_particles: np.ndar
     """Mean and std (1 where constant) of each event's columns over all 801 rows, from its real rows:
     padding rows are zeros. Two-pass in float64, as numpy's own std."""
     rows = rows.astype(np.float64)
-    starts = np.concatenate([[0], np.cumsum(n_particles)[:-1]])
+    starts = event_starts(n_particles)
     mean = np.add.reduceat(rows, starts, axis=0) / N_ROWS
     squares = np.add.reduceat((rows - mean[event]) ** 2, starts, axis=0) + (N_ROWS - n_particles)[:, None] * mean**2
     std = np.sqrt(squares / N_ROWS)
@@ -112,6 +107,7 @@ class Plan:
     test_fraction: float
     quirks: bool
     scaling: str
+    padding: str
     buckets: int
     hlf_min: np.ndarray | None = None  # fitted on the training events (see run_features)
     hlf_max: np.ndarray | None = None
@@ -141,6 +137,20 @@ def _training_hlf(plan: Plan):
     return select
 
 
+def read_particles(table: pa.Table, path: str) -> tuple[np.ndarray, np.ndarray]:
+    """The ingested particle rows of a table, grouped by event, and their number per event; a column that
+    does not hold whole 19-value rows, or rows other than ``n_particles`` says, is named in one line."""
+    try:
+        rows, counts = numpy_of_ragged(table.column("lfeatures"), len(LLF_NAMES))
+    except ValueError as exc:
+        raise InputError(f"{path}: column lfeatures: {exc}") from None
+    mismatch = np.flatnonzero(counts != table.column("n_particles").to_numpy())
+    if mismatch.size:
+        row = int(mismatch[0])
+        raise InputError(f"{path}: column lfeatures: row {row} holds {counts[row]} particles, n_particles says {table.column('n_particles')[row]}")
+    return rows, counts
+
+
 def prepare_part(part: str, index: int, plan: Plan, test_dir: str, stage_dir: str) -> dict:
     """Heavy pass over one ingested Parquet file (pyarrow, numpy): scale, sort, standardise; write its test
     events and its training events, in the order of their shuffle number, into shuffle buckets. Returns
@@ -152,34 +162,37 @@ def prepare_part(part: str, index: int, plan: Plan, test_dir: str, stage_dir: st
     entry = table.column("entry").to_numpy()
     files = table.column("source_file").to_numpy(zero_copy_only=False)
     decision = plan.decide(label, files, entry, table.column("event_number").to_numpy())
-    all_llf, all_hlf = numpy_of_lists(table.column("lfeatures")), numpy_of_lists(table.column("hfeatures"))  # views
-    all_n_particles = table.column("n_particles").to_numpy()
+    all_rows, all_counts = read_particles(table, part)
+    all_hlf = numpy_of_lists(table.column("hfeatures"))
     written = {}
     for split in ("train", "test"):
-        rows = np.flatnonzero(decision[split])
-        written[split] = np.bincount(label[rows], minlength=len(LABELS)).tolist()
-        if not rows.size:
+        events = np.flatnonzero(decision[split])
+        written[split] = np.bincount(label[events], minlength=len(LABELS)).tolist()
+        if not events.size:
             continue
         if split == "train":
-            rows = rows[np.argsort(decision["shuffle"][rows], kind="stable")]
-        n_particles = all_n_particles[rows]
+            events = events[np.argsort(decision["shuffle"][events], kind="stable")]
+        rows, n_particles = take_ragged(all_rows, all_counts, events)
+        sequence, padding_row, padding_at = particle_sequences(rows, n_particles, plan.quirks, plan.scaling, plan.padding, plan.mean, plan.std)
         out = pa.table(
             {
-                "HLF_input": arrow_lists(plan.scale_hlf(all_hlf[rows]), len(HLF_NAMES)),
-                "GRU_input": arrow_lists(gru_input(all_llf[rows], n_particles, plan.quirks, plan.scaling, plan.mean, plan.std), N_ROWS, len(LLF_NAMES)),
-                "label": pa.array(label[rows], pa.int32()),
-                "encoded_label": arrow_lists(np.eye(len(LABELS), dtype=np.float32)[label[rows]], len(LABELS)),
+                "HLF_input": arrow_lists(plan.scale_hlf(all_hlf[events]), len(HLF_NAMES)),
+                "GRU_input": ragged_lists(sequence, n_particles),
+                "padding_row": arrow_lists(padding_row, len(LLF_NAMES)),
+                "padding_at": pa.array(padding_at, pa.int32()),
                 "n_particles": pa.array(n_particles, pa.int32()),
-                **{name: table.column(name).take(rows) for name in ("source_file", "entry", "event_number")},
+                "label": pa.array(label[events], pa.int32()),
+                "encoded_label": arrow_lists(np.eye(len(LABELS), dtype=np.float32)[label[events]], len(LABELS)),
+                **{name: table.column(name).take(events) for name in ("source_file", "entry", "event_number")},
             }
         )
         if split == "test":
             write_parquet(out, f"{test_dir}/part-{index:05d}.parquet")
             continue
-        shuffle = decision["shuffle"][rows]
+        shuffle = decision["shuffle"][events]
         out = out.append_column("shuffle", pa.array(shuffle))
         bounds = np.searchsorted(shuffle * plan.buckets, np.arange(plan.buckets + 1))
-        bounds[-1] = rows.size
+        bounds[-1] = events.size
         for bucket in np.flatnonzero(np.diff(bounds)):
             # Staging in Arrow IPC: read back once, so Parquet's encoding is not worth its cost here.
             os.makedirs(f"{stage_dir}/bucket-{bucket:05d}", exist_ok=True)
@@ -199,34 +212,22 @@ def shuffle_bucket(stage_dir: str, bucket: int, train_dir: str) -> None:
             with pa.memory_map(os.path.join(source, name)) as stream:
                 parts.append(pa.ipc.open_file(stream).read_all())
         table = pa.concat_tables(parts)
-        write_parquet(take_rows(table, np.argsort(table.column("shuffle").to_numpy(), kind="stable")).drop_columns(["shuffle"]), f"{train_dir}/part-{bucket:05d}.parquet")
-
-
-def take_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
-    """Rows of a table in the given order; list columns (equal lengths) are gathered with numpy, ~10x
-    faster than Arrow's ``take`` on nested lists."""
-    columns = []
-    for field, column in zip(table.schema, table.columns):
-        if pa.types.is_list(field.type):
-            values = numpy_of_lists(column)
-            columns.append(arrow_lists(values[rows], *values.shape[1:], type=pa.from_numpy_dtype(values.dtype)))
-        else:
-            columns.append(column.take(rows))
-    return pa.table(columns, names=table.column_names)
+        order = np.argsort(table.column("shuffle").to_numpy(), kind="stable")
+        write_parquet(table.take(order).drop_columns(["shuffle"]), f"{train_dir}/part-{bucket:05d}.parquet")
 
 
 def run_features(events: str, train_path: str, test_path: str, counts_path: str, spark_config: dict, threads: int,
-                 seed: int, quirks: bool, scaling: str, test_fraction: float, log_dir: str = "logs/spark") -> dict:  # fmt: skip
+                 seed: int, quirks: bool, scaling: str, test_fraction: float, padding: str = "after", log_dir: str = "logs/spark") -> dict:  # fmt: skip
     """Balance, split, scale and write the train and test Parquet directories; returns the row counts.
 
     Spark handles the light columns (class counts, the HLF min-max scaler with Spark ML) and schedules
-    the heavy passes; those read and write the 801x19 particle matrices with pyarrow inside the tasks,
-    which avoids Spark's row-by-row conversion of nested arrays (~10x the cost of the numpy work).
+    the heavy passes; those read and write the particle rows with pyarrow inside the tasks, which avoids
+    Spark's row-by-row conversion of nested arrays (~10x the cost of the numpy work).
     """
     from pyspark.ml.feature import MinMaxScaler
     from pyspark.ml.functions import array_to_vector
     from .files import atomic_path, executor_path, remove, write_json
-    from .spark import spark_session
+    from .spark import executor_error, spark_session
 
     with spark_session("dltrigger-features", spark_config, threads, log_dir) as spark:
         start = time.time()
@@ -239,7 +240,7 @@ def run_features(events: str, train_path: str, test_path: str, counts_path: str,
         smallest = min(selected.values())
         # Undersample every class to the smallest one (the original: DataFrame.sample per class).
         keep_fraction = np.array([smallest / selected[code] for code in range(len(LABELS))])
-        plan = Plan(seed, keep_fraction, test_fraction, quirks, scaling, spark_config["shuffle_partitions"])
+        plan = Plan(seed, keep_fraction, test_fraction, quirks, scaling, padding, spark_config["shuffle_partitions"])
         # HLF min-max scaling with Spark ML, fitted on the training split (the original: on all events).
         light = source.select("label", "hfeatures", "source_file", "entry", "event_number")
         fit_on = light.select("hfeatures") if quirks else light.mapInArrow(_training_hlf(plan), "hfeatures array<float>")
@@ -251,7 +252,10 @@ def run_features(events: str, train_path: str, test_path: str, counts_path: str,
             # A few items per task: each Spark task costs ~0.1 s, more than a small Parquet part's work.
             slices = max(1, min(len(items), 2 * spark.sparkContext.defaultParallelism))
             frame = spark.createDataFrame(spark.sparkContext.parallelize(items, slices), "item string, index int")
-            return frame.mapInArrow(lambda batches: (function(row) for b in batches for row in b.to_pylist()), schema).collect()
+            try:
+                return frame.mapInArrow(lambda batches: (function(row) for b in batches for row in b.to_pylist()), schema).collect()
+            except Exception as exc:  # Spark wraps executor errors; bring ours back as one line
+                raise executor_error(exc) from None
 
         if scaling == "global":
             moments = run_tasks([(p, i) for i, p in enumerate(parts)], lambda row: _part_moments(row["item"], plan), "n long, sum array<double>, sum2 array<double>")
@@ -287,15 +291,14 @@ def run_features(events: str, train_path: str, test_path: str, counts_path: str,
     return counts
 
 
-def particle_moments(table) -> pa.RecordBatch:
-    """Count, sum and sum of squares of the 19 features over the real particle rows of a table."""
-    llf, n_particles = numpy_of_lists(table.column("lfeatures")), table.column("n_particles").to_numpy()
-    real = _real_rows(llf, n_particles)[1].astype(np.float64)
+def particle_moments(rows: np.ndarray) -> pa.RecordBatch:
+    """Count, sum and sum of squares of the 19 features over real particle rows."""
+    rows = rows.astype(np.float64)
     return pa.RecordBatch.from_arrays(
         [
-            pa.array([real.shape[0]], pa.int64()),
-            arrow_lists(real.sum(0), len(LLF_NAMES), type=pa.float64()),
-            arrow_lists((real**2).sum(0), len(LLF_NAMES), type=pa.float64()),
+            pa.array([rows.shape[0]], pa.int64()),
+            arrow_lists(rows.sum(0), len(LLF_NAMES), type=pa.float64()),
+            arrow_lists((rows**2).sum(0), len(LLF_NAMES), type=pa.float64()),
         ],
         names=["n", "sum", "sum2"],
     )
@@ -307,9 +310,56 @@ def _part_moments(part: str, plan: Plan) -> pa.RecordBatch:
     columns = ["label", "source_file", "entry", "event_number"]
     table = pq.read_table(part, columns=["lfeatures", "n_particles", *columns])
     decision = plan.decide(*(table.column(name).to_numpy(zero_copy_only=False) for name in columns))
-    return particle_moments(table.filter(pa.array(decision["train"])))
+    rows, counts = read_particles(table, part)
+    return particle_moments(take_ragged(rows, counts, np.flatnonzero(decision["train"]))[0])
 
 
 def _shuffled(stage_dir: str, bucket: int, train_dir: str) -> pa.RecordBatch:
     shuffle_bucket(stage_dir, bucket, train_dir)
     return pa.RecordBatch.from_arrays([pa.array([bucket], pa.int32())], names=["done"])
+
+
+def export_part(part: str, output_dir: str) -> int:
+    """One feature Parquet file in the original study's published schema (as its
+    ``*Undersampled_InclusiveClassifier.parquet``): ``HLF_input`` (14), ``GRU_input`` (the 801 x 19
+    sequence flattened to 15,219 values), ``encoded_label`` (3), all doubles as the original wrote
+    them, and ``label``. Returns the events written."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(part, columns=["HLF_input", "GRU_input", "padding_row", "padding_at", "encoded_label", "label"])
+    sequences = sequences_of(table, N_ROWS, len(LLF_NAMES)).astype(np.float64)
+    out = pa.table(
+        {
+            "HLF_input": arrow_lists(numpy_of_lists(table.column("HLF_input")).astype(np.float64), len(HLF_NAMES), type=pa.float64()),
+            "GRU_input": arrow_lists(sequences, N_ROWS * len(LLF_NAMES), type=pa.float64()),
+            "encoded_label": arrow_lists(numpy_of_lists(table.column("encoded_label")).astype(np.float64), len(LABELS), type=pa.float64()),
+            "label": table.column("label"),
+        }
+    )
+    write_parquet(out, os.path.join(output_dir, os.path.basename(part)))
+    return table.num_rows
+
+
+def run_export(features_dirs: dict, outputs: dict, spark_config: dict, threads: int, log_dir: str = "logs/spark") -> dict:
+    """Write feature directories (``{"train": dir, ...}``) in the original's published schema, one Spark
+    task per Parquet file; ``outputs`` names the directory of each. Returns the events per directory."""
+    import glob
+
+    from .files import atomic_path, executor_path
+    from .spark import executor_error, spark_session
+
+    written = {}
+    with spark_session("dltrigger-export", spark_config, threads, log_dir) as spark:
+        for split, source in features_dirs.items():
+            parts = [executor_path(path) for path in sorted(glob.glob(os.path.join(source, "part-*.parquet")))]
+            with atomic_path(outputs[split]) as temporary:
+                os.makedirs(temporary)
+                target = executor_path(temporary)
+                rdd = spark.sparkContext.parallelize(parts, max(1, len(parts)))
+                try:
+                    written[split] = sum(rdd.map(lambda path: export_part(path, target)).collect())
+                except Exception as exc:  # Spark wraps executor errors; bring ours back as one line
+                    raise executor_error(exc) from None
+                open(os.path.join(temporary, "_SUCCESS"), "w").close()
+            log.info("%s: %d events in the original's schema written to %s", split, written[split], outputs[split])
+    return written

@@ -1,8 +1,9 @@
-"""Ingestion: Delphes ROOT files -> isolated-lepton selection -> 14 high-level + 801x19 particle features.
+"""Ingestion: Delphes ROOT files -> isolated-lepton selection -> 14 high-level features + the particle rows.
 
 Spark distributes (file, entry range) tasks; each task reads its part with uproot by full branch names,
-computes everything for the whole batch with numpy/awkward (reference §B-C) and writes its selected
-events as one Parquet file; the tasks report their cutflow counts back to the driver.
+computes everything for the whole batch with numpy/awkward and writes its selected events as one
+Parquet file, each event with its real particle rows only (the original's 801-row matrix is ~85 %
+zeros); the tasks report their cutflow counts back to the driver.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import numpy as np
 import pyarrow as pa
 
 from . import LABELS
-from .arrays import arrow_lists, numpy_of_lists
+from .errors import InputError
+from .arrays import arrow_lists, event_starts, numpy_of_lists, ragged_lists
 from .files import atomic_path, executor_path, write_parquet
 from .generate.delphes import TREE, read_delphes
 from .selection import LEPTON_PT_MIN, IsolationMaps, select_lepton
@@ -52,15 +54,12 @@ BRANCH_NAMES = [f"{name}.{field}" for name, fields in BRANCHES.items() for field
 CUTS = ("read", "finite", "isolation maps", "lepton pT > 23 GeV", "isolated lepton")
 
 
-class InputError(ValueError):
-    """A problem with an input file; the message names the file and is shown as one line."""
-
-
 def features(events: dict, quirks: bool = False) -> dict:
     """Selection and features of a batch of events (jagged records per collection, as read).
 
     Returns ``cutflow`` (events surviving each cut), ``entry`` (index in the batch of each selected
-    event), ``hlf`` (n, 14), ``llf`` (n, 801, 19) float32 and ``n_particles`` (n,).
+    event), ``hlf`` (n, 14), ``llf`` (the real particle rows of all events, grouped by event: (total, 19)
+    float32) and ``n_particles`` (n,), the rows of each event.
     """
     n_read = len(events["Event"])
     finite = np.ones(n_read, dtype=bool)
@@ -127,7 +126,8 @@ def _rank(event: np.ndarray) -> np.ndarray:
 
 
 def _particles(events: dict, lep: dict, quirks: bool):
-    """The 801x19 particle matrix in the original's order: lepton, tracks, photons, neutral hadrons, zeros."""
+    """The real rows of the original's 801x19 particle matrix, in its order (lepton, tracks, photons,
+    neutral hadrons; the zero rows after them are not stored), and the number of rows of each event."""
     n = lep["PT"].size
     maps = IsolationMaps.of(events)
     indices = maps.indices()
@@ -155,10 +155,10 @@ def _particles(events: dict, lep: dict, quirks: bool):
     start["neutrals"] = start["photons"] + counts["photons"]
     n_particles = (start["neutrals"] + counts["neutrals"]).astype(np.int32)
 
-    out = np.zeros((n, N_ROWS, len(LLF_NAMES)), dtype=np.float32)
+    first_row = event_starts(n_particles)
+    out = np.empty((int(n_particles.sum()), len(LLF_NAMES)), dtype=np.float32)
     iso = {"charged": lep["iso_charged"], "photon": lep["iso_photon"], "neutral": lep["iso_neutral"]}
-    _fill(out, np.arange(n), np.zeros(n, dtype=np.int64), lep["PT"], lep["Eta"], lep["Phi"], None, iso,
-          16 + (1 - lep["is_electron"]).astype(np.int64), lep["Charge"])  # fmt: skip
+    _fill(out, first_row, lep["PT"], lep["Eta"], lep["Phi"], None, iso, 16 + (1 - lep["is_electron"]).astype(np.int64), lep["Charge"])
     for name, (objects, pt, own, onehot, charge, vertex) in groups.items():
         q = (objects.event, objects["Eta"], objects["Phi"])
         iso = {}
@@ -166,13 +166,13 @@ def _particles(events: dict, lep: dict, quirks: bool):
             own_index = own.get(kind)
             sums = cone.sums(*q, own=None if quirks or own_index is None else own_index, wrap_phi=not quirks)
             iso[kind] = sums / pt - (1.0 if quirks and own_index is not None else 0.0)
-        position = start[name][objects.event] + _rank(objects.event)
-        _fill(out, objects.event, position, pt, objects["Eta"], objects["Phi"], vertex, iso, onehot, charge)
+        position = first_row[objects.event] + start[name][objects.event] + _rank(objects.event)
+        _fill(out, position, pt, objects["Eta"], objects["Phi"], vertex, iso, onehot, charge)
     return out, n_particles
 
 
-def _fill(out, event, row, pt, eta, phi, vertex, iso, onehot, charge):
-    """Write the 19 features of objects into their (event, row) slots of the particle matrix."""
+def _fill(out, row, pt, eta, phi, vertex, iso, onehot, charge):
+    """Write the 19 features of objects into their rows of the particle rows."""
     values = np.zeros((pt.size, len(LLF_NAMES)))
     values[:, 0] = pt * np.cosh(eta)  # massless (E, px, py, pz) from (pT, eta, phi), as the original
     values[:, 1] = pt * np.cos(phi)
@@ -184,7 +184,7 @@ def _fill(out, event, row, pt, eta, phi, vertex, iso, onehot, charge):
     values[:, 10], values[:, 11], values[:, 12] = iso["charged"], iso["photon"], iso["neutral"]
     values[np.arange(pt.size), onehot] = 1.0
     values[:, 18] = charge
-    out[event, row] = values
+    out[row] = values
 
 
 # --------------------------------------------------------------------------------------------------
@@ -244,7 +244,7 @@ def read_events(path: str, entry_start: int, entry_stop: int, remote: dict | Non
 
 def ingest_task(task: dict, quirks: bool, output_dir: str, remote: dict | None = None) -> dict:
     """Executor side of one task: select and compute features of its entry range and write them as one
-    Parquet file (pyarrow: Spark's row-wise conversion of 801x19 nested arrays would cost ~10x the numpy
+    Parquet file (pyarrow: Spark's row-wise conversion of nested arrays would cost more than the numpy
     work). The file name is the task's, written atomically, so a retried task replaces its own output.
     Returns the cutflow counts."""
     from .faults import fail_once
@@ -264,7 +264,7 @@ def ingest_task(task: dict, quirks: bool, output_dir: str, remote: dict | None =
         table = pa.table(
             {
                 "hfeatures": arrow_lists(result["hlf"], len(HLF_NAMES)),
-                "lfeatures": arrow_lists(result["llf"], N_ROWS, len(LLF_NAMES)),
+                "lfeatures": ragged_lists(result["llf"], result["n_particles"]),
                 "n_particles": pa.array(result["n_particles"], pa.int32()),
                 "label": pa.array(np.full(n, task["label"], np.int32)),
                 "weight": pa.array(ak.to_numpy(ak.firsts(event.Weight))[result["entry"]].astype(np.float32)),
@@ -286,7 +286,7 @@ def run_ingest(samples: list[dict], output: str, cutflow_path: str, spark_config
     Writes the per-class cutflow TSV; raises InputError (one line) for bad inputs, leaving no output.
     Returns the cutflow, the number of events read and the time of the Spark job (session start excluded).
     """
-    from .spark import spark_session
+    from .spark import executor_error, spark_session
 
     tasks = [dict(task, task=index) for index, task in enumerate(plan_tasks(samples, events_per_task, remote))]
     log.info("ingesting %d files of %d samples as %d Spark tasks", len({t["path"] for t in tasks}), len(samples), len(tasks))
@@ -308,7 +308,7 @@ def run_ingest(samples: list[dict], output: str, cutflow_path: str, spark_config
             # Only successful task attempts report: retried tasks are counted once.
             reports = frame.mapInArrow(compute, "task int, counts array<long>").collect()
         except Exception as exc:  # Spark wraps executor errors; bring ours back as one line
-            raise _executor_error(exc) from None
+            raise executor_error(exc) from None
         seconds = time.time() - started
         table = np.zeros((len(samples), len(CUTS)), dtype=np.int64)
         not_finite = Counter()
@@ -327,16 +327,6 @@ def run_ingest(samples: list[dict], output: str, cutflow_path: str, spark_config
         events_read = int(table[:, 0].sum())
         log.info("%d events read, %d selected, in %.1f s of Spark job time", events_read, int(table[:, -1].sum()), seconds)
     return {"cutflow": cutflow, "events_read": events_read, "job_seconds": seconds}
-
-
-def _executor_error(exc: Exception) -> Exception:
-    text = str(exc)
-    for kind in ("InputError", "InjectedFault"):
-        marker = f"{kind}: "
-        if marker in text:
-            message = text.split(marker, 1)[1].splitlines()[0]
-            return InputError(message) if kind == "InputError" else RuntimeError(message)
-    return exc
 
 
 def write_cutflow(path: str, samples: list[dict], table: np.ndarray, quirks: bool) -> dict:

@@ -203,7 +203,9 @@ def plot_cutflow(steps: pd.DataFrame, rates: dict, outputs: dict, settings: dict
 
 def plot_scaling(table: pd.DataFrame, model: str, outputs: dict, settings: dict) -> None:
     """Throughput vs Spark workers for ingestion and training, each with the ideal (linear) scaling from
-    the smallest worker count, and the speed-up written at each point (the original's scalability bars)."""
+    the smallest worker count: the mean of the repeated runs with their spread as error bars and the
+    speed-up written at each point (the original's scalability bars). A point above the ideal line is
+    marked as noise, not given a speed-up."""
     steps = {"ingestion": ("Ingestion (selection + features)", "#3f90da"), "training": (f"Training ({MODEL_STYLE[model][1]})", MODEL_STYLE[model][0])}
     with figure(ncols=2, size=(20, 9)) as (fig, axes):
         for ax, (step, (title, colour)) in zip(axes[0], steps.items()):
@@ -211,12 +213,14 @@ def plot_scaling(table: pd.DataFrame, model: str, outputs: dict, settings: dict)
             base = rows.iloc[0]
             ideal = base.events_per_second * rows.workers / base.workers
             ax.plot(rows.workers, ideal, "--", color="grey", label="ideal scaling")
-            ax.plot(rows.workers, rows.events_per_second, "o-", color=colour, markersize=10, label="measured")
+            ax.errorbar(rows.workers, rows.events_per_second, yerr=rows.events_per_second_std, fmt="o-", color=colour, markersize=10, capsize=6,
+                        label=f"measured (mean, spread of {int(rows.repeats.min())}+ runs)")  # fmt: skip
             for row in rows.itertuples():
-                ax.annotate(f"×{row.speedup:.2f}", (row.workers, row.events_per_second), textcoords="offset points", xytext=(8, -22), fontsize=16)
+                text = "above ideal: noise" if row.above_ideal else f"×{row.speedup:.2f} ± {row.speedup_error:.2f}"
+                ax.annotate(text, (row.workers, row.events_per_second), textcoords="offset points", xytext=(8, -22), fontsize=16)
             ax.set_xticks(rows.workers)
             ax.set_xlim(0, rows.workers.max() + 0.5)
-            ax.set_ylim(0, max(ideal.max(), rows.events_per_second.max()) * 1.25)
+            ax.set_ylim(0, max(ideal.max(), (rows.events_per_second + rows.events_per_second_std).max()) * 1.25)
             ax.set_xlabel("Spark workers (1 core each)")
             ax.set_ylabel("Throughput [events/s]")
             ax.legend(loc="upper left", fontsize="small", title=title, title_fontsize="small")

@@ -78,3 +78,17 @@ def spark_session(app_name: str, spark_config: dict, threads: int = 1, log_dir: 
         yield session
     finally:
         session.stop()
+
+
+def executor_error(exc: Exception) -> Exception:
+    """The error an executor raised, out of Spark's wrapping: an ``InputError`` again (one line for the
+    user), an injected fault as a RuntimeError; anything else as it came."""
+    from .errors import InputError
+
+    text = str(exc)
+    for kind in ("InputError", "InjectedFault"):
+        marker = f"{kind}: "
+        if marker in text:
+            message = text.split(marker, 1)[1].splitlines()[0]
+            return InputError(message) if kind == "InputError" else RuntimeError(message)
+    return exc

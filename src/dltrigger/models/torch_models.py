@@ -11,11 +11,12 @@ from . import DROPOUT, MODELS, N_CLASSES, RNN_UNITS
 
 
 class SequenceBranch(nn.Module):
-    """Masking(0.0) -> GRU/LSTM(50) -> Dropout(0.2) over the (801, 19) particle rows.
+    """Masking(0.0) -> GRU/LSTM(50) -> Dropout(0.2) over the (steps, 19) particle rows.
 
-    Keras's Masking skips rows whose 19 values are all zero; here the state is taken after the last
-    non-zero row, which is the same when padding comes after the real rows (the corrected ordering).
-    With per-event standardisation no row is zero, as in the original, and all 801 rows are read.
+    Keras's Masking skips the rows whose 19 values are all zero, wherever they are, and carries the
+    state across them; here the real rows are moved before the zero ones (in order) and the state is
+    read after the last real row: the same result. With per-event standardisation no row is zero, as in
+    the original, and all rows are read.
     """
 
     def __init__(self, cell: str, n_features: int = 19):
@@ -28,12 +29,14 @@ class SequenceBranch(nn.Module):
 
     def forward(self, particles: torch.Tensor) -> torch.Tensor:
         real = (particles != 0).any(dim=2)
-        steps = particles.shape[1]
-        length = steps - torch.flip(real, dims=[1]).to(torch.int8).argmax(dim=1)
-        length = torch.where(real.any(dim=1), length, torch.ones_like(length))
-        outputs, _ = self.rnn(particles[:, : int(length.max())])  # rows after every event's last real one: skipped
-        state = outputs[torch.arange(particles.shape[0], device=particles.device), length - 1]
-        return self.dropout(torch.where(real.any(dim=1, keepdim=True), state, torch.zeros_like(state)))
+        length = real.sum(dim=1)
+        first = torch.arange(particles.shape[1], device=particles.device)[None, :] < length[:, None]
+        if not torch.equal(real, first):  # zero rows before real ones
+            order = torch.argsort((~real).to(torch.int8), dim=1, stable=True)
+            particles = particles.gather(1, order.unsqueeze(2).expand_as(particles))
+        outputs, _ = self.rnn(particles[:, : int(length.max().clamp(min=1))])  # rows after every event's last real one: skipped
+        state = outputs[torch.arange(particles.shape[0], device=particles.device), (length - 1).clamp(min=0)]
+        return self.dropout(torch.where(length[:, None] > 0, state, torch.zeros_like(state)))
 
 
 class HLFClassifier(nn.Module):

@@ -49,10 +49,7 @@ def check_data(model: str, train_dir: str, test_dir: str) -> tuple[Dataset, Data
         data = Dataset.open(directory)
         if not data.rows:
             raise InputError(f"{directory}: no events to train or validate on")
-        first = next(data.batches(0, 1, 1, inputs_of(model)))
-        for name in inputs_of(model):
-            if first[name].shape[1:] != SHAPES[name]:
-                raise InputError(f"{directory}: {name} has shape {first[name].shape[1:]} per event, the {model} model expects {SHAPES[name]}")
+        data.check((*inputs_of(model), "label"))
         datasets.append(data)
     labels = np.concatenate([batch["label"] for batch in datasets[0].batches(0, datasets[0].rows, 1 << 16, ("label",))])
     missing = [name for name, code in LABELS.items() if not (labels == code).any()]
@@ -63,7 +60,7 @@ def check_data(model: str, train_dir: str, test_dir: str) -> tuple[Dataset, Data
 
 def fingerprint(spec: dict, datasets) -> str:
     """What a checkpoint must share with this run to be resumed: the training settings and the data files."""
-    settings = {key: spec[key] for key in ("engine", "model", "workers", "batch_size", "learning_rate", "multiworker_lr_recipe", "seed", "device")}
+    settings = {key: spec[key] for key in ("engine", "model", "workers", "batch_size", "learning_rate", "multiworker_lr_recipe", "seed", "device", "length_buckets")}
     files = [(os.path.basename(path), os.path.getsize(path), os.path.getmtime(path)) for data in datasets for path, _ in data.parts]
     return hashlib.sha256(json.dumps([settings, files], sort_keys=True).encode()).hexdigest()[:16]
 
@@ -84,7 +81,7 @@ def run_training(model: str, train_dir: str, test_dir: str, output_dir: str, set
         "epochs": settings["epochs"][model], "batch_size": settings["batch_size"], "learning_rate": settings["learning_rate"],
         "multiworker_lr_recipe": settings["multiworker_lr_recipe"], "device": settings["device"], "seed": seed,
         "train_dir": os.path.abspath(train_dir), "test_dir": os.path.abspath(test_dir),
-        "timeout_seconds": settings["timeout_minutes"] * 60, "bigdl": settings["bigdl"],
+        "timeout_seconds": settings["timeout_minutes"] * 60, "bigdl": settings["bigdl"], "length_buckets": settings["length_buckets"],
     }  # fmt: skip
     key = fingerprint(spec, datasets)
     checkpoints = os.path.join(output_dir, "checkpoints")

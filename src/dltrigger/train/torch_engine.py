@@ -67,7 +67,7 @@ def train_process(spec: dict) -> list[dict] | None:
         model.eval()
         sums, probs, ids = torch.zeros(3, dtype=torch.float64), [], []
         with torch.no_grad():
-            for batch in test.batches(*test_rows, VALIDATION_BATCH, (*inputs, "label", *ID_COLUMNS)):
+            for batch in test.batches(*test_rows, VALIDATION_BATCH, (*inputs, "label", *ID_COLUMNS), compact=True, buckets=(None, 0)):
                 x, y = tensors(batch)
                 logits = model(*x)
                 sums += torch.tensor([F.cross_entropy(logits, y, reduction="sum").item(), (logits.argmax(1) == y).sum().item(), y.numel()], dtype=torch.float64)
@@ -85,7 +85,8 @@ def train_process(spec: dict) -> list[dict] | None:
             group["lr"] = lr
         model.train()
         began, sums = time.perf_counter(), torch.zeros(3, dtype=torch.float64)
-        for step, batch in enumerate(train.batches(*train_rows, spec["batch_size"], (*inputs, "label"))):
+        buckets = (spec["seed"], epoch) if spec["length_buckets"] else None
+        for step, batch in enumerate(train.batches(*train_rows, spec["batch_size"], (*inputs, "label"), compact=True, buckets=buckets)):
             x, y = tensors(batch)
             logits = ddp(*x)
             loss = F.cross_entropy(logits, y)

@@ -31,7 +31,7 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from test_train import SETTINGS, write_features  # noqa: E402  (the tests' feature writer)
+from helpers import SETTINGS, write_features  # noqa: E402  (the tests' feature writer)
 
 from dltrigger.train import run_training  # noqa: E402
 

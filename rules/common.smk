@@ -2,7 +2,7 @@
 import os
 import sys
 
-from dltrigger.config import ConfigError, check_pythia_settings, load_samples, validate_config
+from dltrigger.config import ConfigError, check_pythia_settings, derive_seed, load_samples, validate_config
 from dltrigger.evaluate import CLASSES
 from dltrigger.files import unwritable
 from dltrigger.models import MODELS
@@ -171,6 +171,10 @@ def get_plot_settings():
     return dict(config["plots"], sqrt_s_tev=config["generate"]["sqrt_s_gev"] / 1000)
 
 
+def get_bootstrap_seed():
+    return derive_seed(config["seed"], "bootstrap")
+
+
 def get_summary_params():
     train = config["train"]
     # The plot settings are left out of the hash so that restyling figures does not rerun the summary.
@@ -185,7 +189,7 @@ def get_summary_benchmarks():
     ]
     per_model = expand("benchmarks/{rule}/{engine}/{model}.tsv", rule=["train", "evaluate"], engine=TRAIN_ENGINE, model=config["train"]["models"])
     pileup = ["benchmarks/pileup_pool/pileup_pool.tsv"] if config["pileup"]["mu"] > 0 else []
-    tables = ["benchmarks/trigger_rates/trigger_rates.tsv", f"benchmarks/evaluation_tables/{TRAIN_ENGINE}.tsv"]
+    tables = ["benchmarks/trigger_rates/trigger_rates.tsv", f"benchmarks/uncertainties/{TRAIN_ENGINE}.tsv", f"benchmarks/evaluation_tables/{TRAIN_ENGINE}.tsv"]
     if EXTERNAL_FEATURES:
         return [*per_model, *tables]
     return [*pileup, *generated, "benchmarks/ingest/ingest.tsv", "benchmarks/features/features.tsv", *per_model, *tables]

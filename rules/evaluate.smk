@@ -45,10 +45,37 @@ rule trigger_rates:
         "../scripts/trigger_rates.py"
 
 
+# Paired bootstrap over the test events: every compared number with its 68 % interval, and which models
+# are ordered beyond 1 and 2 sigma.
+rule uncertainties:
+    input:
+        predictions=per_model(f"{TRAIN_DIR}/predictions.parquet"),
+        rates=rules.trigger_rates.output.rates,
+    output:
+        uncertainties=f"results/evaluate/{TRAIN_ENGINE}/uncertainties.json",
+    log:
+        f"logs/uncertainties/{TRAIN_ENGINE}.log",
+    benchmark:
+        f"benchmarks/uncertainties/{TRAIN_ENGINE}.tsv"
+    params:
+        models=config["train"]["models"],
+        resamples=config["evaluate"]["bootstrap_resamples"],
+        seed=get_bootstrap_seed(),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../scripts/uncertainties.py"
+
+
 rule evaluation_tables:
     input:
         metrics=per_model(f"{EVALUATE_DIR}/metrics.json"),
         rates=rules.trigger_rates.output.rates,
+        uncertainties=rules.uncertainties.output.uncertainties,
     output:
         auc_tsv=report(
             f"results/evaluate/{TRAIN_ENGINE}/auc.tsv",
@@ -64,6 +91,13 @@ rule evaluation_tables:
             labels={"table": "operating points and rates"},
         ),
         trigger_md=f"results/evaluate/{TRAIN_ENGINE}/trigger.md",
+        ordering_tsv=report(
+            f"results/evaluate/{TRAIN_ENGINE}/ordering.tsv",
+            caption="../report/ordering_table.rst",
+            category="3. Classifier performance",
+            labels={"table": "which classifier is better, beyond 1 and 2 sigma"},
+        ),
+        ordering_md=f"results/evaluate/{TRAIN_ENGINE}/ordering.md",
     log:
         f"logs/evaluation_tables/{TRAIN_ENGINE}.log",
     benchmark:
@@ -82,6 +116,8 @@ rule summary:
     input:
         auc_md=rules.evaluation_tables.output.auc_md,
         trigger_md=rules.evaluation_tables.output.trigger_md,
+        ordering_md=rules.evaluation_tables.output.ordering_md,
+        uncertainties=rules.uncertainties.output.uncertainties,
         rates=rules.trigger_rates.output.rates,
         benchmarks=get_summary_benchmarks(),
     output:

@@ -7,6 +7,7 @@ rule plot_roc:
     input:
         curves=per_model(f"{EVALUATE_DIR}/roc.tsv"),
         metrics=per_model(f"{EVALUATE_DIR}/metrics.json"),
+        uncertainties=rules.uncertainties.output.uncertainties,
     output:
         **get_plot_roc_output(),
     log:

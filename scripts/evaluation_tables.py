@@ -9,4 +9,4 @@ if "snakemake" not in globals():  # run by hand: python scripts/<name>.py TARGET
     snakemake = snakemake_from_command_line()
 
 with job_log(snakemake.log[0]):
-    write_tables(list(snakemake.input.metrics), snakemake.input.rates, dict(snakemake.output.items()))
+    write_tables(list(snakemake.input.metrics), snakemake.input.rates, snakemake.input.uncertainties, dict(snakemake.output.items()))

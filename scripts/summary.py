@@ -13,6 +13,8 @@ with job_log(snakemake.log[0]):
         snakemake.output.summary,
         auc_md=snakemake.input.auc_md,
         trigger_md=snakemake.input.trigger_md,
+        ordering_md=snakemake.input.ordering_md,
+        uncertainties=snakemake.input.uncertainties,
         rates=snakemake.input.rates,
         benchmarks=list(snakemake.input.benchmarks),
         run=snakemake.params.run,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from dltrigger import evaluate, plots
-from dltrigger.ingest import HLF_NAMES, InputError, arrow_lists
+from dltrigger.arrays import arrow_lists
+from dltrigger.ingest import HLF_NAMES, InputError
 
 
 def phi(x: float) -> float:
@@ -178,7 +180,8 @@ def test_trigger_cross_sections_from_manifests_and_selected_events(tmp_path):
 
 def write_predictions(directory, labels, scores):
     directory.mkdir(parents=True)
-    table = pa.table({**{f"prob_{c}": scores[:, k].astype(np.float32) for k, c in enumerate(evaluate.CLASSES)}, "label": labels.astype(np.int32)})
+    table = pa.table({**{f"prob_{c}": scores[:, k].astype(np.float32) for k, c in enumerate(evaluate.CLASSES)}, "label": labels.astype(np.int32),
+                      "source_file": ["test.root"] * len(labels), "entry": np.arange(len(labels))})  # fmt: skip
     pq.write_table(table, directory / "part-00000.parquet")
 
 
@@ -202,14 +205,24 @@ def test_tables_figures_and_reproducible_bytes(tmp_path):
     rates["rate_hz"] = {c: s * 1e-36 * 2e34 for c, s in rates["cross_section_pb"].items()}
     (tmp_path / "rates.json").write_text(json.dumps(rates))
     metrics = [str(tmp_path / m / "metrics.json") for m in models]
-    tables = {f"{name}_{kind}": str(tmp_path / f"{name}.{kind}") for name in ("auc", "trigger") for kind in ("tsv", "md")}
-    evaluate.write_tables(metrics, str(tmp_path / "rates.json"), tables)
+    uncertainties = str(tmp_path / "uncertainties.json")
+    evaluate.run_uncertainties({m: str(tmp_path / m / "predictions") for m in models}, str(tmp_path / "rates.json"), uncertainties, 200, seed=3)
+    tables = {f"{name}_{kind}": str(tmp_path / f"{name}.{kind}") for name in ("auc", "trigger", "ordering") for kind in ("tsv", "md")}
+    evaluate.write_tables(metrics, str(tmp_path / "rates.json"), uncertainties, tables)
     aucs = pd.read_csv(tables["auc_tsv"], sep="\t")
     assert list(aucs["model"]) == ["hlf"] * 3 + ["inclusive"] * 3
-    assert aucs.loc[0, "paper_auc"] == 0.9874 and aucs["auc"].between(0.5, 1).all()
+    assert aucs.loc[0, "paper_auc"] == 0.9874 and aucs["auc"].between(0.5, 1).all() and (aucs["auc_error"] > 0).all()
+    assert aucs["pull"].tolist() == pytest.approx(((aucs["auc"] - aucs["paper_auc"]) / aucs["auc_error"]).tolist(), rel=1e-4)
+    for model in models:  # the bootstrap's nominal values are the evaluation's
+        expected = json.loads((tmp_path / model / "metrics.json").read_text())["selectors"]
+        assert aucs[aucs.model == model]["auc"].tolist() == pytest.approx([expected[c]["auc"] for c in evaluate.CLASSES], rel=1e-6)
     trigger = pd.read_csv(tables["trigger_tsv"], sep="\t")
-    assert (trigger["tpr_99"] >= 0.99).all() and (trigger["reduction"] >= 1).all()
+    assert (trigger["tpr_99"] >= 0.99).all() and (trigger["reduction"] >= 1).all() and (trigger["reduction_error"] > 0).all()
     assert (tmp_path / "auc.md").read_text().startswith("| model | selector | auc |")
+    assert re.search(r"\| hlf \| qcd \| 0\.\d+ ± 0\.\d+ \| 0\.9874 \|", (tmp_path / "auc.md").read_text())
+    ordering = pd.read_csv(tables["ordering_tsv"], sep="\t")
+    assert ordering[["pair", "selector", "metric"]].values.tolist()[:2] == [["inclusive - hlf", "qcd", "auc"], ["inclusive - hlf", "qcd", "fpr_at_tpr_0.99"]]
+    assert ordering[ordering.metric == "auc"].beyond_2_sigma.all()  # the better-separated "inclusive" scores win everywhere
 
     events = tmp_path / "events.parquet"
     events.mkdir()
@@ -225,7 +238,7 @@ def test_tables_figures_and_reproducible_bytes(tmp_path):
     per_model = {"curves": [str(tmp_path / m / "roc.tsv") for m in models], "metrics": metrics}
     selectors = [f"{c}_{axis}_{kind}" for c in evaluate.CLASSES for axis in ("linear", "log") for kind in ("png", "pdf")]
     jobs = [
-        ("plot_roc", dict(per_model), selectors),
+        ("plot_roc", dict(per_model, uncertainties=uncertainties), selectors),
         ("plot_trigger", dict(per_model, rates=str(tmp_path / "rates.json")), ("png", "pdf")),
         ("plot_model", {"histories": [str(tmp_path / m / "history.json") for m in models], "metrics": metrics},
          [f"{m}_{figure}_{kind}" for m in models for figure in ("training", "confusion") for kind in ("png", "pdf")]),  # fmt: skip
@@ -244,3 +257,55 @@ def test_tables_figures_and_reproducible_bytes(tmp_path):
     sample = plots.feature_sample(str(events), 30)
     assert {k: len(v) for k, v in sample.items()} == {"qcd": 30, "ttbar": 30, "wjets": 30}
     assert np.array_equal(sample["wjets"][:, -1], np.full(30, 25)) and np.array_equal(sample["ttbar"][:, HLF_NAMES.index("nJets")], np.full(30, 2))
+
+
+def gaussian_pair(n: int, seed: int):
+    """Three classes whose scores for class 1 are N(1, 1) for its events and N(0, 1) for the others'."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(3), n)
+    scores = rng.normal(0, 1, (3 * n, 3))
+    scores[:, 1] += labels == 1
+    return labels, scores
+
+
+def test_bootstrap_intervals_cover_the_analytic_auc_and_shrink_like_one_over_root_n():
+    """Two unit Gaussians one sigma apart: AUC = Phi(1/sqrt 2). Over 200 independent test sets, the 68 %
+    interval covers it 68 % of the time (within 3 sigma of a binomial), its half-width is the spread of
+    the AUC between test sets, and it falls like 1/sqrt(n)."""
+    from dltrigger.uncertainty import resampling_weights, selector_metrics, summary
+
+    exact = phi(1 / math.sqrt(2))
+
+    def auc_with_error(n, trial):
+        labels, scores = gaussian_pair(n, seed=100 * n + trial)
+        metric = lambda weights: selector_metrics(labels, scores[:, 1], 1, weights, (0.1,), 0.99)["auc"]  # noqa: E731
+        return summary(metric(np.ones((1, labels.size), np.int32))[0], metric(resampling_weights(labels.size, 200, seed=trial)))
+
+    small = [auc_with_error(300, trial) for trial in range(200)]
+    covered = np.mean([result["low"] <= exact <= result["high"] for result in small])
+    assert 0.58 <= covered <= 0.78
+    spread = np.std([result["value"] for result in small])
+    assert np.mean([result["error"] for result in small]) == pytest.approx(spread, rel=0.2)
+    large = [auc_with_error(1200, trial) for trial in range(20)]
+    assert np.mean([r["error"] for r in small]) / np.mean([r["error"] for r in large]) == pytest.approx(2.0, rel=0.15)  # 4x the events
+
+
+def test_paired_bootstrap_orders_a_better_classifier_and_not_an_identical_one():
+    from dltrigger.uncertainty import bootstrap
+
+    labels, scores = gaussian_pair(400, seed=8)
+    perfect = np.eye(3)[labels] + 0.01 * scores  # ranks every event of its class first
+    result = bootstrap(labels, {"gaussian": scores, "same": scores.copy(), "perfect": perfect}, list(evaluate.CLASSES), 300, 5, (0.1,), 0.99)
+    identical = result["pairs"]["same - gaussian"]["ttbar"]["auc"]
+    assert identical["value"] == 0 and identical["error"] == 0 and not identical["beyond_1_sigma"]
+    better = result["pairs"]["perfect - gaussian"]["ttbar"]["auc"]
+    assert better["value"] > 0 and better["beyond_2_sigma"] and better["sigmas"] > 2
+    assert result["models"]["perfect"]["ttbar"]["auc"]["value"] == 1.0
+
+
+def test_bootstrap_resamples_are_seeded_and_shared_by_all_classifiers():
+    from dltrigger.uncertainty import resampling_weights
+
+    weights = resampling_weights(50, 20, seed=3)
+    assert weights.shape == (20, 50) and (weights.sum(axis=1) == 50).all()
+    assert np.array_equal(weights, resampling_weights(50, 20, seed=3)) and not np.array_equal(weights, resampling_weights(50, 20, seed=4))

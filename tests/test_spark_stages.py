@@ -352,3 +352,26 @@ def test_ragged_particle_rows_that_are_not_whole_rows_are_named(ingested, tmp_pa
     with pytest.raises(InputError, match=rf"{part.name}: column lfeatures: row 0 holds \d+ values, not a multiple of 19$"):
         prepare(events, tmp_path / "out")
     assert not (tmp_path / "out" / "train.parquet").exists() and not (tmp_path / "out" / "test.parquet").exists()
+
+
+def test_features_written_in_the_original_schema_train_on_the_same_sequences(prepared, tmp_path):
+    """The export to the original's published schema holds, per event, the 14 HLF, the 801 x 19 sequence
+    flattened to 15,219 doubles (the workflow's ragged rows with their padding, bit for bit as floats),
+    the one-hot label and the label; the training reader gives the same batches from either layout."""
+    from dltrigger.features import run_export
+    from dltrigger.train.data import Dataset
+
+    (train_path, test_path, _), counts = prepared
+    outputs = {split: str(tmp_path / f"{split}Undersampled_InclusiveClassifier.parquet") for split in ("train", "test")}
+    written = run_export({"train": train_path, "test": test_path}, outputs, SPARK, 2)
+    assert written == {split: sum(counts[split].values()) for split in ("train", "test")}
+    schema = pq.read_schema(next(iter(sorted((tmp_path / "testUndersampled_InclusiveClassifier.parquet").glob("part-*.parquet")))))
+    assert schema.names == ["HLF_input", "GRU_input", "encoded_label", "label"]
+    assert str(schema.field("GRU_input").type) == "list<element: double not null>"
+    ours, theirs = Dataset.open(test_path), Dataset.open(outputs["test"])
+    assert ours.ragged and not theirs.ragged and ours.rows == theirs.rows
+    columns = ("HLF_input", "GRU_input", "label")
+    for mine, exported in zip(ours.batches(0, ours.rows, 64, columns), theirs.batches(0, theirs.rows, 64, columns)):
+        for name in columns:
+            np.testing.assert_array_equal(mine[name], exported[name])
+    assert mine["GRU_input"].shape[1:] == (N_ROWS, 19)

@@ -20,6 +20,7 @@ import uproot
 import yaml
 
 from conftest import REPO
+from helpers import write_features
 from dltrigger.train.bigdl_engine import is_built
 
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
@@ -36,8 +37,9 @@ TINY = {
     },
     "pileup": {"mu": 3, "pool_events": 30},
     "train": {"models": ["hlf", "inclusive"], "epochs": {"hlf": 1, "inclusive": 1}, "batch_size": 4},
+    "evaluate": {"bootstrap_resamples": 200},
     # The scaling measurement (two fresh clusters, ~4 min here) has its own slow test.
-    "scaling": {"enabled": False, "workers": [1, 2], "worker_memory": "1g", "executor_memory": "512m", "ingest_repeats": 2, "model": "hlf", "epochs": 2},
+    "scaling": {"workers": [1, 2], "worker_memory": "1g", "executor_memory": "512m", "ingest_repeats": 2, "repeats": 3, "model": "hlf", "epochs": 4},
 }
 # The engine comparison: BigDL in the environment `make test` built beforehand (the tests have no network);
 # without a Python 3.10 on the machine, the other engines only.
@@ -45,7 +47,8 @@ BIGDL_ENVIRONMENT = REPO / ".venvs" / "bigdl"
 COMPARED_ENGINES = ["torch", "bigdl"] if is_built(str(BIGDL_ENVIRONMENT), str(REPO / "envs" / "bigdl.lock")) else ["torch", "keras"]
 TINY["train"]["bigdl"] = {"environment": str(BIGDL_ENVIRONMENT)}
 TINY["compare_engines"] = {"engines": COMPARED_ENGINES, "models": ["hlf"], "epochs": 2}
-OFF = {"scaling": {"enabled": False}, "compare_engines": {"enabled": False}}  # runs that test something else
+# The tiny run builds the default target and, of the side studies, the engine comparison.
+TINY_TARGETS = ("all", "plot_engine_comparison")
 
 
 def snakemake(workdir, *args, check=True, env=None):
@@ -62,35 +65,79 @@ def copy_workflow(tmp_path) -> Path:
     return tmp_path
 
 
+def job_counts(result) -> dict:
+    return dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
+
+
+DEFAULT_JOBS = {
+    "generate_chunk": "8", "sample_manifest": "3", "ingest": "1", "features": "1", "train": "3", "evaluate": "3",
+    "trigger_rates": "1", "uncertainties": "1", "evaluation_tables": "1", "summary": "1", "plot_roc": "1", "plot_trigger": "1",
+    "plot_model": "1", "plot_cutflow": "1", "plot_features": "1", "all": "1",
+}  # fmt: skip
+DEFAULT_TOTAL = str(sum(int(n) for n in DEFAULT_JOBS.values()))
+
+
 def test_dry_run_and_lint_pass_on_the_default_config(tmp_path):
+    """The default target is the study; the side studies (scaling, engine comparison with BigDL) and the
+    export to the original's schema are targets of their own."""
     workdir = copy_workflow(tmp_path)
     dry = snakemake(workdir, "-n", "--cores", "1", "--quiet", "rules")
-    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, flags=re.M))
-    assert counts == {
-        "generate_chunk": "8", "sample_manifest": "3", "ingest": "1", "features": "1", "train": "3", "evaluate": "3",
-        "trigger_rates": "1", "evaluation_tables": "1", "summary": "1", "plot_roc": "1", "plot_trigger": "1",
-        "plot_model": "1", "plot_cutflow": "1", "plot_features": "1", "scaling": "1", "plot_scaling": "1", "bigdl_env": "1",
-        "compare_train": "6", "engine_comparison": "1", "plot_engine_comparison": "1", "all": "1", "total": "39",
-    }  # fmt: skip
+    assert job_counts(dry) == {**DEFAULT_JOBS, "total": DEFAULT_TOTAL}
+    studies = job_counts(snakemake(workdir, "studies", "-n", "--cores", "1", "--quiet", "rules"))
+    assert {"scaling": "1", "plot_scaling": "1", "compare_train": "6", "engine_comparison": "1", "plot_engine_comparison": "1"}.items() <= studies.items()
+    assert "train" not in studies and "summary" not in studies
+    export = job_counts(snakemake(workdir, "original_schema", "-n", "--cores", "1", "--quiet", "rules"))
+    assert export["export_original_schema"] == "1" and "train" not in export
     lint = snakemake(workdir, "--lint", "--cores", "1")
     assert "Congratulations" in lint.stdout + lint.stderr
 
 
 def test_without_python_310_the_comparison_leaves_out_bigdl(tmp_path):
-    """The default run needs no Python 3.10: the comparison goes on with torch and keras, saying so."""
+    """The side studies need no Python 3.10: the comparison goes on with torch and keras, saying so."""
     workdir = copy_workflow(tmp_path)
     env = {**os.environ, "PYENV_ROOT": str(tmp_path / "no-pyenv"), "PATH": os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if "pyenv" not in p)}
-    dry = snakemake(workdir, "-n", "--cores", "1", "--quiet", "rules", env=env)
-    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", dry.stdout, flags=re.M))
+    dry = snakemake(workdir, "studies", "-n", "--cores", "1", "--quiet", "rules", env=env)
+    counts = job_counts(dry)
     assert counts["compare_train"] == "4" and "bigdl_env" not in counts
     assert "dltrigger: the engine comparison leaves out bigdl: train.bigdl.python: no Python 3.10 found" in dry.stderr
+
+
+def test_published_feature_tables_train_and_evaluate_without_events(tmp_path):
+    """features.external naming tables in the original study's published schema (as its
+    *Undersampled_InclusiveClassifier.parquet): no generation, ingestion or feature preparation; the
+    classifiers train and are evaluated, with tables, figures and summary, and no trigger rates."""
+    workdir = copy_workflow(tmp_path)
+    tables = {split: f"data/{split}Undersampled_InclusiveClassifier.parquet" for split in ("train", "test")}
+    write_features(workdir / tables["train"], 120, seed=1, layout="original")
+    write_features(workdir / tables["test"], 60, seed=2, layout="original")
+    settings = {"features": {"external": tables}, "train": {"models": ["hlf"], "epochs": {"hlf": 2}, "batch_size": 16}, "evaluate": {"bootstrap_resamples": 200}}
+    (workdir / "external.yaml").write_text(yaml.safe_dump(settings))
+    planned = job_counts(snakemake(workdir, "-n", "--cores", "1", "--configfile", "external.yaml", "--quiet", "rules"))
+    assert planned == {"train": "1", "evaluate": "1", "trigger_rates": "1", "uncertainties": "1", "evaluation_tables": "1", "summary": "1",
+                       "plot_roc": "1", "plot_trigger": "1", "plot_model": "1", "all": "1", "total": "10"}  # fmt: skip
+    snakemake(workdir, "--cores", "2", "--configfile", "external.yaml")
+    assert not (workdir / "results/raw").exists() and not (workdir / "results/ingest").exists()
+    assert json.loads((workdir / "results/evaluate/rates.json").read_text())["rate_hz"] == {"qcd": None, "ttbar": None, "wjets": None}
+    auc = pd.read_csv(workdir / "results/evaluate/torch/auc.tsv", sep="\t")
+    assert auc.test_events.tolist() == [60] * 3 and (auc.auc > 0.5).all() and (auc.auc_error > 0).all()
+    assert "60 test events" in (workdir / "results/summary.md").read_text()
+
+
+def test_a_sample_sheet_without_every_class_stops_before_any_job(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    (workdir / "config" / "samples.tsv").write_text("sample\tlabel\tsource\tprocess\nttbar\tttbar\tgenerate\tttbar\nwjets\twjets\tgenerate\twjets\n")
+    result = snakemake(workdir, "-n", "--cores", "1", check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "dltrigger: invalid configuration: config/samples.tsv: no sample of class qcd: the classifiers need all of qcd, ttbar, wjets"
+    )
 
 
 @pytest.mark.parametrize("profile", ["slurm", "htcondor", "spark-standalone", "kubernetes"])
 def test_cluster_profiles_dry_run_and_lint(tmp_path, profile):
     workdir = copy_workflow(tmp_path)
     dry = snakemake(workdir, "-n", "--profile", f"profiles/{profile}", "--quiet", "rules")
-    assert re.search(r"^total\s+39$", dry.stdout, flags=re.M), dry.stdout[-2000:]
+    assert job_counts(dry)["total"] == DEFAULT_TOTAL, dry.stdout[-2000:]
     lint = snakemake(workdir, "--lint", "--profile", f"profiles/{profile}")
     assert "Congratulations" in lint.stdout + lint.stderr
 
@@ -111,7 +158,7 @@ def test_yarn_and_kubernetes_spark_settings_dry_run(tmp_path, default_config, ov
 
     workdir = copy_workflow(tmp_path)
     dry = snakemake(workdir, "-n", "--cores", "1", "--configfile", f"config/{overlay}.yaml", "--quiet", "rules")
-    assert re.search(r"^total\s+39$", dry.stdout, flags=re.M), dry.stdout[-2000:]
+    assert job_counts(dry)["total"] == DEFAULT_TOTAL, dry.stdout[-2000:]
     config = copy.deepcopy(default_config)
     update_config(config, yaml.safe_load((REPO / "config" / f"{overlay}.yaml").read_text()))
     resolved_master, settings = session_settings(validate_config(config)["spark"], threads=4)
@@ -154,7 +201,7 @@ def tiny_run(tmp_path_factory) -> Path:
     """The tiny config run to the end in local mode (shared: the cluster test compares against it)."""
     workdir = copy_workflow(tmp_path_factory.mktemp("tiny"))
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))
-    snakemake(workdir, "--cores", "2", "--configfile", "tiny.yaml", env={**os.environ, **CREDENTIALS})
+    snakemake(workdir, *TINY_TARGETS, "--cores", "2", "--configfile", "tiny.yaml", env={**os.environ, **CREDENTIALS})
     return workdir
 
 
@@ -202,16 +249,19 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
     figures += ["trigger_efficiency_vs_rate", "training_hlf", "training_inclusive", "confusion_hlf", "confusion_inclusive"]
     products = [f"results/plots/torch/{name}.{kind}" for name in figures for kind in ("png", "pdf")]
     products += [f"results/plots/{name}.{kind}" for name in ("cutflow", "features", "engine_comparison") for kind in ("png", "pdf")]
-    products += [f"results/evaluate/torch/{name}" for name in ("auc.tsv", "auc.md", "trigger.tsv", "trigger.md")]
-    products += ["results/evaluate/rates.json", "results/summary.md"]
+    products += [f"results/evaluate/torch/{name}" for name in ("auc.tsv", "auc.md", "trigger.tsv", "trigger.md", "ordering.tsv", "ordering.md")]
+    products += ["results/evaluate/rates.json", "results/evaluate/torch/uncertainties.json", "results/summary.md"]
     assert [path for path in products if not (workdir / path).is_file() or (workdir / path).stat().st_size == 0] == []
     summary = (workdir / "results/summary.md").read_text()
     assert "| inclusive | ttbar |" in summary and "| train | 2 |" in summary and "pyspark 4.3.0" in summary
+    assert re.search(r"ttbar selector, inclusive > hlf in the paper: here inclusive − hlf = -?\d\.\d+ ± \d\.\d+ \([+-]\d+\.\d σ\)", summary)
+    assert re.search(r"\| inclusive - hlf \| ttbar \| auc \| -?\d\.\d+ ± \d\.\d+ \|", summary)
     rates = json.loads((workdir / "results/evaluate/rates.json").read_text())
     assert all(rate > 0 for rate in rates["rate_hz"].values())
     snakemake(workdir, "--cores", "1", "--configfile", "tiny.yaml", "--report", "report.html")
     report = (workdir / "report.html").read_text()
     assert all(f"{name}.png" in report for name in [*figures, "cutflow", "features", "engine_comparison"]) and "trigger.tsv" in report
+    assert "ordering.tsv" in report and "scaling.png" not in report  # the comparison was built: in the report; scaling was not
 
     # The engine comparison: the HLF classifier, 2 epochs, by each engine on the same training set.
     compared = pd.read_csv(workdir / "results/compare/engines.tsv", sep="\t")
@@ -251,15 +301,17 @@ def test_the_scaling_figure_measures_one_and_two_workers(tiny_run):
     """The scaling target on the tiny run's samples: 1 and 2 workers, each on its own standalone cluster,
     ingestion and training, its table, figure and place in the report."""
     workdir = tiny_run
-    (workdir / "scaling.yaml").write_text(yaml.safe_dump({**TINY, "scaling": {**TINY["scaling"], "enabled": True}}))
-    snakemake(workdir, "--cores", "2", "--configfile", "scaling.yaml", "--report", "scaling-report.html", "--report-after-run")
+    snakemake(workdir, "plot_scaling", "--cores", "2", "--configfile", "tiny.yaml")
+    snakemake(workdir, "--cores", "2", "--configfile", "tiny.yaml", "--report", "scaling-report.html")  # built: in the default report
     scaling = pd.read_csv(workdir / "results/scaling/scaling.tsv", sep="\t")
     assert scaling[["step", "workers"]].values.tolist() == [["ingestion", 1], ["training", 1], ["ingestion", 2], ["training", 2]]
     assert (scaling.events_per_second > 0).all() and (scaling[scaling.workers == 1].speedup == 1).all()
+    assert (scaling.repeats == 3).all() and (scaling.events_per_second_std > 0).all()  # 3 ingestion pairs, 3 timed epochs
+    assert (scaling.above_ideal == (scaling.efficiency > 1)).all()
     read_row = (workdir / "results/ingest/cutflow.tsv").read_text().splitlines()[1].split("\t")
     ingested = sum(int(n) for n in read_row[1:])
-    # One pass (repeats 2 - 1), or both when the tiny runs are too short to difference.
-    assert scaling[scaling.step == "ingestion"].events.isin([ingested, 2 * ingested]).all()
+    # One pass (repeats 2 - 1) per pair, or both when the tiny runs are too short to difference.
+    assert scaling[scaling.step == "ingestion"].events.between(3 * ingested, 6 * ingested).all()
     assert "2 worker(s): spark://127.0.0.1:" in (workdir / "logs/scaling/scaling.log").read_text()
     assert all((workdir / f"results/plots/scaling.{kind}").stat().st_size > 0 for kind in ("png", "pdf"))
     assert "scaling.png" in (workdir / "scaling-report.html").read_text()
@@ -327,7 +379,7 @@ def test_the_workflow_on_a_standalone_cluster_killed_and_recovered_matches_local
     workdir = copy_workflow(tmp_path / "cluster")  # in another directory: no path may be relative to the run's
     run = ("--cores", "2", "--configfile", "cluster.yaml")
     with standalone_cluster(workers=2, cores=1, memory="2g", log_dir=tmp_path / "cluster-logs") as cluster:
-        settings = {**TINY, "spark": {"master": cluster["master"], "executor_memory": "1g"}, **OFF}
+        settings = {**TINY, "spark": {"master": cluster["master"], "executor_memory": "1g"}}
         (workdir / "cluster.yaml").write_text(yaml.safe_dump(settings))
         process = subprocess.Popen([SNAKEMAKE, *run], cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         logs, deadline = workdir / "logs/train/torch", time.monotonic() + 900
@@ -355,7 +407,7 @@ def test_the_workflow_without_a_shared_filesystem_matches_local_mode(tiny_run, t
     (tmp_path / "workflow").mkdir()
     workdir = copy_workflow(tmp_path / "workflow")
     store = tmp_path / "store"
-    (workdir / "nofs.yaml").write_text(yaml.safe_dump({**TINY, **OFF}))
+    (workdir / "nofs.yaml").write_text(yaml.safe_dump(TINY))
     storage = ("--default-storage-provider", "fs", "--default-storage-prefix", str(store), "--shared-fs-usage", "none")
     snakemake(workdir, "--cores", "2", *storage, "--configfile", "nofs.yaml")
     assert not (workdir / "results").exists()  # every output went to the storage

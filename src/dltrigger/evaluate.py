@@ -5,7 +5,6 @@ background rates with the cross-sections recorded by the generation stage. Vecto
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter
 
 import numpy as np
@@ -25,7 +24,9 @@ PB_IN_CM2 = 1e-36
 # ROC points kept per selector for the plots (the metrics use every point).
 ROC_GRID = np.unique(np.concatenate([np.logspace(-6, 0, 601), np.linspace(0, 1, 1001)]))
 
-# The original's AUCs per class (original-study.md §E.2), None where it published none.
+# The original's test set (all its AUCs are measured on it, unless noted in the source).
+PAPER_TEST_EVENTS = 856_090
+# The original's AUCs per class, None where it published none.
 PAPER_AUC = {
     "hlf": {"values": (0.9874, 0.9856, 0.9814), "source": "HLF, tf.keras CPU, 5 epochs"},
     "particle": {"values": (0.9907, None, None), "source": "particle sequence, Analytics Zoo, 50 epochs"},
@@ -216,20 +217,6 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def auc_table(all_metrics: list[dict]) -> pd.DataFrame:
-    """Our AUC per model and selector beside the original's (original-study.md §E.2)."""
-    rows = []
-    for metrics in all_metrics:
-        paper = PAPER_AUC[metrics["model"]]
-        for k, name in enumerate(CLASSES):
-            rows.append({
-                "model": metrics["model"], "selector": name, "auc": metrics["selectors"][name]["auc"],
-                "paper_auc": paper["values"][k], "accuracy": metrics["accuracy"],
-                "test_events": sum(metrics["test_events"].values()), "paper_source": paper["source"],
-            })  # fmt: skip
-    return pd.DataFrame(rows)
-
-
 def write_rates(manifests: list[str], events_dir: str | None, luminosity: float, path: str) -> dict:
     """Trigger-level cross-section and rate of each class (JSON), for the trigger table and figures."""
     sigma = trigger_cross_sections(manifests, events_dir)
@@ -242,19 +229,125 @@ def write_rates(manifests: list[str], events_dir: str | None, luminosity: float,
     return rates
 
 
-def write_tables(metrics_paths: list[str], rates_path: str, outputs: dict) -> None:
-    """The AUC and trigger tables (TSV and Markdown) of every trained model."""
-    all_metrics = [read_json(path) for path in metrics_paths]
+def read_scored_events(directory: str) -> pd.DataFrame:
+    """A predictions directory as a table of test events (label, probabilities, identity), in the order
+    of their identity (source file, entry), so that the predictions of several models line up."""
+    import pyarrow.parquet as pq
+
+    columns = [f"prob_{name}" for name in CLASSES]
+    try:
+        frame = pq.read_table(directory, columns=[*columns, "label", "source_file", "entry"]).to_pandas()
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"{directory}: not a predictions Parquet directory with columns {columns + ['label', 'source_file', 'entry']}: {exc}") from None
+    return frame.sort_values(["source_file", "entry"], kind="stable").reset_index(drop=True)
+
+
+def run_uncertainties(predictions: dict, rates_path: str, output: str, resamples: int, seed: int) -> dict:
+    """Paired bootstrap of every model's test-set metrics (``predictions``: model -> predictions
+    directory), written as JSON: each metric with its 68 % interval, and each pair of models ordered
+    beyond 1 or 2 sigma or not."""
+    from .uncertainty import bootstrap
+
+    frames = {model: read_scored_events(directory) for model, directory in predictions.items()}
+    first_model, first = next(iter(frames.items()))
+    for model, frame in frames.items():
+        if len(frame) != len(first) or not frame[["source_file", "entry", "label"]].equals(first[["source_file", "entry", "label"]]):
+            raise InputError(f"{predictions[model]}: not the test events of {predictions[first_model]}; models are compared on the same events")
     rate_hz = read_json(rates_path)["rate_hz"]
-    aucs = auc_table(all_metrics)
-    trigger = pd.DataFrame([row for m in all_metrics for row in trigger_rows(m, rate_hz)])
-    for frame, name in ((aucs, "auc"), (trigger, "trigger")):
+    rates = [rate_hz[c] for c in CLASSES] if all(rate_hz[c] is not None for c in CLASSES) else None
+    scores = {model: frame[[f"prob_{name}" for name in CLASSES]].to_numpy(np.float64) for model, frame in frames.items()}
+    result = bootstrap(first["label"].to_numpy(np.int64), scores, list(CLASSES), resamples, seed, FPR_POINTS, TPR_TARGET, rates)
+    write_json(output, result)
+    ordered = [f"{pair} ({selector})" for pair, by in result["pairs"].items() for selector, m in by.items() if m["auc"]["beyond_2_sigma"]]
+    log.info("%d resamples of %d test events; AUC differences beyond 2 sigma: %s", resamples, len(first), ", ".join(ordered) or "none")
+    return result
+
+
+def auc_table(all_metrics: list[dict], uncertainties: dict) -> pd.DataFrame:
+    """Our AUC per model and selector, with its 68 % interval, beside the original's; ``pull`` is the
+    difference in units of our uncertainty."""
+    rows = []
+    for metrics in all_metrics:
+        paper = PAPER_AUC[metrics["model"]]
+        for k, name in enumerate(CLASSES):
+            ours = uncertainties["models"][metrics["model"]][name]["auc"]
+            pull = (ours["value"] - paper["values"][k]) / ours["error"] if paper["values"][k] is not None and ours["error"] > 0 else None
+            rows.append({
+                "model": metrics["model"], "selector": name, "auc": ours["value"], "auc_error": ours["error"],
+                "paper_auc": paper["values"][k], "pull": pull, "accuracy": metrics["accuracy"],
+                "test_events": sum(metrics["test_events"].values()), "paper_source": paper["source"],
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def trigger_table(all_metrics: list[dict], rate_hz: dict, uncertainties: dict) -> pd.DataFrame:
+    """The trigger rows of every model, each bootstrapped metric with its 68 % interval's half-width."""
+    rows = []
+    for metrics in all_metrics:
+        for row in trigger_rows(metrics, rate_hz):
+            bootstrapped = uncertainties["models"][metrics["model"]][row["selector"]]
+            for column, metric in ERROR_COLUMNS.items():
+                if column in row and metric in bootstrapped:
+                    row[f"{column}_error"] = bootstrapped[metric]["error"] if row[column] is not None else None
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# Trigger-table columns and the bootstrapped metric that gives each its uncertainty.
+ERROR_COLUMNS = {**{f"tpr_at_fpr_{p:g}": f"tpr_at_fpr_{p:g}" for p in FPR_POINTS}, "fpr_99": f"fpr_at_tpr_{TPR_TARGET:g}", "reduction": "reduction"}
+
+
+def ordering_table(uncertainties: dict) -> pd.DataFrame:
+    """Per pair of models and selector: the AUC difference and the FPR-at-99 %-TPR difference, each with
+    its 68 % interval, its size in units of that, and whether the pair is ordered beyond 1 and 2 sigma
+    (paired bootstrap)."""
+    rows = []
+    for pair, selectors in uncertainties["pairs"].items():
+        for selector, metrics in selectors.items():
+            for metric in ("auc", f"fpr_at_tpr_{TPR_TARGET:g}"):
+                difference = metrics[metric]
+                rows.append({"pair": pair, "selector": selector, "metric": metric, "difference": difference["value"], "difference_error": difference["error"],
+                             "sigmas": difference["sigmas"], "beyond_1_sigma": difference["beyond_1_sigma"],
+                             "beyond_2_sigma": difference["beyond_2_sigma"]})  # fmt: skip
+    return pd.DataFrame(rows, columns=["pair", "selector", "metric", "difference", "difference_error", "sigmas", "beyond_1_sigma", "beyond_2_sigma"])
+
+
+def write_tables(metrics_paths: list[str], rates_path: str, uncertainties_path: str, outputs: dict) -> None:
+    """The AUC, trigger and ordering tables (TSV and Markdown) of every trained model."""
+    all_metrics = [read_json(path) for path in metrics_paths]
+    uncertainties = read_json(uncertainties_path)
+    tables = {
+        "auc": auc_table(all_metrics, uncertainties),
+        "trigger": trigger_table(all_metrics, read_json(rates_path)["rate_hz"], uncertainties),
+        "ordering": ordering_table(uncertainties),
+    }
+    for name, frame in tables.items():
         with atomic_path(outputs[f"{name}_tsv"]) as temporary:
             frame.to_csv(temporary, sep="\t", index=False, float_format="%.6g")
         with atomic_path(outputs[f"{name}_md"]) as temporary, open(temporary, "w") as handle:
-            handle.write(markdown_table(_rounded(frame)))
+            handle.write(markdown_table(with_errors(frame)))
 
 
-def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
-    """Four significant digits: rates span orders of magnitude, so fixed decimals would hide them."""
-    return frame.apply(lambda column: column.map(lambda v: f"{v:.4g}" if isinstance(v, float) and v == v else v))
+def with_errors(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns ``x`` and ``x_error`` as one column ``x`` of ``value ± error`` (the error to two significant
+    digits, the value to the same decimal place); other numbers to four significant digits: rates span
+    orders of magnitude, so fixed decimals would hide them."""
+    out = pd.DataFrame(index=frame.index)
+    for column in frame.columns:
+        if column.endswith("_error"):
+            continue
+        if f"{column}_error" in frame.columns:
+            out[column] = [with_error(v, e) for v, e in zip(frame[column], frame[f"{column}_error"])]
+        else:
+            out[column] = frame[column].map(lambda v: f"{v:.4g}" if isinstance(v, float) and v == v else v)
+    return out
+
+
+def with_error(value, error) -> str | None:
+    """``value ± error``, the error to two significant digits and the value to the same decimal place."""
+    if value is None or value != value:
+        return None
+    if error is None or error != error or error <= 0:
+        return f"{value:.4g}"
+    decimals = max(0, 1 - int(np.floor(np.log10(error))))
+    return f"{value:.{decimals}f} ± {error:.{decimals}f}"

@@ -13,16 +13,15 @@ import os
 import time
 from collections import Counter
 
-import awkward as ak
 import numpy as np
 import pyarrow as pa
 
 from . import LABELS
+from .arrays import arrow_lists, event_starts, ragged_lists
 from .errors import InputError
-from .arrays import arrow_lists, event_starts, numpy_of_lists, ragged_lists
 from .files import atomic_path, executor_path, write_parquet
 from .generate.delphes import TREE, read_delphes
-from .selection import LEPTON_PT_MIN, IsolationMaps, select_lepton
+from .selection import LEPTON_PT_MIN, Flat, IsolationMaps, select_lepton
 from .sources import is_remote, open_root
 
 log = logging.getLogger(__name__)
@@ -62,23 +61,24 @@ def features(events: dict, quirks: bool = False) -> dict:
     float32) and ``n_particles`` (n,), the rows of each event.
     """
     n_read = len(events["Event"])
+    collections = {name: Flat.of(record) for name, record in events.items()}  # flat numpy from here on
     finite = np.ones(n_read, dtype=bool)
-    for name, record in events.items():
-        for field in record.fields:
-            values = record[field]
-            if np.issubdtype(ak.to_numpy(ak.flatten(values)).dtype, np.floating):
-                finite &= ak.to_numpy(ak.all(np.isfinite(values), axis=1))
+    for flat in collections.values():
+        for values in flat.columns.values():
+            if np.issubdtype(values.dtype, np.floating):
+                finite[flat.event[~np.isfinite(values)]] = False
     entry = np.flatnonzero(finite)
-    events = {name: record[finite] for name, record in events.items()}
+    collections = {name: flat.events(finite) for name, flat in collections.items()}
     n = entry.size
 
-    maps = IsolationMaps.of(events)
+    maps = IsolationMaps.of(collections)
     indices = maps.indices()
-    lepton = select_lepton(events, maps, indices, quirks)
+    lepton = select_lepton(collections, maps, indices, quirks)
     maps_ok = maps.non_empty(n) if quirks else np.ones(n, dtype=bool)
     has_hard_lepton = np.zeros(n, dtype=bool)
     for collection in ("Electron", "MuonTight"):
-        has_hard_lepton |= ak.to_numpy(ak.any(events[collection].PT > LEPTON_PT_MIN, axis=1))
+        leptons = collections[collection]
+        has_hard_lepton[leptons.event[leptons["PT"] > LEPTON_PT_MIN]] = True
     selected = lepton["found"] & maps_ok
     cutflow = {
         "read": n_read,
@@ -89,25 +89,26 @@ def features(events: dict, quirks: bool = False) -> dict:
     }
     keep = np.flatnonzero(selected)
     lep = {name: values[keep] for name, values in lepton.items()}
-    events = {name: record[keep] for name, record in events.items()}
-    hlf = _high_level(events, lep, quirks)
-    llf, n_particles = _particles(events, lep, quirks)
-    return {"cutflow": cutflow, "entry": entry[keep], "hlf": hlf, "llf": llf, "n_particles": n_particles}
+    hlf = _high_level({name: collections[name].events(selected) for name in ("Jet", "MissingET")}, lep, quirks)
+    llf, n_particles = _particles(maps, indices, keep, lep, quirks)
+    event = collections["Event"].events(selected)
+    return {"cutflow": cutflow, "entry": entry[keep], "hlf": hlf, "llf": llf, "n_particles": n_particles,
+            "weight": event.first("Weight").astype(np.float32), "event_number": event.first("Number").astype(np.int64)}  # fmt: skip
 
 
 def _high_level(events: dict, lep: dict, quirks: bool) -> np.ndarray:
-    jets = events["Jet"]
-    jets = jets[(jets.PT > JET_PT_MIN) & (np.abs(jets.Eta) < JET_ETA_MAX)]
-    met = ak.to_numpy(ak.firsts(events["MissingET"].MET)).astype(np.float64)
-    phi_met = ak.to_numpy(ak.firsts(events["MissingET"].Phi)).astype(np.float64)
+    jets, n = events["Jet"], lep["PT"].size
+    jets = jets.take(np.flatnonzero((jets["PT"] > JET_PT_MIN) & (np.abs(jets["Eta"]) < JET_ETA_MAX)))
+    met = events["MissingET"].first("MET")
+    phi_met = events["MissingET"].first("Phi")
     mt2 = 2 * met * lep["PT"] * (1 - np.cos(lep["Phi"] - phi_met))
     columns = [
-        ak.to_numpy(ak.sum(jets.PT, axis=1)),
+        _float32_sums(jets.event, jets["PT"], n),
         met,
         phi_met,
         mt2 if quirks else np.sqrt(np.maximum(mt2, 0.0)),  # the original stored m_T squared
-        ak.to_numpy(ak.num(jets)),
-        ak.to_numpy(ak.sum(jets.BTag > 0, axis=1)),
+        jets.counts(),
+        np.bincount(jets.event[jets["BTag"] > 0], minlength=n),
         lep["PT"],
         lep["Eta"],
         lep["Phi"],
@@ -120,26 +121,37 @@ def _high_level(events: dict, lep: dict, quirks: bool) -> np.ndarray:
     return np.stack(columns, axis=1).astype(np.float32).reshape(-1, len(HLF_NAMES))
 
 
+def _float32_sums(event: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per-event sums of float32 values accumulated in float32, in order, as Delphes-reading code does."""
+    sums = np.zeros(n, dtype=np.float32)
+    np.add.at(sums, event, values)
+    return sums
+
+
 def _rank(event: np.ndarray) -> np.ndarray:
     """Position of each object within its event (objects grouped by event, in collection order)."""
     return np.arange(event.size) - np.searchsorted(event, event, side="left")
 
 
-def _particles(events: dict, lep: dict, quirks: bool):
-    """The real rows of the original's 801x19 particle matrix, in its order (lepton, tracks, photons,
-    neutral hadrons; the zero rows after them are not stored), and the number of rows of each event."""
-    n = lep["PT"].size
-    maps = IsolationMaps.of(events)
-    indices = maps.indices()
+def _particles(maps: IsolationMaps, indices: dict, selected: np.ndarray, lep: dict, quirks: bool):
+    """The real rows of the original's 801x19 particle matrix of the ``selected`` events of the maps, in
+    its order (lepton, tracks, photons, neutral hadrons; the zero rows after them are not stored), and
+    the number of rows of each event. ``lep``: the isolated lepton of each selected event."""
+    n = selected.size
+    slot = np.full(maps.n_events, -1)
+    slot[selected] = np.arange(n)  # each event's place among the selected ones
 
     # Tracks: all above 0.5 GeV except the lepton's own (dR <= 1e-4), first 450 in collection order.
     tracks = maps.tracks
-    dphi = (tracks["Phi"] - lep["Phi"][tracks.event] + np.pi) % (2 * np.pi) - np.pi
-    not_lepton = (tracks["Eta"] - lep["Eta"][tracks.event]) ** 2 + dphi**2 > 1e-8
-    kept = np.flatnonzero(not_lepton)
+    candidates = np.flatnonzero(slot[tracks.event] >= 0)
+    mine = slot[tracks.event[candidates]]
+    dphi = (tracks["Phi"][candidates] - lep["Phi"][mine] + np.pi) % (2 * np.pi) - np.pi
+    kept = candidates[(tracks["Eta"][candidates] - lep["Eta"][mine]) ** 2 + dphi**2 > 1e-8]
     kept = kept[_rank(tracks.event[kept]) < MAX_TRACKS]
-    photons = np.flatnonzero(_rank(maps.photons.event) < MAX_PHOTONS)
-    neutrals = np.flatnonzero(_rank(maps.neutrals.event) < MAX_NEUTRALS)
+    photons = np.flatnonzero(slot[maps.photons.event] >= 0)
+    photons = photons[_rank(maps.photons.event[photons]) < MAX_PHOTONS]
+    neutrals = np.flatnonzero(slot[maps.neutrals.event] >= 0)
+    neutrals = neutrals[_rank(maps.neutrals.event[neutrals]) < MAX_NEUTRALS]
 
     groups = {
         # name: (flat objects, pt, own index per map, one-hot column, charge, vertex)
@@ -149,7 +161,7 @@ def _particles(events: dict, lep: dict, quirks: bool):
         "photons": (maps.photons.take(photons), maps.photons["ET"][photons], {"photon": photons}, 15, 0.0, None),
         "neutrals": (maps.neutrals.take(neutrals), maps.neutrals["ET"][neutrals], {"neutral": neutrals}, 14, 0.0, None),
     }  # fmt: skip
-    counts = {name: np.bincount(group[0].event, minlength=n) for name, group in groups.items()}
+    counts = {name: np.bincount(slot[group[0].event], minlength=n) for name, group in groups.items()}
     start = {"tracks": np.ones(n, dtype=np.int64)}
     start["photons"] = start["tracks"] + counts["tracks"]
     start["neutrals"] = start["photons"] + counts["photons"]
@@ -166,7 +178,8 @@ def _particles(events: dict, lep: dict, quirks: bool):
             own_index = own.get(kind)
             sums = cone.sums(*q, own=None if quirks or own_index is None else own_index, wrap_phi=not quirks)
             iso[kind] = sums / pt - (1.0 if quirks and own_index is not None else 0.0)
-        position = first_row[objects.event] + start[name][objects.event] + _rank(objects.event)
+        mine = slot[objects.event]
+        position = first_row[mine] + start[name][mine] + _rank(objects.event)
         _fill(out, position, pt, objects["Eta"], objects["Phi"], vertex, iso, onehot, charge)
     return out, n_particles
 
@@ -242,11 +255,38 @@ def read_events(path: str, entry_start: int, entry_stop: int, remote: dict | Non
     return read_delphes(path, BRANCHES, entry_start, entry_stop, remote)
 
 
-def ingest_task(task: dict, quirks: bool, output_dir: str, remote: dict | None = None) -> dict:
-    """Executor side of one task: select and compute features of its entry range and write them as one
-    Parquet file (pyarrow: Spark's row-wise conversion of nested arrays would cost more than the numpy
+def group_tasks(tasks: list[dict], events_per_task: int) -> list[list[int]]:
+    """Consecutive entry ranges packed into Spark tasks of at most ``events_per_task`` events: small
+    files share a task, since each Spark task costs ~70 ms of scheduling and Python round trips."""
+    groups, current, size = [], [], 0
+    for index, task in enumerate(tasks):
+        events = task["entry_stop"] - task["entry_start"]
+        if current and size + events > events_per_task:
+            groups.append(current)
+            current, size = [], 0
+        current.append(index)
+        size += events
+    return groups + [current] if current else groups
+
+
+def ingest_ranges(ranges: list[dict], part: int, quirks: bool, output_dir: str, remote: dict | None = None) -> list[dict]:
+    """Executor side of one Spark task: select and compute features of its entry ranges and write them as
+    one Parquet file (pyarrow: Spark's row-wise conversion of nested arrays would cost more than the numpy
     work). The file name is the task's, written atomically, so a retried task replaces its own output.
-    Returns the cutflow counts."""
+    Returns the cutflow counts of each range."""
+    tables, cutflows = [], []
+    for task in ranges:
+        table, cutflow = _ingest_range(task, quirks, remote)
+        cutflows.append(cutflow)
+        if table is not None:
+            tables.append(table)
+    if tables:
+        with atomic_path(os.path.join(output_dir, f"part-{part:05d}.zstd.parquet")) as temporary:
+            write_parquet(pa.concat_tables(tables), temporary)
+    return cutflows
+
+
+def _ingest_range(task: dict, quirks: bool, remote: dict | None):
     from .faults import fail_once
 
     fail_once("ingest", f"{os.path.basename(task['path'])}-{task['entry_start']}")
@@ -259,24 +299,21 @@ def ingest_task(task: dict, quirks: bool, output_dir: str, remote: dict | None =
         ) from None
     result = features(events, quirks)
     n = result["entry"].size
-    if n:
-        event = events["Event"]
-        table = pa.table(
-            {
-                "hfeatures": arrow_lists(result["hlf"], len(HLF_NAMES)),
-                "lfeatures": ragged_lists(result["llf"], result["n_particles"]),
-                "n_particles": pa.array(result["n_particles"], pa.int32()),
-                "label": pa.array(np.full(n, task["label"], np.int32)),
-                "weight": pa.array(ak.to_numpy(ak.firsts(event.Weight))[result["entry"]].astype(np.float32)),
-                "event_number": pa.array(ak.to_numpy(ak.firsts(event.Number))[result["entry"]].astype(np.int64)),
-                "source_file": pa.array([task["path"]] * n, pa.string()),
-                "entry": pa.array(task["entry_start"] + result["entry"], pa.int64()),
-            }
-        )
-        target = os.path.join(output_dir, f"part-{task['task']:05d}.zstd.parquet")
-        with atomic_path(target) as temporary:
-            write_parquet(table, temporary)
-    return result["cutflow"]
+    if not n:
+        return None, result["cutflow"]
+    table = pa.table(
+        {
+            "hfeatures": arrow_lists(result["hlf"], len(HLF_NAMES)),
+            "lfeatures": ragged_lists(result["llf"], result["n_particles"]),
+            "n_particles": pa.array(result["n_particles"], pa.int32()),
+            "label": pa.array(np.full(n, task["label"], np.int32)),
+            "weight": pa.array(result["weight"]),
+            "event_number": pa.array(result["event_number"]),
+            "source_file": pa.array([task["path"]] * n, pa.string()),
+            "entry": pa.array(task["entry_start"] + result["entry"], pa.int64()),
+        }
+    )
+    return table, result["cutflow"]
 
 
 def run_ingest(samples: list[dict], output: str, cutflow_path: str, spark_config: dict, threads: int,
@@ -288,21 +325,21 @@ def run_ingest(samples: list[dict], output: str, cutflow_path: str, spark_config
     """
     from .spark import executor_error, spark_session
 
-    tasks = [dict(task, task=index) for index, task in enumerate(plan_tasks(samples, events_per_task, remote))]
-    log.info("ingesting %d files of %d samples as %d Spark tasks", len({t["path"] for t in tasks}), len(samples), len(tasks))
+    tasks = plan_tasks(samples, events_per_task, remote)
+    groups = group_tasks(tasks, events_per_task)
+    log.info("ingesting %d files of %d samples as %d Spark tasks", len({t["path"] for t in tasks}), len(samples), len(groups))
     with spark_session("dltrigger-ingest", spark_config, threads, log_dir) as spark, atomic_path(output) as temporary:
         os.makedirs(temporary)
         output_dir = executor_path(temporary)
 
         def compute(batches):
             for batch in batches:
-                for task in batch.to_pylist():  # one row per task: a few files, not events
-                    cutflow = ingest_task(task, quirks, output_dir, remote)
-                    counts = pa.array([[cutflow[cut] for cut in CUTS]], pa.list_(pa.int64()))
-                    yield pa.RecordBatch.from_arrays([pa.array([task["task"]], pa.int32()), counts], names=["task", "counts"])
+                for group in batch.column("group").to_pylist():  # one row per Spark task
+                    cutflows = ingest_ranges([tasks[i] for i in groups[group]], group, quirks, output_dir, remote)
+                    counts = pa.array([[cutflow[cut] for cut in CUTS] for cutflow in cutflows], pa.list_(pa.int64()))
+                    yield pa.RecordBatch.from_arrays([pa.array(groups[group], pa.int32()), counts], names=["task", "counts"])
 
-        plan = spark.sparkContext.parallelize(tasks, len(tasks))
-        frame = spark.createDataFrame(plan, "task int, sample_index int, label int, path string, open_path string, entry_start long, entry_stop long")
+        frame = spark.createDataFrame(spark.sparkContext.parallelize([(g,) for g in range(len(groups))], len(groups)), "group int")
         started = time.time()
         try:
             # Only successful task attempts report: retried tasks are counted once.

@@ -10,9 +10,10 @@ import os
 import numpy as np
 import pandas as pd
 
-from .evaluate import CLASSES, FPR_POINTS, TPR_TARGET
+from .arrays import numpy_of_lists
+from .evaluate import CLASSES, TPR_TARGET, with_error
 from .files import atomic_path, read_json
-from .ingest import HLF_NAMES, numpy_of_lists
+from .ingest import HLF_NAMES
 
 # One colour per model and per class, the same in every figure.
 MODEL_STYLE = {
@@ -69,8 +70,9 @@ def read_metrics(paths: dict) -> dict:
     return {model: read_json(path) for model, path in paths.items()}
 
 
-def plot_roc(curves: dict, metrics: dict, selector: str, outputs: dict, settings: dict) -> None:
-    """One-vs-rest ROC of ``selector``, every model overlaid, AUC in the legend; linear and log-FPR."""
+def plot_roc(curves: dict, metrics: dict, uncertainties: dict, selector: str, outputs: dict, settings: dict) -> None:
+    """One-vs-rest ROC of ``selector``, every model overlaid, AUC and its 68 % interval in the legend;
+    linear and log-FPR."""
     for scale in ("linear", "log"):
         with figure() as (fig, axes):
             ax = axes[0, 0]
@@ -78,8 +80,8 @@ def plot_roc(curves: dict, metrics: dict, selector: str, outputs: dict, settings
             for model, curve in curves.items():
                 points = curve[curve["selector"] == selector]
                 colour, name = MODEL_STYLE[model]
-                area = metrics[model]["selectors"][selector]["auc"]
-                ax.plot(points["fpr"], points["tpr"], color=colour, lw=2.5, label=f"{name} (AUC = {area:.4f})")
+                area = uncertainties["models"][model][selector]["auc"]
+                ax.plot(points["fpr"], points["tpr"], color=colour, lw=2.5, label=f"{name} (AUC = {with_error(area['value'], area['error'])})")
                 floor = min(floor, 1 / max(metrics[model]["selectors"][selector]["background_events"], 1))
             grid = np.logspace(np.log10(floor), 0, 200) if scale == "log" else np.linspace(0, 1, 2)
             ax.plot(grid, grid, color="grey", ls="--", lw=1.5, label="Random")
@@ -319,7 +321,7 @@ def draw(rule: str, inputs: dict, outputs: dict, models: list[str], settings: di
         metrics = read_metrics(dict(zip(models, inputs["metrics"])))
         if rule == "plot_roc":
             for selector in CLASSES:
-                plot_roc(curves, metrics, selector, {s: _pair(outputs, f"{selector}_{s}_") for s in ("linear", "log")}, settings)
+                plot_roc(curves, metrics, read_json(inputs["uncertainties"]), selector, {s: _pair(outputs, f"{selector}_{s}_") for s in ("linear", "log")}, settings)
         else:
             plot_trigger(curves, metrics, read_json(inputs["rates"]), _pair(outputs), settings)
     elif rule == "plot_model":

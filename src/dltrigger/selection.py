@@ -40,20 +40,46 @@ class Flat:
 
     event: np.ndarray
     columns: dict
+    n_events: int
 
     @classmethod
-    def of(cls, records: ak.Array, mask=None) -> "Flat":
-        if mask is not None:
-            records = records[mask]
-        counts = ak.to_numpy(ak.num(records))
-        columns = {name: ak.to_numpy(ak.flatten(records[name])).astype(np.float64) for name in records.fields}
-        return cls(np.repeat(np.arange(counts.size), counts), columns)
+    def of(cls, records, mask=None) -> "Flat":
+        """The flat form of jagged records (columns keep their dtype), or of a ``Flat`` itself; ``mask``:
+        per object (flat or jagged), the objects to keep."""
+        if isinstance(records, Flat):
+            flat = records
+        else:
+            counts = ak.to_numpy(ak.num(records))
+            columns = {name: ak.to_numpy(ak.flatten(records[name])) for name in records.fields}
+            flat = cls(np.repeat(np.arange(counts.size), counts), columns, counts.size)
+        if mask is None:
+            return flat
+        return flat.take(np.flatnonzero(mask if isinstance(mask, np.ndarray) else ak.to_numpy(ak.flatten(mask))))
 
     def __getitem__(self, name):
         return self.columns[name]
 
     def take(self, index) -> "Flat":
-        return Flat(self.event[index], {name: column[index] for name, column in self.columns.items()})
+        return Flat(self.event[index], {name: column[index] for name, column in self.columns.items()}, self.n_events)
+
+    def float64(self) -> "Flat":
+        return Flat(self.event, {name: column.astype(np.float64) for name, column in self.columns.items()}, self.n_events)
+
+    def events(self, keep: np.ndarray) -> "Flat":
+        """The objects of the events ``keep`` (a mask over events), the events numbered anew."""
+        number = np.cumsum(keep) - 1
+        inside = keep[self.event]
+        return Flat(number[self.event[inside]], {name: column[inside] for name, column in self.columns.items()}, int(keep.sum()))
+
+    def counts(self) -> np.ndarray:
+        return np.bincount(self.event, minlength=self.n_events)
+
+    def first(self, name: str) -> np.ndarray:
+        """The first object's ``name`` of each event, as float64 (NaN for an event without objects)."""
+        counts = self.counts()
+        values = np.full(self.n_events, np.nan)
+        values[counts > 0] = self[name][(np.cumsum(counts) - counts)[counts > 0]]
+        return values
 
 
 @dataclass
@@ -66,11 +92,17 @@ class IsolationMaps:
 
     @classmethod
     def of(cls, events: dict) -> "IsolationMaps":
+        """From a batch's collections, jagged records or ``Flat`` (float64 columns for the sums)."""
+        tracks, photons, neutrals = (Flat.of(events[name]) for name in ("EFlowTrack", "EFlowPhoton", "EFlowNeutralHadron"))
         return cls(
-            tracks=Flat.of(events["EFlowTrack"], events["EFlowTrack"].PT > TRACK_PT_MIN),
-            photons=Flat.of(events["EFlowPhoton"], events["EFlowPhoton"].ET > NEUTRAL_ET_MIN),
-            neutrals=Flat.of(events["EFlowNeutralHadron"], events["EFlowNeutralHadron"].ET > NEUTRAL_ET_MIN),
+            tracks=tracks.take(np.flatnonzero(tracks["PT"] > TRACK_PT_MIN)).float64(),
+            photons=photons.take(np.flatnonzero(photons["ET"] > NEUTRAL_ET_MIN)).float64(),
+            neutrals=neutrals.take(np.flatnonzero(neutrals["ET"] > NEUTRAL_ET_MIN)).float64(),
         )
+
+    @property
+    def n_events(self) -> int:
+        return self.tracks.n_events
 
     def indices(self):
         return {
@@ -123,10 +155,10 @@ def isolation(indices: dict, objects: Flat, pt, own_track, quirks: bool) -> dict
 
 def select_lepton(events: dict, maps: IsolationMaps, indices: dict, quirks: bool) -> dict:
     """The isolated lepton of each event, if any: flat per-event arrays (``found`` says which events)."""
-    n_events = len(events["Electron"])
     chosen = {}
     for collection, is_electron in (("Electron", 1.0), ("MuonTight", 0.0)):
-        leptons = Flat.of(events[collection])
+        leptons = Flat.of(events[collection]).float64()
+        n_events = leptons.n_events
         candidate = leptons["PT"] > LEPTON_PT_MIN
         if not quirks:
             candidate &= np.abs(leptons["Eta"]) < LEPTON_ETA_MAX

@@ -10,9 +10,10 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from .evaluate import markdown_table
+from .evaluate import CLASSES, PAPER_TEST_EVENTS, markdown_table, with_error
 from .files import atomic_path, read_json
 
 PACKAGES = ("snakemake", "pyspark", "uproot", "awkward", "numpy", "pyarrow", "pythia8mc", "fastjet", "torch", "tensorflow-cpu", "tf-keras", "matplotlib", "mplhep")  # fmt: skip
@@ -46,19 +47,55 @@ def stage_timings(benchmarks: list[str]) -> pd.DataFrame:
     return grouped.round(1).reset_index()
 
 
-def write_summary(path: str, *, auc_md: str, trigger_md: str, rates: str, benchmarks: list[str], run: dict) -> None:
+# The original's ordering of its classifiers, by selector: (better, worse) pairs its AUCs show.
+PAPER_ORDERING = [("inclusive", "hlf", selector) for selector in CLASSES] + [("particle", "hlf", "qcd"), ("inclusive", "particle", "qcd")]
+
+
+def paper_agreement(uncertainties: dict) -> list[str]:
+    """One line per ordering the original's AUCs show, for the models this run trained: our paired
+    difference, in units of its uncertainty, and whether it agrees."""
+    lines = []
+    for better, worse, selector in PAPER_ORDERING:
+        pair = uncertainties["pairs"].get(f"{better} - {worse}")
+        if pair is None:
+            continue
+        difference = pair[selector]["auc"]
+        sigmas = difference["sigmas"]
+        verdict = ("agrees" if sigmas > 0 else "contradicts it") + (", beyond 2 σ" if abs(sigmas) > 2 else ", beyond 1 σ" if abs(sigmas) > 1 else "")
+        if abs(sigmas) <= 1:
+            verdict = "not resolved (within 1 σ)"
+        lines.append(f"- {selector} selector, {better} > {worse} in the paper: here {better} − {worse} = "
+                     f"{with_error(difference['value'], difference['error'])} ({sigmas:+.1f} σ): {verdict}.")  # fmt: skip
+    return lines
+
+
+def write_summary(path: str, *, auc_md: str, trigger_md: str, ordering_md: str, uncertainties: str, rates: str, benchmarks: list[str], run: dict) -> None:
     """``run``: engine, workers, models, config_hash."""
     rates = read_json(rates)
+    uncertainties = read_json(uncertainties)
     timings = stage_timings(benchmarks)
+    tested = uncertainties["test_events"]
     lines = [
         "# dltrigger run summary",
         "",
         f"Engine **{run['engine']}**, {run['workers']} training worker(s), models {', '.join(run['models'])}; "
         f"configuration hash `{run['config_hash']}` (plot settings excluded).",
         "",
+        "## This run against the paper",
+        "",
+        f"{tested:,} test events, {tested / PAPER_TEST_EVENTS:.2%} of the original's {PAPER_TEST_EVENTS:,}: statistical uncertainties "
+        f"here are ~{np.sqrt(PAPER_TEST_EVENTS / tested):.0f}x the original's. Every ± is the 68 % interval of a paired bootstrap over "
+        f"the test events ({uncertainties['resamples']} resamples); `pull` = (ours − paper) / our uncertainty. The original's "
+        "samples had pileup and 3.4 M training events (see the README for what a run of this size can show).",
+        "",
+        *paper_agreement(uncertainties),
+        "",
         "## AUC per model and selector (one-vs-rest), beside the original study's",
         "",
         Path(auc_md).read_text(),
+        "## Which classifier is better (paired bootstrap)",
+        "",
+        Path(ordering_md).read_text(),
         "## Trigger operating points",
         "",
         f"Rates at a luminosity of {rates['luminosity_cm2s']:.3g} cm⁻² s⁻¹; the threshold keeps ≥ 99 % of the "

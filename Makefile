@@ -2,16 +2,23 @@
 #   make run    - the default workflow, to its final target and the HTML report results/report.html
 #                 (extra options: SNAKEMAKE_ARGS="...")
 #   make test   - the test suite (the fast subset; `make test-all` adds the slow tests)
+#   make studies - the side studies (throughput vs Spark workers, framework comparison), then the report
 SNAKEMAKE_ARGS ?=
 PYTEST_ARGS ?=
+# The HTCondor executor plugin warns at every Snakemake start where no HTCondor is configured: not the
+# user's business unless they use profiles/htcondor (which needs a configured HTCondor anyway).
+export PYTHONWARNINGS = ignore:The environment variable CONDOR_CONFIG is unset
 
-.PHONY: setup run test test-all bench lint
+.PHONY: setup run studies test test-all bench lint
 
 setup:
 	@bash envs/setup.sh
 
 run: setup
 	.venv/bin/snakemake $(SNAKEMAKE_ARGS) --report results/report.html --report-after-run
+
+studies: setup
+	.venv/bin/snakemake studies all $(SNAKEMAKE_ARGS) --report results/report.html --report-after-run
 
 # pytest exits 5 when it collects no test: that is a broken suite, reported as such.
 test:

@@ -20,7 +20,7 @@ include: "rules/ingest.smk"
 include: "rules/features.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
-include: "rules/scaling.smk"
+include: "rules/scalability.smk"
 include: "rules/compare.smk"
 include: "rules/plots.smk"
 
@@ -47,7 +47,7 @@ rule all:
 # comparison (with the BigDL engine's environment where configured). make studies.
 rule studies:
     input:
-        rules.plot_scaling.output,
+        rules.plot_scalability.output,
         rules.plot_engine_comparison.output,
 
 

@@ -16,9 +16,10 @@ import tempfile
 from pathlib import Path
 
 from dltrigger.config import load_config
+from dltrigger.delphes import read_delphes
 from dltrigger.generate.chunk import generate_chunk
-from dltrigger.generate.delphes import read_delphes
-from dltrigger.selection import BRANCHES, isolated_lepton_mask
+from dltrigger.observables import BRANCHES
+from dltrigger.selection import isolated_lepton_mask
 
 TARGETS = {"ttbar": "generated >= 100 ev/s/core", "wjets": "generated >= 100 ev/s/core", "qcd": "<= 0.5 CPU-s per selected event"}
 

@@ -32,7 +32,9 @@ import uproot
 
 from dltrigger.features import run_features
 from dltrigger.files import write_parquet
-from dltrigger.ingest import BRANCH_NAMES, run_ingest
+from dltrigger.ingest import run_ingest
+from dltrigger.observables import BRANCH_NAMES
+from dltrigger.quirks import CORRECTED
 
 ORIGINAL_INGEST_EV_S, ORIGINAL_INGEST_MB_S, ORIGINAL_FEATURES_EV_S = 11.7, 0.97, 2.9
 SPARK = {"master": "local[1,2]", "driver_memory": "4g", "executor_memory": "2g", "shuffle_partitions": 4, "event_log": False, "conf": {}}
@@ -84,11 +86,11 @@ def main() -> None:
         megabytes = sum(os.path.getsize(f) for f in files) / 1e6
         events, seconds = bare_read(files)
         rows = [("bare uproot read", events / seconds, megabytes / seconds)]
-        ingest = run_ingest(list(by_sample.values()), f"{tmp}/events.parquet", f"{tmp}/cutflow.tsv", SPARK, 1, False, 2000)
+        ingest = run_ingest(list(by_sample.values()), f"{tmp}/events.parquet", f"{tmp}/cutflow.tsv", SPARK, 1, CORRECTED, 2000)
         floor = seconds + rewrite(f"{tmp}/events.parquet", tmp)
         rows.append(("bare read + output write", events / floor, megabytes / floor))
         rows.append(("Spark ingestion", ingest["events_read"] / ingest["job_seconds"], megabytes / ingest["job_seconds"]))
-        counts = run_features(f"{tmp}/events.parquet", f"{tmp}/train", f"{tmp}/test", f"{tmp}/counts.json", SPARK, 1, 1, False, "per_event", 0.2)
+        counts = run_features(f"{tmp}/events.parquet", f"{tmp}/train", f"{tmp}/test", f"{tmp}/counts.json", SPARK, 1, 1, CORRECTED, "per_event", 0.2)
         selected = sum(counts["selected"].values())
         rows.append(("Spark feature preparation", selected / counts["job_seconds"], float("nan")))
         written = sum(sum(counts[split].values()) for split in ("train", "test"))

@@ -68,6 +68,6 @@ fi
 # The BigDL engine's environment (.venvs/bigdl, Python 3.10) for its tests, built here because the tests
 # run without network; skipped (its tests too) where no Python 3.10 is found.
 if [ "${1:-}" = --test ]; then
-  "$VENV/bin/python" -m dltrigger.train.bigdl_engine --environment .venvs/bigdl --lock envs/bigdl.lock ||
+  "$VENV/bin/python" -m dltrigger.environments --environment .venvs/bigdl --lock envs/bigdl.lock ||
     echo "dltrigger setup: no BigDL environment: its tests will be skipped" >&2
 fi

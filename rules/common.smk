@@ -2,21 +2,18 @@
 import os
 import sys
 
-from dltrigger.config import ConfigError, check_pythia_settings, derive_seed, load_samples, validate_config
-from dltrigger.evaluate import CLASSES
+from dltrigger.config import config_hash, derive_seed, load_samples, validate_config
+from dltrigger.environments import MARKER as ENVIRONMENT_MARKER
+from dltrigger.errors import ConfigError
 from dltrigger.files import unwritable
-from dltrigger.models import MODELS
+from dltrigger.models import ENGINES, MODEL_FILES, MODELS
+from dltrigger.schema import CLASSES
 from dltrigger.sources import is_remote
-from dltrigger.summary import config_hash
-from dltrigger.train import ENGINES, model_file
-from dltrigger.ingest import InputError
-from dltrigger.train.bigdl_engine import MARKER as BIGDL_MARKER
-from dltrigger.train.bigdl_engine import find_python
 
-# A bad config or sample sheet stops here, before any job, with one line naming the key or row.
+# A bad config or sample sheet stops here, before any job, with one line naming the key or row
+# (Pythia's own settings are checked by each generation job, before its first event).
 try:
     validate_config(config, where="config")
-    check_pythia_settings(config)
     SAMPLES = load_samples(config["samples"], config)
 except ConfigError as error:
     print(f"dltrigger: invalid configuration: {error}", file=sys.stderr)
@@ -107,7 +104,7 @@ def get_data_figures():
 def built_studies():
     """The side studies' figures that `snakemake studies` has built: kept in the default target, and so in
     its report (an existence check: nothing is run to decide)."""
-    figures = [rules.plot_scaling.output, rules.plot_engine_comparison.output]
+    figures = [rules.plot_scalability.output, rules.plot_engine_comparison.output]
     return [figure for figure in figures if os.path.exists(figure.png)]
 
 
@@ -134,7 +131,7 @@ def per_model(pattern):
     return expand(pattern, model=config["train"]["models"])
 
 
-BIGDL_ENVIRONMENT_MARKER = f"{config['train']['bigdl']['environment']}/{BIGDL_MARKER}"
+BIGDL_ENVIRONMENT_MARKER = f"{config['train']['bigdl']['environment']}/{ENVIRONMENT_MARKER}"
 
 
 def engine_environment(engine):
@@ -149,20 +146,7 @@ def get_train_settings(engine, model, epochs=None):
     return dict(config["train"], engine=engine, epochs=epochs_of)
 
 
-def compared_engines():
-    """The engines of the comparison. BigDL needs a Python 3.10: when the machine has none and none is
-    configured, the default comparison goes on without it (one warning line) instead of failing the run."""
-    engines = config["compare_engines"]["engines"]
-    if "bigdl" in engines and not config["train"]["bigdl"]["python"]:
-        try:
-            find_python(None)
-        except InputError as missing:
-            print(f"dltrigger: the engine comparison leaves out bigdl: {missing}", file=sys.stderr)
-            return [engine for engine in engines if engine != "bigdl"]
-    return engines
-
-
-COMPARED_ENGINES = compared_engines()
+COMPARED_ENGINES = config["compare_engines"]["engines"]
 COMPARED = expand("results/compare/{engine}/{model}", engine=COMPARED_ENGINES, model=config["compare_engines"]["models"])
 
 
@@ -182,17 +166,27 @@ def get_summary_params():
     return {"engine": TRAIN_ENGINE, "workers": train["workers"], "models": train["models"], "config_hash": config_hash(run_config)}
 
 
-def get_summary_benchmarks():
-    """Benchmark files of every job before the summary, for its stage-timing table."""
-    generated = [
-        f"benchmarks/generate_chunk/{sample}/chunk_{chunk}.tsv" for sample in GENERATED["sample"] for chunk in chunks_of(sample)
-    ]
-    per_model = expand("benchmarks/{rule}/{engine}/{model}.tsv", rule=["train", "evaluate"], engine=TRAIN_ENGINE, model=config["train"]["models"])
-    pileup = ["benchmarks/pileup_pool/pileup_pool.tsv"] if config["pileup"]["mu"] > 0 else []
-    tables = ["benchmarks/trigger_rates/trigger_rates.tsv", f"benchmarks/uncertainties/{TRAIN_ENGINE}.tsv", f"benchmarks/evaluation_tables/{TRAIN_ENGINE}.tsv"]
-    if EXTERNAL_FEATURES:
-        return [*per_model, *tables]
-    return [*pileup, *generated, "benchmarks/ingest/ingest.tsv", "benchmarks/features/features.tsv", *per_model, *tables]
+def benchmarks(rule, name=None):
+    """The benchmark file of a job of ``rule``: benchmarks/<rule>/<name>.tsv (the summary reads them by rule)."""
+    return f"benchmarks/{rule}/{name or rule}.tsv"
+
+
+def get_summary_benchmarks(wildcards):
+    """The benchmark files of every job before the summary, by rule, for its stage-timing table."""
+    models = config["train"]["models"]
+    files = {
+        "train": [benchmarks("train", f"{TRAIN_ENGINE}/{model}") for model in models],
+        "evaluate": [benchmarks("evaluate", f"{TRAIN_ENGINE}/{model}") for model in models],
+        "trigger_rates": [benchmarks("trigger_rates")],
+        "uncertainties": [benchmarks("uncertainties", TRAIN_ENGINE)],
+        "evaluation_tables": [benchmarks("evaluation_tables", TRAIN_ENGINE)],
+    }
+    if not EXTERNAL_FEATURES:
+        generated = [benchmarks("generate_chunk", f"{sample}/chunk_{chunk}") for sample in GENERATED["sample"] for chunk in chunks_of(sample)]
+        files = {"generate_chunk": generated, "ingest": [benchmarks("ingest")], "features": [benchmarks("features")], **files}
+        if config["pileup"]["mu"] > 0:
+            files = {"pileup_pool": [benchmarks("pileup_pool")], **files}
+    return {f"benchmarks_{rule}": paths for rule, paths in files.items()}
 
 
 def get_plot_roc_output():

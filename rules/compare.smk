@@ -13,7 +13,7 @@ rule compare_train:
     log:
         "logs/compare_train/{engine}/{model}.log",
     benchmark:
-        "benchmarks/compare_train/{engine}/{model}.tsv"
+        benchmarks("compare_train", "{engine}/{model}")
     params:
         train=lambda wildcards: get_train_settings(wildcards.engine, wildcards.model, config["compare_engines"]["epochs"]),
         spark=config["spark"],
@@ -37,7 +37,7 @@ rule engine_comparison:
     log:
         "logs/engine_comparison/engine_comparison.log",
     benchmark:
-        "benchmarks/engine_comparison/engine_comparison.tsv"
+        benchmarks("engine_comparison")
     params:
         engines=COMPARED_ENGINES,
         models=config["compare_engines"]["models"],

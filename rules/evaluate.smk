@@ -11,7 +11,7 @@ rule evaluate:
     log:
         f"logs/evaluate/{TRAIN_ENGINE}/{{model}}.log",
     benchmark:
-        f"benchmarks/evaluate/{TRAIN_ENGINE}/{{model}}.tsv"
+        benchmarks("evaluate", f"{TRAIN_ENGINE}/{{model}}")
     params:
         engine=TRAIN_ENGINE,
     threads: 1
@@ -32,7 +32,7 @@ rule trigger_rates:
     log:
         "logs/trigger_rates/trigger_rates.log",
     benchmark:
-        "benchmarks/trigger_rates/trigger_rates.tsv"
+        benchmarks("trigger_rates")
     params:
         luminosity=config["evaluate"]["luminosity_cm2s"],
     threads: 1
@@ -56,7 +56,7 @@ rule uncertainties:
     log:
         f"logs/uncertainties/{TRAIN_ENGINE}.log",
     benchmark:
-        f"benchmarks/uncertainties/{TRAIN_ENGINE}.tsv"
+        benchmarks("uncertainties", TRAIN_ENGINE)
     params:
         models=config["train"]["models"],
         resamples=config["evaluate"]["bootstrap_resamples"],
@@ -101,7 +101,7 @@ rule evaluation_tables:
     log:
         f"logs/evaluation_tables/{TRAIN_ENGINE}.log",
     benchmark:
-        f"benchmarks/evaluation_tables/{TRAIN_ENGINE}.tsv"
+        benchmarks("evaluation_tables", TRAIN_ENGINE)
     threads: 1
     resources:
         mem_mb=1000,
@@ -114,18 +114,18 @@ rule evaluation_tables:
 
 rule summary:
     input:
+        unpack(get_summary_benchmarks),
         auc_md=rules.evaluation_tables.output.auc_md,
         trigger_md=rules.evaluation_tables.output.trigger_md,
         ordering_md=rules.evaluation_tables.output.ordering_md,
         uncertainties=rules.uncertainties.output.uncertainties,
         rates=rules.trigger_rates.output.rates,
-        benchmarks=get_summary_benchmarks(),
     output:
         summary=report("results/summary.md", caption="../report/summary.rst", category="0. Summary"),
     log:
         "logs/summary/summary.log",
     benchmark:
-        "benchmarks/summary/summary.tsv"
+        benchmarks("summary")
     params:
         run=get_summary_params(),
     threads: 1

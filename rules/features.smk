@@ -11,7 +11,7 @@ rule features:
     log:
         "logs/features/features.log",
     benchmark:
-        "benchmarks/features/features.tsv"
+        benchmarks("features")
     params:
         spark=config["spark"],
         seed=config["seed"],
@@ -37,7 +37,7 @@ rule export_original_schema:
     log:
         "logs/export_original_schema/export_original_schema.log",
     benchmark:
-        "benchmarks/export_original_schema/export_original_schema.tsv"
+        benchmarks("export_original_schema")
     params:
         spark=config["spark"],
     threads: workflow.cores

@@ -8,7 +8,7 @@ rule pileup_pool:
     log:
         "logs/pileup_pool/pileup_pool.log",
     benchmark:
-        "benchmarks/pileup_pool/pileup_pool.tsv"
+        benchmarks("pileup_pool")
     params:
         seed=config["seed"],
         events=config["pileup"]["pool_events"],
@@ -33,7 +33,7 @@ rule generate_chunk:
     log:
         "logs/generate_chunk/{sample}/chunk_{chunk}.log",
     benchmark:
-        "benchmarks/generate_chunk/{sample}/chunk_{chunk}.tsv"
+        benchmarks("generate_chunk", "{sample}/chunk_{chunk}")
     params:
         config=get_generate_chunk_params,
         label=lambda wildcards: SAMPLES.loc[wildcards.sample, "label"],

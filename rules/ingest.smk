@@ -11,7 +11,7 @@ rule ingest:
     log:
         "logs/ingest/ingest.log",
     benchmark:
-        "benchmarks/ingest/ingest.tsv"
+        benchmarks("ingest")
     params:
         spark=config["spark"],
         quirks=config["features"]["original_quirks"],

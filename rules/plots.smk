@@ -13,7 +13,7 @@ rule plot_roc:
     log:
         f"logs/plot_roc/{TRAIN_ENGINE}.log",
     benchmark:
-        f"benchmarks/plot_roc/{TRAIN_ENGINE}.tsv"
+        benchmarks("plot_roc", TRAIN_ENGINE)
     params:
         plots=get_plot_settings(),
         models=config["train"]["models"],
@@ -43,7 +43,7 @@ rule plot_trigger:
     log:
         f"logs/plot_trigger/{TRAIN_ENGINE}.log",
     benchmark:
-        f"benchmarks/plot_trigger/{TRAIN_ENGINE}.tsv"
+        benchmarks("plot_trigger", TRAIN_ENGINE)
     params:
         plots=get_plot_settings(),
         models=config["train"]["models"],
@@ -66,7 +66,7 @@ rule plot_model:
     log:
         f"logs/plot_model/{TRAIN_ENGINE}.log",
     benchmark:
-        f"benchmarks/plot_model/{TRAIN_ENGINE}.tsv"
+        benchmarks("plot_model", TRAIN_ENGINE)
     params:
         plots=get_plot_settings(),
         models=config["train"]["models"],
@@ -96,7 +96,7 @@ rule plot_cutflow:
     log:
         "logs/plot_cutflow/plot_cutflow.log",
     benchmark:
-        "benchmarks/plot_cutflow/plot_cutflow.tsv"
+        benchmarks("plot_cutflow")
     params:
         plots=get_plot_settings(),
     threads: 1
@@ -123,7 +123,7 @@ rule plot_features:
     log:
         "logs/plot_features/plot_features.log",
     benchmark:
-        "benchmarks/plot_features/plot_features.tsv"
+        benchmarks("plot_features")
     params:
         plots=get_plot_settings(),
     threads: 1
@@ -136,24 +136,24 @@ rule plot_features:
         "../scripts/plot.py"
 
 
-rule plot_scaling:
+rule plot_scalability:
     input:
-        table=rules.scaling.output.table,
+        table=rules.scalability.output.table,
     output:
         png=report(
-            "results/plots/scaling.png",
-            caption="../report/scaling.rst",
-            category="5. Scaling",
+            "results/plots/scalability.png",
+            caption="../report/scalability.rst",
+            category="5. Scalability",
             labels={"figure": "throughput vs Spark workers"},
         ),
-        pdf="results/plots/scaling.pdf",
+        pdf="results/plots/scalability.pdf",
     log:
-        "logs/plot_scaling/plot_scaling.log",
+        "logs/plot_scalability/plot_scalability.log",
     benchmark:
-        "benchmarks/plot_scaling/plot_scaling.tsv"
+        benchmarks("plot_scalability")
     params:
         plots=get_plot_settings(),
-        models=[config["scaling"]["model"]],
+        models=[config["scalability"]["model"]],
     threads: 1
     resources:
         mem_mb=1000,
@@ -178,7 +178,7 @@ rule plot_engine_comparison:
     log:
         "logs/plot_engine_comparison/plot_engine_comparison.log",
     benchmark:
-        "benchmarks/plot_engine_comparison/plot_engine_comparison.tsv"
+        benchmarks("plot_engine_comparison")
     params:
         plots=get_plot_settings(),
         models=config["compare_engines"]["models"],

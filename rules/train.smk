@@ -11,7 +11,7 @@ rule bigdl_env:
     log:
         "logs/bigdl_env/bigdl_env.log",
     benchmark:
-        "benchmarks/bigdl_env/bigdl_env.tsv"
+        benchmarks("bigdl_env")
     params:
         python=config["train"]["bigdl"]["python"],
     threads: 1
@@ -29,7 +29,7 @@ rule train:
         unpack(lambda wildcards: engine_environment(TRAIN_ENGINE)),
         unpack(get_features),
     output:
-        model=f"{TRAIN_DIR}/{model_file(TRAIN_ENGINE)}",
+        model=f"{TRAIN_DIR}/{MODEL_FILES[TRAIN_ENGINE]}",
         predictions=directory(f"{TRAIN_DIR}/predictions.parquet"),
         history=f"{TRAIN_DIR}/history.csv",
         history_json=f"{TRAIN_DIR}/history.json",
@@ -37,7 +37,7 @@ rule train:
     log:
         f"logs/train/{TRAIN_ENGINE}/{{model}}.log",
     benchmark:
-        f"benchmarks/train/{TRAIN_ENGINE}/{{model}}.tsv"
+        benchmarks("train", f"{TRAIN_ENGINE}/{{model}}")
     params:
         train=lambda wildcards: get_train_settings(TRAIN_ENGINE, wildcards.model),
         spark=config["spark"],

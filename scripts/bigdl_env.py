@@ -1,14 +1,10 @@
-"""Snakemake adapter of rule bigdl_env (logic: dltrigger.train.bigdl_engine)."""
+"""Snakemake adapter of rule bigdl_env (logic: dltrigger.environments)."""
 
 import os
 
-from dltrigger.train.bigdl_engine import build_environment
-from dltrigger.workflow import job_log
+from _helpers import job
 
-if "snakemake" not in globals():  # run by hand: python scripts/<name>.py TARGET [--configfile FILE]
-    from dltrigger.workflow import snakemake_from_command_line
+from dltrigger.environments import build_environment
 
-    snakemake = snakemake_from_command_line()
-
-with job_log(snakemake.log[0]):
+with job(globals()) as snakemake:
     build_environment(os.path.dirname(snakemake.output.marker), snakemake.input.lock, snakemake.params.python)

@@ -1,14 +1,11 @@
 """Snakemake adapter of rule features (logic: dltrigger.features)."""
 
+from _helpers import job
+
 from dltrigger.features import run_features
-from dltrigger.workflow import job_log
+from dltrigger.quirks import Quirks
 
-if "snakemake" not in globals():  # run by hand: python scripts/<name>.py TARGET [--configfile FILE]
-    from dltrigger.workflow import snakemake_from_command_line
-
-    snakemake = snakemake_from_command_line()
-
-with job_log(snakemake.log[0]):
+with job(globals()) as snakemake:
     features = snakemake.params.features
     run_features(
         snakemake.input.events,
@@ -18,8 +15,9 @@ with job_log(snakemake.log[0]):
         spark_config=snakemake.params.spark,
         threads=snakemake.threads,
         seed=snakemake.params.seed,
-        quirks=features["original_quirks"],
+        quirks=Quirks.of(features["original_quirks"]),
         scaling=features["particle_scaling"],
         test_fraction=features["test_fraction"],
         padding=features["padding"],
+        hlf_scaling=features["hlf_scaling"],
     )

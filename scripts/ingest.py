@@ -2,15 +2,12 @@
 
 import json
 
+from _helpers import job
+
 from dltrigger.ingest import run_ingest
-from dltrigger.workflow import job_log
+from dltrigger.quirks import Quirks
 
-if "snakemake" not in globals():  # run by hand: python scripts/<name>.py TARGET [--configfile FILE]
-    from dltrigger.workflow import snakemake_from_command_line
-
-    snakemake = snakemake_from_command_line()
-
-with job_log(snakemake.log[0]):
+with job(globals()) as snakemake:
     samples = []
     for path in snakemake.input.manifests:
         with open(path) as handle:
@@ -22,7 +19,7 @@ with job_log(snakemake.log[0]):
         cutflow_path=snakemake.output.cutflow,
         spark_config=snakemake.params.spark,
         threads=snakemake.threads,
-        quirks=snakemake.params.quirks,
+        quirks=Quirks.of(snakemake.params.quirks),
         events_per_task=snakemake.params.events_per_task,
         remote=snakemake.params.remote,
     )

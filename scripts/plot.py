@@ -1,18 +1,20 @@
-"""Snakemake adapter of the plotting rules plot_* (logic: dltrigger.plots)."""
+"""Snakemake adapter of the plotting rules plot_* (logic: dltrigger.plots): one job per kind of figure."""
 
-from dltrigger.plots import draw
-from dltrigger.workflow import job_log
+from _helpers import job
 
-if "snakemake" not in globals():  # run by hand: python scripts/<name>.py TARGET [--configfile FILE]
-    from dltrigger.workflow import snakemake_from_command_line
+from dltrigger import plots
 
-    snakemake = snakemake_from_command_line()
-
-with job_log(snakemake.log[0]):
-    draw(
-        snakemake.rule,
-        inputs=dict(snakemake.input.items()),
-        outputs=dict(snakemake.output.items()),
-        models=list(getattr(snakemake.params, "models", [])),
-        settings=snakemake.params.plots,
-    )
+with job(globals()) as snakemake:
+    inputs, outputs, settings = snakemake.input, dict(snakemake.output.items()), snakemake.params.plots
+    models = list(getattr(snakemake.params, "models", []))
+    per_model = lambda files: dict(zip(models, files))  # noqa: E731  (per-model inputs come in the order of `models`)
+    figures = {
+        "plot_roc": lambda: plots.draw_roc(per_model(inputs.curves), per_model(inputs.metrics), inputs.uncertainties, outputs, settings),
+        "plot_trigger": lambda: plots.draw_trigger(per_model(inputs.curves), per_model(inputs.metrics), inputs.rates, outputs, settings),
+        "plot_model": lambda: plots.draw_models(per_model(inputs.histories), per_model(inputs.metrics), outputs, settings),
+        "plot_cutflow": lambda: plots.draw_cutflow(inputs.cutflow, inputs.counts, inputs.rates, outputs, settings),
+        "plot_features": lambda: plots.draw_features(inputs.events, outputs, settings),
+        "plot_scalability": lambda: plots.draw_scalability(inputs.table, models[0], outputs, settings),
+        "plot_engine_comparison": lambda: plots.draw_engine_comparison(inputs.table, models, outputs, settings),
+    }
+    figures[snakemake.rule]()

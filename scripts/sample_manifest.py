@@ -1,15 +1,11 @@
 """Snakemake adapter of rule sample_manifest (logic: dltrigger.generate.manifest)."""
 
+from _helpers import job
+
 from dltrigger.generate.manifest import write_manifest
 from dltrigger.sources import expand_source
-from dltrigger.workflow import job_log
 
-if "snakemake" not in globals():  # run by hand: python scripts/<name>.py TARGET [--configfile FILE]
-    from dltrigger.workflow import snakemake_from_command_line
-
-    snakemake = snakemake_from_command_line()
-
-with job_log(snakemake.log[0]):
+with job(globals()) as snakemake:
     source = snakemake.params.source
     generated = source == "generate"
     write_manifest(

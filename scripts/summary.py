@@ -1,14 +1,10 @@
 """Snakemake adapter of rule summary (logic: dltrigger.summary)."""
 
+from _helpers import job
+
 from dltrigger.summary import write_summary
-from dltrigger.workflow import job_log
 
-if "snakemake" not in globals():  # run by hand: python scripts/<name>.py TARGET [--configfile FILE]
-    from dltrigger.workflow import snakemake_from_command_line
-
-    snakemake = snakemake_from_command_line()
-
-with job_log(snakemake.log[0]):
+with job(globals()) as snakemake:
     write_summary(
         snakemake.output.summary,
         auc_md=snakemake.input.auc_md,
@@ -16,6 +12,6 @@ with job_log(snakemake.log[0]):
         ordering_md=snakemake.input.ordering_md,
         uncertainties=snakemake.input.uncertainties,
         rates=snakemake.input.rates,
-        benchmarks=list(snakemake.input.benchmarks),
+        benchmarks={name.removeprefix("benchmarks_"): list(paths) for name, paths in snakemake.input.items() if name.startswith("benchmarks_")},
         run=snakemake.params.run,
     )

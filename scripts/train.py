@@ -2,15 +2,11 @@
 
 import os
 
+from _helpers import job
+
 from dltrigger.train import run_training
-from dltrigger.workflow import job_log
 
-if "snakemake" not in globals():  # run by hand: python scripts/<name>.py TARGET [--configfile FILE]
-    from dltrigger.workflow import snakemake_from_command_line
-
-    snakemake = snakemake_from_command_line()
-
-with job_log(snakemake.log[0]):
+with job(globals()) as snakemake:
     run_training(
         snakemake.wildcards.model,
         train_dir=snakemake.input.train,

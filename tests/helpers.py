@@ -1,23 +1,36 @@
-"""What several test modules and the benchmarks share: Spark and training settings for the tests, and
-a writer of feature directories shaped as feature preparation writes them."""
+"""What several test modules and the benchmarks share: Spark and training settings, writers of Delphes
+files and feature directories shaped as the stages write them, a Spark ingestion, and the workflow
+run in a test's own folder."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
+import awkward as ak
 import numpy as np
 import pyarrow as pa
+import uproot
+from conftest import REPO
 
 from dltrigger.arrays import arrow_lists, dense_sequences, ragged_lists, take_ragged
+from dltrigger.delphes import SCHEMA, write_delphes
 from dltrigger.files import write_parquet
-from dltrigger.ingest import N_ROWS
+from dltrigger.ingest import run_ingest
 from dltrigger.models import MODELS
+from dltrigger.quirks import CORRECTED
+from dltrigger.schema import N_ROWS
 
+# Spark for the training tests, and for the stage tests (more shuffle partitions than tasks: a real shuffle).
 SPARK = {"master": "local[2,2]", "driver_memory": "2g", "executor_memory": "1g", "shuffle_partitions": 2, "event_log": False, "conf": {}}
+STAGE_SPARK = dict(SPARK, shuffle_partitions=4)
 SETTINGS = {
     "engine": "torch", "models": list(MODELS), "workers": 2, "threads_per_worker": 1,
     "epochs": {name: 2 for name in MODELS}, "batch_size": 32, "learning_rate": 0.003,
-    "multiworker_lr_recipe": False, "length_buckets": True, "device": "cpu", "timeout_minutes": 10, "restarts": 1,
+    "learning_rate_schedule": "constant", "length_buckets": True, "device": "cpu", "timeout_minutes": 10, "restarts": 1,
     "bigdl": {"python": None, "environment": ".venvs/bigdl", "master": None, "memory": "6g"},
 }  # fmt: skip
 
@@ -57,3 +70,97 @@ def write_features(directory, events: int, seed: int, classes=(0, 1, 2), n_hlf: 
                 "encoded_label": arrow_lists(onehot.astype(np.float64), 3, type=pa.float64()),
             })  # fmt: skip
         write_parquet(table, os.path.join(directory, f"part-{part:05d}.parquet"))
+
+
+def delphes_file(path, events):
+    """Write events given as {collection: [tuples in SCHEMA field order]} as a Delphes-layout ROOT file."""
+    collections = {}
+    for name, fields in SCHEMA.items():
+        rows = [[dict(zip(fields, values)) for values in event.get(name, [])] for event in events]
+        if name == "Event":
+            rows = [[{"Number": i, "Weight": 1.0}] for i in range(len(events))]
+        collections[name] = ak.Array(rows) if any(rows) else ak.zip({f: ak.Array([[]] * len(events)) for f in fields})
+    write_delphes(path, collections)
+    return str(path)
+
+
+NAN = float("nan")
+TRACK = "EFlowTrack"  # (PID, Charge, PT, Eta, Phi, X, Y, Z)
+# Five events with known answers for the selection and the features (see tests/test_ingest.py).
+HAND_BUILT = [
+    {  # A: isolated electron (50 GeV) and isolated muon (30 GeV, larger eta)
+        "Electron": [(50.0, 0.5, 1.0, -1)],
+        "MuonTight": [(30.0, 1.5, -1.0, 1)],
+        TRACK: [
+            (11, -1, 48.0, 0.5, 1.0, 0.01, 0.02, 5.0),  # the electron's own track
+            (-13, 1, 30.0, 1.5, -1.0, 0.0, 0.0, 5.0),  # the muon's own track
+            (211, 1, 5.0, 0.6, 1.1, 0.0, 0.0, 5.5),  # near the electron: dR = 0.141
+            (-211, -1, 20.0, -1.0, 3.0, 0.0, 0.0, 4.0),  # far from both leptons
+            (321, 1, 2.0, -1.0, -3.1, 0.0, 0.0, 4.0),  # across phi = +-pi from the far track
+        ],
+        "EFlowPhoton": [(2.0, 0.45, 0.95, 2.2), (3.0, -1.0, 3.1, 4.6)],
+        "EFlowNeutralHadron": [(4.0, 0.5, 1.2, 4.5), (6.0, 2.0, -2.0, 22.6)],
+        "Jet": [(100.0, 0.5, 1.0, 10.0, 1), (40.0, 2.0, -2.0, 5.0, 0), (35.0, 2.7, 0.0, 5.0, 1), (25.0, 0.0, 2.0, 3.0, 1)],
+        "MissingET": [(40.0, -2.0)],
+    },
+    {  # B: a 30 GeV muon next to a 20 GeV track: not isolated
+        "MuonTight": [(30.0, 0.0, 0.0, -1)],
+        TRACK: [(13, -1, 30.0, 0.0, 0.0, 0, 0, 0), (211, 1, 20.0, 0.1, 0.0, 0, 0, 0)],
+        "EFlowPhoton": [(2.0, 1.0, 1.0, 3.1)],
+        "EFlowNeutralHadron": [(2.0, 1.0, 1.0, 3.1)],
+        "MissingET": [(10.0, 0.0)],
+    },
+    {  # C: an electron below 23 GeV
+        "Electron": [(20.0, 0.0, 0.0, 1)],
+        TRACK: [(-11, 1, 20.0, 0.0, 0.0, 0, 0, 0)],
+        "EFlowPhoton": [(2.0, 1.0, 1.0, 3.1)],
+        "EFlowNeutralHadron": [(2.0, 1.0, 1.0, 3.1)],
+        "MissingET": [(10.0, 0.0)],
+    },
+    {  # D: a broken MET value
+        "Electron": [(40.0, 0.0, 0.0, 1)],
+        TRACK: [(-11, 1, 40.0, 0.0, 0.0, 0, 0, 0)],
+        "EFlowPhoton": [(2.0, 1.0, 1.0, 3.1)],
+        "EFlowNeutralHadron": [(2.0, 1.0, 1.0, 3.1)],
+        "MissingET": [(NAN, 0.0)],
+    },
+    {  # E: an isolated electron in an event without neutral hadrons (the original dropped such events)
+        "Electron": [(40.0, -0.5, 2.0, 1)],
+        TRACK: [(-11, 1, 40.0, -0.5, 2.0, 0, 0, 0)],
+        "EFlowPhoton": [(2.0, 1.0, 1.0, 3.1)],
+        "MissingET": [(30.0, 0.0)],
+    },
+]
+
+
+def write_tree(path, branches: dict, name="Delphes"):
+    with uproot.recreate(path) as file:
+        file.mktree(name, {key: value.dtype for key, value in branches.items()})
+        file[name].extend(branches)
+    return str(path)
+
+
+def ingest(samples, directory, spark=STAGE_SPARK, quirks=CORRECTED, remote=None):
+    directory.mkdir(parents=True, exist_ok=True)
+    events, cutflow = directory / "events.parquet", directory / "cutflow.tsv"
+    run_ingest(samples, str(events), str(cutflow), spark, 2, quirks, events_per_task=100, remote=remote)
+    return events, cutflow
+
+
+# The workflow, run for real: a copy of its files in a test's folder, and the snakemake command.
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "profiles", "envs", "report")
+
+
+def snakemake(workdir, *args, check=True, env=None):
+    result = subprocess.run([SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True, timeout=900, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def copy_workflow(tmp_path) -> Path:
+    for part in WORKFLOW_PARTS:
+        source = REPO / part
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / part)
+    return tmp_path

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from conftest import REPO
 
 from dltrigger.config import ConfigError, check_pythia_settings, derive_seed, load_config, load_samples, validate_config
-from conftest import REPO
 
 
 def test_defaults_are_filled_in():
@@ -95,9 +95,9 @@ def test_existing_files_and_remote_urls_are_accepted(tmp_path, config, monkeypat
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "a.root").write_bytes(b"")
     sheet = load_samples(
-        write_sheet(tmp_path, ["local\tqcd\tdata/*.root\t", "remote\twjets\troot://eos.example//store/w/*.root\t"]), config
+        write_sheet(tmp_path, ["local\tqcd\tdata/*.root\t", "remote\twjets\troot://eos.example//store/w/*.root\t", "tt\tttbar\tgenerate\tttbar"]), config
     )
-    assert list(sheet["sample"]) == ["local", "remote"]
+    assert list(sheet["sample"]) == ["local", "remote", "tt"]
 
 
 def test_derived_seeds_are_stable_distinct_and_in_pythia_range():

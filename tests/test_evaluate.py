@@ -15,7 +15,8 @@ import pytest
 
 from dltrigger import evaluate, plots
 from dltrigger.arrays import arrow_lists
-from dltrigger.ingest import HLF_NAMES, InputError
+from dltrigger.errors import InputError
+from dltrigger.schema import HLF_NAMES
 
 
 def phi(x: float) -> float:
@@ -235,24 +236,25 @@ def test_tables_figures_and_reproducible_bytes(tmp_path):
     (tmp_path / "counts.json").write_text(json.dumps({"train": {"qcd": 48, "ttbar": 48, "wjets": 48}, "test": {"qcd": 12, "ttbar": 12, "wjets": 12}}))
 
     settings = {"label": "dltrigger", "dpi": 40, "sqrt_s_tev": 13.0, "max_events_per_class": 30}
-    per_model = {"curves": [str(tmp_path / m / "roc.tsv") for m in models], "metrics": metrics}
+    curves = {m: str(tmp_path / m / "roc.tsv") for m in models}
+    per_model = dict(zip(models, metrics))
     selectors = [f"{c}_{axis}_{kind}" for c in evaluate.CLASSES for axis in ("linear", "log") for kind in ("png", "pdf")]
     jobs = [
-        ("plot_roc", dict(per_model, uncertainties=uncertainties), selectors),
-        ("plot_trigger", dict(per_model, rates=str(tmp_path / "rates.json")), ("png", "pdf")),
-        ("plot_model", {"histories": [str(tmp_path / m / "history.json") for m in models], "metrics": metrics},
+        ("roc", lambda outputs: plots.draw_roc(curves, per_model, uncertainties, outputs, settings), selectors),
+        ("trigger", lambda outputs: plots.draw_trigger(curves, per_model, str(tmp_path / "rates.json"), outputs, settings), ("png", "pdf")),
+        ("model", lambda outputs: plots.draw_models({m: str(tmp_path / m / "history.json") for m in models}, per_model, outputs, settings),
          [f"{m}_{figure}_{kind}" for m in models for figure in ("training", "confusion") for kind in ("png", "pdf")]),  # fmt: skip
-        ("plot_cutflow", {"cutflow": str(tmp_path / "cutflow.tsv"), "counts": str(tmp_path / "counts.json"), "rates": str(tmp_path / "rates.json")}, ("png", "pdf")),
-        ("plot_features", {"events": str(events)}, ("png", "pdf")),
+        ("cutflow", lambda outputs: plots.draw_cutflow(str(tmp_path / "cutflow.tsv"), str(tmp_path / "counts.json"), str(tmp_path / "rates.json"), outputs, settings), ("png", "pdf")),
+        ("features", lambda outputs: plots.draw_features(str(events), outputs, settings), ("png", "pdf")),
     ]
-    for rule, inputs, names in jobs:
+    for figure, draw, names in jobs:
         digests = []
         for attempt in ("a", "b"):
-            outputs = {name: str(tmp_path / f"{rule}_{name}_{attempt}.{name[-3:]}") for name in names}
-            plots.draw(rule, inputs, outputs, models, settings)
+            outputs = {name: str(tmp_path / f"{figure}_{name}_{attempt}.{name[-3:]}") for name in names}
+            draw(outputs)
             digests.append([hashlib.sha256(open(path, "rb").read()).hexdigest() for path in outputs.values()])
             assert all(open(path, "rb").read(4) in (b"\x89PNG", b"%PDF") for path in outputs.values())
-        assert digests[0] == digests[1], f"{rule}: a second drawing differs"
+        assert digests[0] == digests[1], f"{figure}: a second drawing differs"
     assert plots.cutflow_steps(str(tmp_path / "cutflow.tsv"), str(tmp_path / "counts.json")).loc["balanced"].tolist() == [60, 60, 60]
     sample = plots.feature_sample(str(events), 30)
     assert {k: len(v) for k, v in sample.items()} == {"qcd": 30, "ttbar": 30, "wjets": 30}

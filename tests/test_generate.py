@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import pythia8mc
 import uproot
-
 from conftest import make_chunk
+
+from dltrigger.delphes import SCHEMA, TREE, read_delphes, write_delphes
 from dltrigger.generate import detector
-from dltrigger.generate.delphes import SCHEMA, TREE, read_delphes, write_delphes
 from dltrigger.generate.events import DecayLibrary, lepton_filter
 from dltrigger.generate.processes import WEAK_B_HADRONS
-from dltrigger.selection import BRANCHES, isolated_lepton_mask
+from dltrigger.observables import BRANCHES
+from dltrigger.selection import isolated_lepton_mask
 
 ALL_BRANCHES = {name: tuple(fields) for name, fields in SCHEMA.items()}
 

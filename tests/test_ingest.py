@@ -8,77 +8,18 @@ import math
 import awkward as ak
 import numpy as np
 import pytest
+from helpers import HAND_BUILT, delphes_file
 
-from dltrigger.generate.delphes import SCHEMA, write_delphes
+from dltrigger import observables
 from dltrigger.arrays import event_starts
-from dltrigger.ingest import HLF_NAMES, LLF_NAMES, features, read_events
-
-NAN = float("nan")
-
-
-def delphes_file(path, events):
-    """Write events given as {collection: [tuples in SCHEMA field order]} as a Delphes-layout ROOT file."""
-    collections = {}
-    for name, fields in SCHEMA.items():
-        rows = [[dict(zip(fields, values)) for values in event.get(name, [])] for event in events]
-        if name == "Event":
-            rows = [[{"Number": i, "Weight": 1.0}] for i in range(len(events))]
-        collections[name] = ak.Array(rows) if any(rows) else ak.zip({f: ak.Array([[]] * len(events)) for f in fields})
-    write_delphes(path, collections)
-    return str(path)
-
-
-TRACK = "EFlowTrack"  # (PID, Charge, PT, Eta, Phi, X, Y, Z)
-HAND_BUILT = [
-    {  # A: isolated electron (50 GeV) and isolated muon (30 GeV, larger eta)
-        "Electron": [(50.0, 0.5, 1.0, -1)],
-        "MuonTight": [(30.0, 1.5, -1.0, 1)],
-        TRACK: [
-            (11, -1, 48.0, 0.5, 1.0, 0.01, 0.02, 5.0),  # the electron's own track
-            (-13, 1, 30.0, 1.5, -1.0, 0.0, 0.0, 5.0),  # the muon's own track
-            (211, 1, 5.0, 0.6, 1.1, 0.0, 0.0, 5.5),  # near the electron: dR = 0.141
-            (-211, -1, 20.0, -1.0, 3.0, 0.0, 0.0, 4.0),  # far from both leptons
-            (321, 1, 2.0, -1.0, -3.1, 0.0, 0.0, 4.0),  # across phi = +-pi from the far track
-        ],
-        "EFlowPhoton": [(2.0, 0.45, 0.95, 2.2), (3.0, -1.0, 3.1, 4.6)],
-        "EFlowNeutralHadron": [(4.0, 0.5, 1.2, 4.5), (6.0, 2.0, -2.0, 22.6)],
-        "Jet": [(100.0, 0.5, 1.0, 10.0, 1), (40.0, 2.0, -2.0, 5.0, 0), (35.0, 2.7, 0.0, 5.0, 1), (25.0, 0.0, 2.0, 3.0, 1)],
-        "MissingET": [(40.0, -2.0)],
-    },
-    {  # B: a 30 GeV muon next to a 20 GeV track: not isolated
-        "MuonTight": [(30.0, 0.0, 0.0, -1)],
-        TRACK: [(13, -1, 30.0, 0.0, 0.0, 0, 0, 0), (211, 1, 20.0, 0.1, 0.0, 0, 0, 0)],
-        "EFlowPhoton": [(2.0, 1.0, 1.0, 3.1)],
-        "EFlowNeutralHadron": [(2.0, 1.0, 1.0, 3.1)],
-        "MissingET": [(10.0, 0.0)],
-    },
-    {  # C: an electron below 23 GeV
-        "Electron": [(20.0, 0.0, 0.0, 1)],
-        TRACK: [(-11, 1, 20.0, 0.0, 0.0, 0, 0, 0)],
-        "EFlowPhoton": [(2.0, 1.0, 1.0, 3.1)],
-        "EFlowNeutralHadron": [(2.0, 1.0, 1.0, 3.1)],
-        "MissingET": [(10.0, 0.0)],
-    },
-    {  # D: a broken MET value
-        "Electron": [(40.0, 0.0, 0.0, 1)],
-        TRACK: [(-11, 1, 40.0, 0.0, 0.0, 0, 0, 0)],
-        "EFlowPhoton": [(2.0, 1.0, 1.0, 3.1)],
-        "EFlowNeutralHadron": [(2.0, 1.0, 1.0, 3.1)],
-        "MissingET": [(NAN, 0.0)],
-    },
-    {  # E: an isolated electron in an event without neutral hadrons (the original dropped such events)
-        "Electron": [(40.0, -0.5, 2.0, 1)],
-        TRACK: [(-11, 1, 40.0, -0.5, 2.0, 0, 0, 0)],
-        "EFlowPhoton": [(2.0, 1.0, 1.0, 3.1)],
-        "MissingET": [(30.0, 0.0)],
-    },
-]
+from dltrigger.quirks import CORRECTED, ORIGINAL, Quirks
+from dltrigger.schema import HLF_NAMES, LLF_NAMES
 
 
 @pytest.fixture(scope="module")
 def hand_built(tmp_path_factory):
     path = delphes_file(tmp_path_factory.mktemp("hand") / "hand.root", HAND_BUILT)
-    return read_events(path, 0, len(HAND_BUILT))
+    return observables.read(path, 0, len(HAND_BUILT))
 
 
 def hlf(result, row):
@@ -92,7 +33,7 @@ def particle_rows(result: dict, event: int) -> np.ndarray:
 
 
 def test_hand_built_events_corrected_physics(hand_built):
-    result = features(hand_built, quirks=False)
+    result = observables.compute(hand_built, quirks=CORRECTED)
     assert result["cutflow"] == {"read": 5, "finite": 4, "isolation maps": 4, "lepton pT > 23 GeV": 3, "isolated lepton": 2}
     assert result["entry"].tolist() == [0, 4]
     a = hlf(result, 0)
@@ -123,7 +64,7 @@ def test_hand_built_events_corrected_physics(hand_built):
 
 
 def test_hand_built_events_original_quirks(hand_built):
-    result = features(hand_built, quirks=True)
+    result = observables.compute(hand_built, quirks=ORIGINAL)
     assert result["cutflow"] == {"read": 5, "finite": 4, "isolation maps": 3, "lepton pT > 23 GeV": 2, "isolated lepton": 1}
     a = hlf(result, 0)
     # Electron and muon both isolated: the original took the larger eta, the muon.
@@ -144,8 +85,8 @@ def test_vectorized_features_agree_with_a_per_event_reference(sanity_samples, qu
 
     compared = 0
     for process, (root, meta) in sanity_samples.items():
-        events = read_events(str(root), 0, meta["events_kept"])
-        result = features(events, quirks=quirks)
+        events = observables.read(str(root), 0, meta["events_kept"])
+        result = observables.compute(events, quirks=Quirks.of(quirks))
         as_lists = {name: ak.to_list(record) for name, record in events.items()}
         expected_entries = []
         for entry in range(meta["events_kept"]):

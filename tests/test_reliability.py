@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 import uproot
 import yaml
+from conftest import REPO
+from helpers import HAND_BUILT, STAGE_SPARK, copy_workflow, delphes_file, snakemake, write_tree
 
-from dltrigger.generate.delphes import SCHEMA, empty_collections, write_delphes
-from test_ingest import HAND_BUILT, delphes_file
-from test_spark_stages import write_tree
-from test_workflow import copy_workflow, snakemake
+from dltrigger.delphes import SCHEMA, empty_collections, write_delphes
+from dltrigger.quirks import CORRECTED
 
 SHEET = "sample\tlabel\tsource\tprocess\n"
 # A small run to the raw W+jets sample: two chunks of 150 events, no pileup pool needed.
@@ -101,7 +101,6 @@ def test_a_bad_input_file_stops_ingestion_in_one_line_and_leaves_no_output(case,
 
 
 def test_events_with_nan_or_inf_are_dropped_named_and_counted(tmp_path, caplog):
-    from test_spark_stages import SPARK
 
     from dltrigger.ingest import run_ingest
 
@@ -109,7 +108,7 @@ def test_events_with_nan_or_inf_are_dropped_named_and_counted(tmp_path, caplog):
     path = delphes_file(tmp_path / "broken.root", broken)
     samples = [{"sample": "broken", "label": "ttbar", "files": [path]}]
     with caplog.at_level(logging.WARNING, logger="dltrigger"):
-        result = run_ingest(samples, str(tmp_path / "events.parquet"), str(tmp_path / "cutflow.tsv"), SPARK, 2, False, events_per_task=2)
+        result = run_ingest(samples, str(tmp_path / "events.parquet"), str(tmp_path / "cutflow.tsv"), STAGE_SPARK, 2, CORRECTED, events_per_task=2)
     assert f"{path}: 1 events with NaN or inf inputs dropped (cutflow row 'finite')" in caplog.messages
     assert result["cutflow"]["ttbar"]["read"] == 3 and result["cutflow"]["ttbar"]["finite"] == 2
     assert result["cutflow"]["ttbar"]["isolated lepton"] == 2
@@ -154,12 +153,13 @@ def test_a_disk_filling_up_during_a_job_is_named_and_leaves_no_partial_file(tmp_
 
 def test_a_job_reports_input_problems_in_one_line_and_bugs_with_their_traceback(tmp_path):
     log = tmp_path / "job.log"
-    job = "from dltrigger.workflow import job_log\nfrom dltrigger.ingest import InputError\nwith job_log({log!r}):\n    {error}\n"
+    job = "from _helpers import job_log\nfrom dltrigger.errors import InputError\nwith job_log({log!r}):\n    {error}\n"
+    scripts = {**os.environ, "PYTHONPATH": str(REPO / "scripts")}  # where Snakemake's preamble finds the adapters' helpers
     done = subprocess.run([sys.executable, "-c", job.format(log=str(log), error="raise InputError('data/x.root: missing branches Jet.PT')")],
-                          capture_output=True, text=True)  # fmt: skip
+                          capture_output=True, text=True, env=scripts)  # fmt: skip
     assert done.returncode == 1 and done.stderr.splitlines() == ["dltrigger: data/x.root: missing branches Jet.PT"]
     assert "Traceback" not in log.read_text() and log.read_text().rstrip().endswith("job failed: data/x.root: missing branches Jet.PT")
-    done = subprocess.run([sys.executable, "-c", job.format(log=str(log), error="1 / 0")], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", job.format(log=str(log), error="1 / 0")], capture_output=True, text=True, env=scripts)
     assert done.returncode == 1 and "ZeroDivisionError" in done.stderr and "Traceback" in log.read_text()
 
 
@@ -212,18 +212,17 @@ def run_stages_and_measure(samples_json: str, output: str) -> None:
     """Ingestion and feature preparation in this (fresh) process, as the workflow's jobs run them, with
     a 1 GB driver; prints the peak memory of the Python driver and of the driver JVM as JSON."""
     import psutil
-    from test_spark_stages import SPARK
 
     from dltrigger.features import run_features
     from dltrigger.ingest import run_ingest
 
-    spark = dict(SPARK, driver_memory="1g")
+    spark = dict(STAGE_SPARK, driver_memory="1g")
     with open(samples_json) as handle:
         samples = json.load(handle)
     out = Path(output)
-    ingested = run_ingest(samples, str(out / "events.parquet"), str(out / "cutflow.tsv"), spark, 2, False, events_per_task=2000)
+    ingested = run_ingest(samples, str(out / "events.parquet"), str(out / "cutflow.tsv"), spark, 2, CORRECTED, events_per_task=2000)
     counts = run_features(str(out / "events.parquet"), *(str(out / name) for name in ("train.parquet", "test.parquet", "counts.json")),
-                          spark, 2, 7, False, "per_event", 0.2)  # fmt: skip
+                          spark, 2, 7, CORRECTED, "per_event", 0.2)  # fmt: skip
     jvm = next(child for child in psutil.Process().children() if "java" in child.name())
     print(json.dumps({"events_read": ingested["events_read"], "train": counts["train"], "test": counts["test"],
                       "python_driver_mb": peak_rss_mb(), "jvm_driver_mb": peak_rss_mb(jvm.pid)}))  # fmt: skip

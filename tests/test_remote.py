@@ -15,10 +15,11 @@ import time
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from helpers import ingest
 
-from dltrigger.ingest import InputError, plan_tasks
+from dltrigger.errors import InputError
+from dltrigger.ingest import plan_tasks
 from dltrigger.sources import expand_source
-from test_spark_stages import ingest
 
 FAST_RETRIES = {"attempts": 2, "wait_s": 0.1, "timeout_s": 5}
 

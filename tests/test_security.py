@@ -7,6 +7,7 @@ import ast
 import re
 
 from conftest import REPO
+
 from dltrigger.spark import session_settings
 from dltrigger.train.bigdl_engine import job_spark_conf
 

@@ -6,6 +6,7 @@ import awkward as ak
 import numpy as np
 import pytest
 
+from dltrigger.quirks import CORRECTED, ORIGINAL
 from dltrigger.selection import IsolationMaps, isolated_lepton_mask, select_lepton
 
 
@@ -37,14 +38,14 @@ def test_isolation_sums_and_the_lepton_own_track_is_excluded():
         neutrals=[[(8.0, 0.5, 1.0 + 2 * np.pi - 0.1)]],  # across the phi boundary: dphi = -0.1
     )
     maps = IsolationMaps.of(events)
-    lepton = select_lepton(events, maps, maps.indices(), quirks=False)
+    lepton = select_lepton(events, maps, maps.indices(), quirks=CORRECTED)
     assert lepton["found"].tolist() == [True]
     assert lepton["iso_charged"][0] == pytest.approx(4.0 / 40.0)  # own track, the far and the soft track left out
     assert lepton["iso_photon"][0] == pytest.approx(2.0 / 40.0)
     assert lepton["iso_neutral"][0] == pytest.approx(8.0 / 40.0)  # found across phi = +-pi
     assert lepton["own"][0] == 0
     # The original: charged ratio minus one, and no phi wrapping (the neutral hadron is missed).
-    original = select_lepton(events, maps, maps.indices(), quirks=True)
+    original = select_lepton(events, maps, maps.indices(), quirks=ORIGINAL)
     assert original["iso_charged"][0] == pytest.approx((40.0 + 4.0) / 40.0 - 1.0)
     assert original["iso_neutral"][0] == 0.0
 

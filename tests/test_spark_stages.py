@@ -9,27 +9,22 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import uproot
+from helpers import HAND_BUILT, STAGE_SPARK, delphes_file, ingest, write_tree
 
-from dltrigger import LABELS
+from dltrigger import observables
 from dltrigger.arrays import dense_sequences, sequences_of
+from dltrigger.delphes import empty_collections, write_delphes
+from dltrigger.errors import InputError
 from dltrigger.features import particle_sequences, run_features
-from dltrigger.generate.delphes import empty_collections, write_delphes
-from dltrigger.ingest import CUTS, N_ROWS, InputError, features, plan_tasks, read_events, run_ingest
-from test_ingest import HAND_BUILT, delphes_file
-
-SPARK = {"master": "local[2,2]", "driver_memory": "2g", "executor_memory": "1g", "shuffle_partitions": 4, "event_log": False, "conf": {}}
+from dltrigger.ingest import plan_tasks
+from dltrigger.observables import CUTS
+from dltrigger.quirks import CORRECTED, Quirks
+from dltrigger.schema import LABELS, N_ROWS
 
 
 @pytest.fixture(scope="module")
 def samples(sanity_samples):
     return [{"sample": p, "label": p, "files": [str(root)]} for p, (root, _) in sanity_samples.items()]
-
-
-def ingest(samples, directory, spark=SPARK, quirks=False, remote=None):
-    directory.mkdir(parents=True, exist_ok=True)
-    events, cutflow = directory / "events.parquet", directory / "cutflow.tsv"
-    run_ingest(samples, str(events), str(cutflow), spark, 2, quirks, events_per_task=100, remote=remote)
-    return events, cutflow
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +53,7 @@ def test_ingest_writes_the_selected_events_with_their_features(samples, ingested
         path = sample["files"][0]
         with uproot.open(path) as file:
             n = file["Delphes"].num_entries
-        direct = features(read_events(path, 0, n))  # the same computation without Spark
+        direct = observables.compute(observables.read(path, 0, n))  # the same computation without Spark
         column = 1 + list(LABELS).index(sample["label"])
         assert [int(line[column]) for line in lines[1:]] == [direct["cutflow"][c] for c in CUTS if c != "isolation maps"]
         mine = frame[frame.source_file == path]
@@ -75,7 +70,7 @@ def test_ingest_writes_the_selected_events_with_their_features(samples, ingested
 def test_a_task_failing_once_is_retried_with_identical_output(samples, ingested, tmp_path):
     markers = tmp_path / "markers"
     markers.mkdir()
-    faulty = dict(SPARK, conf={"spark.executorEnv.DLTRIGGER_FAIL_ONCE": f"ingest:{markers}"})
+    faulty = dict(STAGE_SPARK, conf={"spark.executorEnv.DLTRIGGER_FAIL_ONCE": f"ingest:{markers}"})
     events, cutflow = ingest(samples, tmp_path / "out", spark=faulty)
     assert len(os.listdir(markers)) > 3  # every task failed on its first attempt
     assert_same_ingestion((events, cutflow), ingested)
@@ -98,13 +93,6 @@ def test_a_sample_without_selected_events_fails_and_leaves_no_output(tmp_path):
     with pytest.raises(InputError, match=r"^sample 'soft': no event passes the isolated-lepton selection \(3 read\)$"):
         ingest(samples, tmp_path / "out")
     assert sorted(os.listdir(tmp_path / "out")) == []
-
-
-def write_tree(path, branches: dict, name="Delphes"):
-    with uproot.recreate(path) as file:
-        file.mktree(name, {key: value.dtype for key, value in branches.items()})
-        file[name].extend(branches)
-    return str(path)
 
 
 @pytest.mark.parametrize(
@@ -138,7 +126,7 @@ def test_truncated_and_empty_files_are_named(tmp_path, sanity_samples):
 def sequences(llf: np.ndarray, n_particles: np.ndarray, quirks: bool, scaling: str, mean=None, std=None, padding="after"):
     """The 801-row GRU input of padded particle matrices, through the ragged rows the workflow stores."""
     rows = llf[np.arange(N_ROWS)[None, :] < n_particles[:, None]]
-    ordered, padding_row, padding_at = particle_sequences(rows, n_particles, quirks, scaling, padding, mean, std)
+    ordered, padding_row, padding_at = particle_sequences(rows, n_particles, Quirks.of(quirks), scaling, padding, mean, std)
     return dense_sequences(ordered, n_particles, padding_row, padding_at, N_ROWS)
 
 
@@ -186,13 +174,13 @@ def test_sequences_from_ragged_rows_equal_the_padded_matrices_bit_for_bit(sanity
 
     compared = 0
     for root, meta in sanity_samples.values():
-        result = features(read_events(str(root), 0, meta["events_kept"]), quirks)
+        result = observables.compute(observables.read(str(root), 0, meta["events_kept"]), Quirks.of(quirks))
         rows, n_particles = result["llf"], result["n_particles"]
         padded = np.zeros((n_particles.size, N_ROWS, 19), dtype=np.float32)
         padded[np.arange(N_ROWS)[None, :] < n_particles[:, None]] = rows
         mean, std = rows.mean(axis=0, dtype=np.float64), rows.std(axis=0, dtype=np.float64)
         expected = padded_gru_input(padded, n_particles, quirks, scaling, mean, std)
-        ordered, padding_row, padding_at = particle_sequences(rows, n_particles, quirks, scaling, "after", mean, std)
+        ordered, padding_row, padding_at = particle_sequences(rows, n_particles, Quirks.of(quirks), scaling, "after", mean, std)
         built = dense_sequences(ordered, n_particles, padding_row, padding_at, N_ROWS)
         assert built.dtype == expected.dtype and np.array_equal(built.view(np.uint32), expected.view(np.uint32))
         compared += n_particles.size
@@ -202,7 +190,7 @@ def test_sequences_from_ragged_rows_equal_the_padded_matrices_bit_for_bit(sanity
 def prepare(events, directory, scaling="per_event", seed=7):
     directory.mkdir(parents=True, exist_ok=True)
     paths = [str(directory / name) for name in ("train.parquet", "test.parquet", "counts.json")]
-    counts = run_features(str(events), *paths, SPARK, 2, seed, False, scaling, 0.2)
+    counts = run_features(str(events), *paths, STAGE_SPARK, 2, seed, CORRECTED, scaling, 0.2)
     return paths, counts
 
 
@@ -304,7 +292,7 @@ def test_a_worker_killed_during_ingestion_on_a_standalone_cluster_changes_nothin
     with standalone_cluster(workers=2, cores=1, memory="1g", log_dir=tmp_path / "cluster") as state:
         watcher = threading.Thread(target=kill_a_worker_mid_job, args=(state,), daemon=True)
         watcher.start()
-        spark = dict(SPARK, master=state["master"], executor_memory="768m")
+        spark = dict(STAGE_SPARK, master=state["master"], executor_memory="768m")
         events, cutflow = ingest(samples, out, spark=spark)
         watcher.join()
         with urllib.request.urlopen(f"{state['webui']}/json/", timeout=5) as reply:
@@ -363,7 +351,7 @@ def test_features_written_in_the_original_schema_train_on_the_same_sequences(pre
 
     (train_path, test_path, _), counts = prepared
     outputs = {split: str(tmp_path / f"{split}Undersampled_InclusiveClassifier.parquet") for split in ("train", "test")}
-    written = run_export({"train": train_path, "test": test_path}, outputs, SPARK, 2)
+    written = run_export({"train": train_path, "test": test_path}, outputs, STAGE_SPARK, 2)
     assert written == {split: sum(counts[split].values()) for split in ("train", "test")}
     schema = pq.read_schema(next(iter(sorted((tmp_path / "testUndersampled_InclusiveClassifier.parquet").glob("part-*.parquet")))))
     assert schema.names == ["HLF_input", "GRU_input", "encoded_label", "label"]

@@ -15,17 +15,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-
 from conftest import REPO
 from helpers import SETTINGS, SPARK, write_features
-from dltrigger import LABELS
-from dltrigger.files import write_parquet
+
 from dltrigger.arrays import arrow_lists
-from dltrigger.ingest import N_ROWS, InputError
+from dltrigger.errors import InputError
+from dltrigger.files import write_parquet
 from dltrigger.models import MODELS, keras_parameters
 from dltrigger.models.torch_models import SequenceBranch, build, trainable_parameters
+from dltrigger.schema import LABELS, N_ROWS
 from dltrigger.train import engine_module, run_training
 from dltrigger.train.data import bucket_batches
+
 
 @pytest.fixture(scope="module")
 def features(tmp_path_factory):
@@ -270,12 +271,12 @@ def test_a_training_past_its_timeout_fails_and_leaves_no_outputs(features, tmp_p
 def bigdl_environment():
     """The BigDL environment that `make test` builds from envs/bigdl.lock before the network-less tests
     (skipped where the machine has no Python 3.10)."""
-    from dltrigger.train import bigdl_engine
+    from dltrigger import environments
 
     environment, lock = str(REPO / ".venvs" / "bigdl"), str(REPO / "envs" / "bigdl.lock")
-    if not bigdl_engine.is_built(environment, lock):
+    if not environments.is_built(environment, lock):
         try:
-            bigdl_engine.find_python(None)
+            environments.find_python(None)
         except InputError as missing:
             pytest.skip(str(missing))
         pytest.fail(f"{environment} is not built from {lock}: run envs/setup.sh --test (or make test) first")
@@ -316,7 +317,7 @@ def test_bigdl_parameter_counts_differ_from_keras_only_by_the_gru_bias():
 
 
 def test_no_python_310_is_one_line_naming_the_setting(tmp_path):
-    from dltrigger.train.bigdl_engine import find_python
+    from dltrigger.environments import find_python
 
     with pytest.raises(InputError, match=r"^train.bigdl.python: '.*python3.11' is not a Python 3.10 interpreter"):
         find_python(os.path.realpath(sys.executable))

@@ -18,13 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 import uproot
 import yaml
-
 from conftest import REPO
-from helpers import write_features
-from dltrigger.train.bigdl_engine import is_built
+from helpers import SNAKEMAKE, copy_workflow, snakemake, write_features
 
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
-WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "profiles", "envs", "report")
+from dltrigger.environments import is_built
 
 TINY = {
     "generate": {
@@ -38,8 +35,8 @@ TINY = {
     "pileup": {"mu": 3, "pool_events": 30},
     "train": {"models": ["hlf", "inclusive"], "epochs": {"hlf": 1, "inclusive": 1}, "batch_size": 4},
     "evaluate": {"bootstrap_resamples": 200},
-    # The scaling measurement (two fresh clusters, ~4 min here) has its own slow test.
-    "scaling": {"workers": [1, 2], "worker_memory": "1g", "executor_memory": "512m", "ingest_repeats": 2, "repeats": 3, "model": "hlf", "epochs": 4},
+    # The scalability measurement (two fresh clusters, ~4 min here) has its own slow test.
+    "scalability": {"workers": [1, 2], "worker_memory": "1g", "executor_memory": "512m", "ingest_repeats": 2, "repeats": 3, "model": "hlf", "epochs": 4},
 }
 # The engine comparison: BigDL in the environment `make test` built beforehand (the tests have no network);
 # without a Python 3.10 on the machine, the other engines only.
@@ -49,20 +46,6 @@ TINY["train"]["bigdl"] = {"environment": str(BIGDL_ENVIRONMENT)}
 TINY["compare_engines"] = {"engines": COMPARED_ENGINES, "models": ["hlf"], "epochs": 2}
 # The tiny run builds the default target and, of the side studies, the engine comparison.
 TINY_TARGETS = ("all", "plot_engine_comparison")
-
-
-def snakemake(workdir, *args, check=True, env=None):
-    result = subprocess.run([SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True, timeout=900, env=env)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return result
-
-
-def copy_workflow(tmp_path) -> Path:
-    for part in WORKFLOW_PARTS:
-        source = REPO / part
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / part)
-    return tmp_path
 
 
 def job_counts(result) -> dict:
@@ -78,13 +61,13 @@ DEFAULT_TOTAL = str(sum(int(n) for n in DEFAULT_JOBS.values()))
 
 
 def test_dry_run_and_lint_pass_on_the_default_config(tmp_path):
-    """The default target is the study; the side studies (scaling, engine comparison with BigDL) and the
+    """The default target is the study; the side studies (scalability, engine comparison with BigDL) and the
     export to the original's schema are targets of their own."""
     workdir = copy_workflow(tmp_path)
     dry = snakemake(workdir, "-n", "--cores", "1", "--quiet", "rules")
     assert job_counts(dry) == {**DEFAULT_JOBS, "total": DEFAULT_TOTAL}
     studies = job_counts(snakemake(workdir, "studies", "-n", "--cores", "1", "--quiet", "rules"))
-    assert {"scaling": "1", "plot_scaling": "1", "compare_train": "6", "engine_comparison": "1", "plot_engine_comparison": "1"}.items() <= studies.items()
+    assert {"scalability": "1", "plot_scalability": "1", "compare_train": "6", "engine_comparison": "1", "plot_engine_comparison": "1"}.items() <= studies.items()
     assert "train" not in studies and "summary" not in studies
     export = job_counts(snakemake(workdir, "original_schema", "-n", "--cores", "1", "--quiet", "rules"))
     assert export["export_original_schema"] == "1" and "train" not in export
@@ -92,14 +75,15 @@ def test_dry_run_and_lint_pass_on_the_default_config(tmp_path):
     assert "Congratulations" in lint.stdout + lint.stderr
 
 
-def test_without_python_310_the_comparison_leaves_out_bigdl(tmp_path):
-    """The side studies need no Python 3.10: the comparison goes on with torch and keras, saying so."""
+def test_without_python_310_the_bigdl_environment_fails_in_one_line(tmp_path):
+    """Whether BigDL takes part is the config's choice (compare_engines.engines, train.engine), not a
+    probe: on a machine without Python 3.10 its environment job stops with one line naming the setting."""
     workdir = copy_workflow(tmp_path)
     env = {**os.environ, "PYENV_ROOT": str(tmp_path / "no-pyenv"), "PATH": os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if "pyenv" not in p)}
-    dry = snakemake(workdir, "studies", "-n", "--cores", "1", "--quiet", "rules", env=env)
-    counts = job_counts(dry)
-    assert counts["compare_train"] == "4" and "bigdl_env" not in counts
-    assert "dltrigger: the engine comparison leaves out bigdl: train.bigdl.python: no Python 3.10 found" in dry.stderr
+    (workdir / "bigdl.yaml").write_text(yaml.safe_dump({"train": {"bigdl": {"environment": str(tmp_path / "bigdl-environment")}}}))
+    result = snakemake(workdir, "bigdl_env", "--cores", "1", "--configfile", "bigdl.yaml", check=False, env=env)
+    assert result.returncode != 0 and not (tmp_path / "bigdl-environment").exists()
+    assert "dltrigger: train.bigdl.python: no Python 3.10 found for the BigDL engine" in result.stderr
 
 
 def test_published_feature_tables_train_and_evaluate_without_events(tmp_path):
@@ -209,7 +193,7 @@ def tiny_run(tmp_path_factory) -> Path:
 CREDENTIALS = {"BEARER_TOKEN": "dltrigger-test-token-5f3a9c", "KRB5CCNAME": "FILE:/tmp/dltrigger-test-krb5cc-77e1"}
 
 
-@pytest.mark.timeout(1200)  # includes the tiny run itself (module fixture), scaling measurement included
+@pytest.mark.timeout(1200)  # includes the tiny run itself (module fixture), scalability measurement included
 def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
     workdir = tiny_run
 
@@ -261,7 +245,7 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
     snakemake(workdir, "--cores", "1", "--configfile", "tiny.yaml", "--report", "report.html")
     report = (workdir / "report.html").read_text()
     assert all(f"{name}.png" in report for name in [*figures, "cutflow", "features", "engine_comparison"]) and "trigger.tsv" in report
-    assert "ordering.tsv" in report and "scaling.png" not in report  # the comparison was built: in the report; scaling was not
+    assert "ordering.tsv" in report and "scalability.png" not in report  # the comparison was built: in the report; scalability was not
 
     # The engine comparison: the HLF classifier, 2 epochs, by each engine on the same training set.
     compared = pd.read_csv(workdir / "results/compare/engines.tsv", sep="\t")
@@ -297,24 +281,24 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-def test_the_scaling_figure_measures_one_and_two_workers(tiny_run):
-    """The scaling target on the tiny run's samples: 1 and 2 workers, each on its own standalone cluster,
+def test_the_scalability_figure_measures_one_and_two_workers(tiny_run):
+    """The scalability measurement on the tiny run's samples: 1 and 2 workers, each on its own standalone cluster,
     ingestion and training, its table, figure and place in the report."""
     workdir = tiny_run
-    snakemake(workdir, "plot_scaling", "--cores", "2", "--configfile", "tiny.yaml")
-    snakemake(workdir, "--cores", "2", "--configfile", "tiny.yaml", "--report", "scaling-report.html")  # built: in the default report
-    scaling = pd.read_csv(workdir / "results/scaling/scaling.tsv", sep="\t")
-    assert scaling[["step", "workers"]].values.tolist() == [["ingestion", 1], ["training", 1], ["ingestion", 2], ["training", 2]]
-    assert (scaling.events_per_second > 0).all() and (scaling[scaling.workers == 1].speedup == 1).all()
-    assert (scaling.repeats == 3).all() and (scaling.events_per_second_std > 0).all()  # 3 ingestion pairs, 3 timed epochs
-    assert (scaling.above_ideal == (scaling.efficiency > 1)).all()
+    snakemake(workdir, "plot_scalability", "--cores", "2", "--configfile", "tiny.yaml")
+    snakemake(workdir, "--cores", "2", "--configfile", "tiny.yaml", "--report", "scalability-report.html")  # built: in the default report
+    scalability = pd.read_csv(workdir / "results/scalability/scalability.tsv", sep="\t")
+    assert scalability[["step", "workers"]].values.tolist() == [["ingestion", 1], ["training", 1], ["ingestion", 2], ["training", 2]]
+    assert (scalability.events_per_second > 0).all() and (scalability[scalability.workers == 1].speedup == 1).all()
+    assert (scalability.repeats == 3).all() and (scalability.events_per_second_std > 0).all()  # 3 ingestion pairs, 3 timed epochs
+    assert (scalability.above_ideal == (scalability.efficiency > 1)).all()
     read_row = (workdir / "results/ingest/cutflow.tsv").read_text().splitlines()[1].split("\t")
     ingested = sum(int(n) for n in read_row[1:])
     # One pass (repeats 2 - 1) per pair, or both when the tiny runs are too short to difference.
-    assert scaling[scaling.step == "ingestion"].events.between(3 * ingested, 6 * ingested).all()
-    assert "2 worker(s): spark://127.0.0.1:" in (workdir / "logs/scaling/scaling.log").read_text()
-    assert all((workdir / f"results/plots/scaling.{kind}").stat().st_size > 0 for kind in ("png", "pdf"))
-    assert "scaling.png" in (workdir / "scaling-report.html").read_text()
+    assert scalability[scalability.step == "ingestion"].events.between(3 * ingested, 6 * ingested).all()
+    assert "2 worker(s): spark://127.0.0.1:" in (workdir / "logs/scalability/scalability.log").read_text()
+    assert all((workdir / f"results/plots/scalability.{kind}").stat().st_size > 0 for kind in ("png", "pdf"))
+    assert "scalability.png" in (workdir / "scalability-report.html").read_text()
 
 
 def test_bad_config_stops_before_any_job_with_one_line(tmp_path):

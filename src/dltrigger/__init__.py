@@ -1,10 +1,9 @@
 """dltrigger: CERN's deep-learning trigger study (topology classification of LHC events), end to end.
 
-One module per workflow stage; every function here is importable and unit-tested, while the Snakemake
-rules and the scripts in ``scripts/`` only wire inputs and outputs to it.
+Stage modules (``generate``, ``ingest``, ``features``, ``train``, ``evaluate`` and the figures and
+summary beside it) stand side by side on a shared layer (``schema``, ``errors``, I/O, Spark, config,
+the study's observables); none imports another stage, and none imports Snakemake: the rules and the
+adapters in ``scripts/`` wire files to these functions.
 """
 
 __version__ = "0.1.0"
-
-# Class labels of the original study (0 = QCD, 1 = tt̄, 2 = W+jets), used by every stage.
-LABELS = {"qcd": 0, "ttbar": 1, "wjets": 2}

@@ -19,6 +19,9 @@ import time
 
 import numpy as np
 
+from dltrigger.checkpoints import save_npz_checkpoint
+from dltrigger.errors import leave_error_line
+
 PREDICTION_BATCH = 256  # events per prediction step over all partitions (BigDL's GRU keeps every step of its batch)
 
 
@@ -32,8 +35,7 @@ def main(spec_path: str) -> None:
         finally:
             context.stop()
     except Exception as exc:  # one line for the driver, which reports it (the traceback stays in the log)
-        with open(os.path.join(spec["staging_dir"], f"error-{os.getpid()}.txt"), "w") as handle:
-            handle.write(" ".join(f"{type(exc).__name__}: {exc}".split())[:300] + "\n")
+        leave_error_line(spec["staging_dir"], exc)
         raise
 
 
@@ -96,14 +98,6 @@ def _sums(probabilities: np.ndarray, labels: np.ndarray) -> list[float]:
     return [float(-np.log(chosen).sum()), float((probabilities.argmax(1) == labels).sum()), float(labels.size)]
 
 
-def _checkpoint(model, history: list[dict], path: str) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    arrays = {f"weight_{i:03d}": weights for i, weights in enumerate(model.get_weights())}
-    with open(path + ".tmp", "wb") as handle:
-        np.savez(handle, history=np.array(json.dumps(history)), **arrays)
-    os.replace(path + ".tmp", path)
-
-
 def _train(context, spec: dict) -> None:
     from bigdl.dllib.keras.optimizers import Adam
     from bigdl.dllib.utils.common import RNG
@@ -134,7 +128,7 @@ def _train(context, spec: dict) -> None:
         record = {"epoch": epoch, "learning_rate": lr, "seconds": seconds,
                   "train": _sums(_predict(model, train), train_labels), "validation": _sums(_predict(model, test), test_labels)}  # fmt: skip
         history.append(record)
-        _checkpoint(model, history, os.path.join(spec["checkpoint_dir"], f"epoch-{epoch + 1:03d}.npz"))
+        save_npz_checkpoint(os.path.join(spec["checkpoint_dir"], f"epoch-{epoch + 1:03d}.npz"), model.get_weights(), history)
         loss, correct, events = record["train"]
         print(f"[bigdl/{spec['model']}] epoch {epoch + 1}/{spec['epochs']}: loss {loss / events:.4f} acc {correct / events:.4f} "
               f"({seconds:.1f} s, {events / seconds:.0f} samples/s)", flush=True)  # fmt: skip

@@ -31,9 +31,10 @@ class ClusterError(RuntimeError):
     pass
 
 
-def free_port() -> int:
+def free_port(host: str = HOST) -> int:
+    """A port nothing listens on at ``host`` now (for a server about to start there)."""
     with socket.socket() as probe:
-        probe.bind((HOST, 0))
+        probe.bind((host, 0))
         return probe.getsockname()[1]
 
 

@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from .evaluate import CLASSES, auc, read_predictions, roc_curve
+from .evaluate import auc, read_predictions, roc_curve
+from .schema import CLASSES
 
 
 def comparison_row(engine: str, model: str, history_path: str, predictions_dir: str) -> dict:

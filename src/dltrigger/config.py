@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -16,15 +17,12 @@ import jsonschema
 import pandas as pd
 import yaml
 
-from . import LABELS
+from .errors import ConfigError
+from .schema import LABELS
 from .sources import is_remote, local_files
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "config" / "schemas"
 SAMPLE_COLUMNS = ["sample", "label", "source", "process"]
-
-
-class ConfigError(ValueError):
-    """A config or sample-sheet problem; its message is the single line shown to the user."""
 
 
 def _load_schema(name: str) -> dict:
@@ -128,12 +126,19 @@ def derive_seed(master_seed: int, *keys: object) -> int:
     return int.from_bytes(digest[:8], "little") % 900_000_000 + 1
 
 
-def check_pythia_settings(config: dict) -> None:
-    """Reject extra Pythia settings that Pythia does not know, before any generation job starts."""
+def check_pythia_settings(config: dict, processes=None) -> None:
+    """Reject extra Pythia settings that Pythia does not know (of ``processes``, default all), in one line."""
     import pythia8mc
 
     pythia = pythia8mc.Pythia("", False)
     for process, settings in config["generate"]["processes"].items():
+        if processes is not None and process not in processes:
+            continue
         for line in settings["pythia"]:
             if not pythia.readString(line, False):
                 raise ConfigError(f"config: key 'generate.processes.{process}.pythia': Pythia does not accept '{line}'")
+
+
+def config_hash(config: dict) -> str:
+    """Short digest of the configuration (key order does not matter)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -10,13 +10,12 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from . import LABELS
+from .errors import InputError
 from .files import atomic_path, read_json, write_json
-from .ingest import InputError
+from .schema import CLASSES, PROBABILITY_COLUMNS
 
 log = logging.getLogger(__name__)
 
-CLASSES = tuple(LABELS)  # in label order: qcd, ttbar, wjets
 FPR_POINTS = (1e-3, 1e-2, 1e-1)
 TPR_TARGET = 0.99
 # Picobarn -> cm^2: a rate in Hz is sigma [pb] x 1e-36 x luminosity [cm^-2 s^-1].
@@ -39,7 +38,7 @@ def read_predictions(directory: str) -> tuple[np.ndarray, np.ndarray]:
     """Labels (n,) and class probabilities (n, 3) of a training stage's ``predictions.parquet``."""
     import pyarrow.parquet as pq
 
-    columns = [f"prob_{name}" for name in CLASSES]
+    columns = list(PROBABILITY_COLUMNS)
     try:
         table = pq.read_table(directory, columns=[*columns, "label"])
     except (OSError, ValueError, KeyError) as exc:
@@ -234,7 +233,7 @@ def read_scored_events(directory: str) -> pd.DataFrame:
     of their identity (source file, entry), so that the predictions of several models line up."""
     import pyarrow.parquet as pq
 
-    columns = [f"prob_{name}" for name in CLASSES]
+    columns = list(PROBABILITY_COLUMNS)
     try:
         frame = pq.read_table(directory, columns=[*columns, "label", "source_file", "entry"]).to_pandas()
     except (OSError, ValueError, KeyError) as exc:
@@ -255,7 +254,7 @@ def run_uncertainties(predictions: dict, rates_path: str, output: str, resamples
             raise InputError(f"{predictions[model]}: not the test events of {predictions[first_model]}; models are compared on the same events")
     rate_hz = read_json(rates_path)["rate_hz"]
     rates = [rate_hz[c] for c in CLASSES] if all(rate_hz[c] is not None for c in CLASSES) else None
-    scores = {model: frame[[f"prob_{name}" for name in CLASSES]].to_numpy(np.float64) for model, frame in frames.items()}
+    scores = {model: frame[list(PROBABILITY_COLUMNS)].to_numpy(np.float64) for model, frame in frames.items()}
     result = bootstrap(first["label"].to_numpy(np.int64), scores, list(CLASSES), resamples, seed, FPR_POINTS, TPR_TARGET, rates)
     write_json(output, result)
     ordered = [f"{pair} ({selector})" for pair, by in result["pairs"].items() for selector, m in by.items() if m["auc"]["beyond_2_sigma"]]

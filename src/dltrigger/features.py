@@ -19,16 +19,18 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from . import LABELS
-from .files import write_parquet
 from .arrays import arrow_lists, event_starts, numpy_of_lists, numpy_of_ragged, ragged_lists, sequences_of, take_ragged
-from .ingest import HLF_NAMES, LLF_NAMES, N_ROWS, InputError
+from .errors import InputError
+from .files import write_parquet
+from .kinematics import delta_phi
+from .quirks import Quirks
+from .schema import HLF_NAMES, LABELS, LLF_NAMES, N_ROWS
 
 log = logging.getLogger(__name__)
 ETA, PHI = LLF_NAMES.index("Eta"), LLF_NAMES.index("Phi")
 
 
-def particle_sequences(rows: np.ndarray, n_particles: np.ndarray, quirks: bool, scaling: str, padding: str, mean=None, std=None):
+def particle_sequences(rows: np.ndarray, n_particles: np.ndarray, quirks: Quirks, scaling: str, padding: str, mean=None, std=None):
     """The GRU input of a batch of events, from their real particle rows (grouped by event, the lepton
     first): rows sorted by decreasing dR to the lepton (so the lepton comes last) and scaled, per event
     the value of its padding rows and where their block starts in the 801-row sequence
@@ -39,7 +41,8 @@ def particle_sequences(rows: np.ndarray, n_particles: np.ndarray, quirks: bool, 
     non-zero constant row (-mean/std) and masking has no effect. Global scaling (``mean``, ``std`` of
     the training set's real rows): padding rows stay zero (maskable).
     Padding block: ``after`` the real rows, ``before`` them, or ``by_distance``: sorted with the particles
-    by their dR to the lepton as zero rows (eta = phi = 0) were in the original (always with ``quirks``).
+    by their dR to the lepton as zero rows (eta = phi = 0) were in the original (always with
+    ``quirks.padding_sorted_with_particles``).
     Returns (rows (total, 19) float32, padding_row (n, 19) float32, padding_at (n,) int32).
     """
     n = n_particles.size
@@ -56,7 +59,7 @@ def particle_sequences(rows: np.ndarray, n_particles: np.ndarray, quirks: bool, 
     lepton = rows[event_starts(n_particles)]
     distance = _distance(rows[:, ETA], rows[:, PHI], lepton[event, ETA], lepton[event, PHI])
     ordered = scaled[np.lexsort((-distance, event))]  # lexsort is stable: ties keep their ingested order
-    if quirks or padding == "by_distance":
+    if quirks.padding_sorted_with_particles or padding == "by_distance":
         # Zero rows sit at (0, 0): the stable sort puts them after every real row at least as far away.
         zero = np.zeros(n, dtype=rows.dtype)
         padding_distance = _distance(zero, zero, lepton[:, ETA], lepton[:, PHI])
@@ -67,8 +70,7 @@ def particle_sequences(rows: np.ndarray, n_particles: np.ndarray, quirks: bool, 
 
 
 def _distance(eta, phi, lepton_eta, lepton_phi) -> np.ndarray:
-    dphi = (phi - lepton_phi + np.pi) % (2 * np.pi) - np.pi
-    return np.sqrt((eta - lepton_eta) ** 2 + dphi**2)
+    return np.sqrt((eta - lepton_eta) ** 2 + delta_phi(phi, lepton_phi) ** 2)
 
 
 def _moments_per_event(rows: np.ndarray, event: np.ndarray, n_particles: np.ndarray):
@@ -105,10 +107,11 @@ class Plan:
     seed: int
     keep_fraction: np.ndarray  # per class
     test_fraction: float
-    quirks: bool
+    quirks: Quirks
     scaling: str
     padding: str
     buckets: int
+    hlf_scaling: str = "min_max"
     hlf_min: np.ndarray | None = None  # fitted on the training events (see run_features)
     hlf_max: np.ndarray | None = None
     mean: np.ndarray | None = None
@@ -121,7 +124,10 @@ class Plan:
         return {"train": keep & ~test, "test": keep & test, "shuffle": shuffle}
 
     def scale_hlf(self, hlf: np.ndarray) -> np.ndarray:
-        """Spark ML MinMaxScaler's formula, to [0, 1]; constant features map to 0.5 as in Spark ML."""
+        """Spark ML MinMaxScaler's formula, to [0, 1]; constant features map to 0.5 as in Spark ML (or the
+        HLF as they are, ``hlf_scaling: none``)."""
+        if self.hlf_scaling == "none":
+            return hlf.astype(np.float32)
         span = self.hlf_max - self.hlf_min
         return np.where(span > 0, (hlf - self.hlf_min) / np.where(span > 0, span, 1.0), 0.5).astype(np.float32)
 
@@ -217,7 +223,8 @@ def shuffle_bucket(stage_dir: str, bucket: int, train_dir: str) -> None:
 
 
 def run_features(events: str, train_path: str, test_path: str, counts_path: str, spark_config: dict, threads: int,
-                 seed: int, quirks: bool, scaling: str, test_fraction: float, padding: str = "after", log_dir: str = "logs/spark") -> dict:  # fmt: skip
+                 seed: int, quirks: Quirks, scaling: str, test_fraction: float, padding: str = "after", hlf_scaling: str = "min_max",
+                 log_dir: str = "logs/spark") -> dict:  # fmt: skip
     """Balance, split, scale and write the train and test Parquet directories; returns the row counts.
 
     Spark handles the light columns (class counts, the HLF min-max scaler with Spark ML) and schedules
@@ -226,6 +233,7 @@ def run_features(events: str, train_path: str, test_path: str, counts_path: str,
     """
     from pyspark.ml.feature import MinMaxScaler
     from pyspark.ml.functions import array_to_vector
+
     from .files import atomic_path, executor_path, remove, write_json
     from .spark import executor_error, spark_session
 
@@ -240,10 +248,10 @@ def run_features(events: str, train_path: str, test_path: str, counts_path: str,
         smallest = min(selected.values())
         # Undersample every class to the smallest one (the original: DataFrame.sample per class).
         keep_fraction = np.array([smallest / selected[code] for code in range(len(LABELS))])
-        plan = Plan(seed, keep_fraction, test_fraction, quirks, scaling, padding, spark_config["shuffle_partitions"])
+        plan = Plan(seed, keep_fraction, test_fraction, quirks, scaling, padding, spark_config["shuffle_partitions"], hlf_scaling)
         # HLF min-max scaling with Spark ML, fitted on the training split (the original: on all events).
         light = source.select("label", "hfeatures", "source_file", "entry", "event_number")
-        fit_on = light.select("hfeatures") if quirks else light.mapInArrow(_training_hlf(plan), "hfeatures array<float>")
+        fit_on = light.select("hfeatures") if quirks.scaler_fitted_before_split else light.mapInArrow(_training_hlf(plan), "hfeatures array<float>")
         scaler = MinMaxScaler(inputCol="h", outputCol="scaled").fit(fit_on.select(array_to_vector("hfeatures").alias("h")))
         plan.hlf_min, plan.hlf_max = scaler.originalMin.toArray(), scaler.originalMax.toArray()
         log.info("classes %s balanced to %d each, HLF scaler fitted (%.1f s)", selected, smallest, time.time() - start)

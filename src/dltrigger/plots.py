@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from .arrays import numpy_of_lists
-from .evaluate import CLASSES, TPR_TARGET, with_error
+from .evaluate import TPR_TARGET, with_error
 from .files import atomic_path, read_json
-from .ingest import HLF_NAMES
+from .schema import CLASSES, HLF_NAMES
 
 # One colour per model and per class, the same in every figure.
 MODEL_STYLE = {
@@ -203,7 +203,7 @@ def plot_cutflow(steps: pd.DataFrame, rates: dict, outputs: dict, settings: dict
         save(fig, outputs, settings)
 
 
-def plot_scaling(table: pd.DataFrame, model: str, outputs: dict, settings: dict) -> None:
+def plot_scalability(table: pd.DataFrame, model: str, outputs: dict, settings: dict) -> None:
     """Throughput vs Spark workers for ingestion and training, each with the ideal (linear) scaling from
     the smallest worker count: the mean of the repeated runs with their spread as error bars and the
     speed-up written at each point (the original's scalability bars). A point above the ideal line is
@@ -313,29 +313,37 @@ def _pair(outputs: dict, prefix: str = "") -> dict:
     return {kind: outputs[f"{prefix}{kind}"] for kind in ("png", "pdf")}
 
 
-def draw(rule: str, inputs: dict, outputs: dict, models: list[str], settings: dict) -> None:
-    """Make the figures of plotting rule ``rule`` (rules/plots.smk) from its named inputs and outputs;
-    per-model inputs are lists in the order of ``models``."""
-    if rule in ("plot_roc", "plot_trigger"):
-        curves = read_curves(dict(zip(models, inputs["curves"])))
-        metrics = read_metrics(dict(zip(models, inputs["metrics"])))
-        if rule == "plot_roc":
-            for selector in CLASSES:
-                plot_roc(curves, metrics, read_json(inputs["uncertainties"]), selector, {s: _pair(outputs, f"{selector}_{s}_") for s in ("linear", "log")}, settings)
-        else:
-            plot_trigger(curves, metrics, read_json(inputs["rates"]), _pair(outputs), settings)
-    elif rule == "plot_model":
-        metrics = read_metrics(dict(zip(models, inputs["metrics"])))
-        for model, history_path in zip(models, inputs["histories"]):
-            plot_training(read_json(history_path), model, _pair(outputs, f"{model}_training_"), settings)
-            plot_confusion(metrics[model], model, _pair(outputs, f"{model}_confusion_"), settings)
-    elif rule == "plot_cutflow":
-        plot_cutflow(cutflow_steps(inputs["cutflow"], inputs["counts"]), read_json(inputs["rates"]), _pair(outputs), settings)
-    elif rule == "plot_features":
-        plot_features(feature_sample(inputs["events"], settings["max_events_per_class"]), _pair(outputs), settings)
-    elif rule == "plot_scaling":
-        plot_scaling(pd.read_csv(inputs["table"], sep="\t"), models[0], _pair(outputs), settings)
-    elif rule == "plot_engine_comparison":
-        plot_engine_comparison(pd.read_csv(inputs["table"], sep="\t"), models, _pair(outputs), settings)
-    else:
-        raise ValueError(f"no figures for rule '{rule}'")
+def draw_roc(curves: dict, metrics: dict, uncertainties: str, outputs: dict, settings: dict) -> None:
+    """The ROC figures of every selector (``curves``, ``metrics``: model -> roc.tsv, metrics.json);
+    ``outputs`` names <selector>_<linear|log>_<png|pdf>."""
+    curves, metrics, bootstrap = read_curves(curves), read_metrics(metrics), read_json(uncertainties)
+    for selector in CLASSES:
+        plot_roc(curves, metrics, bootstrap, selector, {s: _pair(outputs, f"{selector}_{s}_") for s in ("linear", "log")}, settings)
+
+
+def draw_trigger(curves: dict, metrics: dict, rates: str, outputs: dict, settings: dict) -> None:
+    plot_trigger(read_curves(curves), read_metrics(metrics), read_json(rates), _pair(outputs), settings)
+
+
+def draw_models(histories: dict, metrics: dict, outputs: dict, settings: dict) -> None:
+    """Training curves and confusion matrix of each model (``outputs``: <model>_<training|confusion>_<png|pdf>)."""
+    metrics = read_metrics(metrics)
+    for model, history in histories.items():
+        plot_training(read_json(history), model, _pair(outputs, f"{model}_training_"), settings)
+        plot_confusion(metrics[model], model, _pair(outputs, f"{model}_confusion_"), settings)
+
+
+def draw_cutflow(cutflow: str, counts: str, rates: str, outputs: dict, settings: dict) -> None:
+    plot_cutflow(cutflow_steps(cutflow, counts), read_json(rates), _pair(outputs), settings)
+
+
+def draw_features(events: str, outputs: dict, settings: dict) -> None:
+    plot_features(feature_sample(events, settings["max_events_per_class"]), _pair(outputs), settings)
+
+
+def draw_scalability(table: str, model: str, outputs: dict, settings: dict) -> None:
+    plot_scalability(pd.read_csv(table, sep="\t"), model, _pair(outputs), settings)
+
+
+def draw_engine_comparison(table: str, models: list[str], outputs: dict, settings: dict) -> None:
+    plot_engine_comparison(pd.read_csv(table, sep="\t"), models, _pair(outputs), settings)

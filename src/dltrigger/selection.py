@@ -5,8 +5,8 @@ photons and neutral hadrons with ET > 1 GeV, within dR < 0.3) is below 0.45.
 
 Everything works on flat numpy arrays of a whole batch of events (an ``event`` index per object), and
 cone sums use an eta-sorted index per event, so the cost grows with the particles near each query, not
-with all pairs. ``quirks=True`` reproduces the original code where it differs from the physics
-(README "Original quirks"); the default is the corrected behaviour.
+with all pairs. ``quirks`` (a ``Quirks``) reproduces the original code where it differs from the
+physics; the default is the corrected behaviour.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import awkward as ak
 import numpy as np
 
-from .kinematics import EVENT_STRIDE, ConeIndex
+from .kinematics import EVENT_STRIDE, ConeIndex, delta_phi
+from .quirks import CORRECTED, Quirks
 
 LEPTON_PT_MIN = 23.0
 ISOLATION_MAX = 0.45
@@ -24,15 +25,6 @@ TRACK_PT_MIN = 0.5
 NEUTRAL_ET_MIN = 1.0
 LEPTON_ETA_MAX = 2.5  # corrected behaviour only: the original applied no |eta| cut
 SELF_MATCH_DR = 1e-4  # a lepton's own track carries the lepton's (eta, phi)
-
-BRANCHES = {
-    "EFlowTrack": ("PT", "Eta", "Phi"),
-    "EFlowPhoton": ("ET", "Eta", "Phi"),
-    "EFlowNeutralHadron": ("ET", "Eta", "Phi"),
-    "Electron": ("PT", "Eta", "Phi", "Charge"),
-    "MuonTight": ("PT", "Eta", "Phi", "Charge"),
-}
-
 
 @dataclass
 class Flat:
@@ -129,22 +121,22 @@ def own_track_index(maps: IsolationMaps, indices: dict, event, eta, phi) -> np.n
         candidate = low + offset
         valid = candidate < high
         safe = np.where(valid, candidate, 0)
-        dphi = (phi - cone.phi[safe] + np.pi) % (2 * np.pi) - np.pi
+        dphi = delta_phi(phi, cone.phi[safe])
         match = valid & (own < 0) & ((eta - cone.eta[safe]) ** 2 + dphi**2 < SELF_MATCH_DR**2)
         own[match] = cone.order[safe[match]]
     return own
 
 
-def isolation(indices: dict, objects: Flat, pt, own_track, quirks: bool) -> dict:
+def isolation(indices: dict, objects: Flat, pt, own_track, quirks: Quirks) -> dict:
     """Charged, photon and neutral relative isolation of each object.
 
     Corrected: the object's own track (``own_track``) is left out of the charged sum. Original: the
     charged ratio minus 1 (assumes the own track is there and has the object's pT), phi not wrapped.
     """
     q = (objects.event, objects["Eta"], objects["Phi"])
-    wrap = not quirks
-    charged = indices["charged"].sums(*q, own=None if quirks else own_track, wrap_phi=wrap) / pt
-    if quirks:
+    wrap = not quirks.phi_not_wrapped
+    charged = indices["charged"].sums(*q, own=None if quirks.isolation_minus_one else own_track, wrap_phi=wrap) / pt
+    if quirks.isolation_minus_one:
         charged = charged - 1.0
     return {
         "charged": charged,
@@ -153,14 +145,14 @@ def isolation(indices: dict, objects: Flat, pt, own_track, quirks: bool) -> dict
     }
 
 
-def select_lepton(events: dict, maps: IsolationMaps, indices: dict, quirks: bool) -> dict:
+def select_lepton(events: dict, maps: IsolationMaps, indices: dict, quirks: Quirks) -> dict:
     """The isolated lepton of each event, if any: flat per-event arrays (``found`` says which events)."""
     chosen = {}
     for collection, is_electron in (("Electron", 1.0), ("MuonTight", 0.0)):
         leptons = Flat.of(events[collection]).float64()
         n_events = leptons.n_events
         candidate = leptons["PT"] > LEPTON_PT_MIN
-        if not quirks:
+        if not quirks.no_lepton_eta_cut:
             candidate &= np.abs(leptons["Eta"]) < LEPTON_ETA_MAX
         leptons = leptons.take(np.flatnonzero(candidate))
         own = own_track_index(maps, indices, leptons.event, leptons["Eta"], leptons["Phi"])
@@ -168,7 +160,7 @@ def select_lepton(events: dict, maps: IsolationMaps, indices: dict, quirks: bool
         passing = np.flatnonzero(iso["charged"] + iso["photon"] + iso["neutral"] < ISOLATION_MAX)
         # Original: first qualifying lepton in collection order; corrected: the highest-pT one (the same
         # for pT-ordered Delphes collections, but not assumed).
-        order = passing if quirks else passing[np.lexsort((-leptons["PT"][passing], leptons.event[passing]))]
+        order = passing if quirks.first_lepton_in_collection else passing[np.lexsort((-leptons["PT"][passing], leptons.event[passing]))]
         first = order[np.unique(leptons.event[order], return_index=True)[1]]
         found = np.zeros(n_events, dtype=bool)
         found[leptons.event[first]] = True
@@ -183,7 +175,7 @@ def select_lepton(events: dict, maps: IsolationMaps, indices: dict, quirks: bool
 
     (has_e, electron), (has_mu, muon) = chosen["Electron"], chosen["MuonTight"]
     # Both found: the original compared eta (a porting bug, it meant pT); corrected: the larger pT.
-    prefer_electron = electron["Eta"] > muon["Eta"] if quirks else electron["PT"] >= muon["PT"]
+    prefer_electron = electron["Eta"] > muon["Eta"] if quirks.lepton_by_eta else electron["PT"] >= muon["PT"]
     use_electron = has_e & (~has_mu | prefer_electron)
     lepton = {name: np.where(use_electron, electron[name], muon[name]) for name in electron}
     lepton["own"] = lepton["own"].astype(np.int64)
@@ -191,10 +183,10 @@ def select_lepton(events: dict, maps: IsolationMaps, indices: dict, quirks: bool
     return lepton
 
 
-def isolated_lepton_mask(events: dict, quirks: bool = False) -> np.ndarray:
+def isolated_lepton_mask(events: dict, quirks: Quirks = CORRECTED) -> np.ndarray:
     """Events passing the isolated-lepton trigger emulation."""
     maps = IsolationMaps.of(events)
     found = select_lepton(events, maps, maps.indices(), quirks)["found"]
-    if quirks:
+    if quirks.drop_empty_isolation_maps:
         found &= maps.non_empty(len(found))
     return found

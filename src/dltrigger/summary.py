@@ -1,11 +1,8 @@
-"""``results/summary.md``: the AUC and trigger tables with what produced them (config hash, package
-versions, engine, workers) and how long each stage took (from the rules' benchmark files)."""
+"""``results/summary.md``: this run against the paper, the AUC, ordering and trigger tables with what
+produced them (config hash, package versions, engine, workers) and how long each step took."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -13,15 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .evaluate import CLASSES, PAPER_TEST_EVENTS, markdown_table, with_error
+from .evaluate import PAPER_TEST_EVENTS, markdown_table, with_error
 from .files import atomic_path, read_json
+from .schema import CLASSES
 
 PACKAGES = ("snakemake", "pyspark", "uproot", "awkward", "numpy", "pyarrow", "pythia8mc", "fastjet", "torch", "tensorflow-cpu", "tf-keras", "matplotlib", "mplhep")  # fmt: skip
-
-
-def config_hash(config: dict) -> str:
-    """Short digest of the configuration (key order does not matter)."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def package_versions() -> dict:
@@ -34,13 +27,14 @@ def package_versions() -> dict:
     return versions
 
 
-def stage_timings(benchmarks: list[str]) -> pd.DataFrame:
-    """Jobs, summed wall and CPU time, and the largest peak memory per rule (benchmarks/<rule>/...)."""
+def stage_timings(benchmarks: dict) -> pd.DataFrame:
+    """Jobs, summed wall and CPU time, and the largest peak memory per step (``benchmarks``: step -> the
+    benchmark tables of its jobs, Snakemake's format)."""
     rows = []
-    for path in benchmarks:
-        frame = pd.read_csv(path, sep="\t")
-        rule = os.path.normpath(path).split(os.sep)[1]
-        rows.append({"rule": rule, "wall_s": frame["s"].iloc[0], "cpu_s": frame["cpu_time"].iloc[0], "max_rss_mb": frame["max_rss"].iloc[0]})
+    for rule, paths in benchmarks.items():
+        for path in paths:
+            frame = pd.read_csv(path, sep="\t")
+            rows.append({"rule": rule, "wall_s": frame["s"].iloc[0], "cpu_s": frame["cpu_time"].iloc[0], "max_rss_mb": frame["max_rss"].iloc[0]})
     table = pd.DataFrame(rows, columns=["rule", "wall_s", "cpu_s", "max_rss_mb"])
     grouped = table.groupby("rule", sort=False).agg(jobs=("rule", "size"), wall_s=("wall_s", "sum"), cpu_s=("cpu_s", "sum"),
                                                     max_rss_mb=("max_rss_mb", "max"))  # fmt: skip
@@ -69,7 +63,7 @@ def paper_agreement(uncertainties: dict) -> list[str]:
     return lines
 
 
-def write_summary(path: str, *, auc_md: str, trigger_md: str, ordering_md: str, uncertainties: str, rates: str, benchmarks: list[str], run: dict) -> None:
+def write_summary(path: str, *, auc_md: str, trigger_md: str, ordering_md: str, uncertainties: str, rates: str, benchmarks: dict, run: dict) -> None:
     """``run``: engine, workers, models, config_hash."""
     rates = read_json(rates)
     uncertainties = read_json(uncertainties)

@@ -11,10 +11,10 @@ import awkward as ak
 import numpy as np
 
 from .. import __version__
-from ..config import derive_seed
-from . import detector
+from ..config import check_pythia_settings, derive_seed
+from ..delphes import empty_collections, write_delphes
 from ..files import write_json
-from .delphes import empty_collections, write_delphes
+from . import detector
 from .events import DecayLibrary, final_state, heavy_flavour_truth, lepton_filter, redecay_copies
 from .pileup import load_pool, place_vertices
 from .processes import COMMON_SETTINGS, PROCESS_CARDS, WEAK_HF_HADRONS, HardProcessVeto, make_pythia
@@ -41,6 +41,7 @@ def generate_chunk(
     Seeds derive from (config seed, sample, chunk), so the same call always writes the same events.
     """
     start = time.process_time()  # CPU time: what a cluster job is charged, independent of machine load
+    check_pythia_settings(config, [process])  # a misspelt setting: one line before any event
     gen = config["generate"]
     settings = gen["processes"][process]
     lepton_cut = gen["lepton_filter"]

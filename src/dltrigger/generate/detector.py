@@ -25,7 +25,6 @@ from ..kinematics import delta_phi, pt_eta_phi
 from .events import INVISIBLE_IDS
 
 
-
 @functools.lru_cache(maxsize=1)
 def _particle_data():
     return pythia8mc.Pythia("", False).particleData

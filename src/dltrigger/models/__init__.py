@@ -1,5 +1,5 @@
-"""The original study's classifiers (reference §D), defined once per training engine
-(``torch_models``, ``keras_models``) from the same table of shapes."""
+"""The original study's classifiers, defined once per training engine (``torch_models``,
+``keras_models``, ``bigdl_models``) from the same table of shapes, and the engines' model files."""
 
 from __future__ import annotations
 
@@ -14,6 +14,11 @@ MODELS = {
     "inclusive": (("GRU_input", "HLF_input"), "gru", 12353),
     "inclusive_lstm": (("GRU_input", "HLF_input"), "lstm", 15703),
 }
+
+
+# The training engines and the file each writes its trained model to.
+MODEL_FILES = {"torch": "model.pt", "keras": "model.keras", "bigdl": "model.bigdl"}
+ENGINES = tuple(MODEL_FILES)
 
 
 def inputs_of(model: str) -> tuple[str, ...]:

@@ -4,7 +4,7 @@ process with ``TF_USE_LEGACY_KERAS=1`` (the keras engine's training processes se
 
 from __future__ import annotations
 
-from ..ingest import HLF_NAMES, LLF_NAMES, N_ROWS
+from ..schema import HLF_NAMES, LLF_NAMES, N_ROWS
 from . import DROPOUT, MODELS, N_CLASSES, RNN_UNITS
 
 

@@ -19,27 +19,22 @@ import os
 import subprocess
 import threading
 import time
+from dataclasses import asdict, replace
 
 import numpy as np
 
-from .. import LABELS
+from ..errors import InputError, first_error_line
 from ..files import atomic_path, remove, write_json
-from ..ingest import HLF_NAMES, LLF_NAMES, N_ROWS, InputError
 from ..models import MODELS, inputs_of
+from ..schema import LABELS
 from .data import Dataset
-from .worker import first_error, latest_checkpoint
+from .process import TrainingSpec, latest_checkpoint
 
 log = logging.getLogger(__name__)
-ENGINES = ("torch", "keras", "bigdl")
-SHAPES = {"HLF_input": (len(HLF_NAMES),), "GRU_input": (N_ROWS, len(LLF_NAMES))}
 
 
 def engine_module(engine: str):
     return importlib.import_module(f"{__name__}.{engine}_engine")
-
-
-def model_file(engine: str) -> str:
-    return engine_module(engine).MODEL_FILE
 
 
 def check_data(model: str, train_dir: str, test_dir: str) -> tuple[Dataset, Dataset]:
@@ -58,9 +53,9 @@ def check_data(model: str, train_dir: str, test_dir: str) -> tuple[Dataset, Data
     return datasets[0], datasets[1]
 
 
-def fingerprint(spec: dict, datasets) -> str:
+def fingerprint(spec: TrainingSpec, datasets) -> str:
     """What a checkpoint must share with this run to be resumed: the training settings and the data files."""
-    settings = {key: spec[key] for key in ("engine", "model", "workers", "batch_size", "learning_rate", "multiworker_lr_recipe", "seed", "device", "length_buckets")}
+    settings = {key: getattr(spec, key) for key in ("engine", "model", "workers", "batch_size", "learning_rate", "learning_rate_schedule", "seed", "device", "length_buckets")}
     files = [(os.path.basename(path), os.path.getsize(path), os.path.getmtime(path)) for data in datasets for path, _ in data.parts]
     return hashlib.sha256(json.dumps([settings, files], sort_keys=True).encode()).hexdigest()[:16]
 
@@ -76,43 +71,43 @@ def run_training(model: str, train_dir: str, test_dir: str, output_dir: str, set
         raise InputError(f"train.models: unknown model '{model}' (known: {', '.join(MODELS)})")
     engine = engine_module(settings["engine"])
     datasets = check_data(model, train_dir, test_dir)
-    spec = {
-        "engine": settings["engine"], "model": model, "workers": settings["workers"], "threads": settings["threads_per_worker"],
-        "epochs": settings["epochs"][model], "batch_size": settings["batch_size"], "learning_rate": settings["learning_rate"],
-        "multiworker_lr_recipe": settings["multiworker_lr_recipe"], "device": settings["device"], "seed": seed,
-        "train_dir": os.path.abspath(train_dir), "test_dir": os.path.abspath(test_dir),
-        "timeout_seconds": settings["timeout_minutes"] * 60, "bigdl": settings["bigdl"], "length_buckets": settings["length_buckets"],
-    }  # fmt: skip
+    spec = TrainingSpec(
+        engine=settings["engine"], model=model, workers=settings["workers"], threads=settings["threads_per_worker"],
+        epochs=settings["epochs"][model], batch_size=settings["batch_size"], learning_rate=settings["learning_rate"],
+        learning_rate_schedule=settings["learning_rate_schedule"], length_buckets=settings["length_buckets"], device=settings["device"],
+        seed=seed, train_dir=os.path.abspath(train_dir), test_dir=os.path.abspath(test_dir), timeout_seconds=settings["timeout_minutes"] * 60,
+        bigdl=settings["bigdl"],
+    )  # fmt: skip
     key = fingerprint(spec, datasets)
     checkpoints = os.path.join(output_dir, "checkpoints")
     for stale in glob.glob(os.path.join(checkpoints, "*")):  # other settings or data: never resumable
         if os.path.basename(stale) != key:
             remove(stale)
-    spec["checkpoint_dir"] = os.path.abspath(os.path.join(checkpoints, key))
+    spec = replace(spec, checkpoint_dir=os.path.abspath(os.path.join(checkpoints, key)))
     resume = latest_checkpoint(spec)
     if resume:
         engine.check_checkpoint(resume[1])
-    timeout = spec["timeout_seconds"]
+    timeout = spec.timeout_seconds
     outputs = {name: os.path.join(output_dir, name) for name in (engine.MODEL_FILE, "predictions.parquet", "history.csv", "history.json", "training_config.json")}
     for stale in glob.glob(os.path.join(output_dir, ".staging-*")):  # left by a killed run
         remove(stale)
     staging = os.path.join(output_dir, f".staging-{os.getpid()}")
     uses_spark = getattr(engine, "USES_SPARK", True)
-    session = spark_session(f"dltrigger-train-{spec['engine']}-{model}", spark_config, threads, log_dir) if uses_spark else contextlib.nullcontext()
+    session = spark_session(f"dltrigger-train-{spec.engine}-{model}", spark_config, threads, log_dir) if uses_spark else contextlib.nullcontext()
     with session as spark, _removed_after(staging):
-        slots = spark.sparkContext.defaultParallelism if spark else spec["workers"]
-        if spec["workers"] > slots:
-            raise InputError(f"train.workers: {spec['workers']} training processes, but Spark offers {slots} task slots (master {spark.sparkContext.master})")
-        spec["staging_dir"] = os.path.abspath(staging)
+        slots = spark.sparkContext.defaultParallelism if spark else spec.workers
+        if spec.workers > slots:
+            raise InputError(f"train.workers: {spec.workers} training processes, but Spark offers {slots} task slots (master {spark.sparkContext.master})")
+        spec = replace(spec, staging_dir=os.path.abspath(staging))
         os.makedirs(staging)
         log.info("training %s with engine %s: %d workers x %d events/batch, %d epochs, %d train / %d test events%s",
-                 model, spec["engine"], spec["workers"], spec["batch_size"], spec["epochs"], datasets[0].rows, datasets[1].rows,
+                 model, spec.engine, spec.workers, spec.batch_size, spec.epochs, datasets[0].rows, datasets[1].rows,
                  f", resuming after epoch {resume[0]}" if resume else "")  # fmt: skip
-        result = _bounded(spark, lambda: engine.launch(spark, spec), timeout, f"training of {model} ({spec['engine']})", staging,
+        result = _bounded(spark, lambda: engine.launch(spark, spec), timeout, f"training of {model} ({spec.engine})", staging,
                           settings["restarts"])  # fmt: skip
         history = result["history"]
         _write_history(history, os.path.join(staging, "history.csv"), os.path.join(staging, "history.json"))
-        used = {**spec, "fingerprint": key, "train_events": datasets[0].rows, "test_events": datasets[1].rows, "final_weights_sha256": result["weights"],
+        used = {**asdict(spec), "fingerprint": key, "train_events": datasets[0].rows, "test_events": datasets[1].rows, "final_weights_sha256": result["weights"],
                 **({"trainable_parameters": result["parameters"]} if "parameters" in result else {})}  # fmt: skip
         write_json(os.path.join(staging, "training_config.json"), used)
         for name, target in outputs.items():
@@ -153,7 +148,7 @@ def _bounded(spark, function, seconds: float, what: str, staging: str, restarts:
             except Exception as exc:
                 if expired.is_set():
                     raise TimeoutError(f"{what} did not finish within {seconds:.0f} s (train.timeout_minutes); its Spark jobs were cancelled") from None
-                error = first_error(staging) or _last_error_line(exc)
+                error = first_error_line(staging) or _last_error_line(exc)
                 if restart == restarts:
                     raise RuntimeError(f"{what} failed: {error}") from None
                 log.warning("%s failed (%s); restart %d of %d (train.restarts) from its last checkpoint", what, error, restart + 1, restarts)

@@ -27,9 +27,8 @@ import pyarrow as pa
 
 from ..arrays import numpy_of_lists, numpy_of_ragged, sequences_of
 from ..errors import InputError
-from ..ingest import HLF_NAMES, LLF_NAMES, N_ROWS
+from ..schema import HLF_NAMES, ID_COLUMNS, LLF_NAMES, N_ROWS
 
-ID_COLUMNS = ("source_file", "entry", "event_number")
 RAGGED = ("padding_row", "padding_at", "n_particles")  # read with a ragged GRU_input
 WIDTHS = {"HLF_input": len(HLF_NAMES), "encoded_label": 3}
 WINDOW_BATCHES = 32

@@ -12,59 +12,54 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
+from dataclasses import replace
 
 import numpy as np
 
-from ..ingest import InputError
-from ..models import inputs_of
-from . import SHAPES
-from .data import ID_COLUMNS, Dataset
-from .worker import (VALIDATION_BATCH, check_npz_checkpoint, checkpoint_path, history_record, latest_checkpoint, learning_rate,
-                     load_npz_checkpoint, progress, reporting_errors, reuse_freed_memory, weights_digest, write_predictions)  # fmt: skip
+from ..checkpoints import check_npz_checkpoint, load_npz_checkpoint, save_npz_checkpoint
+from ..cluster import free_port
+from ..errors import InputError
+from ..files import atomic_path
+from ..models import MODEL_FILES, inputs_of
+from ..schema import ID_COLUMNS, SHAPES
+from .data import Dataset
+from .process import VALIDATION_BATCH, EpochHooks, TrainingSpec, latest_checkpoint, reporting_errors, reuse_freed_memory, run_epochs, weights_digest
 
-MODEL_FILE = "model.keras"
+MODEL_FILE = MODEL_FILES["keras"]
 CHECKPOINT_SUFFIX = "npz"
 check_checkpoint = check_npz_checkpoint
 
 
-def launch(spark, spec: dict) -> dict:
+def launch(spark, spec: TrainingSpec) -> dict:
     """Run the workers as one barrier stage; returns rank 0's history and every worker's final weights digest."""
-    workers = spec["workers"]
+    workers = spec.workers
     stage = spark.sparkContext.parallelize(range(workers), workers).barrier()
     results = sorted(stage.mapPartitions(lambda _: _barrier_task(spec)).collect(), key=lambda result: result["rank"])
     return {"history": results[0]["history"], "weights": [result["weights"] for result in results]}
 
 
-def _barrier_task(spec: dict):
+def _barrier_task(spec: TrainingSpec):
     """One Spark barrier task: agree on the TF cluster with the other tasks, then run its worker."""
     from pyspark import BarrierTaskContext
 
     context = BarrierTaskContext.get()
     rank = context.partitionId()
     hosts = [info.address.rsplit(":", 1)[0] for info in context.getTaskInfos()]
-    ports = context.allGather(str(_free_port(hosts[rank])))
+    ports = context.allGather(str(free_port(hosts[rank])))
     tf_config = {"cluster": {"worker": [f"{host}:{port}" for host, port in zip(hosts, ports)]}, "task": {"type": "worker", "index": rank}}
     env = {
         **os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
-        **({"CUDA_VISIBLE_DEVICES": ""} if spec["device"] == "cpu" else {}),
+        **({"CUDA_VISIBLE_DEVICES": ""} if spec.device == "cpu" else {}),
     }  # fmt: skip
-    result_path = os.path.join(spec["staging_dir"], f"result-{rank}.json")
-    command = [sys.executable, "-m", __name__, json.dumps({**spec, "rank": rank}), result_path]
+    result_path = os.path.join(spec.staging_dir, f"result-{rank}.json")
+    command = [sys.executable, "-m", __name__, replace(spec, rank=rank).to_json(), result_path]
     status = subprocess.run(command, env=env, preexec_fn=_die_with_parent).returncode
     if status != 0:
         raise RuntimeError(f"keras worker {rank} exited with status {status}")
     with open(result_path) as handle:
         yield {"rank": rank, **json.load(handle)}
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
 
 
 def _die_with_parent() -> None:
@@ -73,39 +68,39 @@ def _die_with_parent() -> None:
 
 
 @reporting_errors
-def train_process(spec: dict) -> dict:
-    """One MultiWorkerMirroredStrategy worker (rank ``spec["rank"]`` of ``spec["workers"]``)."""
+def train_process(spec: TrainingSpec) -> dict:
+    """One MultiWorkerMirroredStrategy worker (rank ``spec.rank`` of ``spec.workers``)."""
     import tensorflow as tf
     import tf_keras as keras
 
     from ..models.keras_models import build
 
     reuse_freed_memory()
-    tf.config.threading.set_intra_op_parallelism_threads(spec["threads"])
-    tf.config.threading.set_inter_op_parallelism_threads(spec["threads"])
-    cuda = spec["device"] == "cuda"
+    tf.config.threading.set_intra_op_parallelism_threads(spec.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(spec.threads)
+    cuda = spec.device == "cuda"
     if cuda and not tf.config.list_physical_devices("GPU"):
         raise InputError("train.device: cuda, but TensorFlow sees no GPU (the environment has tensorflow-cpu; the keras engine on GPUs needs tensorflow[and-cuda]==2.21.0)")
     implementation = tf.distribute.experimental.CommunicationImplementation.NCCL if cuda else tf.distribute.experimental.CommunicationImplementation.RING
     strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=tf.distribute.experimental.CommunicationOptions(implementation=implementation))
-    rank, world = spec["rank"], spec["workers"]
-    keras.utils.set_random_seed(spec["seed"])
-    inputs = inputs_of(spec["model"])
-    train, test = Dataset.open(spec["train_dir"]), Dataset.open(spec["test_dir"])
+    rank, world = spec.rank, spec.workers
+    keras.utils.set_random_seed(spec.seed)
+    inputs = inputs_of(spec.model)
+    train, test = Dataset.open(spec.train_dir), Dataset.open(spec.test_dir)
     train_rows, test_rows = train.shard(rank, world, equal=True), test.shard(rank, world, equal=False)
-    steps = math.ceil((train_rows[1] - train_rows[0]) / spec["batch_size"])
+    steps = math.ceil((train_rows[1] - train_rows[0]) / spec.batch_size)
     signature = (tuple(tf.TensorSpec((None, *SHAPES[name]), tf.float32) for name in inputs), tf.TensorSpec((None,), tf.int32))
 
     def feed(_input_context):  # this worker's shard, in batches of the per-worker batch size
         def batches():
-            for batch in train.batches(*train_rows, spec["batch_size"], (*inputs, "label")):
+            for batch in train.batches(*train_rows, spec.batch_size, (*inputs, "label")):
                 yield tuple(batch[name] for name in inputs), batch["label"].astype(np.int32)
 
         return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(2)
 
     with strategy.scope():
-        model = build(spec["model"])
-        optimizer = keras.optimizers.Adam(learning_rate=spec["learning_rate"])  # Keras defaults, as the original
+        model = build(spec.model)
+        optimizer = keras.optimizers.Adam(learning_rate=spec.learning_rate)  # Keras defaults, as the original
         model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         optimizer.build(model.trainable_variables)
     predict = tf.function(lambda x: model(list(x) if len(x) > 1 else x[0], training=False), input_signature=[signature[0]])
@@ -115,7 +110,7 @@ def train_process(spec: dict) -> dict:
         history = _restore(model, optimizer, resume[1])
         start = resume[0]
         if rank == 0:
-            print(f"[keras/{spec['model']}] resuming after epoch {start} from {resume[1]}", flush=True)
+            print(f"[keras/{spec.model}] resuming after epoch {start} from {resume[1]}", flush=True)
 
     @tf.function(input_signature=[tf.TensorSpec((3,), tf.float64)])  # traced: eager collectives are slow
     def all_workers_sum(values):
@@ -133,39 +128,23 @@ def train_process(spec: dict) -> dict:
                 ids.append({name: batch[name] for name in ("label", *ID_COLUMNS)})
         return all_workers_sum(tf.constant(sums)).numpy(), probs, ids
 
-    probs = ids = None
     feeder = keras.utils.experimental.DatasetCreator(feed)
-    for epoch in range(start, spec["epochs"]):
-        lr = learning_rate(spec, epoch)
-        optimizer.learning_rate.assign(lr)
-        began = time.perf_counter()
+
+    def train_epoch(epoch: int) -> np.ndarray:
         fitted = model.fit(feeder, epochs=epoch + 1, initial_epoch=epoch, steps_per_epoch=steps, verbose=0).history
-        seconds = time.perf_counter() - began
         events = world * (train_rows[1] - train_rows[0])
-        trained = np.array([fitted["loss"][-1] * events, fitted["accuracy"][-1] * events, events])
-        validation, probs, ids = evaluate(keep=epoch == spec["epochs"] - 1)
-        history.append(history_record(epoch, lr, trained, validation, seconds))
-        if rank == 0:
-            _save(model, optimizer, history, checkpoint_path(spec, epoch + 1, CHECKPOINT_SUFFIX))
-            print(progress(spec, history[-1]), flush=True)
-    if probs is None:  # every epoch was done before: predictions from the resumed model
-        _, probs, ids = evaluate(keep=True)
-    write_predictions(spec, rank, probs, ids)
+        return np.array([fitted["loss"][-1] * events, fitted["accuracy"][-1] * events, events])
+
+    def save_checkpoint(history: list[dict], path: str) -> None:
+        save_npz_checkpoint(path, model.get_weights(), history, [v.numpy() for v in optimizer.variables])
+
+    hooks = EpochHooks(lambda epoch, lr: optimizer.learning_rate.assign(lr), train_epoch, evaluate, save_checkpoint)
+    history = run_epochs(spec, rank, hooks, start, history, CHECKPOINT_SUFFIX)
     if rank == 0:  # saved from a plain copy: the distributed model's variables belong to the strategy
-        plain = build(spec["model"])
+        plain = build(spec.model)
         plain.set_weights(model.get_weights())
-        plain.save(os.path.join(spec["staging_dir"], MODEL_FILE))
+        plain.save(os.path.join(spec.staging_dir, MODEL_FILE))
     return {"history": history, "weights": weights_digest(model.get_weights())}
-
-
-def _save(model, optimizer, history: list[dict], path: str) -> None:
-    """Weights, Adam's state and the history; written under a temporary name and renamed."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    arrays = {f"weight_{i:03d}": w for i, w in enumerate(model.get_weights())}
-    arrays.update({f"optimizer_{i:03d}": v.numpy() for i, v in enumerate(optimizer.variables)})
-    with open(path + ".tmp", "wb") as handle:
-        np.savez(handle, history=np.array(json.dumps(history)), **arrays)
-    os.replace(path + ".tmp", path)
 
 
 def _restore(model, optimizer, path: str) -> list[dict]:
@@ -184,8 +163,7 @@ def load_model(path: str):
 
 
 if __name__ == "__main__":  # a worker process started by _barrier_task
-    worker_spec, result_file = json.loads(sys.argv[1]), sys.argv[2]
+    worker_spec, result_file = TrainingSpec.from_json(sys.argv[1]), sys.argv[2]
     result = train_process(worker_spec)
-    with open(result_file + ".tmp", "w") as out:
+    with atomic_path(result_file) as temporary, open(temporary, "w") as out:
         json.dump(result, out)
-    os.replace(result_file + ".tmp", result_file)

@@ -4,31 +4,31 @@ barrier task, launched by Spark's ``TorchDistributor`` on the master from config
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 
+from ..errors import InputError
 from ..faults import kill_once
-from ..ingest import InputError
-from ..models import inputs_of
-from .data import ID_COLUMNS, Dataset
-from .worker import (VALIDATION_BATCH, checkpoint_path, epoch_seed, history_record, latest_checkpoint, learning_rate,
-                     progress, reporting_errors, reuse_freed_memory, weights_digest, write_predictions)  # fmt: skip
+from ..files import atomic_path
+from ..models import MODEL_FILES, inputs_of
+from ..schema import ID_COLUMNS
+from .data import Dataset
+from .process import VALIDATION_BATCH, EpochHooks, TrainingSpec, epoch_seed, latest_checkpoint, reporting_errors, reuse_freed_memory, run_epochs, weights_digest
 
-MODEL_FILE = "model.pt"
+MODEL_FILE = MODEL_FILES["torch"]
 
 
-def launch(spark, spec: dict) -> dict:
+def launch(spark, spec: TrainingSpec) -> dict:
     """Run the training processes as one barrier stage; returns rank 0's history and every process's
     final weights digest."""
     from pyspark.ml.torch.distributor import TorchDistributor
 
-    distributor = TorchDistributor(num_processes=spec["workers"], local_mode=False, use_gpu=spec["device"] == "cuda")
+    distributor = TorchDistributor(num_processes=spec.workers, local_mode=False, use_gpu=spec.device == "cuda")
     return distributor.run(train_process, spec)
 
 
 @reporting_errors
-def train_process(spec: dict) -> list[dict] | None:
+def train_process(spec: TrainingSpec) -> list[dict] | None:
     """One data-parallel training process (rank and world size from torchrun's environment)."""
     import torch
     import torch.distributed as dist
@@ -38,14 +38,14 @@ def train_process(spec: dict) -> list[dict] | None:
     from ..models.torch_models import build, probabilities
 
     reuse_freed_memory()
-    torch.set_num_threads(spec["threads"])
-    cuda = spec["device"] == "cuda"
+    torch.set_num_threads(spec.threads)
+    cuda = spec.device == "cuda"
     dist.init_process_group("nccl" if cuda else "gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if cuda else torch.device("cpu")
-    torch.manual_seed(spec["seed"])  # rank 0's initial weights are broadcast by DDP anyway
-    model = build(spec["model"]).to(device)
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=spec["learning_rate"], eps=1e-7)  # Keras's epsilon
+    torch.manual_seed(spec.seed)  # rank 0's initial weights are broadcast by DDP anyway
+    model = build(spec.model).to(device)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=spec.learning_rate, eps=1e-7)  # Keras's epsilon
     history, start = [], 0
     resume = latest_checkpoint(spec)
     if resume:
@@ -54,14 +54,16 @@ def train_process(spec: dict) -> list[dict] | None:
         optimizer.load_state_dict(state["optimizer"])
         history, start = state["history"], resume[0]
         if rank == 0:
-            print(f"[torch/{spec['model']}] resuming after epoch {start} from {resume[1]}", flush=True)
+            print(f"[torch/{spec.model}] resuming after epoch {start} from {resume[1]}", flush=True)
     ddp = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
-    inputs = inputs_of(spec["model"])
-    train, test = Dataset.open(spec["train_dir"]), Dataset.open(spec["test_dir"])
+    inputs = inputs_of(spec.model)
+    train, test = Dataset.open(spec.train_dir), Dataset.open(spec.test_dir)
     train_rows, test_rows = train.shard(rank, world, equal=True), test.shard(rank, world, equal=False)
 
     def tensors(batch):
-        return [torch.from_numpy(np.ascontiguousarray(batch[name])).to(device) for name in inputs], torch.from_numpy(batch["label"].astype(np.int64)).to(device)
+        # Arrow's buffers are read-only: torch wants arrays it may write (a copy only where needed).
+        features = [torch.from_numpy(np.require(batch[name], requirements=["C", "W"])).to(device) for name in inputs]
+        return features, torch.from_numpy(batch["label"].astype(np.int64)).to(device)
 
     def evaluate(keep: bool):
         model.eval()
@@ -77,16 +79,16 @@ def train_process(spec: dict) -> list[dict] | None:
         dist.all_reduce(sums)
         return sums.numpy(), probs, ids
 
-    probs = ids = None
-    for epoch in range(start, spec["epochs"]):
+    def begin_epoch(epoch: int, lr: float) -> None:
         torch.manual_seed(epoch_seed(spec, epoch, rank))
-        lr = learning_rate(spec, epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
         model.train()
-        began, sums = time.perf_counter(), torch.zeros(3, dtype=torch.float64)
-        buckets = (spec["seed"], epoch) if spec["length_buckets"] else None
-        for step, batch in enumerate(train.batches(*train_rows, spec["batch_size"], (*inputs, "label"), compact=True, buckets=buckets)):
+
+    def train_epoch(epoch: int) -> np.ndarray:
+        sums = torch.zeros(3, dtype=torch.float64)
+        buckets = (spec.seed, epoch) if spec.length_buckets else None
+        for step, batch in enumerate(train.batches(*train_rows, spec.batch_size, (*inputs, "label"), compact=True, buckets=buckets)):
             x, y = tensors(batch)
             logits = ddp(*x)
             loss = F.cross_entropy(logits, y)
@@ -97,19 +99,15 @@ def train_process(spec: dict) -> list[dict] | None:
             if step == 0:
                 kill_once(f"train-rank{rank}-epoch{epoch + 1}")  # the reliability tests kill a process mid-epoch here
         dist.all_reduce(sums)
-        seconds = time.perf_counter() - began
-        validation, probs, ids = evaluate(keep=epoch == spec["epochs"] - 1)
-        history.append(history_record(epoch, lr, sums.numpy(), validation, seconds))
-        if rank == 0:
-            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history}
-            _save(torch, state, checkpoint_path(spec, epoch + 1, "pt"))
-            print(progress(spec, history[-1]), flush=True)
-        dist.barrier()
-    if probs is None:  # every epoch was done before: predictions from the resumed model
-        _, probs, ids = evaluate(keep=True)
-    write_predictions(spec, rank, probs, ids)
+        return sums.numpy()
+
+    def save_checkpoint(history: list[dict], path: str) -> None:
+        _save(torch, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history}, path)
+
+    hooks = EpochHooks(begin_epoch, train_epoch, evaluate, save_checkpoint, end_epoch=dist.barrier)
+    history = run_epochs(spec, rank, hooks, start, history, "pt")
     if rank == 0:
-        _save(torch, {"model": spec["model"], "state_dict": model.state_dict()}, os.path.join(spec["staging_dir"], MODEL_FILE))
+        _save(torch, {"model": spec.model, "state_dict": model.state_dict()}, os.path.join(spec.staging_dir, MODEL_FILE))
     digests = [None] * world  # every process's final weights, to show they agree
     dist.all_gather_object(digests, weights_digest(model.state_dict().values()))
     dist.destroy_process_group()
@@ -130,8 +128,8 @@ def check_checkpoint(path: str) -> None:
 def _save(torch, state, path: str) -> None:
     """Written under a temporary name and renamed: a crash never leaves a half-written checkpoint."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    torch.save(state, path + ".tmp")
-    os.replace(path + ".tmp", path)
+    with atomic_path(path) as temporary:
+        torch.save(state, temporary)
 
 
 def load_model(path: str):

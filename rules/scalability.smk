@@ -1,25 +1,25 @@
 # Throughput vs Spark workers: ingestion and training on fresh standalone clusters of 1, 2, ... workers.
 
 
-rule scaling:
+rule scalability:
     input:
         manifests=expand("results/raw/{sample}/manifest.json", sample=SAMPLES["sample"]),
         raw=get_generated_root_files,
         train=rules.features.output.train,
         test=rules.features.output.test,
     output:
-        table="results/scaling/scaling.tsv",
+        table="results/scalability/scalability.tsv",
     log:
-        "logs/scaling/scaling.log",
+        "logs/scalability/scalability.log",
     benchmark:
-        "benchmarks/scaling/scaling.tsv"
+        benchmarks("scalability")
     params:
-        scaling=config["scaling"],
+        scalability=config["scalability"],
         spark=config["spark"],
         train=config["train"],
         quirks=config["features"]["original_quirks"],
         seed=config["seed"],
-    # The clusters use max(scaling.workers) cores; the job takes the machine so nothing else distorts the timing.
+    # The clusters use max(scalability.workers) cores; the job takes the machine so nothing else distorts the timing.
     threads: workflow.cores
     resources:
         mem_mb=8000,
@@ -27,4 +27,4 @@ rule scaling:
     conda:
         "../envs/train.yaml"
     script:
-        "../scripts/scaling.py"
+        "../scripts/scalability.py"

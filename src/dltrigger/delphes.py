@@ -1,4 +1,4 @@
-"""The Delphes ROOT layout written by the generation stage (and read back by the ingestion).
+"""The Delphes ROOT layout: written by the generation stage, read by the ingestion (shared I/O).
 
 A TTree named ``Delphes`` with one counter per collection (``Electron_size``) and one branch per field
 (``Electron.PT``), float32 kinematics like Delphes. Real Delphes files nest these branches
@@ -13,9 +13,9 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from ..faults import kill_once
-from ..files import atomic_path
-from ..sources import open_root
+from .faults import kill_once
+from .files import atomic_path
+from .sources import open_root
 
 TREE = "Delphes"
 F4, I4, I8 = np.float32, np.int32, np.int64

@@ -26,8 +26,7 @@ import pandas as pd
 
 from .cluster import standalone_cluster
 from .files import atomic_path, remove
-from .ingest import run_ingest
-from .train import run_training
+from .quirks import Quirks
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +35,18 @@ COLUMNS = ["step", "workers", "cores", "repeats", "events", "seconds", "events_p
 
 
 def measure(samples: list[dict], train_dir: str, test_dir: str, output: str, settings: dict, spark_config: dict,
-            train_settings: dict, quirks: bool, seed: int, log_dir: str = "logs/scaling") -> pd.DataFrame:  # fmt: skip
+            train_settings: dict, quirks: Quirks, seed: int, run_ingest, run_training, log_dir: str = "logs/scalability") -> pd.DataFrame:  # fmt: skip
     """Measure ingestion and training throughput for each of ``settings['workers']`` and write the TSV
-    ``output`` (one row per step and worker count, speed-up relative to the smallest count)."""
+    ``output`` (one row per step and worker count, speed-up relative to the smallest count).
+    ``run_ingest`` and ``run_training`` are the stages' own entry points, run as the workflow runs them."""
     rows = []
-    scratch = tempfile.mkdtemp(prefix="scaling-", dir=os.path.dirname(os.path.abspath(output)))
+    scratch = tempfile.mkdtemp(prefix="scalability-", dir=os.path.dirname(os.path.abspath(output)))
     try:
         for workers in settings["workers"]:
             with standalone_cluster(workers, 1, settings["worker_memory"], os.path.join(log_dir, f"cluster-{workers}")) as cluster:
                 spark = dict(spark_config, master=cluster["master"], executor_memory=settings["executor_memory"], event_log=False)
                 log.info("%d worker(s): %s", workers, cluster["master"])
-                pairs = [_ingestion_pair(samples, scratch, workers, spark, settings, quirks, log_dir) for _ in range(settings["repeats"])]
+                pairs = [_ingestion_pair(run_ingest, samples, scratch, workers, spark, settings, quirks, log_dir) for _ in range(settings["repeats"])]
                 rows.append(_row("ingestion", workers, pairs))
                 model = settings["model"]
                 training = dict(train_settings, workers=workers, threads_per_worker=1, epochs={model: settings["epochs"]})
@@ -70,7 +70,7 @@ def measure(samples: list[dict], train_dir: str, test_dir: str, output: str, set
     return table
 
 
-def _ingestion_pair(samples, scratch, workers, spark, settings, quirks, log_dir) -> tuple[int, float]:
+def _ingestion_pair(run_ingest, samples, scratch, workers, spark, settings, quirks, log_dir) -> tuple[int, float]:
     """Events and seconds of the difference of two ingestions (the raw files once, and ``ingest_repeats``
     times over): start-up (Python workers, first imports) cancels out."""
     runs = []

@@ -1,12 +1,30 @@
-"""Helpers for the thin Snakemake adapters in ``scripts/``: route every output of a job into its log."""
+"""What every adapter in scripts/ shares: the job's ``snakemake`` object (Snakemake's own, or one built from
+the workflow when a script is run by hand) and the job's log. The library (src/dltrigger) knows nothing
+of Snakemake: this file and the rules are the only places that do.
+
+    with job(globals()) as snakemake:
+        run_something(snakemake.input.x, ...)
+
+Run by hand, from the workflow directory: ``python scripts/<name>.py TARGET [--configfile FILE]`` runs
+the job that writes TARGET with exactly the inputs, params and log it gets under Snakemake.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import sys
+
+from dltrigger.errors import user_message
+
+
+@contextlib.contextmanager
+def job(namespace: dict):
+    """The job's ``snakemake`` object, with everything the job prints and logs going to its log file."""
+    snakemake = namespace["snakemake"] if "snakemake" in namespace else snakemake_from_command_line()
+    with job_log(snakemake.log[0]):
+        yield snakemake
 
 
 @contextlib.contextmanager
@@ -26,7 +44,7 @@ def job_log(path: str | os.PathLike):
         try:
             yield
         except Exception as exc:
-            problem = user_error(exc)
+            problem = user_message(exc)
             if problem is None:  # a bug, not the input: the whole traceback
                 logging.getLogger("dltrigger").exception("job failed")
                 raise
@@ -41,23 +59,6 @@ def job_log(path: str | os.PathLike):
     if problem is not None:  # one line on the console too (Snakemake's, or the terminal of a run by hand)
         print(f"dltrigger: {problem}", file=sys.stderr)
         raise SystemExit(1)
-
-
-# Errors of the storage, not of the code: each is reported as one line naming the path.
-STORAGE_ERRORS = (errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES)
-
-
-def user_error(exc: BaseException) -> str | None:
-    """The one-line message of an error caused by the inputs, the config or the storage (which a user
-    fixes), or None for anything else (a bug, reported with its traceback)."""
-    from .config import ConfigError
-    from .ingest import InputError
-
-    if isinstance(exc, (InputError, ConfigError, TimeoutError)):
-        return " ".join(str(exc).split())
-    if isinstance(exc, OSError) and exc.errno in STORAGE_ERRORS:
-        return f"cannot write {exc.filename or 'an output'}: {exc.strerror}"
-    return None
 
 
 def snakemake_for_target(target: str, configfiles: list[str] | None = None):

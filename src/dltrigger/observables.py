@@ -1,0 +1,187 @@
+"""What the study measures in each event, for a whole batch at once: the isolated-lepton trigger
+emulation (the cutflow), then, for the selected events, the 14 high-level features and the particle
+rows of the original's 801 x 19 matrix (real rows only). Flat numpy columns from the first step, no
+loop over events or particles. Shared by the batch ingestion and anything else that must see events as
+the study does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .arrays import event_starts
+from .delphes import read_delphes
+from .kinematics import delta_phi
+from .quirks import CORRECTED, Quirks
+from .schema import HLF_NAMES, LLF_NAMES, MAX_NEUTRALS, MAX_PHOTONS, MAX_TRACKS
+from .selection import LEPTON_PT_MIN, Flat, IsolationMaps, select_lepton
+
+JET_PT_MIN, JET_ETA_MAX = 30.0, 2.6
+
+BRANCHES = {
+    "Event": ("Number", "Weight"),
+    "EFlowTrack": ("PT", "Eta", "Phi", "PID", "Charge", "X", "Y", "Z"),
+    "EFlowPhoton": ("ET", "Eta", "Phi"),
+    "EFlowNeutralHadron": ("ET", "Eta", "Phi"),
+    "Electron": ("PT", "Eta", "Phi", "Charge"),
+    "MuonTight": ("PT", "Eta", "Phi", "Charge"),
+    "MissingET": ("MET", "Phi"),
+    "Jet": ("PT", "Eta", "BTag"),
+}
+BRANCH_NAMES = [f"{name}.{field}" for name, fields in BRANCHES.items() for field in fields]
+# Cuts of the cutflow, in order; "isolation maps" applies only with Quirks.drop_empty_isolation_maps.
+CUTS = ("read", "finite", "isolation maps", "lepton pT > 23 GeV", "isolated lepton")
+
+
+def compute(events: dict, quirks: Quirks = CORRECTED) -> dict:
+    """Selection and features of a batch of events (jagged records per collection, as read).
+
+    Returns ``cutflow`` (events surviving each cut), ``entry`` (index in the batch of each selected
+    event), ``hlf`` (n, 14), ``llf`` (the real particle rows of all events, grouped by event: (total, 19)
+    float32) and ``n_particles`` (n,), the rows of each event.
+    """
+    n_read = len(events["Event"])
+    collections = {name: Flat.of(record) for name, record in events.items()}  # flat numpy from here on
+    finite = np.ones(n_read, dtype=bool)
+    for flat in collections.values():
+        for values in flat.columns.values():
+            if np.issubdtype(values.dtype, np.floating):
+                finite[flat.event[~np.isfinite(values)]] = False
+    entry = np.flatnonzero(finite)
+    collections = {name: flat.events(finite) for name, flat in collections.items()}
+    n = entry.size
+
+    maps = IsolationMaps.of(collections)
+    indices = maps.indices()
+    lepton = select_lepton(collections, maps, indices, quirks)
+    maps_ok = maps.non_empty(n) if quirks.drop_empty_isolation_maps else np.ones(n, dtype=bool)
+    has_hard_lepton = np.zeros(n, dtype=bool)
+    for collection in ("Electron", "MuonTight"):
+        leptons = collections[collection]
+        has_hard_lepton[leptons.event[leptons["PT"] > LEPTON_PT_MIN]] = True
+    selected = lepton["found"] & maps_ok
+    cutflow = {
+        "read": n_read,
+        "finite": n,
+        "isolation maps": int(maps_ok.sum()),
+        "lepton pT > 23 GeV": int((maps_ok & has_hard_lepton).sum()),
+        "isolated lepton": int(selected.sum()),
+    }
+    keep = np.flatnonzero(selected)
+    lep = {name: values[keep] for name, values in lepton.items()}
+    hlf = _high_level({name: collections[name].events(selected) for name in ("Jet", "MissingET")}, lep, quirks)
+    llf, n_particles = _particles(maps, indices, keep, lep, quirks)
+    event = collections["Event"].events(selected)
+    return {"cutflow": cutflow, "entry": entry[keep], "hlf": hlf, "llf": llf, "n_particles": n_particles,
+            "weight": event.first("Weight").astype(np.float32), "event_number": event.first("Number").astype(np.int64)}  # fmt: skip
+
+
+def _high_level(events: dict, lep: dict, quirks: Quirks) -> np.ndarray:
+    jets, n = events["Jet"], lep["PT"].size
+    jets = jets.take(np.flatnonzero((jets["PT"] > JET_PT_MIN) & (np.abs(jets["Eta"]) < JET_ETA_MAX)))
+    met = events["MissingET"].first("MET")
+    phi_met = events["MissingET"].first("Phi")
+    mt2 = 2 * met * lep["PT"] * (1 - np.cos(lep["Phi"] - phi_met))
+    columns = [
+        _float32_sums(jets.event, jets["PT"], n),
+        met,
+        phi_met,
+        mt2 if quirks.mt_squared else np.sqrt(np.maximum(mt2, 0.0)),
+        jets.counts(),
+        np.bincount(jets.event[jets["BTag"] > 0], minlength=n),
+        lep["PT"],
+        lep["Eta"],
+        lep["Phi"],
+        lep["iso_charged"],
+        lep["iso_photon"],
+        lep["iso_neutral"],
+        lep["Charge"],
+        lep["is_electron"],
+    ]
+    return np.stack(columns, axis=1).astype(np.float32).reshape(-1, len(HLF_NAMES))
+
+
+def _float32_sums(event: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per-event sums of float32 values accumulated in float32, in order, as Delphes-reading code does."""
+    sums = np.zeros(n, dtype=np.float32)
+    np.add.at(sums, event, values)
+    return sums
+
+
+def _rank(event: np.ndarray) -> np.ndarray:
+    """Position of each object within its event (objects grouped by event, in collection order)."""
+    return np.arange(event.size) - np.searchsorted(event, event, side="left")
+
+
+def _particles(maps: IsolationMaps, indices: dict, selected: np.ndarray, lep: dict, quirks: Quirks):
+    """The real rows of the original's 801x19 particle matrix of the ``selected`` events of the maps, in
+    its order (lepton, tracks, photons, neutral hadrons; the zero rows after them are not stored), and
+    the number of rows of each event. ``lep``: the isolated lepton of each selected event."""
+    n = selected.size
+    slot = np.full(maps.n_events, -1)
+    slot[selected] = np.arange(n)  # each event's place among the selected ones
+
+    # Tracks: all above 0.5 GeV except the lepton's own (dR <= 1e-4), first 450 in collection order.
+    tracks = maps.tracks
+    candidates = np.flatnonzero(slot[tracks.event] >= 0)
+    mine = slot[tracks.event[candidates]]
+    dphi = delta_phi(tracks["Phi"][candidates], lep["Phi"][mine])
+    kept = candidates[(tracks["Eta"][candidates] - lep["Eta"][mine]) ** 2 + dphi**2 > 1e-8]
+    kept = kept[_rank(tracks.event[kept]) < MAX_TRACKS]
+    photons = np.flatnonzero(slot[maps.photons.event] >= 0)
+    photons = photons[_rank(maps.photons.event[photons]) < MAX_PHOTONS]
+    neutrals = np.flatnonzero(slot[maps.neutrals.event] >= 0)
+    neutrals = neutrals[_rank(maps.neutrals.event[neutrals]) < MAX_NEUTRALS]
+
+    groups = {
+        # name: (flat objects, pt, own index per map, one-hot column, charge, vertex)
+        "tracks": (tracks.take(kept), tracks["PT"][kept], {"charged": kept}, 13,
+                   np.sign(tracks["PID"][kept]) if quirks.charge_from_pid else tracks["Charge"][kept],
+                   [tracks[c][kept] for c in ("X", "Y", "Z")]),
+        "photons": (maps.photons.take(photons), maps.photons["ET"][photons], {"photon": photons}, 15, 0.0, None),
+        "neutrals": (maps.neutrals.take(neutrals), maps.neutrals["ET"][neutrals], {"neutral": neutrals}, 14, 0.0, None),
+    }  # fmt: skip
+    counts = {name: np.bincount(slot[group[0].event], minlength=n) for name, group in groups.items()}
+    start = {"tracks": np.ones(n, dtype=np.int64)}
+    start["photons"] = start["tracks"] + counts["tracks"]
+    start["neutrals"] = start["photons"] + counts["photons"]
+    n_particles = (start["neutrals"] + counts["neutrals"]).astype(np.int32)
+
+    first_row = event_starts(n_particles)
+    out = np.empty((int(n_particles.sum()), len(LLF_NAMES)), dtype=np.float32)
+    iso = {"charged": lep["iso_charged"], "photon": lep["iso_photon"], "neutral": lep["iso_neutral"]}
+    _fill(out, first_row, lep["PT"], lep["Eta"], lep["Phi"], None, iso, 16 + (1 - lep["is_electron"]).astype(np.int64), lep["Charge"])
+    for name, (objects, pt, own, onehot, charge, vertex) in groups.items():
+        q = (objects.event, objects["Eta"], objects["Phi"])
+        iso = {}
+        for kind, cone in indices.items():
+            own_index = own.get(kind)
+            minus_one = quirks.isolation_minus_one and own_index is not None
+            sums = cone.sums(*q, own=None if quirks.isolation_minus_one or own_index is None else own_index, wrap_phi=not quirks.phi_not_wrapped)
+            iso[kind] = sums / pt - (1.0 if minus_one else 0.0)
+        mine = slot[objects.event]
+        position = first_row[mine] + start[name][mine] + _rank(objects.event)
+        _fill(out, position, pt, objects["Eta"], objects["Phi"], vertex, iso, onehot, charge)
+    return out, n_particles
+
+
+def _fill(out, row, pt, eta, phi, vertex, iso, onehot, charge):
+    """Write the 19 features of objects into their rows of the particle rows."""
+    values = np.zeros((pt.size, len(LLF_NAMES)))
+    values[:, 0] = pt * np.cosh(eta)  # massless (E, px, py, pz) from (pT, eta, phi), as the original
+    values[:, 1] = pt * np.cos(phi)
+    values[:, 2] = pt * np.sin(phi)
+    values[:, 3] = pt * np.sinh(eta)
+    values[:, 4], values[:, 5], values[:, 6] = pt, eta, phi
+    if vertex is not None:
+        values[:, 7], values[:, 8], values[:, 9] = vertex
+    values[:, 10], values[:, 11], values[:, 12] = iso["charged"], iso["photon"], iso["neutral"]
+    values[np.arange(pt.size), onehot] = 1.0
+    values[:, 18] = charge
+    out[row] = values
+
+
+
+def read(path: str, entry_start: int, entry_stop: int, remote: dict | None = None) -> dict:
+    """The branches the ingestion needs, by full name, as jagged records per collection."""
+    return read_delphes(path, BRANCHES, entry_start, entry_stop, remote)

@@ -27,14 +27,14 @@ import time
 import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from helpers import SPARK  # noqa: E402  (the tests' Spark settings)
-
 from dltrigger.config import load_config  # noqa: E402
 from dltrigger.evaluate import run_uncertainties, with_error  # noqa: E402
 from dltrigger.features import run_features  # noqa: E402
 from dltrigger.quirks import Quirks  # noqa: E402
 from dltrigger.schema import CLASSES  # noqa: E402
 from dltrigger.train import run_training  # noqa: E402
+
+from helpers import SPARK  # noqa: E402  (the tests' Spark settings)
 
 
 def apply(config: dict, changes: str) -> dict:
@@ -71,19 +71,45 @@ def main() -> None:
             key = json.dumps(features, sort_keys=True)
             if key not in prepared:
                 out = f"{tmp}/features-{len(prepared)}"
-                counts = run_features(args.events, f"{out}/train", f"{out}/test", f"{out}/counts.json", spark, 2, config["seed"], Quirks.of(features["original_quirks"]),
-                                      features["particle_scaling"], features["test_fraction"], features["padding"], features["hlf_scaling"])  # fmt: skip
+                counts = run_features(
+                    args.events,
+                    f"{out}/train",
+                    f"{out}/test",
+                    f"{out}/counts.json",
+                    spark,
+                    2,
+                    config["seed"],
+                    Quirks.of(features["original_quirks"]),
+                    features["particle_scaling"],
+                    features["test_fraction"],
+                    features["padding"],
+                    features["hlf_scaling"],
+                )
                 prepared[key] = (out, sum(counts["train"].values()))
             out, train_events = prepared[key]
             for model in args.models:
                 began = time.time()
-                history = run_training(model, f"{out}/train", f"{out}/test", f"{tmp}/model-{index}-{model}", config["train"], spark, 2, seed=config["seed"])
-                trained.setdefault((key, model), []).append((variant, f"{tmp}/model-{index}-{model}/predictions.parquet", time.time() - began, history))
+                history = run_training(
+                    model, f"{out}/train", f"{out}/test", f"{tmp}/model-{index}-{model}", config["train"], spark, 2, seed=config["seed"]
+                )
+                trained.setdefault((key, model), []).append(
+                    (variant, f"{tmp}/model-{index}-{model}/predictions.parquet", time.time() - began, history)
+                )
         for (key, model), runs in trained.items():
             result = run_uncertainties({variant or "(config)": path for variant, path, _, _ in runs}, rates, f"{tmp}/uncertainties.json", 1000, 1)
             for variant, _, wall, history in runs:
                 aucs = [result["models"][variant or "(config)"][name]["auc"] for name in CLASSES]
-                rows.append((model, variant or "(config)", prepared[key][1], len(history), wall, history[-1]["val_accuracy"], [with_error(a["value"], a["error"]) for a in aucs]))
+                rows.append(
+                    (
+                        model,
+                        variant or "(config)",
+                        prepared[key][1],
+                        len(history),
+                        wall,
+                        history[-1]["val_accuracy"],
+                        [with_error(a["value"], a["error"]) for a in aucs],
+                    )
+                )
                 print(rows[-1], flush=True)
     print(f"on {args.events}, changes to {args.config}")
     print(f"{'model':10s} {'variant':60s} {'train':>6s} {'epochs':>6s} {'wall s':>7s} {'accuracy':>8s}  AUC " + " / ".join(CLASSES))

@@ -29,9 +29,14 @@ def measure(config: dict, process: str, events: int, directory: Path) -> dict:
     config["generate"]["processes"][process]["events_per_chunk"] = events
     root = directory / f"{process}.root"
     meta = generate_chunk(
-        sample=f"bench_{process}", label=process, process=process, chunk=0, config=config,
-        root_path=root, metadata_path=directory / f"{process}.json",
-    )  # fmt: skip
+        sample=f"bench_{process}",
+        label=process,
+        process=process,
+        chunk=0,
+        config=config,
+        root_path=root,
+        metadata_path=directory / f"{process}.json",
+    )
     steps = meta["cpu_seconds_by_step"]
     selected = int(isolated_lepton_mask(read_delphes(root, BRANCHES)).sum())
     kept = meta["events_kept"]

@@ -94,9 +94,10 @@ def main() -> None:
         selected = sum(counts["selected"].values())
         rows.append(("Spark feature preparation", selected / counts["job_seconds"], float("nan")))
         written = sum(sum(counts[split].values()) for split in ("train", "test"))
-        disk = {"ingestion": size_of(f"{tmp}/events.parquet") / selected,
-                "features": (size_of(f"{tmp}/train") + size_of(f"{tmp}/test")) / written}  # fmt: skip
-    print(f"{len(files)} files ({args.repeat} copies of each), {events} events, {megabytes:.1f} MB; {selected} selected events into feature preparation")
+        disk = {"ingestion": size_of(f"{tmp}/events.parquet") / selected, "features": (size_of(f"{tmp}/train") + size_of(f"{tmp}/test")) / written}
+    print(
+        f"{len(files)} files ({args.repeat} copies of each), {events} events, {megabytes:.1f} MB; {selected} selected events into feature preparation"
+    )
     print(f"{'step':28s} {'ev/s/core':>10s} {'MB/s/core':>10s} {'vs bare read':>12s} {'vs original':>12s}")
     reference = [None, None, ORIGINAL_INGEST_EV_S, ORIGINAL_FEATURES_EV_S]
     for (name, rate, mb_rate), original in zip(rows, reference):

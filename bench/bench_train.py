@@ -31,9 +31,9 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from helpers import SETTINGS, write_features  # noqa: E402  (the tests' feature writer)
-
 from dltrigger.train import run_training  # noqa: E402
+
+from helpers import SETTINGS, write_features  # noqa: E402  (the tests' feature writer)
 
 
 def lengths_of(path: str, events: int, seed: int) -> np.ndarray | None:
@@ -59,7 +59,14 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args()
-    spark = {"master": f"local[{max(args.workers)},1]", "driver_memory": "2g", "executor_memory": "2g", "shuffle_partitions": 2, "event_log": False, "conf": {}}
+    spark = {
+        "master": f"local[{max(args.workers)},1]",
+        "driver_memory": "2g",
+        "executor_memory": "2g",
+        "shuffle_partitions": 2,
+        "event_log": False,
+        "conf": {},
+    }
     test_events = max(args.events // 8, 16)
     counts = {"train": lengths_of(args.lengths, args.events, 1), "test": lengths_of(args.lengths, test_events, 2)}
     rows = []
@@ -74,10 +81,20 @@ def main() -> None:
                     for buckets in args.buckets if layout == "workflow" and model != "hlf" else ["off"]:
                         rates = {}
                         for workers in args.workers:
-                            settings = {**SETTINGS, "engine": engine, "workers": workers, "device": args.device, "batch_size": args.batch_size,
-                                        "epochs": {model: args.epochs}, "timeout_minutes": 60, "length_buckets": buckets == "on"}  # fmt: skip
+                            settings = {
+                                **SETTINGS,
+                                "engine": engine,
+                                "workers": workers,
+                                "device": args.device,
+                                "batch_size": args.batch_size,
+                                "epochs": {model: args.epochs},
+                                "timeout_minutes": 60,
+                                "length_buckets": buckets == "on",
+                            }
                             out = f"{tmp}/out-{engine}-{model}-{layout}-{buckets}-{workers}"
-                            history = run_training(model, f"{tmp}/{layout}/train", f"{tmp}/{layout}/test", out, settings, spark, max(args.workers), seed=1)
+                            history = run_training(
+                                model, f"{tmp}/{layout}/train", f"{tmp}/{layout}/test", out, settings, spark, max(args.workers), seed=1
+                            )
                             per_epoch = np.array([row["samples_per_second"] for row in history[1:]])
                             rates[workers] = per_epoch.mean()
                             per_core = 1 / workers if args.device == "cpu" else float("nan")
@@ -85,8 +102,10 @@ def main() -> None:
                         if len(rates) > 1:
                             rows.append((engine, model, layout, buckets, "ratio", rates[max(rates)] / rates[min(rates)], float("nan"), float("nan")))
     source = f"real-row counts of {args.lengths}" if counts["train"] is not None else "5-332 real rows"
-    print(f"{args.events} training events ({source}), per-worker batch {args.batch_size}, device {args.device}, "
-          f"samples/s over epochs 2-{args.epochs} (mean +- std)")  # fmt: skip
+    print(
+        f"{args.events} training events ({source}), per-worker batch {args.batch_size}, device {args.device}, "
+        f"samples/s over epochs 2-{args.epochs} (mean +- std)"
+    )
     print(f"{'engine':7s} {'model':10s} {'rows':9s} {'buckets':7s} {'workers':>7s} {'samples/s':>16s} {'per core':>9s}")
     for engine, model, layout, buckets, workers, rate, spread, per_core in rows:
         if workers == "ratio":

@@ -47,8 +47,7 @@ def fresh_clone(cores: int) -> None:
         print(timings.strip())
         assert (clone / "results/report.html").stat().st_size > 0
         total = setup + workflow
-        print(f"fresh clone, {cores} cores: set-up {setup:.0f} s + workflow to the report {workflow:.0f} s = "
-              f"{total / 60:.1f} min (goal <= 15 min)")  # fmt: skip
+        print(f"fresh clone, {cores} cores: set-up {setup:.0f} s + workflow to the report {workflow:.0f} s = {total / 60:.1f} min (goal <= 15 min)")
 
 
 def main() -> None:

@@ -38,9 +38,7 @@ def job_log(path: str | os.PathLike):
     with open(path, "a", buffering=1) as handle:
         os.dup2(handle.fileno(), 1)
         os.dup2(handle.fileno(), 2)
-        logging.basicConfig(
-            stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
-        )
+        logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
         try:
             yield
         except Exception as exc:
@@ -94,9 +92,7 @@ def snakemake_for_target(target: str, configfiles: list[str] | None = None):
             raise SystemExit(f"inputs of '{target}' are missing; build them first: snakemake {' '.join(missing)}")
         for path in [*job.output, *job.log]:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return Snakemake(
-            job.input, job.output, job.params, job.wildcards, job.threads, job.resources, job.log, workflow.config, job.rule.name, None
-        )
+        return Snakemake(job.input, job.output, job.params, job.wildcards, job.threads, job.resources, job.log, workflow.config, job.rule.name, None)
 
 
 def snakemake_from_command_line():

@@ -2,9 +2,9 @@
 
 import os
 
-from _helpers import job
-
 from dltrigger.environments import build_environment
+
+from _helpers import job
 
 with job(globals()) as snakemake:
     build_environment(os.path.dirname(snakemake.output.marker), snakemake.input.lock, snakemake.params.python)

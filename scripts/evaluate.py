@@ -1,8 +1,8 @@
 """Snakemake adapter of rule evaluate (logic: dltrigger.evaluate)."""
 
-from _helpers import job
-
 from dltrigger.evaluate import run_evaluation
+
+from _helpers import job
 
 with job(globals()) as snakemake:
     run_evaluation(

@@ -1,8 +1,8 @@
 """Snakemake adapter of rule export_original_schema (logic: dltrigger.features)."""
 
-from _helpers import job
-
 from dltrigger.features import run_export
+
+from _helpers import job
 
 with job(globals()) as snakemake:
     run_export(

@@ -1,9 +1,9 @@
 """Snakemake adapter of rule features (logic: dltrigger.features)."""
 
-from _helpers import job
-
 from dltrigger.features import run_features
 from dltrigger.quirks import Quirks
+
+from _helpers import job
 
 with job(globals()) as snakemake:
     features = snakemake.params.features

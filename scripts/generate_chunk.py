@@ -1,8 +1,8 @@
 """Snakemake adapter of rule generate_chunk (logic: dltrigger.generate.chunk)."""
 
-from _helpers import job
-
 from dltrigger.generate.chunk import generate_chunk
+
+from _helpers import job
 
 with job(globals()) as snakemake:
     generate_chunk(

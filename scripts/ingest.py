@@ -2,10 +2,10 @@
 
 import json
 
-from _helpers import job
-
 from dltrigger.ingest import run_ingest
 from dltrigger.quirks import Quirks
+
+from _helpers import job
 
 with job(globals()) as snakemake:
     samples = []

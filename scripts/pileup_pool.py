@@ -1,9 +1,9 @@
 """Snakemake adapter of rule pileup_pool (logic: dltrigger.generate.pileup)."""
 
-from _helpers import job
-
 from dltrigger.config import derive_seed
 from dltrigger.generate.pileup import build_pool
+
+from _helpers import job
 
 with job(globals()) as snakemake:
     build_pool(

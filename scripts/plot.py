@@ -1,13 +1,13 @@
 """Snakemake adapter of the plotting rules plot_* (logic: dltrigger.plots): one job per kind of figure."""
 
-from _helpers import job
-
 from dltrigger import plots
+
+from _helpers import job
 
 with job(globals()) as snakemake:
     inputs, outputs, settings = snakemake.input, dict(snakemake.output.items()), snakemake.params.plots
     models = list(getattr(snakemake.params, "models", []))
-    per_model = lambda files: dict(zip(models, files))  # noqa: E731  (per-model inputs come in the order of `models`)
+    per_model = lambda files: dict(zip(models, files))  # per-model inputs come in the order of `models`
     figures = {
         "plot_roc": lambda: plots.draw_roc(per_model(inputs.curves), per_model(inputs.metrics), inputs.uncertainties, outputs, settings),
         "plot_trigger": lambda: plots.draw_trigger(per_model(inputs.curves), per_model(inputs.metrics), inputs.rates, outputs, settings),

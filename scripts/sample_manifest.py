@@ -1,9 +1,9 @@
 """Snakemake adapter of rule sample_manifest (logic: dltrigger.generate.manifest)."""
 
-from _helpers import job
-
 from dltrigger.generate.manifest import write_manifest
 from dltrigger.sources import expand_source
+
+from _helpers import job
 
 with job(globals()) as snakemake:
     source = snakemake.params.source

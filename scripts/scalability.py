@@ -1,12 +1,12 @@
 """Snakemake adapter of rule scalability (logic: dltrigger.scalability)."""
 
-from _helpers import job
-
 from dltrigger.files import read_json
 from dltrigger.ingest import run_ingest
 from dltrigger.quirks import Quirks
 from dltrigger.scalability import measure
 from dltrigger.train import run_training
+
+from _helpers import job
 
 with job(globals()) as snakemake:
     manifests = [read_json(path) for path in snakemake.input.manifests]

@@ -1,8 +1,8 @@
 """Snakemake adapter of rule summary (logic: dltrigger.summary)."""
 
-from _helpers import job
-
 from dltrigger.summary import write_summary
+
+from _helpers import job
 
 with job(globals()) as snakemake:
     write_summary(

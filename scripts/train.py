@@ -2,9 +2,9 @@
 
 import os
 
-from _helpers import job
-
 from dltrigger.train import run_training
+
+from _helpers import job
 
 with job(globals()) as snakemake:
     run_training(

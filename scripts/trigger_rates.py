@@ -1,8 +1,8 @@
 """Snakemake adapter of rule trigger_rates (logic: dltrigger.evaluate)."""
 
-from _helpers import job
-
 from dltrigger.evaluate import write_rates
+
+from _helpers import job
 
 with job(globals()) as snakemake:
     inputs = dict(snakemake.input.items())  # none with external feature tables: no cross-sections

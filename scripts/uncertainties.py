@@ -1,8 +1,8 @@
 """Snakemake adapter of rule uncertainties (logic: dltrigger.evaluate, dltrigger.uncertainty)."""
 
-from _helpers import job
-
 from dltrigger.evaluate import run_uncertainties
+
+from _helpers import job
 
 with job(globals()) as snakemake:
     run_uncertainties(

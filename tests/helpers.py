@@ -14,7 +14,6 @@ import awkward as ak
 import numpy as np
 import pyarrow as pa
 import uproot
-from conftest import REPO
 
 from dltrigger.arrays import arrow_lists, dense_sequences, ragged_lists, take_ragged
 from dltrigger.delphes import SCHEMA, write_delphes
@@ -24,19 +23,40 @@ from dltrigger.models import MODELS
 from dltrigger.quirks import CORRECTED
 from dltrigger.schema import N_ROWS
 
+from conftest import REPO
+
 # Spark for the training tests, and for the stage tests (more shuffle partitions than tasks: a real shuffle).
 SPARK = {"master": "local[2,2]", "driver_memory": "2g", "executor_memory": "1g", "shuffle_partitions": 2, "event_log": False, "conf": {}}
 STAGE_SPARK = dict(SPARK, shuffle_partitions=4)
 SETTINGS = {
-    "engine": "torch", "models": list(MODELS), "workers": 2, "threads_per_worker": 1,
-    "epochs": {name: 2 for name in MODELS}, "batch_size": 32, "learning_rate": 0.003,
-    "learning_rate_schedule": "constant", "length_buckets": True, "device": "cpu", "timeout_minutes": 10, "restarts": 1,
+    "engine": "torch",
+    "models": list(MODELS),
+    "workers": 2,
+    "threads_per_worker": 1,
+    "epochs": {name: 2 for name in MODELS},
+    "batch_size": 32,
+    "learning_rate": 0.003,
+    "learning_rate_schedule": "constant",
+    "length_buckets": True,
+    "device": "cpu",
+    "timeout_minutes": 10,
+    "restarts": 1,
     "bigdl": {"python": None, "environment": ".venvs/bigdl", "master": None, "memory": "6g"},
-}  # fmt: skip
+}
 
 
-def write_features(directory, events: int, seed: int, classes=(0, 1, 2), n_hlf: int = 14, parts: int = 2, max_particles: int = 40,
-                   padding: float = 0.0, layout: str = "workflow", lengths=None) -> None:  # fmt: skip
+def write_features(
+    directory,
+    events: int,
+    seed: int,
+    classes=(0, 1, 2),
+    n_hlf: int = 14,
+    parts: int = 2,
+    max_particles: int = 40,
+    padding: float = 0.0,
+    layout: str = "workflow",
+    lengths=None,
+) -> None:
     """A feature directory like feature preparation writes: HLF and particle rows shifted by class,
     5 to ``max_particles`` - 1 real particle rows per event, padding rows of value ``padding`` (0: as
     global scaling leaves them; not 0: as per-event standardisation makes them). ``layout``: the
@@ -54,21 +74,30 @@ def write_features(directory, events: int, seed: int, classes=(0, 1, 2), n_hlf: 
         padding_row = np.full((rows.size, 19), padding, dtype=np.float32)
         onehot = np.eye(3, dtype=np.float32)[label[rows]]
         if layout == "workflow":
-            table = pa.table({
-                "HLF_input": arrow_lists(hlf[rows], n_hlf), "GRU_input": ragged_lists(ragged, counts),
-                "padding_row": arrow_lists(padding_row, 19), "padding_at": pa.array(counts, pa.int32()),
-                "n_particles": pa.array(counts, pa.int32()), "label": pa.array(label[rows], pa.int32()),
-                "encoded_label": arrow_lists(onehot, 3), "source_file": pa.array([f"synthetic-{seed}.root"] * rows.size),
-                "entry": pa.array(rows, pa.int64()), "event_number": pa.array(rows, pa.int64()),
-            })  # fmt: skip
+            table = pa.table(
+                {
+                    "HLF_input": arrow_lists(hlf[rows], n_hlf),
+                    "GRU_input": ragged_lists(ragged, counts),
+                    "padding_row": arrow_lists(padding_row, 19),
+                    "padding_at": pa.array(counts, pa.int32()),
+                    "n_particles": pa.array(counts, pa.int32()),
+                    "label": pa.array(label[rows], pa.int32()),
+                    "encoded_label": arrow_lists(onehot, 3),
+                    "source_file": pa.array([f"synthetic-{seed}.root"] * rows.size),
+                    "entry": pa.array(rows, pa.int64()),
+                    "event_number": pa.array(rows, pa.int64()),
+                }
+            )
         else:
             dense = dense_sequences(ragged, counts, padding_row, counts, N_ROWS).astype(np.float64)
             shape = (N_ROWS * 19,) if layout == "original" else (N_ROWS, 19)
-            table = pa.table({
-                "HLF_input": arrow_lists(hlf[rows].astype(np.float64), n_hlf, type=pa.float64()),
-                "GRU_input": arrow_lists(dense, *shape, type=pa.float64()),
-                "encoded_label": arrow_lists(onehot.astype(np.float64), 3, type=pa.float64()),
-            })  # fmt: skip
+            table = pa.table(
+                {
+                    "HLF_input": arrow_lists(hlf[rows].astype(np.float64), n_hlf, type=pa.float64()),
+                    "GRU_input": arrow_lists(dense, *shape, type=pa.float64()),
+                    "encoded_label": arrow_lists(onehot.astype(np.float64), 3, type=pa.float64()),
+                }
+            )
         write_parquet(table, os.path.join(directory, f"part-{part:05d}.parquet"))
 
 

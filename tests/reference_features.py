@@ -1,5 +1,5 @@
-"""An independent, deliberately plain per-event implementation of the selection and features (reference
-§B-C), to check the vectorized one against. Python loops over events and particles: for tests only."""
+"""An independent, deliberately plain per-event implementation of the selection and features, to check
+the vectorized one against. Python loops over events and particles: for tests only."""
 
 from __future__ import annotations
 
@@ -83,8 +83,20 @@ def reference(event, quirks=False):
     jets = [j for j in event["Jet"] if j["PT"] > 30.0 and abs(j["Eta"]) < 2.6]
     met, phi_met = event["MissingET"][0]["MET"], event["MissingET"][0]["Phi"]
     mt2 = 2 * met * lep["PT"] * (1 - math.cos(lep["Phi"] - phi_met))
-    hlf = [sum(j["PT"] for j in jets), met, phi_met, mt2 if quirks else math.sqrt(mt2), len(jets),
-           sum(1 for j in jets if j["BTag"] > 0), lep["PT"], lep["Eta"], lep["Phi"], *iso, lep["Charge"], is_ele]  # fmt: skip
+    hlf = [
+        sum(j["PT"] for j in jets),
+        met,
+        phi_met,
+        mt2 if quirks else math.sqrt(mt2),
+        len(jets),
+        sum(1 for j in jets if j["BTag"] > 0),
+        lep["PT"],
+        lep["Eta"],
+        lep["Phi"],
+        *iso,
+        lep["Charge"],
+        is_ele,
+    ]
 
     def row(pt, eta, phi, vertex, isos, onehot, charge):
         values = [pt * math.cosh(eta), pt * math.cos(phi), pt * math.sin(phi), pt * math.sinh(eta), pt, eta, phi, *vertex, *isos]
@@ -93,9 +105,10 @@ def reference(event, quirks=False):
 
     rows = [row(lep["PT"], lep["Eta"], lep["Phi"], (0, 0, 0), iso, 16 if is_ele else 17, lep["Charge"])]
     kept_tracks = [
-        (i, t) for i, t in enumerate(tracks)
+        (i, t)
+        for i, t in enumerate(tracks)
         if (t["Eta"] - lep["Eta"]) ** 2 + ((t["Phi"] - lep["Phi"] + math.pi) % (2 * math.pi) - math.pi) ** 2 > 1e-8
-    ][:450]  # fmt: skip
+    ][:450]
     for i, t in kept_tracks:
         isos = (
             _iso(t["Eta"], t["Phi"], t["PT"], tracks, "PT", quirks, i),

@@ -19,8 +19,25 @@ STAGES = {
     "evaluate": {"evaluate", "uncertainty", "plots", "summary", "compare"},
     "scalability": {"scalability"},
 }
-SHARED = {"schema", "errors", "files", "arrays", "kinematics", "spark", "sources", "delphes", "config", "faults", "cluster",
-          "selection", "observables", "quirks", "models", "environments", "checkpoints"}  # fmt: skip
+SHARED = {
+    "schema",
+    "errors",
+    "files",
+    "arrays",
+    "kinematics",
+    "spark",
+    "sources",
+    "delphes",
+    "config",
+    "faults",
+    "cluster",
+    "selection",
+    "observables",
+    "quirks",
+    "models",
+    "environments",
+    "checkpoints",
+}
 
 
 def top_level(path: Path) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import REPO
 
 from dltrigger.config import ConfigError, check_pythia_settings, derive_seed, load_config, load_samples, validate_config
+
+from conftest import REPO
 
 
 def test_defaults_are_filled_in():
@@ -28,16 +29,20 @@ def test_shipped_configs_are_valid():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda c: c["generate"]["processes"]["qcd"].update(events_per_chunk=0),
-         "config: key 'generate.processes.qcd.events_per_chunk': 0 is less than the minimum of 1"),
-        (lambda c: c["generate"]["processes"]["ttbar"].update(chunks="two"),
-         "config: key 'generate.processes.ttbar.chunks': 'two' is not of type 'integer'"),
-        (lambda c: c["generate"]["processes"].update(zprime={"chunks": 1, "events_per_chunk": 1}),
-         "config: key 'generate.processes': 'zprime' is not one of ['ttbar', 'wjets', 'qcd']"),
-        (lambda c: c.update(sede=3),
-         "config: (top level): Additional properties are not allowed ('sede' was unexpected)"),
-        (lambda c: c["detector"].update(track_efficiency=1.5),
-         "config: key 'detector.track_efficiency': 1.5 is greater than the maximum of 1"),
+        (
+            lambda c: c["generate"]["processes"]["qcd"].update(events_per_chunk=0),
+            "config: key 'generate.processes.qcd.events_per_chunk': 0 is less than the minimum of 1",
+        ),
+        (
+            lambda c: c["generate"]["processes"]["ttbar"].update(chunks="two"),
+            "config: key 'generate.processes.ttbar.chunks': 'two' is not of type 'integer'",
+        ),
+        (
+            lambda c: c["generate"]["processes"].update(zprime={"chunks": 1, "events_per_chunk": 1}),
+            "config: key 'generate.processes': 'zprime' is not one of ['ttbar', 'wjets', 'qcd']",
+        ),
+        (lambda c: c.update(sede=3), "config: (top level): Additional properties are not allowed ('sede' was unexpected)"),
+        (lambda c: c["detector"].update(track_efficiency=1.5), "config: key 'detector.track_efficiency': 1.5 is greater than the maximum of 1"),
         (lambda c: c.pop("seed"), "config: key '(top level)': 'seed' is a required property"),
     ],
 )
@@ -95,7 +100,8 @@ def test_existing_files_and_remote_urls_are_accepted(tmp_path, config, monkeypat
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "a.root").write_bytes(b"")
     sheet = load_samples(
-        write_sheet(tmp_path, ["local\tqcd\tdata/*.root\t", "remote\twjets\troot://eos.example//store/w/*.root\t", "tt\tttbar\tgenerate\tttbar"]), config
+        write_sheet(tmp_path, ["local\tqcd\tdata/*.root\t", "remote\twjets\troot://eos.example//store/w/*.root\t", "tt\tttbar\tgenerate\tttbar"]),
+        config,
     )
     assert list(sheet["sample"]) == ["local", "remote", "tt"]
 

@@ -181,8 +181,14 @@ def test_trigger_cross_sections_from_manifests_and_selected_events(tmp_path):
 
 def write_predictions(directory, labels, scores):
     directory.mkdir(parents=True)
-    table = pa.table({**{f"prob_{c}": scores[:, k].astype(np.float32) for k, c in enumerate(evaluate.CLASSES)}, "label": labels.astype(np.int32),
-                      "source_file": ["test.root"] * len(labels), "entry": np.arange(len(labels))})  # fmt: skip
+    table = pa.table(
+        {
+            **{f"prob_{c}": scores[:, k].astype(np.float32) for k, c in enumerate(evaluate.CLASSES)},
+            "label": labels.astype(np.int32),
+            "source_file": ["test.root"] * len(labels),
+            "entry": np.arange(len(labels)),
+        }
+    )
     pq.write_table(table, directory / "part-00000.parquet")
 
 
@@ -198,8 +204,13 @@ def test_tables_figures_and_reproducible_bytes(tmp_path):
     for seed, model in enumerate(models):
         labels, scores = three_class_scores(500, 1.5 + seed, seed=seed)
         write_predictions(tmp_path / model / "predictions", labels, scores)
-        evaluate.run_evaluation(str(tmp_path / model / "predictions"), str(tmp_path / model / "metrics.json"),
-                                str(tmp_path / model / "roc.tsv"), model=model, engine="torch")  # fmt: skip
+        evaluate.run_evaluation(
+            str(tmp_path / model / "predictions"),
+            str(tmp_path / model / "metrics.json"),
+            str(tmp_path / model / "roc.tsv"),
+            model=model,
+            engine="torch",
+        )
         history = [{"epoch": e, "loss": 1 / e, "val_loss": 1.1 / e, "accuracy": 1 - 0.5 / e, "val_accuracy": 1 - 0.6 / e} for e in (1, 2, 3)]
         (tmp_path / model / "history.json").write_text(json.dumps(history))
     rates = {"luminosity_cm2s": 2e34, "cross_section_pb": {"qcd": 2000.0, "ttbar": 100.0, "wjets": 3000.0}}
@@ -222,7 +233,10 @@ def test_tables_figures_and_reproducible_bytes(tmp_path):
     assert (tmp_path / "auc.md").read_text().startswith("| model | selector | auc |")
     assert re.search(r"\| hlf \| qcd \| 0\.\d+ ± 0\.\d+ \| 0\.9874 \|", (tmp_path / "auc.md").read_text())
     ordering = pd.read_csv(tables["ordering_tsv"], sep="\t")
-    assert ordering[["pair", "selector", "metric"]].values.tolist()[:2] == [["inclusive - hlf", "qcd", "auc"], ["inclusive - hlf", "qcd", "fpr_at_tpr_0.99"]]
+    assert ordering[["pair", "selector", "metric"]].values.tolist()[:2] == [
+        ["inclusive - hlf", "qcd", "auc"],
+        ["inclusive - hlf", "qcd", "fpr_at_tpr_0.99"],
+    ]
     assert ordering[ordering.metric == "auc"].beyond_2_sigma.all()  # the better-separated "inclusive" scores win everywhere
 
     events = tmp_path / "events.parquet"
@@ -230,8 +244,10 @@ def test_tables_figures_and_reproducible_bytes(tmp_path):
     labels = np.repeat([0, 1, 2], 50)
     hlf = np.random.default_rng(5).normal(size=(150, len(HLF_NAMES))).astype(np.float32)
     hlf[:, HLF_NAMES.index("nJets")] = labels + 1
-    pq.write_table(pa.table({"hfeatures": arrow_lists(hlf, len(HLF_NAMES)), "n_particles": labels * 10 + 5,
-                             "label": labels.astype(np.int32)}), events / "part-0.parquet")  # fmt: skip
+    pq.write_table(
+        pa.table({"hfeatures": arrow_lists(hlf, len(HLF_NAMES)), "n_particles": labels * 10 + 5, "label": labels.astype(np.int32)}),
+        events / "part-0.parquet",
+    )
     (tmp_path / "cutflow.tsv").write_text("cut\tqcd\tttbar\twjets\nread\t100\t80\t90\nisolated lepton\t60\t70\t75\n")
     (tmp_path / "counts.json").write_text(json.dumps({"train": {"qcd": 48, "ttbar": 48, "wjets": 48}, "test": {"qcd": 12, "ttbar": 12, "wjets": 12}}))
 
@@ -242,9 +258,18 @@ def test_tables_figures_and_reproducible_bytes(tmp_path):
     jobs = [
         ("roc", lambda outputs: plots.draw_roc(curves, per_model, uncertainties, outputs, settings), selectors),
         ("trigger", lambda outputs: plots.draw_trigger(curves, per_model, str(tmp_path / "rates.json"), outputs, settings), ("png", "pdf")),
-        ("model", lambda outputs: plots.draw_models({m: str(tmp_path / m / "history.json") for m in models}, per_model, outputs, settings),
-         [f"{m}_{figure}_{kind}" for m in models for figure in ("training", "confusion") for kind in ("png", "pdf")]),  # fmt: skip
-        ("cutflow", lambda outputs: plots.draw_cutflow(str(tmp_path / "cutflow.tsv"), str(tmp_path / "counts.json"), str(tmp_path / "rates.json"), outputs, settings), ("png", "pdf")),
+        (
+            "model",
+            lambda outputs: plots.draw_models({m: str(tmp_path / m / "history.json") for m in models}, per_model, outputs, settings),
+            [f"{m}_{figure}_{kind}" for m in models for figure in ("training", "confusion") for kind in ("png", "pdf")],
+        ),
+        (
+            "cutflow",
+            lambda outputs: plots.draw_cutflow(
+                str(tmp_path / "cutflow.tsv"), str(tmp_path / "counts.json"), str(tmp_path / "rates.json"), outputs, settings
+            ),
+            ("png", "pdf"),
+        ),
         ("features", lambda outputs: plots.draw_features(str(events), outputs, settings), ("png", "pdf")),
     ]
     for figure, draw, names in jobs:
@@ -280,7 +305,7 @@ def test_bootstrap_intervals_cover_the_analytic_auc_and_shrink_like_one_over_roo
 
     def auc_with_error(n, trial):
         labels, scores = gaussian_pair(n, seed=100 * n + trial)
-        metric = lambda weights: selector_metrics(labels, scores[:, 1], 1, weights, (0.1,), 0.99)["auc"]  # noqa: E731
+        metric = lambda weights: selector_metrics(labels, scores[:, 1], 1, weights, (0.1,), 0.99)["auc"]
         return summary(metric(np.ones((1, labels.size), np.int32))[0], metric(resampling_weights(labels.size, 200, seed=trial)))
 
     small = [auc_with_error(300, trial) for trial in range(200)]

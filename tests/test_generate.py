@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import pythia8mc
 import uproot
-from conftest import make_chunk
 
 from dltrigger.delphes import SCHEMA, TREE, read_delphes, write_delphes
 from dltrigger.generate import detector
@@ -17,6 +16,8 @@ from dltrigger.generate.events import DecayLibrary, lepton_filter
 from dltrigger.generate.processes import WEAK_B_HADRONS
 from dltrigger.observables import BRANCHES
 from dltrigger.selection import isolated_lepton_mask
+
+from conftest import make_chunk
 
 ALL_BRANCHES = {name: tuple(fields) for name, fields in SCHEMA.items()}
 
@@ -78,9 +79,7 @@ def test_metadata_records_bookkeeping(sanity_samples):
         on_disk = json.loads(root.with_suffix(".json").read_text())
         assert on_disk == meta
         assert meta["events_generated"] == (400 if process != "qcd" else 300)
-        assert meta["filter_efficiency"] == pytest.approx(
-            meta["events_kept"] / (meta["events_generated"] * meta["redecay_copies"])
-        )
+        assert meta["filter_efficiency"] == pytest.approx(meta["events_kept"] / (meta["events_generated"] * meta["redecay_copies"]))
         assert meta["cross_section_pb"] > 0
         assert meta["filtered_cross_section_pb"] == pytest.approx(meta["cross_section_pb"] * meta["filter_efficiency"])
         assert meta["generator"]["version"] == "8.317.2"

@@ -8,12 +8,13 @@ import math
 import awkward as ak
 import numpy as np
 import pytest
-from helpers import HAND_BUILT, delphes_file
 
 from dltrigger import observables
 from dltrigger.arrays import event_starts
 from dltrigger.quirks import CORRECTED, ORIGINAL, Quirks
 from dltrigger.schema import HLF_NAMES, LLF_NAMES
+
+from helpers import HAND_BUILT, delphes_file
 
 
 @pytest.fixture(scope="module")

@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 import uproot
 import yaml
-from conftest import REPO
-from helpers import HAND_BUILT, STAGE_SPARK, copy_workflow, delphes_file, snakemake, write_tree
 
 from dltrigger.delphes import SCHEMA, empty_collections, write_delphes
 from dltrigger.quirks import CORRECTED
+
+from conftest import REPO
+from helpers import HAND_BUILT, STAGE_SPARK, copy_workflow, delphes_file, snakemake, write_tree
 
 SHEET = "sample\tlabel\tsource\tprocess\n"
 # A small run to the raw W+jets sample: two chunks of 150 events, no pileup pool needed.
@@ -74,9 +75,11 @@ BAD_FILES = {
     "no Delphes tree": (lambda path, good: write_tree(path, {"x": np.arange(3.0)}, name="Events"), "{path}: no TTree 'Delphes' (found: Events)"),
     "missing branches": (lambda path, good: write_tree(path, {"Electron.PT": np.arange(3.0)}), "{path}: missing branches Event.Number, Event.Weight"),
     "no events": (lambda path, good: write_delphes(path, empty_collections()), "sample 'bad': its files hold no events ({path})"),
-    "no selected events": (lambda path, good: delphes_file(path, [HAND_BUILT[2]] * 3),
-                           "sample 'bad': no event passes the isolated-lepton selection (3 read)"),
-}  # fmt: skip
+    "no selected events": (
+        lambda path, good: delphes_file(path, [HAND_BUILT[2]] * 3),
+        "sample 'bad': no event passes the isolated-lepton selection (3 read)",
+    ),
+}
 
 
 # 0 selected events needs a Spark job (~30 s); its stage-level twin is in the default set (test_spark_stages.py).
@@ -144,7 +147,9 @@ def test_a_disk_filling_up_during_a_job_is_named_and_leaves_no_partial_file(tmp_
     workdir, result, left = small_run_with_results_on(tmp_path, "full")
     assert result.returncode == 1
     lines = error_lines(result.stderr)
-    failed = re.fullmatch(r"dltrigger: cannot write (results/raw/wjets/chunk_00\d)\.root: No space left on device", lines[0]) if len(lines) == 1 else None
+    failed = (
+        re.fullmatch(r"dltrigger: cannot write (results/raw/wjets/chunk_00\d)\.root: No space left on device", lines[0]) if len(lines) == 1 else None
+    )
     assert failed, result.stderr[-2000:]
     assert not [path for path in left if path.startswith(failed.group(1)) or ".partial-" in path], left  # no part of the failed chunk
     logs = "".join(log.read_text() for log in (workdir / "logs/generate_chunk/wjets").glob("*.log"))
@@ -155,8 +160,12 @@ def test_a_job_reports_input_problems_in_one_line_and_bugs_with_their_traceback(
     log = tmp_path / "job.log"
     job = "from _helpers import job_log\nfrom dltrigger.errors import InputError\nwith job_log({log!r}):\n    {error}\n"
     scripts = {**os.environ, "PYTHONPATH": str(REPO / "scripts")}  # where Snakemake's preamble finds the adapters' helpers
-    done = subprocess.run([sys.executable, "-c", job.format(log=str(log), error="raise InputError('data/x.root: missing branches Jet.PT')")],
-                          capture_output=True, text=True, env=scripts)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", job.format(log=str(log), error="raise InputError('data/x.root: missing branches Jet.PT')")],
+        capture_output=True,
+        text=True,
+        env=scripts,
+    )
     assert done.returncode == 1 and done.stderr.splitlines() == ["dltrigger: data/x.root: missing branches Jet.PT"]
     assert "Traceback" not in log.read_text() and log.read_text().rstrip().endswith("job failed: data/x.root: missing branches Jet.PT")
     done = subprocess.run([sys.executable, "-c", job.format(log=str(log), error="1 / 0")], capture_output=True, text=True, env=scripts)
@@ -221,11 +230,28 @@ def run_stages_and_measure(samples_json: str, output: str) -> None:
         samples = json.load(handle)
     out = Path(output)
     ingested = run_ingest(samples, str(out / "events.parquet"), str(out / "cutflow.tsv"), spark, 2, CORRECTED, events_per_task=2000)
-    counts = run_features(str(out / "events.parquet"), *(str(out / name) for name in ("train.parquet", "test.parquet", "counts.json")),
-                          spark, 2, 7, CORRECTED, "per_event", 0.2)  # fmt: skip
+    counts = run_features(
+        str(out / "events.parquet"),
+        *(str(out / name) for name in ("train.parquet", "test.parquet", "counts.json")),
+        spark,
+        2,
+        7,
+        CORRECTED,
+        "per_event",
+        0.2,
+    )
     jvm = next(child for child in psutil.Process().children() if "java" in child.name())
-    print(json.dumps({"events_read": ingested["events_read"], "train": counts["train"], "test": counts["test"],
-                      "python_driver_mb": peak_rss_mb(), "jvm_driver_mb": peak_rss_mb(jvm.pid)}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "events_read": ingested["events_read"],
+                "train": counts["train"],
+                "test": counts["test"],
+                "python_driver_mb": peak_rss_mb(),
+                "jvm_driver_mb": peak_rss_mb(jvm.pid),
+            }
+        )
+    )
 
 
 @pytest.mark.slow

@@ -15,11 +15,12 @@ import time
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from helpers import ingest
 
 from dltrigger.errors import InputError
 from dltrigger.ingest import plan_tasks
 from dltrigger.sources import expand_source
+
+from helpers import ingest
 
 FAST_RETRIES = {"attempts": 2, "wait_s": 0.1, "timeout_s": 5}
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import ast
 import re
 
-from conftest import REPO
-
 from dltrigger.spark import session_settings
 from dltrigger.train.bigdl_engine import job_spark_conf
+
+from conftest import REPO
 
 SPARK = {"master": "local[{threads},2]", "driver_memory": "2g", "executor_memory": "1g", "shuffle_partitions": 2, "event_log": False, "conf": {}}
 

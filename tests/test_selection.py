@@ -13,10 +13,7 @@ from dltrigger.selection import IsolationMaps, isolated_lepton_mask, select_lept
 def events_of(electrons, muons, tracks, photons=None, neutrals=None):
     def collection(rows, fields):
         return ak.zip(
-            {
-                field: ak.values_astype(ak.Array([[values[k] for values in row] for row in rows]), np.float32)
-                for k, field in enumerate(fields)
-            }
+            {field: ak.values_astype(ak.Array([[values[k] for values in row] for row in rows]), np.float32) for k, field in enumerate(fields)}
         )
 
     n = len(electrons)

@@ -9,7 +9,6 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import uproot
-from helpers import HAND_BUILT, STAGE_SPARK, delphes_file, ingest, write_tree
 
 from dltrigger import observables
 from dltrigger.arrays import dense_sequences, sequences_of
@@ -20,6 +19,8 @@ from dltrigger.ingest import plan_tasks
 from dltrigger.observables import CUTS
 from dltrigger.quirks import CORRECTED, Quirks
 from dltrigger.schema import LABELS, N_ROWS
+
+from helpers import HAND_BUILT, STAGE_SPARK, delphes_file, ingest, write_tree
 
 
 @pytest.fixture(scope="module")
@@ -98,12 +99,15 @@ def test_a_sample_without_selected_events_fails_and_leaves_no_output(tmp_path):
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda d: (d / "random.root").write_bytes(os.urandom(4000)) and str(d / "random.root"),
-         r"random.root: not a readable ROOT file \(ValueError: not a ROOT file"),
-        (lambda d: write_tree(d / "other.root", {"x": np.arange(3.0)}, name="Events"),
-         r"other.root: no TTree 'Delphes' \(found: Events\)"),
-        (lambda d: write_tree(d / "flat.root", {"Electron.PT": np.arange(3.0)}),
-         r"flat.root: missing branches Event.Number, Event.Weight, EFlowTrack.PT"),
+        (
+            lambda d: (d / "random.root").write_bytes(os.urandom(4000)) and str(d / "random.root"),
+            r"random.root: not a readable ROOT file \(ValueError: not a ROOT file",
+        ),
+        (lambda d: write_tree(d / "other.root", {"x": np.arange(3.0)}, name="Events"), r"other.root: no TTree 'Delphes' \(found: Events\)"),
+        (
+            lambda d: write_tree(d / "flat.root", {"Electron.PT": np.arange(3.0)}),
+            r"flat.root: missing branches Event.Number, Event.Weight, EFlowTrack.PT",
+        ),
     ],
 )
 def test_bad_files_are_named_before_spark_starts(tmp_path, make, message):
@@ -207,10 +211,10 @@ def test_features_are_balanced_split_and_scaled(ingested, prepared):
         total = counts["train"][name] + counts["test"][name]
         assert abs(total - smallest) <= 4 * np.sqrt(smallest) + 1  # undersampled to the smallest class
     assert counts["selected"]["ttbar"] > smallest  # (the fixture's classes differ in size)
-    keys = lambda frame: set(zip(frame.source_file, frame.entry))  # noqa: E731
+    keys = lambda frame: set(zip(frame.source_file, frame.entry))
     assert not keys(train) & keys(test)
     # Redecayed copies of one QCD event share its event number: they never straddle the split.
-    underlying = lambda frame: set(zip(frame.source_file, frame.event_number))  # noqa: E731
+    underlying = lambda frame: set(zip(frame.source_file, frame.event_number))
     assert not underlying(train) & underlying(test)
     qcd = pq.read_table(ingested[0]).to_pandas().query("label == 0")
     assert qcd.duplicated(["source_file", "event_number"]).any()  # (the check above is not vacuous)
@@ -330,8 +334,10 @@ def test_ragged_particle_rows_that_are_not_whole_rows_are_named(ingested, tmp_pa
     part = sorted(ingested[0].glob("part-*.parquet"))[0]
     original = pq.read_table(part)
     values = original.column("lfeatures").combine_chunks()
-    broken = pa.ListArray.from_arrays(pa.concat_arrays([pa.array([0], pa.int32()), pa.compute.add(values.offsets[1:], pa.scalar(1, pa.int32()))]),
-                                      pa.concat_arrays([pa.array([0.0], pa.float32()), values.flatten()]))  # fmt: skip
+    broken = pa.ListArray.from_arrays(
+        pa.concat_arrays([pa.array([0], pa.int32()), pa.compute.add(values.offsets[1:], pa.scalar(1, pa.int32()))]),
+        pa.concat_arrays([pa.array([0.0], pa.float32()), values.flatten()]),
+    )
     events = tmp_path / "events.parquet"
     events.mkdir()
     for other in sorted(ingested[0].glob("part-*.parquet"))[1:]:

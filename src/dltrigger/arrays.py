@@ -21,9 +21,10 @@ def _list_type(item: pa.DataType) -> pa.DataType:
     return pa.list_(pa.field("element", item, nullable=False))
 
 
-def arrow_lists(values: np.ndarray, *shape: int, type=pa.float32()) -> pa.Array:
-    """Nested Arrow lists (list<list<float>> for two inner dimensions) over one contiguous buffer."""
-    array = pa.array(values.reshape(-1), type=type)
+def arrow_lists(values: np.ndarray, *shape: int, type: pa.DataType | None = None) -> pa.Array:
+    """Nested Arrow lists (list<list<float>> for two inner dimensions) over one contiguous buffer, of
+    float32 unless ``type`` says otherwise."""
+    array = pa.array(values.reshape(-1), type=type or pa.float32())
     for size in reversed(shape):
         offsets = pa.array(np.arange(0, len(array) + 1, size, dtype=np.int32))
         array = pa.ListArray.from_arrays(offsets, array, type=_list_type(array.type))

@@ -125,13 +125,21 @@ def _train(context, spec: dict) -> None:
         # The global batch: batch_size per data-parallel worker (Spark core), as the original's 32/worker.
         model.fit(train, batch_size=spec["batch_size"] * spec["workers"], nb_epoch=1, distributed=True)
         seconds = time.perf_counter() - began
-        record = {"epoch": epoch, "learning_rate": lr, "seconds": seconds,
-                  "train": _sums(_predict(model, train), train_labels), "validation": _sums(_predict(model, test), test_labels)}  # fmt: skip
+        record = {
+            "epoch": epoch,
+            "learning_rate": lr,
+            "seconds": seconds,
+            "train": _sums(_predict(model, train), train_labels),
+            "validation": _sums(_predict(model, test), test_labels),
+        }
         history.append(record)
         save_npz_checkpoint(os.path.join(spec["checkpoint_dir"], f"epoch-{epoch + 1:03d}.npz"), model.get_weights(), history)
         loss, correct, events = record["train"]
-        print(f"[bigdl/{spec['model']}] epoch {epoch + 1}/{spec['epochs']}: loss {loss / events:.4f} acc {correct / events:.4f} "
-              f"({seconds:.1f} s, {events / seconds:.0f} samples/s)", flush=True)  # fmt: skip
+        print(
+            f"[bigdl/{spec['model']}] epoch {epoch + 1}/{spec['epochs']}: loss {loss / events:.4f} acc {correct / events:.4f} "
+            f"({seconds:.1f} s, {events / seconds:.0f} samples/s)",
+            flush=True,
+        )
     np.save(os.path.join(spec["staging_dir"], "probabilities.npy"), _predict(model, test))
     model.saveModel(os.path.join(spec["staging_dir"], spec["model_file"]), over_write=True)
     with open(os.path.join(spec["staging_dir"], "bigdl-result.json"), "w") as handle:

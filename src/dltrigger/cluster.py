@@ -60,8 +60,9 @@ def _alive_workers(webui_port: int) -> int:
         return int(json.load(reply).get("aliveworkers", 0))
 
 
-def start(workers: int = 2, cores: int = 1, memory: str = "2g", log_dir: str | os.PathLike = "logs/cluster",
-          port: int | None = None, timeout: float = 90.0) -> dict:  # fmt: skip
+def start(
+    workers: int = 2, cores: int = 1, memory: str = "2g", log_dir: str | os.PathLike = "logs/cluster", port: int | None = None, timeout: float = 90.0
+) -> dict:
     """Start a master (on ``port``, default: a free one) and ``workers`` workers, wait until all workers
     are registered; return the state (master URL, web UI URL, PIDs). On failure, whatever started is
     stopped again."""
@@ -74,15 +75,27 @@ def start(workers: int = 2, cores: int = 1, memory: str = "2g", log_dir: str | o
 
     def launch(name: str, arguments: list[str]) -> None:
         with open(log_dir / f"{name}.log", "ab") as log:
-            process = subprocess.Popen([spark_class(), *arguments], stdout=log, stderr=subprocess.STDOUT, env=environment,
-                                       start_new_session=True)  # fmt: skip
+            process = subprocess.Popen([spark_class(), *arguments], stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True)
         state["pids"].append({"name": name, "pid": process.pid})
 
     try:
         launch("master", ["org.apache.spark.deploy.master.Master", "--host", HOST, "--port", str(port), "--webui-port", str(webui_port)])
         for index in range(workers):
-            launch(f"worker-{index}", ["org.apache.spark.deploy.worker.Worker", "--host", HOST, "--cores", str(cores),
-                                       "--memory", memory, "--webui-port", str(free_port()), master])  # fmt: skip
+            launch(
+                f"worker-{index}",
+                [
+                    "org.apache.spark.deploy.worker.Worker",
+                    "--host",
+                    HOST,
+                    "--cores",
+                    str(cores),
+                    "--memory",
+                    memory,
+                    "--webui-port",
+                    str(free_port()),
+                    master,
+                ],
+            )
         deadline = time.monotonic() + timeout
         while True:
             with contextlib.suppress(OSError, ValueError):

@@ -21,12 +21,16 @@ def comparison_row(engine: str, model: str, history_path: str, predictions_dir: 
     labels, scores = read_predictions(predictions_dir)
     aucs = {f"auc_{name}": auc(*roc_curve(labels, scores[:, k], k)[:2]) for k, name in enumerate(CLASSES)}
     return {
-        "engine": engine, "model": model, "epochs": len(history), "timed_epochs": len(timed),
+        "engine": engine,
+        "model": model,
+        "epochs": len(history),
+        "timed_epochs": len(timed),
         "samples_per_second": float(np.mean([epoch["samples_per_second"] for epoch in timed])),
         "epoch_seconds": float(np.mean([epoch["wall_seconds"] for epoch in timed])),
-        "auc_mean": float(np.mean(list(aucs.values()))), **aucs,
+        "auc_mean": float(np.mean(list(aucs.values()))),
+        **aucs,
         "val_accuracy": history[-1]["val_accuracy"],
-    }  # fmt: skip
+    }
 
 
 def write_comparison(runs: list[tuple[str, str, str, str]], path: str) -> pd.DataFrame:

@@ -102,8 +102,7 @@ def load_samples(path: str | os.PathLike, config: dict) -> pd.DataFrame:
         if row["source"] == "generate":
             if row["process"] not in known_processes:
                 raise ConfigError(
-                    f"{where}: unknown process '{row['process']}' "
-                    f"(known: {', '.join(sorted(known_processes))}; add it under generate.processes)"
+                    f"{where}: unknown process '{row['process']}' (known: {', '.join(sorted(known_processes))}; add it under generate.processes)"
                 )
         elif not is_remote(row["source"]) and not local_files(row["source"]):
             raise ConfigError(f"{where}: source '{row['source']}' matches no existing file")

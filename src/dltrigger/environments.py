@@ -34,8 +34,10 @@ def find_python(configured: str | None) -> str:
             return path
     if configured:
         raise InputError(f"train.bigdl.python: '{configured}' is not a Python {'.'.join(map(str, PYTHON_VERSION))} interpreter (BigDL 2.4 needs it)")
-    raise InputError("train.bigdl.python: no Python 3.10 found for the BigDL engine (BigDL 2.4 runs on Python <= 3.10): "
-                     "install one (`pyenv install 3.10`, or Debian/Ubuntu's python3.10) or set train.bigdl.python to its path")  # fmt: skip
+    raise InputError(
+        "train.bigdl.python: no Python 3.10 found for the BigDL engine (BigDL 2.4 runs on Python <= 3.10): "
+        "install one (`pyenv install 3.10`, or Debian/Ubuntu's python3.10) or set train.bigdl.python to its path"
+    )
 
 
 def _version(python: str) -> tuple[int, int] | None:

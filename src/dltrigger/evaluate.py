@@ -202,8 +202,7 @@ def trigger_rows(metrics: dict, rate_hz: dict) -> list[dict]:
             bound = all(point["efficiency"][c] == 0 for c in backgrounds)
             passed = {c: point["efficiency"][c] or (1 / tested[c] if bound else 0.0) for c in backgrounds}
             after = sum(rate_hz[c] * passed[c] for c in backgrounds)
-            row.update(rate_before_hz=before, rate_after_hz=after, reduction=before / after if after else None,
-                       reduction_is_lower_bound=bound)  # fmt: skip
+            row.update(rate_before_hz=before, rate_after_hz=after, reduction=before / after if after else None, reduction_is_lower_bound=bound)
         rows.append(row)
     return rows
 
@@ -237,7 +236,9 @@ def read_scored_events(directory: str) -> pd.DataFrame:
     try:
         frame = pq.read_table(directory, columns=[*columns, "label", "source_file", "entry"]).to_pandas()
     except (OSError, ValueError, KeyError) as exc:
-        raise InputError(f"{directory}: not a predictions Parquet directory with columns {columns + ['label', 'source_file', 'entry']}: {exc}") from None
+        raise InputError(
+            f"{directory}: not a predictions Parquet directory with columns {columns + ['label', 'source_file', 'entry']}: {exc}"
+        ) from None
     return frame.sort_values(["source_file", "entry"], kind="stable").reset_index(drop=True)
 
 
@@ -271,11 +272,19 @@ def auc_table(all_metrics: list[dict], uncertainties: dict) -> pd.DataFrame:
         for k, name in enumerate(CLASSES):
             ours = uncertainties["models"][metrics["model"]][name]["auc"]
             pull = (ours["value"] - paper["values"][k]) / ours["error"] if paper["values"][k] is not None and ours["error"] > 0 else None
-            rows.append({
-                "model": metrics["model"], "selector": name, "auc": ours["value"], "auc_error": ours["error"],
-                "paper_auc": paper["values"][k], "pull": pull, "accuracy": metrics["accuracy"],
-                "test_events": sum(metrics["test_events"].values()), "paper_source": paper["source"],
-            })  # fmt: skip
+            rows.append(
+                {
+                    "model": metrics["model"],
+                    "selector": name,
+                    "auc": ours["value"],
+                    "auc_error": ours["error"],
+                    "paper_auc": paper["values"][k],
+                    "pull": pull,
+                    "accuracy": metrics["accuracy"],
+                    "test_events": sum(metrics["test_events"].values()),
+                    "paper_source": paper["source"],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -305,9 +314,18 @@ def ordering_table(uncertainties: dict) -> pd.DataFrame:
         for selector, metrics in selectors.items():
             for metric in ("auc", f"fpr_at_tpr_{TPR_TARGET:g}"):
                 difference = metrics[metric]
-                rows.append({"pair": pair, "selector": selector, "metric": metric, "difference": difference["value"], "difference_error": difference["error"],
-                             "sigmas": difference["sigmas"], "beyond_1_sigma": difference["beyond_1_sigma"],
-                             "beyond_2_sigma": difference["beyond_2_sigma"]})  # fmt: skip
+                rows.append(
+                    {
+                        "pair": pair,
+                        "selector": selector,
+                        "metric": metric,
+                        "difference": difference["value"],
+                        "difference_error": difference["error"],
+                        "sigmas": difference["sigmas"],
+                        "beyond_1_sigma": difference["beyond_1_sigma"],
+                        "beyond_2_sigma": difference["beyond_2_sigma"],
+                    }
+                )
     return pd.DataFrame(rows, columns=["pair", "selector", "metric", "difference", "difference_error", "sigmas", "beyond_1_sigma", "beyond_2_sigma"])
 
 

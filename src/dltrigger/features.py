@@ -1,4 +1,4 @@
-"""Feature preparation (reference §B.6-7, §C): class balancing, train/test split, HLF min-max scaling with
+"""Feature preparation stage: class balancing, train/test split, HLF min-max scaling with
 Spark ML, particle rows sorted by decreasing dR to the lepton and standardised, shuffled training set.
 
 Random choices (undersampling, split, shuffle) use a seeded hash of each event's (source file, entry):
@@ -222,9 +222,21 @@ def shuffle_bucket(stage_dir: str, bucket: int, train_dir: str) -> None:
         write_parquet(table.take(order).drop_columns(["shuffle"]), f"{train_dir}/part-{bucket:05d}.parquet")
 
 
-def run_features(events: str, train_path: str, test_path: str, counts_path: str, spark_config: dict, threads: int,
-                 seed: int, quirks: Quirks, scaling: str, test_fraction: float, padding: str = "after", hlf_scaling: str = "min_max",
-                 log_dir: str = "logs/spark") -> dict:  # fmt: skip
+def run_features(
+    events: str,
+    train_path: str,
+    test_path: str,
+    counts_path: str,
+    spark_config: dict,
+    threads: int,
+    seed: int,
+    quirks: Quirks,
+    scaling: str,
+    test_fraction: float,
+    padding: str = "after",
+    hlf_scaling: str = "min_max",
+    log_dir: str = "logs/spark",
+) -> dict:
     """Balance, split, scale and write the train and test Parquet directories; returns the row counts.
 
     Spark handles the light columns (class counts, the HLF min-max scaler with Spark ML) and schedules
@@ -266,7 +278,9 @@ def run_features(events: str, train_path: str, test_path: str, counts_path: str,
                 raise executor_error(exc) from None
 
         if scaling == "global":
-            moments = run_tasks([(p, i) for i, p in enumerate(parts)], lambda row: _part_moments(row["item"], plan), "n long, sum array<double>, sum2 array<double>")
+            moments = run_tasks(
+                [(p, i) for i, p in enumerate(parts)], lambda row: _part_moments(row["item"], plan), "n long, sum array<double>, sum2 array<double>"
+            )
             count = sum(row["n"] for row in moments)
             plan.mean = np.sum([row["sum"] for row in moments], axis=0) / count
             plan.std = np.sqrt(np.maximum(np.sum([row["sum2"] for row in moments], axis=0) / count - plan.mean**2, 0.0))
@@ -365,7 +379,7 @@ def run_export(features_dirs: dict, outputs: dict, spark_config: dict, threads: 
                 target = executor_path(temporary)
                 rdd = spark.sparkContext.parallelize(parts, max(1, len(parts)))
                 try:
-                    written[split] = sum(rdd.map(lambda path: export_part(path, target)).collect())
+                    written[split] = sum(rdd.map(lambda path, target=target: export_part(path, target)).collect())
                 except Exception as exc:  # Spark wraps executor errors; bring ours back as one line
                     raise executor_error(exc) from None
                 open(os.path.join(temporary, "_SUCCESS"), "w").close()

@@ -29,6 +29,7 @@ from .sources import is_remote, open_root
 
 log = logging.getLogger(__name__)
 
+
 # --------------------------------------------------------------------------------------------------
 # Spark: plan tasks on the driver, compute features in the executors, write Parquet + cutflow
 # --------------------------------------------------------------------------------------------------
@@ -140,8 +141,17 @@ def _ingest_range(task: dict, quirks: Quirks, remote: dict | None):
     return table, result["cutflow"]
 
 
-def run_ingest(samples: list[dict], output: str, cutflow_path: str, spark_config: dict, threads: int,
-               quirks: Quirks, events_per_task: int, remote: dict | None = None, log_dir: str = "logs/spark") -> dict:  # fmt: skip
+def run_ingest(
+    samples: list[dict],
+    output: str,
+    cutflow_path: str,
+    spark_config: dict,
+    threads: int,
+    quirks: Quirks,
+    events_per_task: int,
+    remote: dict | None = None,
+    log_dir: str = "logs/spark",
+) -> dict:
     """Ingest all samples (dicts with sample, label, files) into the Parquet directory ``output``.
 
     Writes the per-class cutflow TSV; raises InputError (one line) for bad inputs, leaving no output.

@@ -72,8 +72,15 @@ def compute(events: dict, quirks: Quirks = CORRECTED) -> dict:
     hlf = _high_level({name: collections[name].events(selected) for name in ("Jet", "MissingET")}, lep, quirks)
     llf, n_particles = _particles(maps, indices, keep, lep, quirks)
     event = collections["Event"].events(selected)
-    return {"cutflow": cutflow, "entry": entry[keep], "hlf": hlf, "llf": llf, "n_particles": n_particles,
-            "weight": event.first("Weight").astype(np.float32), "event_number": event.first("Number").astype(np.int64)}  # fmt: skip
+    return {
+        "cutflow": cutflow,
+        "entry": entry[keep],
+        "hlf": hlf,
+        "llf": llf,
+        "n_particles": n_particles,
+        "weight": event.first("Weight").astype(np.float32),
+        "event_number": event.first("Number").astype(np.int64),
+    }
 
 
 def _high_level(events: dict, lep: dict, quirks: Quirks) -> np.ndarray:
@@ -135,12 +142,17 @@ def _particles(maps: IsolationMaps, indices: dict, selected: np.ndarray, lep: di
 
     groups = {
         # name: (flat objects, pt, own index per map, one-hot column, charge, vertex)
-        "tracks": (tracks.take(kept), tracks["PT"][kept], {"charged": kept}, 13,
-                   np.sign(tracks["PID"][kept]) if quirks.charge_from_pid else tracks["Charge"][kept],
-                   [tracks[c][kept] for c in ("X", "Y", "Z")]),
+        "tracks": (
+            tracks.take(kept),
+            tracks["PT"][kept],
+            {"charged": kept},
+            13,
+            np.sign(tracks["PID"][kept]) if quirks.charge_from_pid else tracks["Charge"][kept],
+            [tracks[c][kept] for c in ("X", "Y", "Z")],
+        ),
         "photons": (maps.photons.take(photons), maps.photons["ET"][photons], {"photon": photons}, 15, 0.0, None),
         "neutrals": (maps.neutrals.take(neutrals), maps.neutrals["ET"][neutrals], {"neutral": neutrals}, 14, 0.0, None),
-    }  # fmt: skip
+    }
     counts = {name: np.bincount(slot[group[0].event], minlength=n) for name, group in groups.items()}
     start = {"tracks": np.ones(n, dtype=np.int64)}
     start["photons"] = start["tracks"] + counts["tracks"]
@@ -179,7 +191,6 @@ def _fill(out, row, pt, eta, phi, vertex, iso, onehot, charge):
     values[np.arange(pt.size), onehot] = 1.0
     values[:, 18] = charge
     out[row] = values
-
 
 
 def read(path: str, entry_start: int, entry_stop: int, remote: dict | None = None) -> dict:

@@ -152,8 +152,7 @@ def plot_confusion(metrics: dict, model: str, outputs: dict, settings: dict) -> 
         ax = axes[0, 0]
         image = ax.imshow(normalized, cmap="Blues", vmin=0, vmax=1)
         for (i, j), value in np.ndenumerate(normalized):
-            ax.text(j, i, f"{value:.3f}\n({counts[i, j]})", ha="center", va="center", fontsize=18,
-                    color="white" if value > 0.5 else "black")  # fmt: skip
+            ax.text(j, i, f"{value:.3f}\n({counts[i, j]})", ha="center", va="center", fontsize=18, color="white" if value > 0.5 else "black")
         ax.set_xticks(range(len(CLASSES)), names)
         ax.set_yticks(range(len(CLASSES)), names)
         ax.minorticks_off()
@@ -194,8 +193,15 @@ def plot_cutflow(steps: pd.DataFrame, rates: dict, outputs: dict, settings: dict
         sigma = rates["cross_section_pb"]
         if all(sigma[c] is not None for c in CLASSES) and sum(sigma.values()) > 0:
             shares = [sigma[c] for c in CLASSES]
-            pie.pie(shares, labels=[CLASS_STYLE[c][1] for c in CLASSES], colors=[CLASS_STYLE[c][0] for c in CLASSES],
-                    autopct=lambda p: f"{p:.1f} %", startangle=90, counterclock=False, textprops={"fontsize": 18})  # fmt: skip
+            pie.pie(
+                shares,
+                labels=[CLASS_STYLE[c][1] for c in CLASSES],
+                colors=[CLASS_STYLE[c][0] for c in CLASSES],
+                autopct=lambda p: f"{p:.1f} %",
+                startangle=90,
+                counterclock=False,
+                textprops={"fontsize": 18},
+            )
             pie.set_title("Isolated-lepton stream (cross-section weighted)", fontsize=20)
         else:
             pie.text(0.5, 0.5, "class composition needs the cross-section of every sample", ha="center", va="center", fontsize=16)
@@ -215,8 +221,16 @@ def plot_scalability(table: pd.DataFrame, model: str, outputs: dict, settings: d
             base = rows.iloc[0]
             ideal = base.events_per_second * rows.workers / base.workers
             ax.plot(rows.workers, ideal, "--", color="grey", label="ideal scaling")
-            ax.errorbar(rows.workers, rows.events_per_second, yerr=rows.events_per_second_std, fmt="o-", color=colour, markersize=10, capsize=6,
-                        label=f"measured (mean, spread of {int(rows.repeats.min())}+ runs)")  # fmt: skip
+            ax.errorbar(
+                rows.workers,
+                rows.events_per_second,
+                yerr=rows.events_per_second_std,
+                fmt="o-",
+                color=colour,
+                markersize=10,
+                capsize=6,
+                label=f"measured (mean, spread of {int(rows.repeats.min())}+ runs)",
+            )
             for row in rows.itertuples():
                 text = "above ideal: noise" if row.above_ideal else f"×{row.speedup:.2f} ± {row.speedup_error:.2f}"
                 ax.annotate(text, (row.workers, row.events_per_second), textcoords="offset points", xytext=(8, -22), fontsize=16)
@@ -239,7 +253,9 @@ def plot_engine_comparison(table: pd.DataFrame, models: list[str], outputs: dict
     engines = list(dict.fromkeys(table.engine))
     width = 0.8 / len(engines)
     with figure(ncols=2, size=(20, 9)) as (fig, axes):
-        for ax, (column, ylabel) in zip(axes[0], (("samples_per_second", "Training throughput [events/s]"), ("auc_mean", "Test AUC (mean one-vs-rest)"))):
+        for ax, (column, ylabel) in zip(
+            axes[0], (("samples_per_second", "Training throughput [events/s]"), ("auc_mean", "Test AUC (mean one-vs-rest)"))
+        ):
             for i, engine in enumerate(engines):
                 rows = table[table.engine == engine].set_index("model").reindex(models)
                 positions = np.arange(len(models)) + (i - (len(engines) - 1) / 2) * width
@@ -304,7 +320,7 @@ def plot_features(sample: dict, outputs: dict, settings: dict) -> None:
             if index == 0:
                 ax.legend(fontsize=18)
                 label(ax, settings, fontsize=18)
-        for ax in axes.flat[len(names):]:
+        for ax in axes.flat[len(names) :]:
             ax.axis("off")
         save(fig, outputs, settings)
 

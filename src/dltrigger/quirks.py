@@ -21,7 +21,7 @@ class Quirks:
     scaler_fitted_before_split: bool = False  # the HLF min-max scaler fitted on all selected events
 
     @classmethod
-    def of(cls, original: bool) -> "Quirks":
+    def of(cls, original: bool) -> Quirks:
         """All of the original's deviations, or none (the corrected physics)."""
         return cls(**{field.name: original for field in fields(cls)})
 

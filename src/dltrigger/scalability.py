@@ -1,4 +1,4 @@
-"""Throughput vs Spark workers (the original's "BigDL scalability" figure, reference §F.2 / figure 5).
+"""Throughput vs Spark workers (the original's "BigDL scalability" figure).
 
 For each worker count of the config, a real standalone cluster (``dltrigger.cluster``, one core per
 worker) runs the ingestion of the raw samples and a training of one model, and the steady-state
@@ -30,12 +30,37 @@ from .quirks import Quirks
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["step", "workers", "cores", "repeats", "events", "seconds", "events_per_second", "events_per_second_std",
-           "events_per_second_error", "speedup", "speedup_error", "efficiency", "above_ideal"]  # fmt: skip
+COLUMNS = [
+    "step",
+    "workers",
+    "cores",
+    "repeats",
+    "events",
+    "seconds",
+    "events_per_second",
+    "events_per_second_std",
+    "events_per_second_error",
+    "speedup",
+    "speedup_error",
+    "efficiency",
+    "above_ideal",
+]
 
 
-def measure(samples: list[dict], train_dir: str, test_dir: str, output: str, settings: dict, spark_config: dict,
-            train_settings: dict, quirks: Quirks, seed: int, run_ingest, run_training, log_dir: str = "logs/scalability") -> pd.DataFrame:  # fmt: skip
+def measure(
+    samples: list[dict],
+    train_dir: str,
+    test_dir: str,
+    output: str,
+    settings: dict,
+    spark_config: dict,
+    train_settings: dict,
+    quirks: Quirks,
+    seed: int,
+    run_ingest,
+    run_training,
+    log_dir: str = "logs/scalability",
+) -> pd.DataFrame:
     """Measure ingestion and training throughput for each of ``settings['workers']`` and write the TSV
     ``output`` (one row per step and worker count, speed-up relative to the smallest count).
     ``run_ingest`` and ``run_training`` are the stages' own entry points, run as the workflow runs them."""
@@ -52,11 +77,16 @@ def measure(samples: list[dict], train_dir: str, test_dir: str, output: str, set
                 training = dict(train_settings, workers=workers, threads_per_worker=1, epochs={model: settings["epochs"]})
                 history = run_training(model, train_dir, test_dir, os.path.join(scratch, f"train-{workers}"), training, spark, workers, seed, log_dir)
                 rows.append(_row("training", workers, [(e["train_events"], e["wall_seconds"]) for e in history[1:]]))
-                log.info("%d worker(s): ingestion %.0f events/s, training %.0f events/s", workers, rows[-2]["events_per_second"], rows[-1]["events_per_second"])
+                log.info(
+                    "%d worker(s): ingestion %.0f events/s, training %.0f events/s",
+                    workers,
+                    rows[-2]["events_per_second"],
+                    rows[-1]["events_per_second"],
+                )
     finally:
         remove(scratch)
     table = pd.DataFrame(rows)
-    for step, group in table.groupby("step"):
+    for _, group in table.groupby("step"):
         base = group.loc[group.workers.idxmin()]
         speedup = group.events_per_second / base.events_per_second
         relative = np.hypot(group.events_per_second_error / group.events_per_second, base.events_per_second_error / base.events_per_second)
@@ -77,7 +107,9 @@ def _ingestion_pair(run_ingest, samples, scratch, workers, spark, settings, quir
     for repeats in (1, settings["ingest_repeats"]):
         copies = [dict(sample, files=sample["files"] * repeats) for sample in samples]
         events = os.path.join(scratch, f"events-{workers}-{repeats}.parquet")
-        runs.append(run_ingest(copies, events, os.path.join(scratch, "cutflow.tsv"), spark, workers, quirks, settings["events_per_task"], log_dir=log_dir))
+        runs.append(
+            run_ingest(copies, events, os.path.join(scratch, "cutflow.tsv"), spark, workers, quirks, settings["events_per_task"], log_dir=log_dir)
+        )
         remove(events)
     events, seconds = runs[1]["events_read"] - runs[0]["events_read"], runs[1]["job_seconds"] - runs[0]["job_seconds"]
     if seconds <= 0:  # too few events to resolve: the larger run's rate, start-up included
@@ -91,7 +123,13 @@ def _row(step: str, workers: int, runs: list[tuple[int, float]]) -> dict:
     rates = np.array([events / seconds for events, seconds in runs])
     spread = rates.std(ddof=1) if rates.size > 1 else 0.0
     return {
-        "step": step, "workers": workers, "cores": workers, "repeats": rates.size, "events": int(sum(e for e, _ in runs)),
-        "seconds": sum(s for _, s in runs), "events_per_second": rates.mean(), "events_per_second_std": spread,
+        "step": step,
+        "workers": workers,
+        "cores": workers,
+        "repeats": rates.size,
+        "events": int(sum(e for e, _ in runs)),
+        "seconds": sum(s for _, s in runs),
+        "events_per_second": rates.mean(),
+        "events_per_second_std": spread,
         "events_per_second_error": spread / np.sqrt(rates.size),
-    }  # fmt: skip
+    }

@@ -9,14 +9,43 @@ CLASSES = tuple(LABELS)
 
 # The 14 high-level features, in the original's order.
 HLF_NAMES = (
-    "HT", "MET", "phiMET", "MT", "nJets", "nBjets", "LepPt", "LepEta", "LepPhi",
-    "LepIsoCh", "LepIsoGamma", "LepIsoNeu", "LepCharge", "LepIsEle",
-)  # fmt: skip
+    "HT",
+    "MET",
+    "phiMET",
+    "MT",
+    "nJets",
+    "nBjets",
+    "LepPt",
+    "LepEta",
+    "LepPhi",
+    "LepIsoCh",
+    "LepIsoGamma",
+    "LepIsoNeu",
+    "LepCharge",
+    "LepIsEle",
+)
 # The 19 features of each particle row, in the original's order.
 LLF_NAMES = (
-    "Energy", "Px", "Py", "Pz", "Pt", "Eta", "Phi", "vtxX", "vtxY", "vtxZ", "ChPFIso", "GammaPFIso",
-    "NeuPFIso", "isChHad", "isNeuHad", "isGamma", "isEle", "isMu", "Charge",
-)  # fmt: skip
+    "Energy",
+    "Px",
+    "Py",
+    "Pz",
+    "Pt",
+    "Eta",
+    "Phi",
+    "vtxX",
+    "vtxY",
+    "vtxZ",
+    "ChPFIso",
+    "GammaPFIso",
+    "NeuPFIso",
+    "isChHad",
+    "isNeuHad",
+    "isGamma",
+    "isEle",
+    "isMu",
+    "Charge",
+)
 # The original's particle matrix: the lepton, then up to 450 tracks, 150 photons and 200 neutral hadrons.
 MAX_TRACKS, MAX_PHOTONS, MAX_NEUTRALS = 450, 150, 200
 N_ROWS = 1 + MAX_TRACKS + MAX_PHOTONS + MAX_NEUTRALS  # 801

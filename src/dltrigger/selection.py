@@ -1,4 +1,4 @@
-"""The trigger-emulating isolated-lepton selection of the original study (reference §B), vectorized.
+"""The trigger-emulating isolated-lepton selection of the original study, vectorized.
 
 An electron or tight muon with pT > 23 GeV whose relative isolation (charged tracks with pT > 0.5 GeV,
 photons and neutral hadrons with ET > 1 GeV, within dR < 0.3) is below 0.45.
@@ -26,6 +26,7 @@ NEUTRAL_ET_MIN = 1.0
 LEPTON_ETA_MAX = 2.5  # corrected behaviour only: the original applied no |eta| cut
 SELF_MATCH_DR = 1e-4  # a lepton's own track carries the lepton's (eta, phi)
 
+
 @dataclass
 class Flat:
     """A collection of a batch as flat columns plus the event index of each object (event-ordered)."""
@@ -35,7 +36,7 @@ class Flat:
     n_events: int
 
     @classmethod
-    def of(cls, records, mask=None) -> "Flat":
+    def of(cls, records, mask=None) -> Flat:
         """The flat form of jagged records (columns keep their dtype), or of a ``Flat`` itself; ``mask``:
         per object (flat or jagged), the objects to keep."""
         if isinstance(records, Flat):
@@ -51,13 +52,13 @@ class Flat:
     def __getitem__(self, name):
         return self.columns[name]
 
-    def take(self, index) -> "Flat":
+    def take(self, index) -> Flat:
         return Flat(self.event[index], {name: column[index] for name, column in self.columns.items()}, self.n_events)
 
-    def float64(self) -> "Flat":
+    def float64(self) -> Flat:
         return Flat(self.event, {name: column.astype(np.float64) for name, column in self.columns.items()}, self.n_events)
 
-    def events(self, keep: np.ndarray) -> "Flat":
+    def events(self, keep: np.ndarray) -> Flat:
         """The objects of the events ``keep`` (a mask over events), the events numbered anew."""
         number = np.cumsum(keep) - 1
         inside = keep[self.event]
@@ -83,7 +84,7 @@ class IsolationMaps:
     neutrals: Flat
 
     @classmethod
-    def of(cls, events: dict) -> "IsolationMaps":
+    def of(cls, events: dict) -> IsolationMaps:
         """From a batch's collections, jagged records or ``Flat`` (float64 columns for the sums)."""
         tracks, photons, neutrals = (Flat.of(events[name]) for name in ("EFlowTrack", "EFlowPhoton", "EFlowNeutralHadron"))
         return cls(

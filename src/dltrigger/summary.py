@@ -14,7 +14,21 @@ from .evaluate import PAPER_TEST_EVENTS, markdown_table, with_error
 from .files import atomic_path, read_json
 from .schema import CLASSES
 
-PACKAGES = ("snakemake", "pyspark", "uproot", "awkward", "numpy", "pyarrow", "pythia8mc", "fastjet", "torch", "tensorflow-cpu", "tf-keras", "matplotlib", "mplhep")  # fmt: skip
+PACKAGES = (
+    "snakemake",
+    "pyspark",
+    "uproot",
+    "awkward",
+    "numpy",
+    "pyarrow",
+    "pythia8mc",
+    "fastjet",
+    "torch",
+    "tensorflow-cpu",
+    "tf-keras",
+    "matplotlib",
+    "mplhep",
+)
 
 
 def package_versions() -> dict:
@@ -36,8 +50,9 @@ def stage_timings(benchmarks: dict) -> pd.DataFrame:
             frame = pd.read_csv(path, sep="\t")
             rows.append({"rule": rule, "wall_s": frame["s"].iloc[0], "cpu_s": frame["cpu_time"].iloc[0], "max_rss_mb": frame["max_rss"].iloc[0]})
     table = pd.DataFrame(rows, columns=["rule", "wall_s", "cpu_s", "max_rss_mb"])
-    grouped = table.groupby("rule", sort=False).agg(jobs=("rule", "size"), wall_s=("wall_s", "sum"), cpu_s=("cpu_s", "sum"),
-                                                    max_rss_mb=("max_rss_mb", "max"))  # fmt: skip
+    grouped = table.groupby("rule", sort=False).agg(
+        jobs=("rule", "size"), wall_s=("wall_s", "sum"), cpu_s=("cpu_s", "sum"), max_rss_mb=("max_rss_mb", "max")
+    )
     return grouped.round(1).reset_index()
 
 
@@ -58,8 +73,10 @@ def paper_agreement(uncertainties: dict) -> list[str]:
         verdict = ("agrees" if sigmas > 0 else "contradicts it") + (", beyond 2 σ" if abs(sigmas) > 2 else ", beyond 1 σ" if abs(sigmas) > 1 else "")
         if abs(sigmas) <= 1:
             verdict = "not resolved (within 1 σ)"
-        lines.append(f"- {selector} selector, {better} > {worse} in the paper: here {better} − {worse} = "
-                     f"{with_error(difference['value'], difference['error'])} ({sigmas:+.1f} σ): {verdict}.")  # fmt: skip
+        lines.append(
+            f"- {selector} selector, {better} > {worse} in the paper: here {better} − {worse} = "
+            f"{with_error(difference['value'], difference['error'])} ({sigmas:+.1f} σ): {verdict}."
+        )
     return lines
 
 
@@ -80,7 +97,7 @@ def write_summary(path: str, *, auc_md: str, trigger_md: str, ordering_md: str, 
         f"{tested:,} test events, {tested / PAPER_TEST_EVENTS:.2%} of the original's {PAPER_TEST_EVENTS:,}: statistical uncertainties "
         f"here are ~{np.sqrt(PAPER_TEST_EVENTS / tested):.0f}x the original's. Every ± is the 68 % interval of a paired bootstrap over "
         f"the test events ({uncertainties['resamples']} resamples); `pull` = (ours − paper) / our uncertainty. The original's "
-        "samples had pileup and 3.4 M training events (see the README for what a run of this size can show).",
+        "samples had pileup and 3.4 M training events (docs/results.md says what a run of this size can show).",
         "",
         *paper_agreement(uncertainties),
         "",

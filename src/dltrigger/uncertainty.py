@@ -28,8 +28,9 @@ def resampling_weights(events: int, resamples: int, seed: int) -> np.ndarray:
     return np.bincount(rows * events + draws.reshape(-1), minlength=resamples * events).reshape(resamples, events).astype(np.int32)
 
 
-def selector_metrics(labels: np.ndarray, score: np.ndarray, signal: int, weights: np.ndarray, fpr_points, tpr_target: float,
-                     rate_hz: list | None = None) -> dict:  # fmt: skip
+def selector_metrics(
+    labels: np.ndarray, score: np.ndarray, signal: int, weights: np.ndarray, fpr_points, tpr_target: float, rate_hz: list | None = None
+) -> dict:
     """One-vs-rest metrics of class ``signal`` for each row of ``weights`` (events weighted by how often a
     resample drew them; a row of ones is the test set itself): arrays of one value per row. ``rate_hz``:
     each class's trigger-level rate, for the background-rate reduction at the ``tpr_target`` point."""
@@ -99,8 +100,9 @@ def ordering(nominal: float, values: np.ndarray) -> dict:
     return {**result, "sigmas": sigmas, "beyond_1_sigma": bool(abs(sigmas) > 1), "beyond_2_sigma": bool(abs(sigmas) > 2)}
 
 
-def bootstrap(labels: np.ndarray, scores: dict, classes: list[str], resamples: int, seed: int, fpr_points, tpr_target: float,
-              rate_hz: list | None = None) -> dict:  # fmt: skip
+def bootstrap(
+    labels: np.ndarray, scores: dict, classes: list[str], resamples: int, seed: int, fpr_points, tpr_target: float, rate_hz: list | None = None
+) -> dict:
     """Paired bootstrap of every classifier (``scores``: name -> (events, classes) probabilities on the same
     test events, in the same order): per classifier and selector, each metric with its 68 % interval;
     per pair and selector, the differences and whether they are ordered beyond 1 and 2 sigma."""
@@ -111,9 +113,11 @@ def bootstrap(labels: np.ndarray, scores: dict, classes: list[str], resamples: i
     for signal, selector in enumerate(classes):
         nominal, resampled = {}, {}
         for name, probabilities in scores.items():
-            metrics = lambda weights: selector_metrics(labels, probabilities[:, signal], signal, weights, fpr_points, tpr_target, rate_hz)  # noqa: E731
-            nominal[name] = {metric: float(values[0]) for metric, values in metrics(ones).items()}
-            parts = [metrics(weights) for weights in chunks]
+            score = probabilities[:, signal]
+            nominal[name] = {
+                metric: float(values[0]) for metric, values in selector_metrics(labels, score, signal, ones, fpr_points, tpr_target, rate_hz).items()
+            }
+            parts = [selector_metrics(labels, score, signal, weights, fpr_points, tpr_target, rate_hz) for weights in chunks]
             resampled[name] = {metric: np.concatenate([part[metric] for part in parts]) for metric in parts[0]}
             per_model[name][selector] = {metric: summary(nominal[name][metric], values) for metric, values in resampled[name].items()}
         names = list(scores)

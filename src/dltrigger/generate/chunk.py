@@ -44,7 +44,6 @@ def generate_chunk(
     check_pythia_settings(config, [process])  # a misspelt setting: one line before any event
     gen = config["generate"]
     settings = gen["processes"][process]
-    lepton_cut = gen["lepton_filter"]
     copies = settings["redecay"]
     seeds = {part: derive_seed(config["seed"], sample, chunk, part) for part in ("pythia", "detector", "decays")}
     rng = np.random.default_rng(seeds["detector"])
@@ -57,8 +56,22 @@ def generate_chunk(
     pool = load_pool(pileup_pool) if pileup_pool and config["pileup"]["mu"] > 0 else None
 
     timings = dict.fromkeys(("pythia", "particles_and_filter", "detector", "write"), 0.0)
-    clock = time.process_time
-    outputs, generated = [], 0
+    collections, generated = _generate_events(pythia, library, pool, rng, config, process, timings, f"{sample} chunk {chunk}")
+    kept = len(collections["Event"])
+    tick = time.process_time()
+    write_delphes(root_path, collections)
+    timings["write"] = time.process_time() - tick
+    metadata = _metadata(pythia, config, sample, label, process, chunk, seeds, generated, kept, stable, timings, time.process_time() - start)
+    write_json(metadata_path, metadata)
+    return metadata
+
+
+def _generate_events(pythia, library, pool, rng, config: dict, process: str, timings: dict, name: str):
+    """The events of a chunk, in batches: Pythia, the final state (redecayed copies), the lepton filter,
+    pileup and the detector. Returns the Delphes collections of the kept events and the Pythia events
+    generated; adds each step's CPU time to ``timings``."""
+    settings, lepton_cut, det = config["generate"]["processes"][process], config["generate"]["lepton_filter"], config["detector"]
+    clock, outputs, generated = time.process_time, [], 0
     while generated < settings["events_per_chunk"]:
         tick = clock()
         batch = pythia.nextBatch(min(BATCH_EVENTS, settings["events_per_chunk"] - generated))
@@ -66,9 +79,7 @@ def generate_chunk(
         tick = clock()
         particles, heavy_flavour = final_state(batch), heavy_flavour_truth(batch)
         if library is not None:
-            origin, particles = redecay_copies(
-                particles, library, copies, rng, lepton_cut["pt_min_gev"], lepton_cut["eta_max"]
-            )
+            origin, particles = redecay_copies(particles, library, settings["redecay"], rng, lepton_cut["pt_min_gev"], lepton_cut["eta_max"])
         else:
             origin = np.arange(len(particles))
         passed = lepton_filter(particles, lepton_cut["pt_min_gev"], lepton_cut["eta_max"], lepton_cut["relative_isolation_max"])
@@ -76,7 +87,6 @@ def generate_chunk(
         timings["particles_and_filter"] += clock() - tick
         tick = clock()
         if len(particles):
-            det = config["detector"]
             placed = place_vertices(particles, pool, config["pileup"]["mu"], det["vertex_sigma_z_mm"], det["vertex_sigma_xy_mm"], rng)
             collections = detector.simulate(placed, heavy_flavour[origin], det, rng)
             collections["Event"] = ak.unflatten(
@@ -86,18 +96,21 @@ def generate_chunk(
         timings["detector"] += clock() - tick
         generated += len(batch)
         kept = sum(len(part["Event"]) for part in outputs)
-        log.info("%s chunk %d: %d/%d events generated, %d kept", sample, chunk, generated, settings["events_per_chunk"], kept)
-
+        log.info("%s: %d/%d events generated, %d kept", name, generated, settings["events_per_chunk"], kept)
     collections = {name: ak.concatenate([part[name] for part in outputs]) for name in outputs[0]} if outputs else empty_collections()
-    kept = len(collections["Event"])
-    tick = clock()
-    write_delphes(root_path, collections)
-    timings["write"] = clock() - tick
+    return collections, generated
 
+
+def _metadata(pythia, config, sample, label, process, chunk, seeds, generated, kept, stable, timings, cpu_seconds) -> dict:
+    """What a chunk records beside its events: generator, settings, seeds, the filter's efficiency and
+    the cross-sections the trigger rates come from, and the CPU time of each step."""
+    gen = config["generate"]
+    settings = gen["processes"][process]
+    copies = settings["redecay"]
     info = pythia.infoPython()
     sigma_pb = info.sigmaGen() * MB_TO_PB
     filter_efficiency = kept / (generated * copies)
-    metadata = {
+    return {
         "sample": sample,
         "label": label,
         "process": process,
@@ -111,19 +124,17 @@ def generate_chunk(
         "cross_section_pb": sigma_pb,
         "cross_section_error_pb": info.sigmaErr() * MB_TO_PB,
         "filtered_cross_section_pb": sigma_pb * filter_efficiency,
-        "cpu_seconds": clock() - start,
+        "cpu_seconds": cpu_seconds,
         "cpu_seconds_by_step": timings,
         "generator": {
             "name": "pythia8mc",
             "version": version("pythia8mc"),
             "settings": [*COMMON_SETTINGS, f"Beams:eCM = {gen['sqrt_s_gev']}", *PROCESS_CARDS[process], *settings["pythia"]],
-            "hard_process_veto": veto,
+            "hard_process_veto": settings["hard_process_veto"],
             "stable_for_redecay": stable,
         },
-        "lepton_filter": lepton_cut,
+        "lepton_filter": gen["lepton_filter"],
         "pileup_mu": config["pileup"]["mu"],
         "detector": config["detector"],
         "dltrigger_version": __version__,
     }
-    write_json(metadata_path, metadata)
-    return metadata

@@ -51,53 +51,78 @@ def simulate(particles: ak.Array, heavy_flavour: ak.Array, cfg: dict, rng: np.ra
     """Detector response to final-state ``particles`` (id, px, py, pz, e, vx, vy, vz per event).
 
     ``heavy_flavour`` holds the weakly decaying b/c hadrons (pt, eta, phi, flavour) used for b-tagging.
-    Returns the Delphes collections as jagged awkward records, float32/int32 like Delphes.
+    Returns the Delphes collections as jagged awkward records, float32/int32 like Delphes. The steps draw
+    their random numbers in a fixed order, so the same seed gives the same events.
     """
     n_events = len(particles)
     event = np.repeat(np.arange(n_events), ak.to_numpy(ak.num(particles)))
     flat = {name: ak.to_numpy(ak.flatten(particles[name])) for name in particles.fields}
-    abs_id = np.abs(flat["id"])
     pt, eta, phi = pt_eta_phi(flat["px"], flat["py"], flat["pz"])
-    charge = charges(flat["id"])
-    n = pt.size
+    truth = {
+        "event": event,
+        "id": flat["id"],
+        "abs_id": np.abs(flat["id"]),
+        "charge": charges(flat["id"]),
+        "pt": pt,
+        "eta": eta,
+        "phi": phi,
+        "e": flat["e"],
+        "vertex": (flat["vx"], flat["vy"], flat["vz"]),
+    }
+    tracked, track_pt, tracks = _tracker(truth, n_events, cfg, rng)
+    electrons, muons = _leptons(truth, tracked, track_pt, n_events, cfg, rng)
+    towers = _calorimeter(truth, tracked, n_events, cfg, rng)
+    neutral_collections = {
+        name: _jagged({field: columns[field].astype(np.float32) for field in ("ET", "Eta", "Phi", "E")}, columns["event"], n_events)
+        for name, columns in towers.items()
+    }
+    flow, missing_et = _particle_flow(truth, tracked, track_pt, towers, n_events)
+    jets = _jets(flow, heavy_flavour, cfg, rng)
+    return {"EFlowTrack": tracks, **neutral_collections, "Electron": electrons, "MuonTight": muons, "Jet": jets, "MissingET": missing_et}
 
-    # Tracker. Leptons in acceptance are always tracked: their identification efficiency includes it.
-    is_lepton = (abs_id == 11) | (abs_id == 13)
-    in_tracker = (charge != 0) & (np.abs(eta) < cfg["tracker_eta_max"]) & (pt > cfg["track_pt_min_gev"])
+
+def _tracker(truth: dict, n_events: int, cfg: dict, rng: np.random.Generator):
+    """Charged particles in acceptance, tracked with an efficiency and a pT resolution. Leptons in
+    acceptance are always tracked: their identification efficiency includes it. Returns the tracked mask,
+    every particle's measured pT and the EFlowTrack collection."""
+    n, pt, eta = truth["pt"].size, truth["pt"], truth["eta"]
+    is_lepton = (truth["abs_id"] == 11) | (truth["abs_id"] == 13)
+    in_tracker = (truth["charge"] != 0) & (np.abs(eta) < cfg["tracker_eta_max"]) & (pt > cfg["track_pt_min_gev"])
     tracked = in_tracker & ((rng.random(n) < cfg["track_efficiency"]) | is_lepton)
     a, b = cfg["track_resolution"]
     track_pt = pt * np.abs(1.0 + rng.normal(size=n) * np.hypot(a, b * pt))
-    tracks = _jagged(
-        {
-            "PID": flat["id"][tracked].astype(np.int32),
-            "Charge": charge[tracked].astype(np.int32),
-            "PT": track_pt[tracked].astype(np.float32),
-            "Eta": eta[tracked].astype(np.float32),
-            "Phi": phi[tracked].astype(np.float32),
-            "X": flat["vx"][tracked].astype(np.float32),
-            "Y": flat["vy"][tracked].astype(np.float32),
-            "Z": flat["vz"][tracked].astype(np.float32),
-        },
-        event[tracked],
-        n_events,
-    )
+    vx, vy, vz = truth["vertex"]
+    columns = {
+        "PID": truth["id"].astype(np.int32),
+        "Charge": truth["charge"].astype(np.int32),
+        "PT": track_pt.astype(np.float32),
+        "Eta": eta.astype(np.float32),
+        "Phi": truth["phi"].astype(np.float32),
+        "X": vx.astype(np.float32),
+        "Y": vy.astype(np.float32),
+        "Z": vz.astype(np.float32),
+    }
+    return tracked, track_pt, _jagged({name: values[tracked] for name, values in columns.items()}, truth["event"][tracked], n_events)
 
-    # Leptons: electrons measured by ECAL + track, muons by the tracker; ordered by decreasing pT.
+
+def _leptons(truth: dict, tracked, track_pt, n_events: int, cfg: dict, rng: np.random.Generator):
+    """Electrons (ECAL energy with the track's direction) and tight muons (the track), each identified with
+    its efficiency above the threshold, ordered by decreasing pT."""
+    n, eta, abs_id = truth["pt"].size, truth["eta"], truth["abs_id"]
     electron_eff = np.where(np.abs(eta) < 1.5, *cfg["electron_efficiency"])
-    electron_pt = np.maximum(flat["e"] + rng.normal(size=n) * _resolution(flat["e"], cfg["ecal_resolution"]), 0.0) / np.cosh(eta)
+    electron_pt = np.maximum(truth["e"] + rng.normal(size=n) * _resolution(truth["e"], cfg["ecal_resolution"]), 0.0) / np.cosh(eta)
     draw = rng.random(n)
     is_electron = (abs_id == 11) & tracked & (draw < electron_eff) & (electron_pt > cfg["lepton_pt_min_gev"])
-    is_muon = (
-        (abs_id == 13)
-        & tracked
-        & (np.abs(eta) < cfg["muon_eta_max"])
-        & (draw < cfg["muon_efficiency"])
-        & (track_pt > cfg["lepton_pt_min_gev"])
-    )
-    electrons = _sorted_leptons(is_electron, electron_pt, eta, phi, charge, event, n_events)
-    muons = _sorted_leptons(is_muon, track_pt, eta, phi, charge, event, n_events)
+    is_muon = (abs_id == 13) & tracked & (np.abs(eta) < cfg["muon_eta_max"]) & (draw < cfg["muon_efficiency"]) & (track_pt > cfg["lepton_pt_min_gev"])
+    leptons = (truth["eta"], truth["phi"], truth["charge"], truth["event"], n_events)
+    return _sorted_leptons(is_electron, electron_pt, *leptons), _sorted_leptons(is_muon, track_pt, *leptons)
 
-    # Calorimeter towers: muons and neutrinos leave nothing.
+
+def _calorimeter(truth: dict, tracked, n_events: int, cfg: dict, rng: np.random.Generator) -> dict:
+    """ECAL and HCAL towers (muons and neutrinos leave nothing) measured with their resolutions; particle
+    flow subtracts the energy of tracked particles, and what is left above threshold is an EFlowPhoton
+    or EFlowNeutralHadron. Returns flat columns (event, E, ET, Eta, Phi) per collection."""
+    abs_id, eta, phi, event, energy = truth["abs_id"], truth["eta"], truth["phi"], truth["event"], truth["e"]
     in_calo = ~np.isin(abs_id, INVISIBLE_IDS) & (abs_id != 13) & (np.abs(eta) < cfg["calorimeter_eta_max"])
     is_em = (abs_id == 11) | (abs_id == 22)
     size = cfg["tower_size"]
@@ -106,36 +131,28 @@ def simulate(particles: ak.Array, heavy_flavour: ak.Array, cfg: dict, rng: np.ra
     ieta = np.clip(((eta + cfg["calorimeter_eta_max"]) / size).astype(np.int64), 0, n_eta - 1)
     iphi = np.clip(((phi + np.pi) / (2 * np.pi) * n_phi).astype(np.int64), 0, n_phi - 1)
     tower = (event * n_eta + ieta) * n_phi + iphi
-    towers = {}  # energy-flow neutrals per calorimeter: flat columns event, E, ET, Eta, Phi
+    towers = {}
     for name, in_layer, resolution, threshold in (
         ("EFlowPhoton", in_calo & is_em, cfg["ecal_resolution"], cfg["eflow_photon_e_min_gev"]),
         ("EFlowNeutralHadron", in_calo & ~is_em, cfg["hcal_resolution"], cfg["eflow_neutral_e_min_gev"]),
     ):
         keys, inverse = np.unique(tower[in_layer], return_inverse=True)
-        deposit = np.bincount(inverse, weights=flat["e"][in_layer], minlength=keys.size)
+        deposit = np.bincount(inverse, weights=energy[in_layer], minlength=keys.size)
         measured = np.maximum(deposit + rng.normal(size=keys.size) * _resolution(deposit, resolution), 0.0)
-        # Particle flow: the energy of tracked particles is known from the tracker; subtract it.
-        tracked_energy = np.bincount(inverse, weights=(flat["e"] * tracked)[in_layer], minlength=keys.size)
+        tracked_energy = np.bincount(inverse, weights=(energy * tracked)[in_layer], minlength=keys.size)
         remainder = measured - tracked_energy
         keep = remainder > threshold
-        keys, energy = keys[keep], remainder[keep]
+        keys, left = keys[keep], remainder[keep]
         tower_eta = ((keys // n_phi) % n_eta + 0.5) * size - cfg["calorimeter_eta_max"]
         tower_phi = ((keys % n_phi) + 0.5) * (2 * np.pi / n_phi) - np.pi
-        towers[name] = {
-            "event": keys // (n_eta * n_phi),
-            "E": energy,
-            "ET": energy / np.cosh(tower_eta),
-            "Eta": tower_eta,
-            "Phi": tower_phi,
-        }
-    neutral_collections = {
-        name: _jagged(
-            {field: columns[field].astype(np.float32) for field in ("ET", "Eta", "Phi", "E")}, columns["event"], n_events
-        )
-        for name, columns in towers.items()
-    }
+        towers[name] = {"event": keys // (n_eta * n_phi), "E": left, "ET": left / np.cosh(tower_eta), "Eta": tower_eta, "Phi": tower_phi}
+    return towers
 
-    # Energy-flow objects (massless) feed the jets and the missing ET.
+
+def _particle_flow(truth: dict, tracked, track_pt, towers: dict, n_events: int):
+    """The energy-flow objects (tracks and towers, massless) for the jets, and the missing ET that
+    balances them."""
+    event, eta, phi = truth["event"], truth["eta"], truth["phi"]
     parts = [{"event": event[tracked], "ET": track_pt[tracked], "Eta": eta[tracked], "Phi": phi[tracked]}, *towers.values()]
     flow_event, flow_pt, flow_eta, flow_phi = (np.concatenate([part[key] for part in parts]) for key in ("event", "ET", "Eta", "Phi"))
     order = np.argsort(flow_event, kind="stable")
@@ -147,20 +164,8 @@ def simulate(particles: ak.Array, heavy_flavour: ak.Array, cfg: dict, rng: np.ra
         ak.zip({"MET": np.hypot(met_x, met_y).astype(np.float32), "Phi": np.arctan2(met_y, met_x).astype(np.float32)}),
         np.ones(n_events, dtype=np.int64),
     )
-    flow = _jagged(
-        {"px": flow_px, "py": flow_py, "pz": flow_pt * np.sinh(flow_eta), "E": flow_pt * np.cosh(flow_eta)},
-        flow_event,
-        n_events,
-    )
-    jets = _jets(flow, heavy_flavour, cfg, rng)
-    return {
-        "EFlowTrack": tracks,
-        **neutral_collections,
-        "Electron": electrons,
-        "MuonTight": muons,
-        "Jet": jets,
-        "MissingET": missing_et,
-    }
+    flow = _jagged({"px": flow_px, "py": flow_py, "pz": flow_pt * np.sinh(flow_eta), "E": flow_pt * np.cosh(flow_eta)}, flow_event, n_events)
+    return flow, missing_et
 
 
 def _sorted_leptons(selected, pt, eta, phi, charge, event, n_events):

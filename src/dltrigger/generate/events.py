@@ -82,7 +82,7 @@ class DecayLibrary:
     products: dict
 
     @classmethod
-    def build(cls, seed: int, per_species: int) -> "DecayLibrary":
+    def build(cls, seed: int, per_species: int) -> DecayLibrary:
         """One Pythia event per species holding ``per_species`` hadrons at rest, all decayed by Pythia."""
         species = np.array(sorted({sign * h for h in WEAK_HF_HADRONS for sign in (1, -1)}), dtype=np.int64)
         pythia = make_pythia((), seed, 0.0, process_level=False)

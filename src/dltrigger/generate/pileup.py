@@ -24,9 +24,7 @@ def load_pool(path: str | os.PathLike) -> ak.Array:
     return ak.from_parquet(path)
 
 
-def place_vertices(
-    particles: ak.Array, pool: ak.Array | None, mu: float, sigma_z: float, sigma_xy: float, rng: np.random.Generator
-) -> ak.Array:
+def place_vertices(particles: ak.Array, pool: ak.Array | None, mu: float, sigma_z: float, sigma_xy: float, rng: np.random.Generator) -> ak.Array:
     """Move each event to a primary vertex drawn from the beam spot and add Poisson(mu) pool events,
     each at its own vertex (the pool is sampled with replacement)."""
     n_events = len(particles)
@@ -42,6 +40,4 @@ def place_vertices(
 
 
 def _shift(particles: ak.Array, dx, dy, dz) -> ak.Array:
-    return ak.with_field(
-        ak.with_field(ak.with_field(particles, particles.vx + dx, "vx"), particles.vy + dy, "vy"), particles.vz + dz, "vz"
-    )
+    return ak.with_field(ak.with_field(ak.with_field(particles, particles.vx + dx, "vx"), particles.vy + dy, "vy"), particles.vz + dz, "vz")

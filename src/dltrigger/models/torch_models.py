@@ -46,7 +46,7 @@ class HLFClassifier(nn.Module):
         super().__init__()
         self.net = nn.Sequential(
             nn.Linear(n_hlf, 50), nn.ReLU(), nn.Linear(50, 20), nn.ReLU(), nn.Linear(20, 10), nn.ReLU(), nn.Linear(10, N_CLASSES)
-        )  # fmt: skip
+        )
 
     def forward(self, hlf: torch.Tensor) -> torch.Tensor:
         return self.net(hlf)

@@ -1,4 +1,4 @@
-"""Training stage (reference §D): one classifier trained data-parallel on Spark by the configured engine
+"""Training stage: one classifier trained data-parallel on Spark by the configured engine
 (``torch``: TorchDistributor; ``keras``: tf-keras MultiWorkerMirroredStrategy in a barrier stage).
 
 The driver checks the inputs, picks up the checkpoints of an interrupted identical run, launches the
@@ -55,13 +55,25 @@ def check_data(model: str, train_dir: str, test_dir: str) -> tuple[Dataset, Data
 
 def fingerprint(spec: TrainingSpec, datasets) -> str:
     """What a checkpoint must share with this run to be resumed: the training settings and the data files."""
-    settings = {key: getattr(spec, key) for key in ("engine", "model", "workers", "batch_size", "learning_rate", "learning_rate_schedule", "seed", "device", "length_buckets")}
+    settings = {
+        key: getattr(spec, key)
+        for key in ("engine", "model", "workers", "batch_size", "learning_rate", "learning_rate_schedule", "seed", "device", "length_buckets")
+    }
     files = [(os.path.basename(path), os.path.getsize(path), os.path.getmtime(path)) for data in datasets for path, _ in data.parts]
     return hashlib.sha256(json.dumps([settings, files], sort_keys=True).encode()).hexdigest()[:16]
 
 
-def run_training(model: str, train_dir: str, test_dir: str, output_dir: str, settings: dict, spark_config: dict,
-                 threads: int, seed: int, log_dir: str = "logs/spark") -> list[dict]:  # fmt: skip
+def run_training(
+    model: str,
+    train_dir: str,
+    test_dir: str,
+    output_dir: str,
+    settings: dict,
+    spark_config: dict,
+    threads: int,
+    seed: int,
+    log_dir: str = "logs/spark",
+) -> list[dict]:
     """Train ``model`` and write into ``output_dir``: the model file, history.csv/.json, predictions.parquet
     and training_config.json. Per-epoch checkpoints go to ``output_dir``/checkpoints/<fingerprint>/ and
     survive a failed run, which then resumes from the last complete epoch. Returns the history."""
@@ -72,12 +84,22 @@ def run_training(model: str, train_dir: str, test_dir: str, output_dir: str, set
     engine = engine_module(settings["engine"])
     datasets = check_data(model, train_dir, test_dir)
     spec = TrainingSpec(
-        engine=settings["engine"], model=model, workers=settings["workers"], threads=settings["threads_per_worker"],
-        epochs=settings["epochs"][model], batch_size=settings["batch_size"], learning_rate=settings["learning_rate"],
-        learning_rate_schedule=settings["learning_rate_schedule"], length_buckets=settings["length_buckets"], device=settings["device"],
-        seed=seed, train_dir=os.path.abspath(train_dir), test_dir=os.path.abspath(test_dir), timeout_seconds=settings["timeout_minutes"] * 60,
+        engine=settings["engine"],
+        model=model,
+        workers=settings["workers"],
+        threads=settings["threads_per_worker"],
+        epochs=settings["epochs"][model],
+        batch_size=settings["batch_size"],
+        learning_rate=settings["learning_rate"],
+        learning_rate_schedule=settings["learning_rate_schedule"],
+        length_buckets=settings["length_buckets"],
+        device=settings["device"],
+        seed=seed,
+        train_dir=os.path.abspath(train_dir),
+        test_dir=os.path.abspath(test_dir),
+        timeout_seconds=settings["timeout_minutes"] * 60,
         bigdl=settings["bigdl"],
-    )  # fmt: skip
+    )
     key = fingerprint(spec, datasets)
     checkpoints = os.path.join(output_dir, "checkpoints")
     for stale in glob.glob(os.path.join(checkpoints, "*")):  # other settings or data: never resumable
@@ -88,7 +110,10 @@ def run_training(model: str, train_dir: str, test_dir: str, output_dir: str, set
     if resume:
         engine.check_checkpoint(resume[1])
     timeout = spec.timeout_seconds
-    outputs = {name: os.path.join(output_dir, name) for name in (engine.MODEL_FILE, "predictions.parquet", "history.csv", "history.json", "training_config.json")}
+    outputs = {
+        name: os.path.join(output_dir, name)
+        for name in (engine.MODEL_FILE, "predictions.parquet", "history.csv", "history.json", "training_config.json")
+    }
     for stale in glob.glob(os.path.join(output_dir, ".staging-*")):  # left by a killed run
         remove(stale)
     staging = os.path.join(output_dir, f".staging-{os.getpid()}")
@@ -97,18 +122,33 @@ def run_training(model: str, train_dir: str, test_dir: str, output_dir: str, set
     with session as spark, _removed_after(staging):
         slots = spark.sparkContext.defaultParallelism if spark else spec.workers
         if spec.workers > slots:
-            raise InputError(f"train.workers: {spec.workers} training processes, but Spark offers {slots} task slots (master {spark.sparkContext.master})")
+            raise InputError(
+                f"train.workers: {spec.workers} training processes, but Spark offers {slots} task slots (master {spark.sparkContext.master})"
+            )
         spec = replace(spec, staging_dir=os.path.abspath(staging))
         os.makedirs(staging)
-        log.info("training %s with engine %s: %d workers x %d events/batch, %d epochs, %d train / %d test events%s",
-                 model, spec.engine, spec.workers, spec.batch_size, spec.epochs, datasets[0].rows, datasets[1].rows,
-                 f", resuming after epoch {resume[0]}" if resume else "")  # fmt: skip
-        result = _bounded(spark, lambda: engine.launch(spark, spec), timeout, f"training of {model} ({spec.engine})", staging,
-                          settings["restarts"])  # fmt: skip
+        log.info(
+            "training %s with engine %s: %d workers x %d events/batch, %d epochs, %d train / %d test events%s",
+            model,
+            spec.engine,
+            spec.workers,
+            spec.batch_size,
+            spec.epochs,
+            datasets[0].rows,
+            datasets[1].rows,
+            f", resuming after epoch {resume[0]}" if resume else "",
+        )
+        result = _bounded(spark, lambda: engine.launch(spark, spec), timeout, f"training of {model} ({spec.engine})", staging, settings["restarts"])
         history = result["history"]
         _write_history(history, os.path.join(staging, "history.csv"), os.path.join(staging, "history.json"))
-        used = {**asdict(spec), "fingerprint": key, "train_events": datasets[0].rows, "test_events": datasets[1].rows, "final_weights_sha256": result["weights"],
-                **({"trainable_parameters": result["parameters"]} if "parameters" in result else {})}  # fmt: skip
+        used = {
+            **asdict(spec),
+            "fingerprint": key,
+            "train_events": datasets[0].rows,
+            "test_events": datasets[1].rows,
+            "final_weights_sha256": result["weights"],
+            **({"trainable_parameters": result["parameters"]} if "parameters" in result else {}),
+        }
         write_json(os.path.join(staging, "training_config.json"), used)
         for name, target in outputs.items():
             with atomic_path(target) as temporary:
@@ -147,7 +187,9 @@ def _bounded(spark, function, seconds: float, what: str, staging: str, restarts:
                 raise
             except Exception as exc:
                 if expired.is_set():
-                    raise TimeoutError(f"{what} did not finish within {seconds:.0f} s (train.timeout_minutes); its Spark jobs were cancelled") from None
+                    raise TimeoutError(
+                        f"{what} did not finish within {seconds:.0f} s (train.timeout_minutes); its Spark jobs were cancelled"
+                    ) from None
                 error = first_error_line(staging) or _last_error_line(exc)
                 if restart == restarts:
                     raise RuntimeError(f"{what} failed: {error}") from None

@@ -37,10 +37,14 @@ def job_spark_conf(memory: str) -> dict:
     without UI and without console progress bars (the job's output is the training log). A JVM out of
     memory exits (BigDL's threads would otherwise hang on) so the job fails with that error."""
     return {
-        "spark.driver.memory": memory, "spark.executor.memory": memory, "spark.driver.extraJavaOptions": "-XX:+ExitOnOutOfMemoryError",
-        "spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1", "spark.ui.enabled": "false",
+        "spark.driver.memory": memory,
+        "spark.executor.memory": memory,
+        "spark.driver.extraJavaOptions": "-XX:+ExitOnOutOfMemoryError",
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
-    }  # fmt: skip
+    }
 
 
 def launch(spark, spec: TrainingSpec) -> dict:
@@ -48,15 +52,23 @@ def launch(spark, spec: TrainingSpec) -> dict:
     environment = spec.bigdl["environment"]
     python = os.path.join(environment, "bin", "python")
     if not os.path.exists(os.path.join(environment, MARKER)):
-        raise InputError(f"{environment}: the BigDL environment is not built (python -m dltrigger.environments --environment {environment} --lock LOCK)")
+        raise InputError(
+            f"{environment}: the BigDL environment is not built (python -m dltrigger.environments --environment {environment} --lock LOCK)"
+        )
     staging = spec.staging_dir
     job = {
-        **{key: getattr(spec, key) for key in ("model", "workers", "epochs", "batch_size", "seed", "train_dir", "test_dir", "checkpoint_dir", "staging_dir")},
-        "inputs": list(inputs_of(spec.model)), "shapes": {name: list(shape) for name, shape in SHAPES.items()},
-        "learning_rates": [learning_rate(spec, epoch) for epoch in range(spec.epochs)], "model_file": MODEL_FILE,
-        "master": spec.bigdl["master"] or f"local[{spec.workers}]", "resume": latest_checkpoint(spec),
+        **{
+            key: getattr(spec, key)
+            for key in ("model", "workers", "epochs", "batch_size", "seed", "train_dir", "test_dir", "checkpoint_dir", "staging_dir")
+        },
+        "inputs": list(inputs_of(spec.model)),
+        "shapes": {name: list(shape) for name, shape in SHAPES.items()},
+        "learning_rates": [learning_rate(spec, epoch) for epoch in range(spec.epochs)],
+        "model_file": MODEL_FILE,
+        "master": spec.bigdl["master"] or f"local[{spec.workers}]",
+        "resume": latest_checkpoint(spec),
         "spark_conf": job_spark_conf(spec.bigdl["memory"]),
-    }  # fmt: skip
+    }
     spec_path = os.path.join(staging, "bigdl-spec.json")
     with open(spec_path, "w") as handle:
         json.dump(job, handle)
@@ -64,14 +76,17 @@ def launch(spark, spec: TrainingSpec) -> dict:
     env = {**os.environ, "PYTHONPATH": source, "PYTHONNOUSERSITE": "1"}
     for variable in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON", "SPARK_HOME", "JAVA_HOME", "PYTHONHOME"):  # the main environment's
         env.pop(variable, None)
-    status = subprocess.run([python, "-m", "dltrigger.bigdl_job", spec_path], env=env, stdout=sys.stdout, stderr=sys.stderr,
-                            timeout=spec.timeout_seconds).returncode  # fmt: skip
+    status = subprocess.run(
+        [python, "-m", "dltrigger.bigdl_job", spec_path], env=env, stdout=sys.stdout, stderr=sys.stderr, timeout=spec.timeout_seconds
+    ).returncode
     if status != 0:
         raise RuntimeError(f"the BigDL job exited with status {status}")
     with open(os.path.join(staging, "bigdl-result.json")) as handle:
         result = json.load(handle)
-    history = [history_record(record["epoch"], record["learning_rate"], np.array(record["train"]), np.array(record["validation"]), record["seconds"])
-               for record in result["history"]]  # fmt: skip
+    history = [
+        history_record(record["epoch"], record["learning_rate"], np.array(record["train"]), np.array(record["validation"]), record["seconds"])
+        for record in result["history"]
+    ]
     test = Dataset.open(spec.test_dir)
     ids = list(test.batches(0, test.rows, max(test.rows, 1), ("label", *ID_COLUMNS)))
     write_predictions(spec, 0, [np.load(os.path.join(staging, "probabilities.npy"))], ids)

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -44,7 +44,7 @@ class Dataset:
     zero_padding: bool  # padding rows are zero: batches may be cut to their longest event
 
     @classmethod
-    def open(cls, directory: str) -> "Dataset":
+    def open(cls, directory: str) -> Dataset:
         import pyarrow.parquet as pq
 
         paths = sorted(glob.glob(os.path.join(directory, "part-*.parquet"))) or sorted(glob.glob(os.path.join(directory, "*.parquet")))
@@ -71,7 +71,9 @@ class Dataset:
             return rank * size, (rank + 1) * size
         return rank * total // world, (rank + 1) * total // world
 
-    def batches(self, start: int, stop: int, batch_size: int, columns, compact: bool = False, buckets: tuple[int, int] | None = None) -> Iterator[dict]:
+    def batches(
+        self, start: int, stop: int, batch_size: int, columns, compact: bool = False, buckets: tuple[int, int] | None = None
+    ) -> Iterator[dict]:
         """Rows [start, stop) in batches of ``batch_size`` (the last one may be smaller), as numpy arrays:
         ``GRU_input`` as (n, steps, 19) sequences, other list columns as (n, width) arrays, the rest 1-d.
         ``compact``: with zero padding, sequences only as long as the batch's longest event (else 801
@@ -133,9 +135,11 @@ class Dataset:
                         raise InputError(f"{path}: column GRU_input: {exc}") from None
                     continue
                 shape = numpy_of_lists(column).shape[1:] if pa.types.is_list(column.type) else ()
-                expected = [(N_ROWS, len(LLF_NAMES)), (N_ROWS * len(LLF_NAMES),)] if name == "GRU_input" else [(WIDTHS.get(name),) if name in WIDTHS else ()]
+                expected = (
+                    [(N_ROWS, len(LLF_NAMES)), (N_ROWS * len(LLF_NAMES),)] if name == "GRU_input" else [(WIDTHS.get(name),) if name in WIDTHS else ()]
+                )
                 if shape not in expected:
-                    values = lambda shape: f"{' x '.join(map(str, shape))} values" if shape else "one value"  # noqa: E731
+                    values = lambda shape: f"{' x '.join(map(str, shape))} values" if shape else "one value"
                     raise InputError(f"{path}: column {name} has {values(shape)} per event, expected {values(expected[0])}")
 
     def _numpy(self, table: pa.Table, columns: list[str], compact: bool) -> dict:
@@ -190,9 +194,12 @@ def _with_derived(table: pa.Table, columns: list[str], file: str, first_row: int
     """The columns a table in the original's schema lacks: its label from the one-hot ``encoded_label``,
     and an identity for each event (the file's name and the row in it) so its predictions can be traced."""
     rows = np.arange(first_row, first_row + table.num_rows, dtype=np.int64)
-    made = {"source_file": lambda: pa.array([file] * table.num_rows, pa.string()), "entry": lambda: pa.array(rows),
-            "event_number": lambda: pa.array(rows),
-            "label": lambda: pa.array(numpy_of_lists(table.column("encoded_label")).argmax(axis=1).astype(np.int32))}  # fmt: skip
+    made = {
+        "source_file": lambda: pa.array([file] * table.num_rows, pa.string()),
+        "entry": lambda: pa.array(rows),
+        "event_number": lambda: pa.array(rows),
+        "label": lambda: pa.array(numpy_of_lists(table.column("encoded_label")).argmax(axis=1).astype(np.int32)),
+    }
     for name in columns:
         if name not in table.column_names:
             table = table.append_column(name, made[name]())

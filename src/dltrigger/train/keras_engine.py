@@ -50,9 +50,12 @@ def _barrier_task(spec: TrainingSpec):
     ports = context.allGather(str(free_port(hosts[rank])))
     tf_config = {"cluster": {"worker": [f"{host}:{port}" for host, port in zip(hosts, ports)]}, "task": {"type": "worker", "index": rank}}
     env = {
-        **os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
+        **os.environ,
+        "TF_CONFIG": json.dumps(tf_config),
+        "TF_USE_LEGACY_KERAS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
         **({"CUDA_VISIBLE_DEVICES": ""} if spec.device == "cpu" else {}),
-    }  # fmt: skip
+    }
     result_path = os.path.join(spec.staging_dir, f"result-{rank}.json")
     command = [sys.executable, "-m", __name__, replace(spec, rank=rank).to_json(), result_path]
     status = subprocess.run(command, env=env, preexec_fn=_die_with_parent).returncode
@@ -80,9 +83,15 @@ def train_process(spec: TrainingSpec) -> dict:
     tf.config.threading.set_inter_op_parallelism_threads(spec.threads)
     cuda = spec.device == "cuda"
     if cuda and not tf.config.list_physical_devices("GPU"):
-        raise InputError("train.device: cuda, but TensorFlow sees no GPU (the environment has tensorflow-cpu; the keras engine on GPUs needs tensorflow[and-cuda]==2.21.0)")
-    implementation = tf.distribute.experimental.CommunicationImplementation.NCCL if cuda else tf.distribute.experimental.CommunicationImplementation.RING
-    strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=tf.distribute.experimental.CommunicationOptions(implementation=implementation))
+        raise InputError(
+            "train.device: cuda, but TensorFlow sees no GPU (the environment has tensorflow-cpu; the keras engine on GPUs needs tensorflow[and-cuda]==2.21.0)"
+        )
+    implementation = (
+        tf.distribute.experimental.CommunicationImplementation.NCCL if cuda else tf.distribute.experimental.CommunicationImplementation.RING
+    )
+    strategy = tf.distribute.MultiWorkerMirroredStrategy(
+        communication_options=tf.distribute.experimental.CommunicationOptions(implementation=implementation)
+    )
     rank, world = spec.rank, spec.workers
     keras.utils.set_random_seed(spec.seed)
     inputs = inputs_of(spec.model)

@@ -49,8 +49,10 @@ class TrainingSpec:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "TrainingSpec":
+    def from_json(cls, text: str) -> TrainingSpec:
         return cls(**json.loads(text))  # as the original's evaluation
+
+
 CHECKPOINT = re.compile(r"epoch-(\d{3})\.(pt|npz)$")
 
 

@@ -13,7 +13,17 @@ from ..files import atomic_path
 from ..models import MODEL_FILES, inputs_of
 from ..schema import ID_COLUMNS
 from .data import Dataset
-from .process import VALIDATION_BATCH, EpochHooks, TrainingSpec, epoch_seed, latest_checkpoint, reporting_errors, reuse_freed_memory, run_epochs, weights_digest
+from .process import (
+    VALIDATION_BATCH,
+    EpochHooks,
+    TrainingSpec,
+    epoch_seed,
+    latest_checkpoint,
+    reporting_errors,
+    reuse_freed_memory,
+    run_epochs,
+    weights_digest,
+)
 
 MODEL_FILE = MODEL_FILES["torch"]
 
@@ -72,7 +82,9 @@ def train_process(spec: TrainingSpec) -> list[dict] | None:
             for batch in test.batches(*test_rows, VALIDATION_BATCH, (*inputs, "label", *ID_COLUMNS), compact=True, buckets=(None, 0)):
                 x, y = tensors(batch)
                 logits = model(*x)
-                sums += torch.tensor([F.cross_entropy(logits, y, reduction="sum").item(), (logits.argmax(1) == y).sum().item(), y.numel()], dtype=torch.float64)
+                sums += torch.tensor(
+                    [F.cross_entropy(logits, y, reduction="sum").item(), (logits.argmax(1) == y).sum().item(), y.numel()], dtype=torch.float64
+                )
                 if keep:
                     probs.append(probabilities(logits).cpu().numpy())
                     ids.append({name: batch[name] for name in ("label", *ID_COLUMNS)})

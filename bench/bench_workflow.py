@@ -1,7 +1,7 @@
 """Whole-workflow timings: a plots-only rerun of a finished run, and the README's `make run` on a fresh clone.
 
     .venv/bin/python bench/bench_workflow.py plots          # in a workflow directory whose default run finished
-    .venv/bin/python bench/bench_workflow.py fresh-clone    # git clone of HEAD into a temporary directory, then `make run`
+    .venv/bin/python bench/bench_workflow.py fresh-clone [--into DIR]   # git clone of HEAD, then `make run`
 
 `plots` forces every plotting rule to rerun (`--forcerun plot_roc plot_trigger ...`) and prints the wall
 time of that Snakemake call (goal: <= 30 s on 2 cores). `fresh-clone` prints the wall time of the set-up
@@ -36,9 +36,9 @@ def plots_rerun(workdir: Path, cores: int) -> None:
     print(f"plots-only rerun ({len(PLOT_RULES)} rules, {cores} cores): {seconds:.1f} s (goal <= 30 s)")
 
 
-def fresh_clone(cores: int) -> None:
+def fresh_clone(cores: int, into: Path | None) -> None:
     with tempfile.TemporaryDirectory(prefix="dltrigger-clone-") as scratch:
-        clone = Path(scratch) / "dltrigger"
+        clone = into or Path(scratch) / "dltrigger"
         subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
         setup = timed(["make", "setup"], clone)
         workflow = timed(["make", "run", f"SNAKEMAKE_ARGS=--cores {cores} --quiet"], clone)
@@ -55,11 +55,12 @@ def main() -> None:
     parser.add_argument("what", choices=["plots", "fresh-clone"])
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=REPO, help="workflow directory of a finished run (plots)")
+    parser.add_argument("--into", type=Path, default=None, help="clone into this new directory and keep it (fresh-clone; default: a temporary one)")
     args = parser.parse_args()
     if args.what == "plots":
         plots_rerun(args.workdir, args.cores)
     else:
-        fresh_clone(args.cores)
+        fresh_clone(args.cores, args.into)
 
 
 if __name__ == "__main__":

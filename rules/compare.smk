@@ -7,7 +7,9 @@ rule compare_train:
         unpack(lambda wildcards: engine_environment(wildcards.engine)),
         unpack(get_features),
     output:
+        model="results/compare/{engine}/{model}/model.{engine}",
         predictions=directory("results/compare/{engine}/{model}/predictions.parquet"),
+        history="results/compare/{engine}/{model}/history.csv",
         history_json="results/compare/{engine}/{model}/history.json",
         config="results/compare/{engine}/{model}/training_config.json",
     log:

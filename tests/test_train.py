@@ -250,7 +250,7 @@ def test_bad_training_inputs_are_named_in_one_line(features, tmp_path):
         train("hlf", (str(tmp_path / "empty"), features[1]), tmp_path / "out")
     with pytest.raises(InputError, match=r"train.workers: 3 training processes, but Spark offers 2 task slots"):
         train("hlf", features, tmp_path / "out", workers=3)
-    assert not (tmp_path / "out" / "model.pt").exists()
+    assert not (tmp_path / "out" / "model.torch").exists()
 
 
 def test_a_corrupt_checkpoint_stops_the_run_with_its_name(features, uninterrupted, tmp_path):

@@ -290,7 +290,7 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
         history = json.loads((trained / "history.json").read_text())
         assert len(history) == 1 and history[0]["train_events"] == 2 * (sum(counts["train"].values()) // 2)
         assert pq.read_table(trained / "predictions.parquet").num_rows == sum(counts["test"].values())
-        assert (trained / "model.pt").exists() and "epoch 1/1" in (workdir / f"logs/train/torch/{model}.log").read_text()
+        assert (trained / "model.torch").exists() and "epoch 1/1" in (workdir / f"logs/train/torch/{model}.log").read_text()
 
     # ... and evaluated: every figure (PNG and PDF) and table of the default target, and the report.
     figures = [f"roc_{selector}{axis}" for selector in ("qcd", "ttbar", "wjets") for axis in ("", "_logfpr")]

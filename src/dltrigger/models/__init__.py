@@ -16,8 +16,9 @@ MODELS = {
 }
 
 
-# The training engines and the file each writes its trained model to.
-MODEL_FILES = {"torch": "model.pt", "keras": "model.keras", "bigdl": "model.bigdl"}
+# The training engines and the file each writes its trained model to (named after the engine, so that a
+# rule with an {engine} wildcard can declare it).
+MODEL_FILES = {engine: f"model.{engine}" for engine in ("torch", "keras", "bigdl")}
 ENGINES = tuple(MODEL_FILES)
 
 

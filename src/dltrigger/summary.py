@@ -94,7 +94,7 @@ def write_summary(path: str, *, auc_md: str, trigger_md: str, ordering_md: str, 
         "",
         "## This run against the paper",
         "",
-        f"{tested:,} test events, {tested / PAPER_TEST_EVENTS:.2%} of the original's {PAPER_TEST_EVENTS:,}: statistical uncertainties "
+        f"{tested:,} test events, {100 * tested / PAPER_TEST_EVENTS:.2g} % of the original's {PAPER_TEST_EVENTS:,}: statistical uncertainties "
         f"here are ~{np.sqrt(PAPER_TEST_EVENTS / tested):.0f}x the original's. Every ± is the 68 % interval of a paired bootstrap over "
         f"the test events ({uncertainties['resamples']} resamples); `pull` = (ours − paper) / our uncertainty. The original's "
         "samples had pileup and 3.4 M training events (docs/results.md says what a run of this size can show).",

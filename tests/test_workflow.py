@@ -62,7 +62,7 @@ def job_counts(result) -> dict:
 
 
 DEFAULT_JOBS = {
-    "generate_chunk": "8",
+    "generate_chunk": "26",
     "sample_manifest": "3",
     "ingest": "1",
     "features": "1",

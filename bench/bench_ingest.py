@@ -86,7 +86,7 @@ def main() -> None:
         megabytes = sum(os.path.getsize(f) for f in files) / 1e6
         events, seconds = bare_read(files)
         rows = [("bare uproot read", events / seconds, megabytes / seconds)]
-        ingest = run_ingest(list(by_sample.values()), f"{tmp}/events.parquet", f"{tmp}/cutflow.tsv", SPARK, 1, CORRECTED, 2000)
+        ingest = run_ingest(list(by_sample.values()), f"{tmp}/events.parquet", f"{tmp}/cutflow.tsv", SPARK, 1, CORRECTED, 8000)
         floor = seconds + rewrite(f"{tmp}/events.parquet", tmp)
         rows.append(("bare read + output write", events / floor, megabytes / floor))
         rows.append(("Spark ingestion", ingest["events_read"] / ingest["job_seconds"], megabytes / ingest["job_seconds"]))

@@ -100,13 +100,14 @@ def test_training_reads_the_original_published_schema(tmp_path):
     """Files in the original study's published schema (HLF_input, GRU_input as 801 x 19 doubles, flat or
     nested, encoded_label; no label, no event identity) train and predict without ingestion."""
     write_features(tmp_path / "trainUndersampled_InclusiveClassifier.parquet", 192, seed=5, layout="original")
-    write_features(tmp_path / "testUndersampled_InclusiveClassifier.parquet", 60, seed=6, layout="original_nested")
-    inputs = (str(tmp_path / "trainUndersampled_InclusiveClassifier.parquet"), str(tmp_path / "testUndersampled_InclusiveClassifier.parquet"))
+    write_features(tmp_path / "test", 60, seed=6, parts=1, layout="original_nested")
+    single_file = str(tmp_path / "test" / "part-00000.parquet")  # a folder of parts, or one file
+    inputs = (str(tmp_path / "trainUndersampled_InclusiveClassifier.parquet"), single_file)
     history = train("inclusive", inputs, tmp_path / "out")
     assert history[-1]["loss"] < history[0]["loss"] and history[0]["train_events"] == 192
     predictions = pq.read_table(tmp_path / "out" / "predictions.parquet").to_pandas()
-    assert len(predictions) == 60 and set(predictions.source_file) == {"part-00000.parquet", "part-00001.parquet"}
-    assert sorted(predictions.entry) == sorted([*range(30), *range(30)])  # the row in its file
+    assert len(predictions) == 60 and set(predictions.source_file) == {"part-00000.parquet"}
+    assert sorted(predictions.entry) == list(range(60))  # the row in its file
     table = pq.read_table(inputs[1])
     expected = np.stack(table.column("encoded_label").to_numpy(zero_copy_only=False)).argmax(axis=1)
     assert sorted(predictions.label) == sorted(expected.tolist())

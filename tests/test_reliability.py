@@ -88,11 +88,13 @@ def test_a_bad_input_file_stops_ingestion_in_one_line_and_leaves_no_output(case,
     make, message = BAD_FILES[case]
     workdir = copy_workflow(tmp_path)
     (workdir / "data").mkdir()
-    good, bad = workdir / "data" / "good.root", workdir / "data" / "bad.root"
+    good, other, bad = (workdir / "data" / f"{name}.root" for name in ("good", "other", "bad"))
     shutil.copy(sanity_samples["ttbar"][0], good)
+    shutil.copy(sanity_samples["wjets"][0], other)
     make(bad, good)
-    (workdir / "samples.tsv").write_text(SHEET + "good\tttbar\tdata/good.root\t\nbad\tqcd\tdata/bad.root\t\n")
-    before = {path: digest(path) for path in (good, bad)}
+    rows = ["good\tttbar\tdata/good.root\t", "other\twjets\tdata/other.root\t", "bad\tqcd\tdata/bad.root\t"]
+    (workdir / "samples.tsv").write_text(SHEET + "\n".join(rows) + "\n")
+    before = {path: digest(path) for path in (good, other, bad)}
     result = snakemake(workdir, "results/ingest/events.parquet", "--cores", "2", "--config", "samples=samples.tsv", check=False)
     assert result.returncode != 0
     expected = "dltrigger: " + message.format(path="data/bad.root")
@@ -100,7 +102,7 @@ def test_a_bad_input_file_stops_ingestion_in_one_line_and_leaves_no_output(case,
     assert "Traceback" not in (workdir / "logs/ingest/ingest.log").read_text()  # an input problem, not a bug
     assert not (workdir / "results/ingest").exists() or os.listdir(workdir / "results/ingest") == []  # nothing partial
     assert (workdir / "results/raw/good/manifest.json").exists()  # the other sample is untouched
-    assert {path: digest(path) for path in (good, bad)} == before  # raw inputs are never written
+    assert {path: digest(path) for path in (good, other, bad)} == before  # raw inputs are never written
 
 
 def test_events_with_nan_or_inf_are_dropped_named_and_counted(tmp_path, caplog):

@@ -93,7 +93,7 @@ def plot_roc(curves: dict, metrics: dict, uncertainties: dict, selector: str, ou
             ax.set_ylim(0, 1.05)
             ax.set_xlabel("Background contamination (FPR)")
             ax.set_ylabel("Signal efficiency (TPR)")
-            ax.legend(loc="lower right", title=f"{CLASS_STYLE[selector][1]} selector", fontsize="small")
+            ax.legend(loc="lower right", title=f"{CLASS_STYLE[selector][1]} selector", fontsize="x-small", title_fontsize="small")
             label(ax, settings)
             save(fig, outputs[scale], settings)
 

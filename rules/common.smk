@@ -6,7 +6,7 @@ from dltrigger.config import config_hash, derive_seed, load_samples, validate_co
 from dltrigger.environments import MARKER as ENVIRONMENT_MARKER
 from dltrigger.errors import ConfigError
 from dltrigger.files import unwritable
-from dltrigger.models import ENGINES, MODEL_FILES, MODELS
+from dltrigger.models import ENGINES, MODEL_FILES, MODELS, TREE_MODELS
 from dltrigger.schema import CLASSES
 from dltrigger.sources import is_remote
 
@@ -34,7 +34,7 @@ wildcard_constraints:
     sample="|".join(SAMPLES["sample"]),
     engine="|".join(ENGINES),
     chunk=r"\d+",
-    model="|".join(MODELS),
+    model="|".join([*MODELS, *TREE_MODELS]),
 
 
 def chunks_of(sample):
@@ -141,9 +141,16 @@ def engine_environment(engine):
 
 
 def get_train_settings(engine, model, epochs=None):
-    """The train config for one engine (and, for the engine comparison, a fixed number of epochs)."""
+    """The train config of a network for one engine (and, for the engine comparison, a fixed number of
+    epochs); without the model list and the trees' settings, so that changing those retrains no network."""
     epochs_of = dict(config["train"]["epochs"], **({model: epochs} if epochs else {}))
-    return dict(config["train"], engine=engine, epochs=epochs_of)
+    network = {key: value for key, value in config["train"].items() if key not in ("models", "trees")}
+    return dict(network, engine=engine, epochs=epochs_of)
+
+
+def get_tree_settings(model):
+    """What a tree baseline's fit depends on: its own settings and the number of workers."""
+    return {"workers": config["train"]["workers"], "trees": {model: config["train"]["trees"][model]}}
 
 
 COMPARED_ENGINES = config["compare_engines"]["engines"]

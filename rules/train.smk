@@ -25,6 +25,8 @@ rule bigdl_env:
 
 
 rule train:
+    wildcard_constraints:
+        model="|".join(MODELS),
     input:
         unpack(lambda wildcards: engine_environment(TRAIN_ENGINE)),
         unpack(get_features),
@@ -50,3 +52,34 @@ rule train:
         "../envs/train.yaml"
     script:
         "../scripts/train.py"
+
+
+# The tree baselines on the 14 HLF (Spark ML random forest, XGBoost on Spark), whatever the engine: the
+# same outputs as the networks' training, so evaluation takes them unchanged.
+rule train_trees:
+    wildcard_constraints:
+        model="|".join(TREE_MODELS),
+    input:
+        unpack(get_features),
+    output:
+        model=directory(f"{TRAIN_DIR}/model.spark"),
+        predictions=directory(f"{TRAIN_DIR}/predictions.parquet"),
+        history=f"{TRAIN_DIR}/history.csv",
+        history_json=f"{TRAIN_DIR}/history.json",
+        config=f"{TRAIN_DIR}/training_config.json",
+    log:
+        f"logs/train/{TRAIN_ENGINE}/{{model}}.log",
+    benchmark:
+        benchmarks("train", f"{TRAIN_ENGINE}/{{model}}")
+    params:
+        train=lambda wildcards: get_tree_settings(wildcards.model),
+        spark=config["spark"],
+        seed=config["seed"],
+    threads: workflow.cores
+    resources:
+        mem_mb=4000,
+        runtime=config["train"]["timeout_minutes"] + 10,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/train_trees.py"

@@ -106,7 +106,7 @@ def test_evaluate_model_metrics_confusion_and_operating_point():
     for signal, name in enumerate(evaluate.CLASSES):
         selector = metrics["selectors"][name]
         fpr, tpr, _ = evaluate.roc_curve(labels, scores[:, signal], signal)
-        assert selector["auc"] == evaluate.auc(fpr, tpr) and 0.9 < selector["auc"] < 1
+        assert selector["auc"] == pytest.approx(evaluate.auc(fpr, tpr), abs=1e-12) and 0.9 < selector["auc"] < 1
         point = selector["operating_point"]
         passed = scores[:, signal] >= point["threshold"]
         # The loosest threshold with >= 99 % signal efficiency: one step tighter drops below 99 %.

@@ -19,7 +19,7 @@ import torch
 from dltrigger.arrays import arrow_lists
 from dltrigger.errors import InputError
 from dltrigger.files import write_parquet
-from dltrigger.models import MODELS, keras_parameters
+from dltrigger.models import MODELS, TREE_MODELS, keras_parameters, reads_every_row
 from dltrigger.models.torch_models import SequenceBranch, build, trainable_parameters
 from dltrigger.schema import LABELS, N_ROWS
 from dltrigger.train import engine_module, run_training
@@ -161,8 +161,12 @@ def test_masking_reads_each_event_up_to_its_last_real_row():
 
 
 @pytest.mark.parametrize("engine", ["torch", "keras"])
-# The particle GRU is also the inclusive model's branch; both run in the slow set (make test-all).
-@pytest.mark.parametrize("model", [pytest.param(name, marks=[pytest.mark.slow] if name in ("particle", "inclusive_lstm") else []) for name in MODELS])
+# The particle GRU is also the inclusive model's branch; it, the LSTM and the Transformer (attention over
+# all 801 rows) run in the slow set (make test-all).
+@pytest.mark.parametrize(
+    "model",
+    [pytest.param(name, marks=[pytest.mark.slow] if name in ("particle", "inclusive_lstm", "inclusive_transformer") else []) for name in MODELS],
+)
 def test_each_model_trains_distributed_with_two_workers(model, engine, features, tmp_path):
     history = train(model, features, tmp_path, engine=engine)
     assert [row["epoch"] for row in history] == [1, 2]
@@ -302,7 +306,7 @@ def bigdl_environment():
 def test_bigdl_trains_the_hlf_classifier_on_its_own_spark(bigdl_environment, features, tmp_path):
     """BigDL 2.4 in its environment (Python 3.10, Spark 3.1.3, Java 11) trains on local[2]: one model
     replica per core on the same Parquet, predictions better than chance, the Keras parameter count."""
-    from dltrigger.evaluate import auc, read_predictions, roc_curve
+    from dltrigger.evaluate import one_vs_rest_auc, read_predictions
     from dltrigger.models.bigdl_models import bigdl_parameters
 
     history = train(
@@ -322,7 +326,7 @@ def test_bigdl_trains_the_hlf_classifier_on_its_own_spark(bigdl_environment, fea
     assert len(labels) == 90 and np.allclose(scores.sum(axis=1), 1.0, atol=1e-5)
     predictions = pq.read_table(tmp_path / "predictions.parquet").to_pandas()
     assert sorted(predictions.entry) == list(range(90))
-    aucs = [auc(*roc_curve(labels, scores[:, signal], signal)[:2]) for signal in LABELS.values()]
+    aucs = [one_vs_rest_auc(labels, scores[:, signal], signal) for signal in LABELS.values()]
     # Two epochs separate the outer classes; tt̄, shifted between them, stays near chance (0.46-0.57 seen:
     # BigDL's shuffling and gradient aggregation are not seeded, so the numbers vary from run to run).
     assert aucs[LABELS["qcd"]] > 0.8 and aucs[LABELS["wjets"]] > 0.7
@@ -330,10 +334,12 @@ def test_bigdl_trains_the_hlf_classifier_on_its_own_spark(bigdl_environment, fea
     assert sorted(os.listdir(tmp_path / "checkpoints" / used["fingerprint"])) == ["epoch-001.npz", "epoch-002.npz"]
 
 
-def test_bigdl_parameter_counts_differ_from_keras_only_by_the_gru_bias():
+def test_bigdl_parameter_counts_differ_from_keras_only_by_the_gru_bias(features, tmp_path):
     from dltrigger.models.bigdl_models import bigdl_parameters
 
-    assert [bigdl_parameters(model) for model in MODELS] == [2013, 10653, 12203, 15703]
+    assert [bigdl_parameters(model) for model in MODELS if not reads_every_row(model)] == [2013, 10653, 12203, 15703]
+    with pytest.raises(InputError, match="^train.models: inclusive_transformer has no BigDL version"):
+        train("inclusive_transformer", features, tmp_path, engine="bigdl")
 
 
 def test_no_python_310_is_one_line_naming_the_setting(tmp_path):
@@ -341,3 +347,28 @@ def test_no_python_310_is_one_line_naming_the_setting(tmp_path):
 
     with pytest.raises(InputError, match=r"^train.bigdl.python: '.*python3.11' is not a Python 3.10 interpreter"):
         find_python(os.path.realpath(sys.executable))
+
+
+@pytest.mark.parametrize("model", TREE_MODELS)
+def test_tree_baselines_fit_on_spark_and_write_what_the_networks_write(model, features, tmp_path):
+    """The random forest (Spark ML) and XGBoost (its Spark estimator, 2 workers) on local[2,2]: test
+    predictions as the networks write them, well above chance on separable classes, a history (XGBoost:
+    a row per boosting round, its validation loss falling), and the same predictions on a rerun."""
+    from dltrigger.evaluate import one_vs_rest_auc, read_predictions
+    from dltrigger.train.trees import run_tree_training
+
+    runs = []
+    for output in (tmp_path / "first", tmp_path / "second"):
+        history = run_tree_training(model, *features, str(output), SETTINGS, SPARK, threads=2, seed=11)
+        runs.append(pq.read_table(output / "predictions.parquet").sort_by("entry"))
+    labels, scores = read_predictions(str(tmp_path / "first" / "predictions.parquet"))
+    assert len(labels) == 90 and np.allclose(scores.sum(axis=1), 1.0, atol=1e-5)
+    assert all(one_vs_rest_auc(labels, scores[:, signal], signal) > 0.8 for signal in LABELS.values())
+    assert runs[0].equals(runs[1])  # seeded: a rerun gives the same numbers
+    assert (tmp_path / "first" / "model.spark").is_dir()
+    if model == "xgboost":
+        assert len(history) == SETTINGS["trees"]["xgboost"]["rounds"] and history[-1]["val_loss"] < history[0]["val_loss"]
+    else:
+        assert len(history) == 1 and history[0]["val_accuracy"] > 0.6
+    used = json.loads((tmp_path / "first" / "training_config.json").read_text())
+    assert used["train_events"] == 256 and used["test_events"] == 90

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from .evaluate import auc, read_predictions, roc_curve
+from .evaluate import one_vs_rest_auc, read_predictions
 from .schema import CLASSES
 
 
@@ -19,7 +19,7 @@ def comparison_row(engine: str, model: str, history_path: str, predictions_dir: 
         history = json.load(handle)
     timed = history[1:] or history
     labels, scores = read_predictions(predictions_dir)
-    aucs = {f"auc_{name}": auc(*roc_curve(labels, scores[:, k], k)[:2]) for k, name in enumerate(CLASSES)}
+    aucs = {f"auc_{name}": one_vs_rest_auc(labels, scores[:, k], k) for k, name in enumerate(CLASSES)}
     return {
         "engine": engine,
         "model": model,

@@ -21,6 +21,9 @@ MODEL_STYLE = {
     "particle": ("#ffa90e", "Particle-sequence classifier"),
     "inclusive": ("#bd1f01", "Inclusive classifier"),
     "inclusive_lstm": ("#832db6", "Inclusive classifier (LSTM)"),
+    "inclusive_transformer": ("#92dadd", "Inclusive classifier (Transformer)"),
+    "rf": ("#a96b59", "Random forest (HLF)"),
+    "xgboost": ("#717581", "XGBoost (HLF)"),
 }
 CLASS_STYLE = {"qcd": ("#94a4a2", "QCD"), "ttbar": ("#e76300", r"$t\bar{t}$"), "wjets": ("#5790fc", "W+jets")}
 HLF_UNITS = {"HT": "GeV", "MET": "GeV", "MT": "GeV", "LepPt": "GeV"}

@@ -13,7 +13,11 @@ MODELS = {
     "particle": (("GRU_input",), "gru", 10803),
     "inclusive": (("GRU_input", "HLF_input"), "gru", 12353),
     "inclusive_lstm": (("GRU_input", "HLF_input"), "lstm", 15703),
+    # The original's Transformer variant: self-attention over all 801 rows in place of the GRU branch.
+    "inclusive_transformer": (("GRU_input", "HLF_input"), "attention", 173378),
 }
+# The Transformer branch: 8 heads of key size 19, then a Dense(20) per row, flattened, to Dense(10).
+ATTENTION_HEADS, ATTENTION_KEY_DIM, ROW_UNITS, ATTENTION_UNITS = 8, 19, 20, 10
 
 
 # The training engines and the file each writes its trained model to (named after the engine, so that a
@@ -22,8 +26,18 @@ MODEL_FILES = {engine: f"model.{engine}" for engine in ("torch", "keras", "bigdl
 ENGINES = tuple(MODEL_FILES)
 
 
+# The original's tree baselines on the 14 HLF, trained by Spark ML and XGBoost whatever the engine.
+TREE_MODELS = ("rf", "xgboost")
+
+
+def reads_every_row(model: str) -> bool:
+    """Whether the model reads the particle rows by position (the Transformer flattens all 801 of them), so
+    that its batches hold the full, dense sequences: no length-bucketed, shortened ones."""
+    return model in MODELS and MODELS[model][1] == "attention"
+
+
 def inputs_of(model: str) -> tuple[str, ...]:
-    return MODELS[model][0]
+    return ("HLF_input",) if model in TREE_MODELS else MODELS[model][0]
 
 
 def keras_parameters(model: str) -> int:

@@ -5,7 +5,7 @@ process with ``TF_USE_LEGACY_KERAS=1`` (the keras engine's training processes se
 from __future__ import annotations
 
 from ..schema import HLF_NAMES, LLF_NAMES, N_ROWS
-from . import DROPOUT, MODELS, N_CLASSES, RNN_UNITS
+from . import ATTENTION_HEADS, ATTENTION_KEY_DIM, ATTENTION_UNITS, DROPOUT, MODELS, N_CLASSES, RNN_UNITS, ROW_UNITS
 
 
 def build(model: str):
@@ -21,8 +21,15 @@ def build(model: str):
             hidden = layers.Dense(units, activation="relu")(hidden)
         return keras.Model(hlf, layers.Dense(N_CLASSES, activation="softmax")(hidden), name=model)
     particles = keras.Input(shape=(N_ROWS, len(LLF_NAMES)), name="GRU_input")
-    recurrent = layers.GRU if cell == "gru" else layers.LSTM
-    sequence = layers.Dropout(DROPOUT)(recurrent(RNN_UNITS, activation="tanh")(layers.Masking(mask_value=0.0)(particles)))
+    if cell == "attention":  # the original's Transformer branch, layer for layer
+        attended = layers.MultiHeadAttention(num_heads=ATTENTION_HEADS, key_dim=ATTENTION_KEY_DIM)(particles, particles, particles)
+        rows = layers.TimeDistributed(layers.Dense(ROW_UNITS, activation="relu"))(
+            layers.Dropout(DROPOUT)(layers.LayerNormalization(epsilon=1e-6)(attended))
+        )
+        sequence = layers.Dense(ATTENTION_UNITS, activation="relu")(layers.Flatten()(rows))
+    else:
+        recurrent = layers.GRU if cell == "gru" else layers.LSTM
+        sequence = layers.Dropout(DROPOUT)(recurrent(RNN_UNITS, activation="tanh")(layers.Masking(mask_value=0.0)(particles)))
     if inputs == ("GRU_input",):
         return keras.Model(particles, layers.Dense(N_CLASSES, activation="softmax")(sequence), name=model)
     merged = layers.Concatenate()([sequence, layers.Dropout(DROPOUT)(hlf)])

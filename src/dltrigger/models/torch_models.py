@@ -7,7 +7,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import DROPOUT, MODELS, N_CLASSES, RNN_UNITS
+from ..schema import N_ROWS
+from . import ATTENTION_HEADS, ATTENTION_KEY_DIM, ATTENTION_UNITS, DROPOUT, MODELS, N_CLASSES, RNN_UNITS, ROW_UNITS
 
 
 class SequenceBranch(nn.Module):
@@ -39,6 +40,34 @@ class SequenceBranch(nn.Module):
         return self.dropout(torch.where(length[:, None] > 0, state, torch.zeros_like(state)))
 
 
+class AttentionBranch(nn.Module):
+    """The original Transformer's branch over the dense (801, 19) rows: multi-head self-attention (8 heads
+    of key size 19, as Keras's MultiHeadAttention: per-head projections of the 19 features, outputs
+    projected back to 19) -> LayerNorm(eps 1e-6) -> Dropout 0.2 -> Dense(20, ReLU) per row -> Flatten ->
+    Dense(10, ReLU). As in the original: no residual connection and no mask (padding rows are attended
+    to), so it reads all 801 rows in their places. 172,675 parameters."""
+
+    def __init__(self, n_features: int = 19, steps: int = N_ROWS):
+        super().__init__()
+        width = ATTENTION_HEADS * ATTENTION_KEY_DIM
+        self.query, self.key, self.value = (nn.Linear(n_features, width) for _ in range(3))
+        self.attention_output = nn.Linear(width, n_features)
+        self.norm = nn.LayerNorm(n_features, eps=1e-6)
+        self.dropout = nn.Dropout(DROPOUT)
+        self.rows = nn.Sequential(nn.Linear(n_features, ROW_UNITS), nn.ReLU())
+        self.dense = nn.Sequential(nn.Linear(steps * ROW_UNITS, ATTENTION_UNITS), nn.ReLU())
+
+    def forward(self, particles: torch.Tensor) -> torch.Tensor:
+        events, steps, _ = particles.shape
+        heads = [
+            projection(particles).view(events, steps, ATTENTION_HEADS, ATTENTION_KEY_DIM).transpose(1, 2)
+            for projection in (self.query, self.key, self.value)
+        ]
+        attended = nn.functional.scaled_dot_product_attention(*heads)  # softmax(q k^T / sqrt(19)) v, per head
+        attended = self.attention_output(attended.transpose(1, 2).reshape(events, steps, -1))
+        return self.dense(self.rows(self.dropout(self.norm(attended))).flatten(1))
+
+
 class HLFClassifier(nn.Module):
     """14 HLF -> Dense 50-20-10 ReLU -> softmax(3): 2,013 parameters."""
 
@@ -66,13 +95,14 @@ class ParticleClassifier(nn.Module):
 
 class InclusiveClassifier(nn.Module):
     """GRU branch || Dropout 0.2 on the 14 HLF -> Dense 25 ReLU -> softmax(3): 12,353 parameters
-    (15,703 with an LSTM)."""
+    (15,703 with an LSTM; 173,378 with the Transformer branch)."""
 
     def __init__(self, cell: str = "gru", n_hlf: int = 14):
         super().__init__()
-        self.sequence = SequenceBranch(cell)
+        self.sequence = AttentionBranch() if cell == "attention" else SequenceBranch(cell)
         self.hlf_dropout = nn.Dropout(DROPOUT)
-        self.head = nn.Sequential(nn.Linear(RNN_UNITS + n_hlf, 25), nn.ReLU(), nn.Linear(25, N_CLASSES))
+        branch_units = ATTENTION_UNITS if cell == "attention" else RNN_UNITS
+        self.head = nn.Sequential(nn.Linear(branch_units + n_hlf, 25), nn.ReLU(), nn.Linear(25, N_CLASSES))
 
     def forward(self, particles: torch.Tensor, hlf: torch.Tensor) -> torch.Tensor:
         return self.head(torch.cat([self.sequence(particles), self.hlf_dropout(hlf)], dim=1))

@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import InputError
 from ..faults import kill_once
 from ..files import atomic_path
-from ..models import MODEL_FILES, inputs_of
+from ..models import MODEL_FILES, inputs_of, reads_every_row
 from ..schema import ID_COLUMNS
 from .data import Dataset
 from .process import (
@@ -67,6 +67,8 @@ def train_process(spec: TrainingSpec) -> list[dict] | None:
             print(f"[torch/{spec.model}] resuming after epoch {start} from {resume[1]}", flush=True)
     ddp = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
     inputs = inputs_of(spec.model)
+    # Batches only as long as their longest event, unless the model reads every row in its place.
+    compact = not reads_every_row(spec.model)
     train, test = Dataset.open(spec.train_dir), Dataset.open(spec.test_dir)
     train_rows, test_rows = train.shard(rank, world, equal=True), test.shard(rank, world, equal=False)
 
@@ -79,7 +81,9 @@ def train_process(spec: TrainingSpec) -> list[dict] | None:
         model.eval()
         sums, probs, ids = torch.zeros(3, dtype=torch.float64), [], []
         with torch.no_grad():
-            for batch in test.batches(*test_rows, VALIDATION_BATCH, (*inputs, "label", *ID_COLUMNS), compact=True, buckets=(None, 0)):
+            for batch in test.batches(
+                *test_rows, VALIDATION_BATCH, (*inputs, "label", *ID_COLUMNS), compact=compact, buckets=(None, 0) if compact else None
+            ):
                 x, y = tensors(batch)
                 logits = model(*x)
                 sums += torch.tensor(
@@ -99,8 +103,8 @@ def train_process(spec: TrainingSpec) -> list[dict] | None:
 
     def train_epoch(epoch: int) -> np.ndarray:
         sums = torch.zeros(3, dtype=torch.float64)
-        buckets = (spec.seed, epoch) if spec.length_buckets else None
-        for step, batch in enumerate(train.batches(*train_rows, spec.batch_size, (*inputs, "label"), compact=True, buckets=buckets)):
+        buckets = (spec.seed, epoch) if spec.length_buckets and compact else None
+        for step, batch in enumerate(train.batches(*train_rows, spec.batch_size, (*inputs, "label"), compact=compact, buckets=buckets)):
             x, y = tensors(batch)
             logits = ddp(*x)
             loss = F.cross_entropy(logits, y)

@@ -22,6 +22,7 @@ MODEL_STYLE = {
     "inclusive": ("#bd1f01", "Inclusive classifier"),
     "inclusive_lstm": ("#832db6", "Inclusive classifier (LSTM)"),
     "inclusive_transformer": ("#92dadd", "Inclusive classifier (Transformer)"),
+    "inclusive_pcloud": ("#b9ac70", "Inclusive classifier (particle cloud)"),
     "rf": ("#a96b59", "Random forest (HLF)"),
     "xgboost": ("#717581", "XGBoost (HLF)"),
 }

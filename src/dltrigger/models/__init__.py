@@ -15,7 +15,13 @@ MODELS = {
     "inclusive_lstm": (("GRU_input", "HLF_input"), "lstm", 15703),
     # The original's Transformer variant: self-attention over all 801 rows in place of the GRU branch.
     "inclusive_transformer": (("GRU_input", "HLF_input"), "attention", 173378),
+    # Beyond the original: a permutation-invariant particle cloud (EdgeConv, as ParticleNet) in place of
+    # the GRU branch; torch only. Its count is ours (no Keras original): stated, not matched.
+    "inclusive_pcloud": (("GRU_input", "HLF_input"), "edgeconv", 15429),
 }
+# The particle cloud: the leading particles by pT it reads, the neighbours of each in its graphs, and the
+# widths of its two EdgeConv blocks.
+CLOUD_PARTICLES, CLOUD_NEIGHBOURS, CLOUD_WIDTHS = 128, 16, (32, 64)
 # The Transformer branch: 8 heads of key size 19, then a Dense(20) per row, flattened, to Dense(10).
 ATTENTION_HEADS, ATTENTION_KEY_DIM, ROW_UNITS, ATTENTION_UNITS = 8, 19, 20, 10
 
@@ -28,6 +34,13 @@ ENGINES = tuple(MODEL_FILES)
 
 # The original's tree baselines on the 14 HLF, trained by Spark ML and XGBoost whatever the engine.
 TREE_MODELS = ("rf", "xgboost")
+
+
+def engines_of(model: str) -> tuple[str, ...]:
+    """The training engines that have ``model``: BigDL's Keras API has no multi-head attention, and the
+    particle cloud exists in torch only."""
+    cell = MODELS[model][1]
+    return ("torch",) if cell == "edgeconv" else ("torch", "keras") if cell == "attention" else ENGINES
 
 
 def reads_every_row(model: str) -> bool:

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import InputError, first_error_line
 from ..files import atomic_path, remove, write_json
-from ..models import MODELS, inputs_of, reads_every_row
+from ..models import MODELS, engines_of, inputs_of
 from ..schema import LABELS
 from .data import Dataset
 from .process import TrainingSpec, latest_checkpoint
@@ -81,10 +81,8 @@ def run_training(
 
     if model not in MODELS:
         raise InputError(f"train.models: unknown model '{model}' (known: {', '.join(MODELS)})")
-    if settings["engine"] == "bigdl" and reads_every_row(model):
-        raise InputError(
-            f"train.models: {model} has no BigDL version (BigDL's Keras API has no multi-head attention); train it with engine torch or keras"
-        )
+    if settings["engine"] not in engines_of(model):
+        raise InputError(f"train.models: {model} has no {settings['engine']} version; train it with engine {' or '.join(engines_of(model))}")
     engine = engine_module(settings["engine"])
     datasets = check_data(model, train_dir, test_dir)
     spec = TrainingSpec(

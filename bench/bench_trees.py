@@ -50,7 +50,9 @@ def main() -> None:
                 seconds.append(sum(row["wall_seconds"] for row in history))
             per_100k = np.array(seconds) * 100_000 / args.events
             rate = args.events / np.array(seconds) / CORES
-            print(f"{model:>8} {args.events:>8} {per_100k.mean():>16.1f} +- {per_100k.std(ddof=1) if len(seconds) > 1 else 0:<5.1f} {rate.mean():>14.0f}")
+            print(
+                f"{model:>8} {args.events:>8} {per_100k.mean():>16.1f} +- {per_100k.std(ddof=1) if len(seconds) > 1 else 0:<5.1f} {rate.mean():>14.0f}"
+            )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ TINY = {
         }
     },
     "pileup": {"mu": 3, "pool_events": 30},
-    "train": {"models": ["hlf", "inclusive"], "epochs": {"hlf": 1, "inclusive": 1}, "batch_size": 4},
+    "train": {"models": ["hlf", "inclusive", "xgboost"], "epochs": {"hlf": 1, "inclusive": 1}, "batch_size": 4},
     "evaluate": {"bootstrap_resamples": 200},
     # The scalability measurement (two fresh clusters, ~4 min here) has its own slow test.
     "scalability": {
@@ -53,6 +53,8 @@ BIGDL_ENVIRONMENT = REPO / ".venvs" / "bigdl"
 COMPARED_ENGINES = ["torch", "bigdl"] if is_built(str(BIGDL_ENVIRONMENT), str(REPO / "envs" / "bigdl.lock")) else ["torch", "keras"]
 TINY["train"]["bigdl"] = {"environment": str(BIGDL_ENVIRONMENT)}
 TINY["compare_engines"] = {"engines": COMPARED_ENGINES, "models": ["hlf"], "epochs": 2}
+# The networks of the tiny run, for the runs that are compared with it network by network.
+TINY_NETWORKS = {**TINY, "train": {**TINY["train"], "models": ["hlf", "inclusive"]}}
 # The tiny run builds the default target and, of the side studies, the engine comparison.
 TINY_TARGETS = ("all", "plot_engine_comparison")
 
@@ -67,7 +69,8 @@ DEFAULT_JOBS = {
     "ingest": "1",
     "features": "1",
     "train": "3",
-    "evaluate": "3",
+    "train_trees": "2",
+    "evaluate": "5",
     "trigger_rates": "1",
     "uncertainties": "1",
     "evaluation_tables": "1",
@@ -285,7 +288,7 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
         assert sum(counts[split].values()) == pq.read_table(workdir / f"results/features/{split}.parquet").num_rows
     assert (workdir / "benchmarks/ingest/ingest.tsv").exists() and (workdir / "logs/features/features.log").exists()
     # ... and through distributed training of each configured classifier.
-    for model in ("hlf", "inclusive"):
+    for model in ("hlf", "inclusive"):  # the networks (the XGBoost baseline below)
         trained = workdir / "results/train/torch" / model
         history = json.loads((trained / "history.json").read_text())
         assert len(history) == 1 and history[0]["train_events"] == 2 * (sum(counts["train"].values()) // 2)
@@ -294,14 +297,19 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
 
     # ... and evaluated: every figure (PNG and PDF) and table of the default target, and the report.
     figures = [f"roc_{selector}{axis}" for selector in ("qcd", "ttbar", "wjets") for axis in ("", "_logfpr")]
-    figures += ["trigger_efficiency_vs_rate", "training_hlf", "training_inclusive", "confusion_hlf", "confusion_inclusive"]
+    xgboost = workdir / "results/train/torch/xgboost"
+    assert (xgboost / "model.spark").is_dir() and pq.read_table(xgboost / "predictions.parquet").num_rows == sum(counts["test"].values())
+    figures += [
+        "trigger_efficiency_vs_rate",
+        *(f"{figure}_{model}" for figure in ("training", "confusion") for model in ("hlf", "inclusive", "xgboost")),
+    ]
     products = [f"results/plots/torch/{name}.{kind}" for name in figures for kind in ("png", "pdf")]
     products += [f"results/plots/{name}.{kind}" for name in ("cutflow", "features", "engine_comparison") for kind in ("png", "pdf")]
     products += [f"results/evaluate/torch/{name}" for name in ("auc.tsv", "auc.md", "trigger.tsv", "trigger.md", "ordering.tsv", "ordering.md")]
     products += ["results/evaluate/rates.json", "results/evaluate/torch/uncertainties.json", "results/summary.md"]
     assert [path for path in products if not (workdir / path).is_file() or (workdir / path).stat().st_size == 0] == []
     summary = (workdir / "results/summary.md").read_text()
-    assert "| inclusive | ttbar |" in summary and "| train | 2 |" in summary and "pyspark 4.3.0" in summary
+    assert "| inclusive | ttbar |" in summary and "| train | 3 |" in summary and "pyspark 4.3.0" in summary
     assert re.search(r"ttbar selector, inclusive > hlf in the paper: here inclusive − hlf = -?\d\.\d+ ± \d\.\d+ \([+-]\d+\.\d σ\)", summary)
     assert re.search(r"\| inclusive - hlf \| ttbar \| auc \| -?\d\.\d+ ± \d\.\d+ \|", summary)
     rates = json.loads((workdir / "results/evaluate/rates.json").read_text())
@@ -435,7 +443,7 @@ def test_the_workflow_on_a_standalone_cluster_killed_and_recovered_matches_local
     workdir = copy_workflow(tmp_path / "cluster")  # in another directory: no path may be relative to the run's
     run = ("--cores", "2", "--configfile", "cluster.yaml")
     with standalone_cluster(workers=2, cores=1, memory="2g", log_dir=tmp_path / "cluster-logs") as cluster:
-        settings = {**TINY, "spark": {"master": cluster["master"], "executor_memory": "1g"}}
+        settings = {**TINY_NETWORKS, "spark": {"master": cluster["master"], "executor_memory": "1g"}}
         (workdir / "cluster.yaml").write_text(yaml.safe_dump(settings))
         process = subprocess.Popen([SNAKEMAKE, *run], cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         logs, deadline = workdir / "logs/train/torch", time.monotonic() + 900
@@ -463,7 +471,7 @@ def test_the_workflow_without_a_shared_filesystem_matches_local_mode(tiny_run, t
     (tmp_path / "workflow").mkdir()
     workdir = copy_workflow(tmp_path / "workflow")
     store = tmp_path / "store"
-    (workdir / "nofs.yaml").write_text(yaml.safe_dump(TINY))
+    (workdir / "nofs.yaml").write_text(yaml.safe_dump(TINY_NETWORKS))
     storage = ("--default-storage-provider", "fs", "--default-storage-prefix", str(store), "--shared-fs-usage", "none")
     snakemake(workdir, "--cores", "2", *storage, "--configfile", "nofs.yaml")
     assert not (workdir / "results").exists()  # every output went to the storage

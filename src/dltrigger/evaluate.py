@@ -279,7 +279,8 @@ def auc_table(all_metrics: list[dict], uncertainties: dict) -> pd.DataFrame:
     difference in units of our uncertainty."""
     rows = []
     for metrics in all_metrics:
-        paper = PAPER_AUC[metrics["model"]]
+        # A model beyond the original's has no paper values.
+        paper = PAPER_AUC.get(metrics["model"], {"values": (None,) * len(CLASSES), "source": "not in the original"})
         for k, name in enumerate(CLASSES):
             ours = uncertainties["models"][metrics["model"]][name]["auc"]
             pull = (ours["value"] - paper["values"][k]) / ours["error"] if paper["values"][k] is not None and ours["error"] > 0 else None

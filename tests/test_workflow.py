@@ -503,4 +503,5 @@ def assert_same_results(run: Path, reference: Path):
             reference / f"results/evaluate/torch/{model}/metrics.json"
         ).read_text()
     reference_auc, auc = (pd.read_csv(d / "results/evaluate/torch/auc.tsv", sep="\t") for d in (reference, run))
-    assert auc.equals(reference_auc)
+    # The reference (the tiny run) also trained the XGBoost baseline: the networks' rows must be the same.
+    assert auc.equals(reference_auc[reference_auc.model.isin(auc.model)].reset_index(drop=True))

@@ -82,4 +82,4 @@ rule train_trees:
     conda:
         "../envs/train.yaml"
     script:
-        "../scripts/train_trees.py"
+        "../scripts/train.py"

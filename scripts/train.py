@@ -1,14 +1,17 @@
-"""Snakemake adapter of rule train (logic: dltrigger.train)."""
+"""Snakemake adapter of rules train and train_trees (logic: dltrigger.train, dltrigger.train.trees)."""
 
 import os
 
+from dltrigger.models import TREE_MODELS
 from dltrigger.train import run_training
+from dltrigger.train.trees import run_tree_training
 
 from _helpers import job
 
 with job(globals()) as snakemake:
-    run_training(
-        snakemake.wildcards.model,
+    model = snakemake.wildcards.model
+    (run_tree_training if model in TREE_MODELS else run_training)(
+        model,
         train_dir=snakemake.input.train,
         test_dir=snakemake.input.test,
         output_dir=os.path.dirname(snakemake.output.history_json),

@@ -92,8 +92,9 @@ def run_tree_training(
     log_dir: str = "logs/spark",
 ) -> list[dict]:
     """Fit tree ``model`` on the training events and write into ``output_dir`` what the networks' training
-    writes: the model (``model.spark``), predictions.parquet for the test events, history.csv/.json (one
-    row: the fit, with both sets' log loss and accuracy) and training_config.json. Returns the history."""
+    writes: the model (``model.spark``), predictions.parquet for the test events, history.csv/.json (both
+    sets' log loss and accuracy: per boosting round for XGBoost, once for the forest) and
+    training_config.json. Returns the history."""
     from ..spark import spark_session
 
     if model not in TREE_MODELS:

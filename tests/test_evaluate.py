@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from sklearn.metrics import auc
 
 from dltrigger import evaluate, plots
 from dltrigger.arrays import arrow_lists
@@ -31,14 +32,14 @@ def binary(labels, score):
 
 def test_a_perfect_classifier():
     fpr, tpr, _ = binary([0, 0, 0, 1, 1], [0.1, 0.2, 0.3, 0.8, 0.9])
-    assert evaluate.auc(fpr, tpr) == 1.0
+    assert auc(fpr, tpr) == 1.0
     assert all(evaluate.tpr_at_fpr(fpr, tpr, p) == 1.0 for p in (0.0, 1e-3, 0.5))
     assert evaluate.fpr_at_tpr(fpr, tpr, 0.99) == 0.0
 
 
 def test_an_inverted_classifier():
     fpr, tpr, _ = binary([0, 0, 1, 1], [0.9, 0.8, 0.2, 0.1])
-    assert evaluate.auc(fpr, tpr) == 0.0
+    assert auc(fpr, tpr) == 0.0
     assert evaluate.fpr_at_tpr(fpr, tpr, 0.99) == 1.0
 
 
@@ -46,7 +47,7 @@ def test_a_random_classifier_has_auc_one_half():
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 2, 400_000)
     fpr, tpr, _ = binary(labels, rng.random(len(labels)))
-    assert evaluate.auc(fpr, tpr) == pytest.approx(0.5, abs=3e-3)
+    assert auc(fpr, tpr) == pytest.approx(0.5, abs=3e-3)
     assert evaluate.tpr_at_fpr(fpr, tpr, 0.1) == pytest.approx(0.1, abs=3e-3)
 
 
@@ -57,7 +58,7 @@ def test_two_gaussians_give_the_analytic_roc():
     n = 300_000
     labels = np.r_[np.zeros(n, int), np.ones(n, int)]
     fpr, tpr, thresholds = binary(labels, np.r_[rng.normal(0, 1, n), rng.normal(1, 1, n)])
-    assert evaluate.auc(fpr, tpr) == pytest.approx(phi(1 / math.sqrt(2)), abs=2e-3)  # 0.7602
+    assert auc(fpr, tpr) == pytest.approx(phi(1 / math.sqrt(2)), abs=2e-3)  # 0.7602
     assert evaluate.tpr_at_fpr(fpr, tpr, 0.1) == pytest.approx(1 - phi(1.2816 - 1), abs=4e-3)  # 0.3891
     assert evaluate.fpr_at_tpr(fpr, tpr, 0.5) == pytest.approx(1 - phi(1), abs=4e-3)  # threshold at 1
     assert thresholds[0] == np.inf and np.all(np.diff(thresholds[1:]) < 0)
@@ -70,7 +71,7 @@ def test_ties_count_one_half_like_the_mann_whitney_statistic():
     fpr, tpr, _ = binary(labels, score)
     signal, background = score[labels == 1], score[labels == 0]
     pairs = (signal[:, None] > background[None, :]) + 0.5 * (signal[:, None] == background[None, :])
-    assert evaluate.auc(fpr, tpr) == pytest.approx(pairs.mean(), abs=1e-12)
+    assert auc(fpr, tpr) == pytest.approx(pairs.mean(), abs=1e-12)
     # Tied events pass together: one operating point per distinct score (+ the empty selection).
     assert len(fpr) == len(np.unique(score)) + 1
 
@@ -106,7 +107,7 @@ def test_evaluate_model_metrics_confusion_and_operating_point():
     for signal, name in enumerate(evaluate.CLASSES):
         selector = metrics["selectors"][name]
         fpr, tpr, _ = evaluate.roc_curve(labels, scores[:, signal], signal)
-        assert selector["auc"] == pytest.approx(evaluate.auc(fpr, tpr), abs=1e-12) and 0.9 < selector["auc"] < 1
+        assert selector["auc"] == pytest.approx(auc(fpr, tpr), abs=1e-12) and 0.9 < selector["auc"] < 1
         point = selector["operating_point"]
         passed = scores[:, signal] >= point["threshold"]
         # The loosest threshold with >= 99 % signal efficiency: one step tighter drops below 99 %.
@@ -118,7 +119,7 @@ def test_evaluate_model_metrics_confusion_and_operating_point():
         # The thinned curve for the plots keeps the area.
         thinned = curves[curves["selector"] == name]
         assert len(thinned) < 3_300 < len(fpr)
-        assert evaluate.auc(thinned["fpr"].to_numpy(), thinned["tpr"].to_numpy()) == pytest.approx(selector["auc"], abs=1e-4)
+        assert auc(thinned["fpr"].to_numpy(), thinned["tpr"].to_numpy()) == pytest.approx(selector["auc"], abs=1e-4)
     # 40,000 background events resolve FPR 1e-3 (40 events); a small test set does not.
     assert metrics["selectors"]["qcd"]["tpr_at_fpr"]["0.001"] is not None
     small, _ = evaluate.evaluate_model(*three_class_scores(100, 2.5))

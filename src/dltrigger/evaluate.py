@@ -81,14 +81,9 @@ def roc_curve(labels: np.ndarray, score: np.ndarray, signal: int) -> tuple[np.nd
     return sklearn_roc_curve(labels == signal, score, drop_intermediate=False)
 
 
-def auc(fpr: np.ndarray, tpr: np.ndarray) -> float:
-    """Area under a ROC curve (trapezoids: ties count one half, as in the Mann-Whitney statistic)."""
-    from sklearn.metrics import auc as sklearn_auc
-
-    return float(sklearn_auc(fpr, tpr))
-
-
 def one_vs_rest_auc(labels: np.ndarray, score: np.ndarray, signal: int) -> float:
+    """Area under the one-vs-rest ROC curve of class ``signal`` (ties count one half, as in the
+    Mann-Whitney statistic)."""
     from sklearn.metrics import roc_auc_score
 
     return float(roc_auc_score(labels == signal, score))

@@ -142,9 +142,11 @@ def engine_environment(engine):
 
 def get_train_settings(engine, model, epochs=None):
     """The train config of a network for one engine (and, for the engine comparison, a fixed number of
-    epochs); without the model list and the trees' settings, so that changing those retrains no network."""
+    epochs); without the model list and the trees' settings, so that changing those retrains no network
+    (nor the particle cloud's shape, except the particle cloud)."""
     epochs_of = dict(config["train"]["epochs"], **({model: epochs} if epochs else {}))
-    network = {key: value for key, value in config["train"].items() if key not in ("models", "trees")}
+    unused = ("models", "trees") if model == "inclusive_pcloud" else ("models", "trees", "particle_cloud")
+    network = {key: value for key, value in config["train"].items() if key not in unused}
     return dict(network, engine=engine, epochs=epochs_of)
 
 

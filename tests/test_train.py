@@ -55,7 +55,7 @@ def test_parameter_counts_match_the_original(model):
     """Torch and Keras count the original's parameters (the particle cloud, torch only, its stated count)."""
     from dltrigger.models import keras_models
 
-    assert trainable_parameters(build(model)) == keras_parameters(model)
+    assert trainable_parameters(build(model, SETTINGS["particle_cloud"])) == keras_parameters(model)
     if "keras" in engines_of(model):
         assert keras_models.trainable_parameters(keras_models.build(model)) == keras_parameters(model)
 
@@ -64,7 +64,7 @@ def test_the_particle_cloud_ignores_the_order_and_the_padding_of_the_rows():
     """The particle-cloud branch reads the leading real particles as a set: shuffling the rows, or adding
     zero rows, leaves its output unchanged."""
     torch.manual_seed(0)
-    model = build("inclusive_pcloud").eval()
+    model = build("inclusive_pcloud", {"particles": 50, "neighbours": 8}).eval()
     particles, hlf = torch.zeros(3, 60, 19), torch.randn(3, 14)
     for event, count in enumerate((40, 7, 1)):
         particles[event, :count] = torch.randn(count, 19)
@@ -209,6 +209,8 @@ def test_each_model_trains_distributed_with_two_workers(model, engine, features,
     engine_code = engine_module(engine)
     reloaded = engine_code.load_model(str(tmp_path / engine_code.MODEL_FILE))
     assert parameters(engine, reloaded) == keras_parameters(model)
+    if model == "inclusive_pcloud":  # its shape from config, kept in the model file
+        assert used["particle_cloud"] == SETTINGS["particle_cloud"] and reloaded.sequence.particles == 128
     suffix = "pt" if engine == "torch" else "npz"
     assert sorted(os.listdir(tmp_path / "checkpoints" / used["fingerprint"])) == [f"epoch-001.{suffix}", f"epoch-002.{suffix}"]
 

@@ -19,9 +19,9 @@ MODELS = {
     # the GRU branch; torch only. Its count is ours (no Keras original): stated, not matched.
     "inclusive_pcloud": (("GRU_input", "HLF_input"), "edgeconv", 15429),
 }
-# The particle cloud: the leading particles by pT it reads, the neighbours of each in its graphs, and the
-# widths of its two EdgeConv blocks.
-CLOUD_PARTICLES, CLOUD_NEIGHBOURS, CLOUD_WIDTHS = 128, 16, (32, 64)
+# The widths of the particle cloud's two EdgeConv blocks (how many particles it reads and how many
+# neighbours each has come from config: train.particle_cloud).
+CLOUD_WIDTHS = (32, 64)
 # The Transformer branch: 8 heads of key size 19, then a Dense(20) per row, flattened, to Dense(10).
 ATTENTION_HEADS, ATTENTION_KEY_DIM, ROW_UNITS, ATTENTION_UNITS = 8, 19, 20, 10
 

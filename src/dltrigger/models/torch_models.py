@@ -12,8 +12,6 @@ from . import (
     ATTENTION_HEADS,
     ATTENTION_KEY_DIM,
     ATTENTION_UNITS,
-    CLOUD_NEIGHBOURS,
-    CLOUD_PARTICLES,
     CLOUD_WIDTHS,
     DROPOUT,
     MODELS,
@@ -85,16 +83,17 @@ PT, ETA, PHI = (LLF_NAMES.index(name) for name in ("Pt", "Eta", "Phi"))
 
 class EdgeConv(nn.Module):
     """One EdgeConv block (ParticleNet): for each particle, an MLP of (itself, neighbour - itself) over
-    its k nearest real neighbours in ``coordinates``, averaged, plus a linear shortcut."""
+    its ``neighbours`` nearest real neighbours in ``coordinates``, averaged, plus a linear shortcut."""
 
-    def __init__(self, inputs: int, width: int):
+    def __init__(self, inputs: int, width: int, neighbours: int):
         super().__init__()
+        self.neighbours = neighbours
         self.edge = nn.Sequential(nn.Linear(2 * inputs, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU())
         self.shortcut = nn.Linear(inputs, width)
 
     def forward(self, coordinates: torch.Tensor, features: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         events, particles, channels = features.shape
-        neighbours = min(CLOUD_NEIGHBOURS, particles - 1)
+        neighbours = min(self.neighbours, particles - 1)
         distance = torch.cdist(coordinates, coordinates)
         # Padding rows and the particle itself are never neighbours.
         distance = distance.masked_fill(~real[:, None, :] | torch.eye(particles, dtype=torch.bool, device=features.device), float("inf"))
@@ -109,20 +108,21 @@ class EdgeConv(nn.Module):
 
 
 class ParticleCloudBranch(nn.Module):
-    """A permutation-invariant branch over the leading ``CLOUD_PARTICLES`` real particles by pT: EdgeConv
+    """A permutation-invariant branch over the leading ``particles`` real particles by pT: EdgeConv
     on the (eta, phi) neighbours, EdgeConv on the neighbours in the first block's features (a dynamic
     graph, as ParticleNet), and the mean over the real particles. The row order (ΔR, padding place)
     does not matter. Padding rows must be zero (global scaling); the distances use the scaled eta and phi,
     without phi's wrap-around."""
 
-    def __init__(self, n_features: int = 19):
+    def __init__(self, particles: int, neighbours: int, n_features: int = 19):
         super().__init__()
+        self.particles = particles
         widths = (n_features, *CLOUD_WIDTHS)
-        self.blocks = nn.ModuleList(EdgeConv(inputs, width) for inputs, width in zip(widths, widths[1:]))
+        self.blocks = nn.ModuleList(EdgeConv(inputs, width, neighbours) for inputs, width in zip(widths, widths[1:]))
 
     def forward(self, particles: torch.Tensor) -> torch.Tensor:
         real = (particles != 0).any(dim=2)
-        leading = particles[..., PT].masked_fill(~real, float("-inf")).topk(min(CLOUD_PARTICLES, particles.shape[1]), dim=1).indices
+        leading = particles[..., PT].masked_fill(~real, float("-inf")).topk(min(self.particles, particles.shape[1]), dim=1).indices
         features = particles.gather(1, leading[..., None].expand(-1, -1, particles.shape[2]))
         real = real.gather(1, leading)
         coordinates = features[..., [ETA, PHI]]
@@ -161,9 +161,12 @@ class InclusiveClassifier(nn.Module):
     """GRU branch || Dropout 0.2 on the 14 HLF -> Dense 25 ReLU -> softmax(3): 12,353 parameters
     (15,703 with an LSTM; 173,378 with the Transformer branch; 15,429 with the particle cloud)."""
 
-    def __init__(self, cell: str = "gru", n_hlf: int = 14):
+    def __init__(self, cell: str = "gru", n_hlf: int = 14, particle_cloud: dict | None = None):
         super().__init__()
-        branches = {"attention": (AttentionBranch, ATTENTION_UNITS), "edgeconv": (ParticleCloudBranch, CLOUD_WIDTHS[-1])}
+        branches = {
+            "attention": (AttentionBranch, ATTENTION_UNITS),
+            "edgeconv": (lambda: ParticleCloudBranch(**particle_cloud), CLOUD_WIDTHS[-1]),
+        }
         branch, branch_units = branches.get(cell, (lambda: SequenceBranch(cell), RNN_UNITS))
         self.sequence = branch()
         self.hlf_dropout = nn.Dropout(DROPOUT)
@@ -173,12 +176,13 @@ class InclusiveClassifier(nn.Module):
         return self.head(torch.cat([self.sequence(particles), self.hlf_dropout(hlf)], dim=1))
 
 
-def build(model: str) -> nn.Module:
-    """A fresh model; its ``forward`` takes the inputs named in ``MODELS[model]``, in that order."""
+def build(model: str, particle_cloud: dict | None = None) -> nn.Module:
+    """A fresh model; its ``forward`` takes the inputs named in ``MODELS[model]``, in that order.
+    ``particle_cloud``: the particle cloud's ``particles`` and ``neighbours`` (config train.particle_cloud)."""
     cell = MODELS[model][1]
     if model == "hlf":
         return HLFClassifier()
-    return ParticleClassifier(cell) if model == "particle" else InclusiveClassifier(cell)
+    return ParticleClassifier(cell) if model == "particle" else InclusiveClassifier(cell, particle_cloud=particle_cloud)
 
 
 def trainable_parameters(module: nn.Module) -> int:

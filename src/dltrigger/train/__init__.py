@@ -57,7 +57,18 @@ def fingerprint(spec: TrainingSpec, datasets) -> str:
     """What a checkpoint must share with this run to be resumed: the training settings and the data files."""
     settings = {
         key: getattr(spec, key)
-        for key in ("engine", "model", "workers", "batch_size", "learning_rate", "learning_rate_schedule", "seed", "device", "length_buckets")
+        for key in (
+            "engine",
+            "model",
+            "workers",
+            "batch_size",
+            "learning_rate",
+            "learning_rate_schedule",
+            "seed",
+            "device",
+            "length_buckets",
+            "particle_cloud",
+        )
     }
     files = [(os.path.basename(path), os.path.getsize(path), os.path.getmtime(path)) for data in datasets for path, _ in data.parts]
     return hashlib.sha256(json.dumps([settings, files], sort_keys=True).encode()).hexdigest()[:16]
@@ -101,6 +112,7 @@ def run_training(
         test_dir=os.path.abspath(test_dir),
         timeout_seconds=settings["timeout_minutes"] * 60,
         bigdl=settings["bigdl"],
+        particle_cloud=settings["particle_cloud"] if MODELS[model][1] == "edgeconv" else {},
     )
     key = fingerprint(spec, datasets)
     checkpoints = os.path.join(output_dir, "checkpoints")

@@ -41,6 +41,7 @@ class TrainingSpec:
     test_dir: str
     timeout_seconds: float
     bigdl: dict
+    particle_cloud: dict  # the particle cloud's shape (train.particle_cloud); empty for the other models
     checkpoint_dir: str = ""  # per-epoch checkpoints of this exact run
     staging_dir: str = ""  # outputs before they are moved into place
     rank: int = 0  # a keras worker's index

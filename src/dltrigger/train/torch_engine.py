@@ -54,7 +54,7 @@ def train_process(spec: TrainingSpec) -> list[dict] | None:
     rank, world = dist.get_rank(), dist.get_world_size()
     device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if cuda else torch.device("cpu")
     torch.manual_seed(spec.seed)  # rank 0's initial weights are broadcast by DDP anyway
-    model = build(spec.model).to(device)
+    model = build(spec.model, spec.particle_cloud).to(device)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=spec.learning_rate, eps=1e-7)  # Keras's epsilon
     history, start = [], 0
     resume = latest_checkpoint(spec)
@@ -123,7 +123,11 @@ def train_process(spec: TrainingSpec) -> list[dict] | None:
     hooks = EpochHooks(begin_epoch, train_epoch, evaluate, save_checkpoint, end_epoch=dist.barrier)
     history = run_epochs(spec, rank, hooks, start, history, "pt")
     if rank == 0:
-        _save(torch, {"model": spec.model, "state_dict": model.state_dict()}, os.path.join(spec.staging_dir, MODEL_FILE))
+        _save(
+            torch,
+            {"model": spec.model, "particle_cloud": spec.particle_cloud, "state_dict": model.state_dict()},
+            os.path.join(spec.staging_dir, MODEL_FILE),
+        )
     digests = [None] * world  # every process's final weights, to show they agree
     dist.all_gather_object(digests, weights_digest(model.state_dict().values()))
     dist.destroy_process_group()
@@ -155,6 +159,6 @@ def load_model(path: str):
     from ..models.torch_models import build
 
     state = torch.load(path, map_location="cpu", weights_only=False)
-    model = build(state["model"])
+    model = build(state["model"], state["particle_cloud"])
     model.load_state_dict(state["state_dict"])
     return model.eval()

@@ -20,6 +20,8 @@ include: "rules/ingest.smk"
 include: "rules/features.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/export.smk"
+include: "rules/trigger.smk"
 include: "rules/scalability.smk"
 include: "rules/compare.smk"
 include: "rules/plots.smk"
@@ -29,7 +31,7 @@ include: "rules/plots.smk"
 # targets
 # ----------------------------------------------------------------------------------------------
 # The study: generation -> ingestion -> features -> the classifiers -> evaluation, every figure and
-# table, results/summary.md (and the side studies' figures once `studies` has built them). The HTML
+# table, the exported selectors and the streaming trigger, results/summary.md (and the side studies' figures once `studies` has built them). The HTML
 # report of them all: snakemake --report results/report.html (make run does both).
 rule all:
     default_target: True
@@ -40,7 +42,15 @@ rule all:
         rules.plot_trigger.output,
         rules.plot_model.output,
         get_data_figures(),
+        get_trigger_targets(),
         built_studies(),
+
+
+# The trigger alone: every trained network exported to ONNX and checked, and the streaming trigger run on
+# the replayed test events (part of the default target with the torch engine).
+rule trigger:
+    input:
+        get_trigger_targets(),
 
 
 # Side studies, not part of the default target: throughput vs Spark workers and the framework

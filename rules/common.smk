@@ -168,6 +168,19 @@ def get_bootstrap_seed():
     return derive_seed(config["seed"], "bootstrap")
 
 
+def get_replay_seed():
+    return derive_seed(config["seed"], "replay")
+
+
+def get_trigger_targets():
+    """The exported networks and the streaming trigger's figure: with the torch engine on the workflow's own
+    events (the replay needs raw events; the other engines' models are not exported)."""
+    if TRAIN_ENGINE != "torch" or EXTERNAL_FEATURES:
+        return []
+    networks = [model for model in config["train"]["models"] if model in MODELS]
+    return [*expand("results/export/{model}/menu.json", model=networks), f"results/plots/trigger_stream_{config['trigger']['model']}.png"]
+
+
 def get_summary_params():
     train = config["train"]
     # The plot settings are left out of the hash so that restyling figures does not rerun the summary.

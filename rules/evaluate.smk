@@ -87,7 +87,7 @@ rule evaluation_tables:
         trigger_tsv=report(
             f"results/evaluate/{TRAIN_ENGINE}/trigger.tsv",
             caption="../report/trigger_table.rst",
-            category="4. Trigger",
+            category="4. Operating points",
             labels={"table": "operating points and rates"},
         ),
         trigger_md=f"results/evaluate/{TRAIN_ENGINE}/trigger.md",

@@ -36,7 +36,7 @@ rule plot_trigger:
         png=report(
             f"results/plots/{TRAIN_ENGINE}/trigger_efficiency_vs_rate.png",
             caption="../report/trigger.rst",
-            category="4. Trigger",
+            category="4. Operating points",
             labels={"figure": "efficiency vs background rate"},
         ),
         pdf=f"results/plots/{TRAIN_ENGINE}/trigger_efficiency_vs_rate.pdf",
@@ -143,7 +143,7 @@ rule plot_scalability:
         png=report(
             "results/plots/scalability.png",
             caption="../report/scalability.rst",
-            category="5. Scalability",
+            category="6. Scalability",
             labels={"figure": "throughput vs Spark workers"},
         ),
         pdf="results/plots/scalability.pdf",
@@ -171,7 +171,7 @@ rule plot_engine_comparison:
         png=report(
             "results/plots/engine_comparison.png",
             caption="../report/engine_comparison.rst",
-            category="6. Framework comparison",
+            category="7. Framework comparison",
             labels={"figure": "throughput and AUC per engine"},
         ),
         pdf="results/plots/engine_comparison.pdf",

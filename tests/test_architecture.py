@@ -18,6 +18,8 @@ STAGES = {
     "train": {"train", "bigdl_job"},
     "evaluate": {"evaluate", "uncertainty", "plots", "summary", "compare"},
     "scalability": {"scalability"},
+    "export": {"export"},
+    "trigger": {"stream"},
 }
 SHARED = {
     "schema",
@@ -34,6 +36,7 @@ SHARED = {
     "selection",
     "observables",
     "quirks",
+    "preprocess",
     "models",
     "environments",
     "checkpoints",

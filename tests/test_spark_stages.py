@@ -14,9 +14,10 @@ from dltrigger import observables
 from dltrigger.arrays import dense_sequences, sequences_of
 from dltrigger.delphes import empty_collections, write_delphes
 from dltrigger.errors import InputError
-from dltrigger.features import particle_sequences, run_features
+from dltrigger.features import run_features
 from dltrigger.ingest import plan_tasks
 from dltrigger.observables import CUTS
+from dltrigger.preprocess import particle_sequences
 from dltrigger.quirks import CORRECTED, Quirks
 from dltrigger.schema import LABELS, N_ROWS
 

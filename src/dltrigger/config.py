@@ -18,6 +18,7 @@ import pandas as pd
 import yaml
 
 from .errors import ConfigError
+from .models import MODELS
 from .schema import LABELS
 from .sources import is_remote, local_files
 
@@ -60,6 +61,8 @@ def validate_config(config: dict, where: str = "config") -> dict:
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         raise ConfigError(_error_line(errors[0], where))
+    if config["trigger"]["model"] not in MODELS:
+        raise ConfigError(f"{where}: key 'trigger.model': '{config['trigger']['model']}' is not a network (known: {', '.join(MODELS)})")
     for split, path in (config["features"]["external"] or {}).items():
         if not os.path.exists(path):
             raise ConfigError(f"{where}: key 'features.external.{split}': '{path}' does not exist")

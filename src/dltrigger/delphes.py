@@ -73,8 +73,9 @@ def write_delphes(path: str | os.PathLike, collections: dict) -> None:
 def read_delphes(path: str | os.PathLike, collections: dict, entry_start=None, entry_stop=None, remote: dict | None = None) -> dict:
     """Read the given fields of the given collections as jagged records, by full branch name
     (``Electron.PT``), which finds flat branches as well as the nested ones of real Delphes files.
-    ``path`` may be a URL (opened with the bounded retries ``remote`` of ``sources.open_root``)."""
-    with open_root(os.fspath(path), remote) as file:
+    ``path`` may be a URL (opened with the bounded retries ``remote`` of ``sources.open_root``) or a file
+    object."""
+    with open_root(path if hasattr(path, "read") else os.fspath(path), remote) as file:
         branches = [f"{name}.{field}" for name, fields in collections.items() for field in fields]
         arrays = file[TREE].arrays(branches, entry_start=entry_start, entry_stop=entry_stop, how=dict)
     return {name: ak.zip({field: arrays[f"{name}.{field}"] for field in fields}) for name, fields in collections.items()}

@@ -15,12 +15,11 @@ import pandas as pd
 
 from .errors import InputError
 from .files import atomic_path, read_json, write_json
-from .schema import CLASSES, PROBABILITY_COLUMNS
+from .schema import CLASSES, PROBABILITY_COLUMNS, TPR_TARGET
 
 log = logging.getLogger(__name__)
 
 FPR_POINTS = (1e-3, 1e-2, 1e-1)
-TPR_TARGET = 0.99
 # Picobarn -> cm^2: a rate in Hz is sigma [pb] x 1e-36 x luminosity [cm^-2 s^-1].
 PB_IN_CM2 = 1e-36
 # ROC points kept per selector for the plots (the metrics use every point).

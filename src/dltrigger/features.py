@@ -14,74 +14,19 @@ import hashlib
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pyarrow as pa
 
-from .arrays import arrow_lists, event_starts, numpy_of_lists, numpy_of_ragged, ragged_lists, sequences_of, take_ragged
+from .arrays import arrow_lists, numpy_of_lists, numpy_of_ragged, ragged_lists, sequences_of, take_ragged
 from .errors import InputError
 from .files import write_parquet
-from .kinematics import delta_phi
+from .preprocess import particle_sequences, scale_hlf
 from .quirks import Quirks
 from .schema import HLF_NAMES, LABELS, LLF_NAMES, N_ROWS
 
 log = logging.getLogger(__name__)
-ETA, PHI = LLF_NAMES.index("Eta"), LLF_NAMES.index("Phi")
-
-
-def particle_sequences(rows: np.ndarray, n_particles: np.ndarray, quirks: Quirks, scaling: str, padding: str, mean=None, std=None):
-    """The GRU input of a batch of events, from their real particle rows (grouped by event, the lepton
-    first): rows sorted by decreasing dR to the lepton (so the lepton comes last) and scaled, per event
-    the value of its padding rows and where their block starts in the 801-row sequence
-    (``arrays.dense_sequences`` builds the sequences from these, bit for bit as the original's matrix).
-
-    Per-event scaling: each event's 19 columns standardised over all its 801 rows (sklearn's
-    StandardScaler per event: population std, constant columns scaled by 1), so padding rows become a
-    non-zero constant row (-mean/std) and masking has no effect. Global scaling (``mean``, ``std`` of
-    the training set's real rows): padding rows stay zero (maskable).
-    Padding block: ``after`` the real rows, ``before`` them, or ``by_distance``: sorted with the particles
-    by their dR to the lepton as zero rows (eta = phi = 0) were in the original (always with
-    ``quirks.padding_sorted_with_particles``).
-    Returns (rows (total, 19) float32, padding_row (n, 19) float32, padding_at (n,) int32).
-    """
-    n = n_particles.size
-    event = np.repeat(np.arange(n), n_particles)
-    if scaling == "per_event":
-        mean, std = _moments_per_event(rows, event, n_particles)
-        offset, scale = mean[event], std[event]
-        padding_row = (-mean / std).astype(np.float32)
-    else:
-        offset, scale = mean, np.where(std > 0, std, 1.0)
-        padding_row = np.zeros((n, len(LLF_NAMES)), dtype=np.float32)
-    scaled = ((rows - offset) / scale).astype(np.float32)
-
-    lepton = rows[event_starts(n_particles)]
-    distance = _distance(rows[:, ETA], rows[:, PHI], lepton[event, ETA], lepton[event, PHI])
-    ordered = scaled[np.lexsort((-distance, event))]  # lexsort is stable: ties keep their ingested order
-    if quirks.padding_sorted_with_particles or padding == "by_distance":
-        # Zero rows sit at (0, 0): the stable sort puts them after every real row at least as far away.
-        zero = np.zeros(n, dtype=rows.dtype)
-        padding_distance = _distance(zero, zero, lepton[:, ETA], lepton[:, PHI])
-        padding_at = np.bincount(event, weights=distance >= padding_distance[event], minlength=n)
-    else:
-        padding_at = np.zeros(n) if padding == "before" else n_particles
-    return ordered, padding_row, padding_at.astype(np.int32)
-
-
-def _distance(eta, phi, lepton_eta, lepton_phi) -> np.ndarray:
-    return np.sqrt((eta - lepton_eta) ** 2 + delta_phi(phi, lepton_phi) ** 2)
-
-
-def _moments_per_event(rows: np.ndarray, event: np.ndarray, n_particles: np.ndarray):
-    """Mean and std (1 where constant) of each event's columns over all 801 rows, from its real rows:
-    padding rows are zeros. Two-pass in float64, as numpy's own std."""
-    rows = rows.astype(np.float64)
-    starts = event_starts(n_particles)
-    mean = np.add.reduceat(rows, starts, axis=0) / N_ROWS
-    squares = np.add.reduceat((rows - mean[event]) ** 2, starts, axis=0) + (N_ROWS - n_particles)[:, None] * mean**2
-    std = np.sqrt(squares / N_ROWS)
-    return mean, np.where(std > 0, std, 1.0)
 
 
 def uniforms(source_file, entry, seed: int, purpose: str) -> np.ndarray:
@@ -123,13 +68,22 @@ class Plan:
         shuffle = uniforms(source_file, entry, self.seed, "shuffle")
         return {"train": keep & ~test, "test": keep & test, "shuffle": shuffle}
 
+    def preprocessing(self) -> dict:
+        """How an event becomes a classifier's inputs, fitted scalers included (JSON): a trigger prepares
+        streamed events with exactly this."""
+        return {
+            "quirks": asdict(self.quirks),
+            "particle_scaling": self.scaling,
+            "padding": self.padding,
+            "hlf_scaling": self.hlf_scaling,
+            "hlf_min": self.hlf_min.tolist(),
+            "hlf_max": self.hlf_max.tolist(),
+            "particle_mean": None if self.mean is None else self.mean.tolist(),
+            "particle_std": None if self.std is None else self.std.tolist(),
+        }
+
     def scale_hlf(self, hlf: np.ndarray) -> np.ndarray:
-        """Spark ML MinMaxScaler's formula, to [0, 1]; constant features map to 0.5 as in Spark ML (or the
-        HLF as they are, ``hlf_scaling: none``)."""
-        if self.hlf_scaling == "none":
-            return hlf.astype(np.float32)
-        span = self.hlf_max - self.hlf_min
-        return np.where(span > 0, (hlf - self.hlf_min) / np.where(span > 0, span, 1.0), 0.5).astype(np.float32)
+        return scale_hlf(hlf, self.hlf_scaling, self.hlf_min, self.hlf_max)
 
 
 def _training_hlf(plan: Plan):
@@ -305,8 +259,8 @@ def run_features(
         for split in ("train", "test"):
             totals = np.sum([row[split] for row in written], axis=0)
             counts[split] = {name: int(totals[code]) for name, code in LABELS.items()}
-        counts["hlf_min"], counts["hlf_max"] = plan.hlf_min.tolist(), plan.hlf_max.tolist()
         counts["hlf_names"] = list(HLF_NAMES)
+        counts["preprocessing"] = plan.preprocessing()
         counts["job_seconds"] = time.time() - start
         log.info("train %s, test %s written (%.1f s)", counts["train"], counts["test"], counts["job_seconds"])
         write_json(counts_path, counts)

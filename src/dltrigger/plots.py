@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from .arrays import numpy_of_lists
-from .evaluate import TPR_TARGET, with_error
+from .evaluate import with_error
 from .files import atomic_path, read_json
-from .schema import CLASSES, HLF_NAMES
+from .schema import CLASSES, HLF_NAMES, TPR_TARGET
 
 # One colour per model and per class, the same in every figure.
 MODEL_STYLE = {
@@ -327,6 +327,49 @@ def plot_features(sample: dict, outputs: dict, settings: dict) -> None:
         for ax in axes.flat[len(names) :]:
             ax.axis("off")
         save(fig, outputs, settings)
+
+
+def plot_stream(metrics: pd.DataFrame, latency: pd.DataFrame, summary: dict, outputs: dict, settings: dict) -> None:
+    """The streaming trigger over time: its output rate per micro-batch beside the rate its menu expects,
+    the micro-batches' latency (file arrival to sink commit, p50 and p99), and the latency of every chunk
+    as a histogram with its p50 and p99."""
+    colour = MODEL_STYLE.get(summary["model"], ("#e42536", summary["model"]))[0]
+    elapsed = metrics.elapsed_s
+    with figure(ncols=3, size=(30, 9)) as (fig, axes):
+        rate_ax, latency_ax, histogram_ax = axes[0]
+        if "rate_hz" in metrics:
+            rate_ax.plot(elapsed, metrics.rate_hz, "o-", color=colour, label="per micro-batch")
+            measured = f"stream: {summary['rate_hz']:.1f} ± {summary['rate_hz_error']:.1f} Hz"
+            rate_ax.axhline(summary["rate_hz"], color=colour, ls=":", lw=2, label=measured)
+            rate_ax.axhline(summary["expected_rate_hz"], color="grey", ls="--", lw=2, label=f"menu (test set): {summary['expected_rate_hz']:.1f} Hz")
+            rate_ax.set_ylabel("Output rate [Hz]")
+            rate_ax.set_ylim(0, max(metrics.rate_hz.max(), summary["expected_rate_hz"]) * 1.4)
+        else:  # no cross-sections: accepted fraction instead
+            rate_ax.plot(elapsed, metrics.accepted / metrics.selected.where(metrics.selected > 0), "o-", color=colour, label="per micro-batch")
+            rate_ax.set_ylabel("Accepted fraction of selected events")
+        rate_ax.set_xlabel("Time since the first chunk arrived [s]")
+        rate_ax.legend(loc="upper left", fontsize="small", title=f"paths: {' or '.join(summary['paths'])}", title_fontsize="small")
+        for column, style in (("latency_p50_s", "o-"), ("latency_p99_s", "s--")):
+            latency_ax.plot(elapsed, metrics[column], style, color=colour, label=column.split("_")[1])
+        latency_ax.set_xlabel("Time since the first chunk arrived [s]")
+        latency_ax.set_ylabel("Latency, arrival to sink commit [s]")
+        latency_ax.set_ylim(0, metrics.latency_p99_s.max() * 1.4)
+        latency_ax.legend(loc="upper left", fontsize="small", title=f"{summary['batches']} micro-batches", title_fontsize="small")
+        histogram_ax.hist(latency.latency_s, bins=30, color=colour, alpha=0.7, label=f"{len(latency)} chunks")
+        for name, ls in (("p50", "-"), ("p99", "--")):
+            value = summary[f"latency_{name}_s"]
+            histogram_ax.axvline(value, color="black", ls=ls, lw=2, label=f"{name}: {value:.2f} s")
+        histogram_ax.set_xlabel("Chunk latency [s]")
+        histogram_ax.set_ylabel("Chunks")
+        throughput = f"{summary['events_per_second_per_core']:.0f} events/s/core while processing"
+        histogram_ax.legend(loc="upper right", fontsize="small", title=throughput, title_fontsize="small")
+        for ax in axes[0]:
+            label(ax, settings, fontsize=18)
+        save(fig, outputs, settings)
+
+
+def draw_stream(metrics: str, latency: str, summary: str, outputs: dict, settings: dict) -> None:
+    plot_stream(pd.read_csv(metrics, sep="\t"), pd.read_csv(latency, sep="\t"), read_json(summary), _pair(outputs), settings)
 
 
 def _pair(outputs: dict, prefix: str = "") -> dict:

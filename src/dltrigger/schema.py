@@ -66,3 +66,7 @@ ORIGINAL_COLUMNS = ("HLF_input", "GRU_input", "encoded_label", "label")
 # Training -> evaluation (predictions.parquet): the class probabilities of each test event.
 PROBABILITY_COLUMNS = tuple(f"prob_{name}" for name in CLASSES)
 PREDICTION_COLUMNS = (*PROBABILITY_COLUMNS, "label", *ID_COLUMNS)
+
+# The signal efficiency of the trigger's operating points: each selector's loosest threshold that keeps
+# at least this fraction of its class.
+TPR_TARGET = 0.99

@@ -54,10 +54,11 @@ def expand_source(source: str, remote: dict | None = None) -> list[str]:
     return files
 
 
-def open_root(path: str, remote: dict | None = None):
-    """``uproot.open`` for a local path; for a URL, up to ``attempts`` tries ``wait_s × n`` seconds apart,
-    then an OSError that says how many tries failed and the last reason."""
-    if not is_remote(path):
+def open_root(path, remote: dict | None = None):
+    """``uproot.open`` for a local path or a file object (a streamed file's bytes); for a URL, up to
+    ``attempts`` tries ``wait_s × n`` seconds apart, then an OSError that says how many tries failed and
+    the last reason."""
+    if hasattr(path, "read") or not is_remote(path):
         return uproot.open(path)
     settings = _remote(remote)
     _configure_xrootd(**settings)

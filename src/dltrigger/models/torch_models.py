@@ -41,11 +41,16 @@ class SequenceBranch(nn.Module):
     def forward(self, particles: torch.Tensor) -> torch.Tensor:
         real = (particles != 0).any(dim=2)
         length = real.sum(dim=1)
-        first = torch.arange(particles.shape[1], device=particles.device)[None, :] < length[:, None]
-        if not torch.equal(real, first):  # zero rows before real ones
-            order = torch.argsort((~real).to(torch.int8), dim=1, stable=True)
-            particles = particles.gather(1, order.unsqueeze(2).expand_as(particles))
-        outputs, _ = self.rnn(particles[:, : int(length.max().clamp(min=1))])  # rows after every event's last real one: skipped
+        if torch.onnx.is_in_onnx_export():
+            # An exported graph has no data-dependent steps: it reads the rows as given, so its callers put
+            # each event's real rows first (as the compact batches do); the rows after them change no state read.
+            outputs, _ = self.rnn(particles)
+        else:
+            first = torch.arange(particles.shape[1], device=particles.device)[None, :] < length[:, None]
+            if not torch.equal(real, first):  # zero rows before real ones
+                order = torch.argsort((~real).to(torch.int8), dim=1, stable=True)
+                particles = particles.gather(1, order.unsqueeze(2).expand_as(particles))
+            outputs, _ = self.rnn(particles[:, : int(length.max().clamp(min=1))])  # rows after every event's last real one: skipped
         state = outputs[torch.arange(particles.shape[0], device=particles.device), (length - 1).clamp(min=0)]
         return self.dropout(torch.where(length[:, None] > 0, state, torch.zeros_like(state)))
 
@@ -94,7 +99,9 @@ class EdgeConv(nn.Module):
     def forward(self, coordinates: torch.Tensor, features: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         events, particles, channels = features.shape
         neighbours = min(self.neighbours, particles - 1)
-        distance = torch.cdist(coordinates, coordinates)
+        # Squared distances by |a|^2 + |b|^2 - 2ab, as cdist computes them for many points (and exportable).
+        square = (coordinates**2).sum(2)
+        distance = square[:, :, None] + square[:, None, :] - 2 * coordinates @ coordinates.transpose(1, 2)
         # Padding rows and the particle itself are never neighbours.
         distance = distance.masked_fill(~real[:, None, :] | torch.eye(particles, dtype=torch.bool, device=features.device), float("inf"))
         nearest = distance.topk(neighbours, dim=2, largest=False)
@@ -183,6 +190,14 @@ def build(model: str, particle_cloud: dict | None = None) -> nn.Module:
     if model == "hlf":
         return HLFClassifier()
     return ParticleClassifier(cell) if model == "particle" else InclusiveClassifier(cell, particle_cloud=particle_cloud)
+
+
+def load(path: str) -> nn.Module:
+    """A trained model from the torch engine's model file, in evaluation mode."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model = build(state["model"], state.get("particle_cloud"))  # (absent from files of the models without one)
+    model.load_state_dict(state["state_dict"])
+    return model.eval()
 
 
 def trainable_parameters(module: nn.Module) -> int:

@@ -154,11 +154,6 @@ def _save(torch, state, path: str) -> None:
 
 def load_model(path: str):
     """A trained model from its file (for predictions outside the workflow)."""
-    import torch
+    from ..models.torch_models import load
 
-    from ..models.torch_models import build
-
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    model = build(state["model"], state["particle_cloud"])
-    model.load_state_dict(state["state_dict"])
-    return model.eval()
+    return load(path)

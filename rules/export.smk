@@ -1,0 +1,29 @@
+# Every trained torch network exported to ONNX, checked with onnxruntime against torch on every test
+# event, with its trigger menu (what a trigger is loaded from, with the .onnx file alone).
+
+
+rule export_onnx:
+    wildcard_constraints:
+        model="|".join(MODELS),
+    input:
+        model="results/train/torch/{model}/model.torch",
+        test=rules.features.output.test,
+        counts=rules.features.output.counts,
+        rates=rules.trigger_rates.output.rates,
+    output:
+        onnx="results/export/{model}/model.onnx",
+        menu="results/export/{model}/menu.json",
+    log:
+        "logs/export_onnx/{model}.log",
+    benchmark:
+        benchmarks("export_onnx", "{model}")
+    params:
+        paths=config["trigger"]["paths"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/export_onnx.py"

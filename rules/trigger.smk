@@ -1,0 +1,84 @@
+# The streaming trigger: the test-set events replayed as raw Delphes-layout chunks into a landing
+# directory, and an exported selector run on them by a Spark Structured Streaming query.
+
+
+rule replay_chunks:
+    input:
+        test=rules.features.output.test,
+        raw=get_generated_root_files,
+    output:
+        replay=directory("results/trigger/replay"),
+    log:
+        "logs/replay_chunks/replay_chunks.log",
+    benchmark:
+        benchmarks("replay_chunks")
+    params:
+        events_per_chunk=config["trigger"]["events_per_chunk"],
+        seed=get_replay_seed(),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/spark.yaml"
+    script:
+        "../scripts/replay_chunks.py"
+
+
+rule stream_trigger:
+    wildcard_constraints:
+        model="|".join(MODELS),
+    input:
+        onnx=rules.export_onnx.output.onnx,
+        menu=rules.export_onnx.output.menu,
+        replay=rules.replay_chunks.output.replay,
+    output:
+        metrics="results/trigger/{model}/stream_metrics.tsv",
+        latency="results/trigger/{model}/latency.tsv",
+        accepted="results/trigger/{model}/accepted.parquet",
+        summary="results/trigger/{model}/stream.json",
+    log:
+        "logs/stream_trigger/{model}.log",
+    benchmark:
+        benchmarks("stream_trigger", "{model}")
+    params:
+        trigger=config["trigger"],
+        spark=config["spark"],
+    # The stream's throughput and latency are measured: the job takes the machine.
+    threads: workflow.cores
+    resources:
+        mem_mb=6000,
+        runtime=config["trigger"]["timeout_minutes"] + 10,
+    conda:
+        "../envs/spark.yaml"
+    script:
+        "../scripts/stream_trigger.py"
+
+
+rule plot_stream:
+    input:
+        metrics="results/trigger/{model}/stream_metrics.tsv",
+        latency="results/trigger/{model}/latency.tsv",
+        summary="results/trigger/{model}/stream.json",
+    output:
+        png=report(
+            "results/plots/trigger_stream_{model}.png",
+            caption="../report/stream.rst",
+            category="5. Trigger",
+            labels={"figure": "streaming trigger: rate and latency", "model": "{model}"},
+        ),
+        pdf="results/plots/trigger_stream_{model}.pdf",
+    log:
+        "logs/plot_stream/{model}.log",
+    benchmark:
+        benchmarks("plot_stream", "{model}")
+    params:
+        plots=get_plot_settings(),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/plots.yaml"
+    script:
+        "../scripts/plot.py"

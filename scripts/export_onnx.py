@@ -1,0 +1,17 @@
+"""Snakemake adapter of rule export_onnx (logic: dltrigger.export)."""
+
+from dltrigger.export import run_export
+
+from _helpers import job
+
+with job(globals()) as snakemake:
+    run_export(
+        snakemake.wildcards.model,
+        model_path=snakemake.input.model,
+        test_dir=snakemake.input.test,
+        counts_path=snakemake.input.counts,
+        rates_path=snakemake.input.rates,
+        paths=snakemake.params.paths,
+        onnx_path=snakemake.output.onnx,
+        menu_path=snakemake.output.menu,
+    )

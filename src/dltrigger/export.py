@@ -1,0 +1,189 @@
+"""Export stage: a trained torch classifier as ONNX, checked with onnxruntime against torch on the whole
+test set, and its trigger menu: the JSON that, with the .onnx file alone, defines a trigger (how events
+are prepared, each path's threshold at 99 % signal efficiency, the efficiencies and output rates to
+expect)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import numpy as np
+
+from .arrays import numpy_of_lists, sequences_of
+from .errors import InputError
+from .files import atomic_path, read_json, write_json
+from .models import MODELS, reads_every_row
+from .schema import CLASSES, LLF_NAMES, N_ROWS, SHAPES, TPR_TARGET
+
+log = logging.getLogger(__name__)
+
+OPSET = 18
+# The largest |probability difference| onnxruntime may show against torch on any test event.
+TOLERANCE = 1e-5
+BATCH = 1024
+
+
+def model_inputs(table, model: str) -> list[np.ndarray]:
+    """A feature table's inputs of ``model``, in its order, as the exported graph reads them: the particle
+    sequences with each event's real rows first and only as long as the longest (with zero padding; all
+    801 rows in place otherwise, or for a model that reads every row)."""
+    inputs = []
+    for name in MODELS[model][0]:
+        if name == "GRU_input":
+            zero_padding = "padding_row" in table.column_names and not numpy_of_lists(table.column("padding_row")).any()
+            inputs.append(sequences_of(table, N_ROWS, len(LLF_NAMES), compact=zero_padding and not reads_every_row(model)))
+        else:
+            inputs.append(numpy_of_lists(table.column(name)).astype(np.float32, copy=False))
+    return inputs
+
+
+def onnx_session(path: str, threads: int = 1):
+    """An onnxruntime session on the CPU with ``threads`` threads (what a trigger node gives one model)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def export_onnx(network, model: str, path: str) -> None:
+    """Write ``network`` (returning logits) as an ONNX graph returning the class probabilities, with a
+    dynamic batch axis (and a dynamic row axis where the rows need not all be there). The graph is traced
+    on a few zero rows: its cost grows with the traced sequence's length (the GRU is unrolled while
+    tracing), not its result."""
+    import torch
+
+    from .models.torch_models import probabilities
+
+    class Probabilities(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.network = network
+
+        def forward(self, *inputs):
+            return probabilities(self.network(*inputs))
+
+    events, rows = torch.export.Dim("events"), torch.export.Dim("rows", min=2, max=N_ROWS)
+    names = MODELS[model][0]
+    shapes = tuple({0: events, **({1: rows} if name == "GRU_input" and not reads_every_row(model) else {})} for name in names)
+    steps = N_ROWS if reads_every_row(model) else 4
+    example = tuple(torch.zeros(2, *((steps,) if name == "GRU_input" else ()), SHAPES[name][-1]) for name in names)
+    torch.onnx.export(
+        Probabilities().eval(),
+        example,
+        path,
+        input_names=list(names),
+        output_names=["probabilities"],
+        opset_version=OPSET,
+        dynamo=True,
+        dynamic_shapes=(shapes,),  # forward(*inputs): one entry, the tuple of inputs
+        external_data=False,
+        verbose=False,
+    )
+
+
+def probabilities_of(network, model: str, onnx_path: str, table) -> tuple[np.ndarray, np.ndarray]:
+    """The class probabilities of every event of ``table``, by the exported graph and by torch."""
+    import torch
+
+    session = onnx_session(onnx_path)
+    got, expected = [], []
+    for start in range(0, table.num_rows, BATCH):
+        inputs = model_inputs(table.slice(start, BATCH), model)
+        got.append(session.run(None, dict(zip(MODELS[model][0], inputs)))[0])
+        with torch.no_grad():
+            expected.append(torch.softmax(network(*(torch.from_numpy(array) for array in inputs)), dim=1).numpy())
+    return np.concatenate(got), np.concatenate(expected)
+
+
+def operating_threshold(score: np.ndarray, signal: np.ndarray) -> float:
+    """The selector's cut that keeps ``TPR_TARGET`` of the signal events (the loosest such, as the
+    evaluation's operating point), placed halfway to the next lower score: the same events pass, and a
+    rounding difference smaller than half that gap decides no event otherwise."""
+    ranked = np.sort(score[signal])[::-1]
+    lowest_kept = ranked[int(np.ceil(TPR_TARGET * ranked.size)) - 1]
+    below = score[score < lowest_kept]
+    return float((lowest_kept + below.max()) / 2 if below.size else lowest_kept / 2)
+
+
+def run_export(
+    model: str, model_path: str, test_dir: str, counts_path: str, rates_path: str, paths: list[str], onnx_path: str, menu_path: str
+) -> dict:
+    """Export the trained ``model`` (file ``model_path``) to ``onnx_path``, check it on every test event,
+    and write its menu, with the trigger ``paths`` (the selectors that each accept an event at their
+    99 %-efficiency threshold), to ``menu_path``. A graph whose probabilities differ from torch's by more
+    than ``TOLERANCE``, or that decides any test event otherwise than torch, fails: nothing is written."""
+    import pyarrow.parquet as pq
+
+    from .models.torch_models import load
+
+    started = time.time()
+    unknown = [path for path in paths if path not in CLASSES]
+    if unknown:
+        raise InputError(f"trigger.paths: unknown selector '{unknown[0]}' (known: {', '.join(CLASSES)})")
+    network = load(model_path)
+    counts, rates = read_json(counts_path), read_json(rates_path)
+    test = pq.ParquetDataset(test_dir)
+    table = test.read(columns=[name for name in (*MODELS[model][0], "padding_row", "padding_at", "label") if name in test.schema.names])
+    if not table.num_rows:
+        raise InputError(f"{test_dir}: no test events to check the exported model on")
+    labels = table.column("label").to_numpy()
+    selectors = [CLASSES.index(path) for path in paths]
+    with atomic_path(onnx_path) as temporary:
+        export_onnx(network, model, temporary)
+        got, expected = probabilities_of(network, model, temporary, table)
+        thresholds = np.array([operating_threshold(expected[:, code], labels == code) for code in selectors])
+        fired = got[:, selectors] >= thresholds
+        largest, differing = float(np.abs(got - expected).max()), int((fired != (expected[:, selectors] >= thresholds)).any(axis=1).sum())
+        if largest > TOLERANCE or differing:
+            raise InputError(
+                f"{onnx_path}: onnxruntime's probabilities differ from torch's by up to {largest:.1e} (limit {TOLERANCE:g}) "
+                f"and {differing} of {table.num_rows} test events are decided differently; not exported"
+            )
+    # The fraction of each class that each path, and any of them, accepts.
+    passed = np.c_[fired, fired.any(axis=1)]
+    efficiency = np.array(
+        [passed[labels == code].mean(axis=0) if (labels == code).any() else np.zeros(passed.shape[1]) for code in range(len(CLASSES))]
+    )
+    rate_hz = rates["rate_hz"]
+    known = all(rate_hz[name] is not None for name in CLASSES)
+
+    def output_rate(column: int) -> float | None:  # every class's trigger-level rate times its efficiency
+        return sum(rate_hz[name] * efficiency[code, column] for code, name in enumerate(CLASSES)) if known else None
+
+    menu = {
+        "model": model,
+        "onnx": os.path.basename(onnx_path),
+        "opset": OPSET,
+        "inputs": {name: SHAPES[name][-1] for name in MODELS[model][0]},
+        "every_row": reads_every_row(model),
+        "preprocessing": counts["preprocessing"],
+        "paths": {
+            path: {
+                "threshold": float(thresholds[k]),
+                "efficiency": {name: float(efficiency[code, k]) for code, name in enumerate(CLASSES)},
+                "rate_hz": output_rate(k),
+            }
+            for k, path in enumerate(paths)
+        },
+        "efficiency": {name: float(efficiency[code, -1]) for code, name in enumerate(CLASSES)},
+        # Each class's rate into the trigger (its isolated-lepton events), for the rates of a stream.
+        "class_rate_hz": rate_hz if known else None,
+        "rate_hz": output_rate(len(paths)),
+        "signal_efficiency_target": TPR_TARGET,
+        "validation": {"test_events": table.num_rows, "largest_probability_difference": largest, "tolerance": TOLERANCE},
+    }
+    write_json(menu_path, menu)
+    log.info(
+        "%s exported (opset %d, %.1f s): on %d test events onnxruntime and torch at most %.1e apart, same decisions",
+        model,
+        OPSET,
+        time.time() - started,
+        table.num_rows,
+        largest,
+    )
+    return menu

@@ -1,0 +1,416 @@
+"""Trigger stage: an exported selector run as a trigger on a stream of raw events, with Spark Structured
+Streaming.
+
+A replay drops Delphes-layout ROOT chunks of test-set events (never a training event) into a landing
+directory at a configured rate. The streaming query reads each new chunk's bytes (file source; a Kafka
+topic of chunks reads the same way), and in the executors reads it with the ingestion's reader, applies
+the isolated-lepton selection and the features (``observables``, ``preprocess``: the batch stages' own
+functions), scores the selected events with onnxruntime and applies the menu's thresholds. Each
+micro-batch writes its accepted events and its metrics under its batch id, replacing what a killed
+attempt of the same batch left: with Spark's checkpoint (which fixes the files of every planned batch)
+no event is lost or written twice when the job is killed and started again.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import io
+import logging
+import os
+import shutil
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from . import observables
+from .arrays import take_ragged
+from .delphes import SCHEMA, read_delphes, write_delphes
+from .errors import InputError
+from .files import atomic_path, executor_path, read_json, remove, write_json, write_parquet
+from .preprocess import network_sequences, particle_sequences, scale_hlf
+from .quirks import Quirks
+from .schema import CLASSES
+
+log = logging.getLogger(__name__)
+
+# One row per streamed chunk (kind "chunk") and one per selected event (kind "event").
+SCORED_SCHEMA = (
+    "kind string, chunk string, arrival double, events_read int, events_selected int, error string, "
+    "entry long, event_number long, probabilities array<float>, fired array<boolean>"
+)
+PROVENANCE = "provenance.parquet"
+# Selected events scored per onnxruntime call, grouped by length.
+SCORING_GROUP = 128
+# A streamed chunk as Spark's binaryFile source reads it.
+CHUNK_SCHEMA = "path string, modificationTime timestamp, length long, content binary"
+
+
+def prepare_replay(test_dir: str, output_dir: str, events_per_chunk: int, seed: int) -> int:
+    """Write the test-set events, read back from their raw ROOT files and shuffled (seeded), as chunks of
+    ``events_per_chunk`` events in the Delphes layout, and ``provenance.parquet``: each chunk entry's
+    source file, entry and class. Returns the number of chunks."""
+    import awkward as ak
+    import pyarrow.parquet as pq
+
+    test = pq.read_table(test_dir, columns=["source_file", "entry", "label"]).to_pandas()
+    if test.empty:
+        raise InputError(f"{test_dir}: no test events to replay")
+    test = test.sort_values(["source_file", "entry"], kind="stable").reset_index(drop=True)
+    parts = []
+    for source, events in test.groupby("source_file", sort=True):
+        try:
+            collections = read_delphes(source, SCHEMA)
+        except Exception as exc:
+            raise InputError(f"{source}: cannot be read for the replay ({type(exc).__name__}: {exc})") from None
+        parts.append({name: collection[events.entry.to_numpy()] for name, collection in collections.items()})
+    everything = {name: ak.concatenate([part[name] for part in parts]) for name in SCHEMA}
+    order = np.random.default_rng(seed).permutation(len(test))
+    with atomic_path(output_dir) as temporary:
+        os.makedirs(temporary)
+        rows = []
+        for number, start in enumerate(range(0, len(order), events_per_chunk)):
+            chosen = order[start : start + events_per_chunk]
+            name = f"chunk-{number:06d}.root"
+            write_delphes(os.path.join(temporary, name), {key: values[chosen] for key, values in everything.items()})
+            rows.append(test.iloc[chosen].assign(chunk=name, chunk_entry=np.arange(chosen.size)))
+        provenance = pd.concat(rows, ignore_index=True).rename(columns={"entry": "source_entry"})
+        write_parquet(pa.Table.from_pandas(provenance, preserve_index=False), os.path.join(temporary, PROVENANCE))
+    log.info("replay: %d test events in %d chunks of up to %d", len(test), len(rows), events_per_chunk)
+    return len(rows)
+
+
+def check_menu(menu: dict, onnx_path: str, menu_path: str) -> None:
+    """The exported graph must take exactly the inputs its menu describes: else one line, before any event."""
+    from .export import onnx_session
+
+    inputs = {item.name: item.shape for item in onnx_session(onnx_path).get_inputs()}
+    if sorted(inputs) != sorted(menu["inputs"]):
+        raise InputError(f"{onnx_path}: takes inputs {', '.join(sorted(inputs))}; its menu {menu_path} says {', '.join(sorted(menu['inputs']))}")
+    for name, width in menu["inputs"].items():
+        if inputs[name][-1] != width:
+            raise InputError(f"{onnx_path}: input {name} has {inputs[name][-1]} values per row; its menu {menu_path} says {width}")
+
+
+_SESSIONS: dict = {}
+
+
+def score_chunks(menu: dict, onnx_path: str, threads: int, schema: pa.Schema):
+    """The executors' work on a micro-batch (``mapInArrow``): each streamed chunk read from its bytes,
+    selected, featurised and scored; one row per chunk (an unreadable one: its error, nothing scored)
+    and one per selected event."""
+    preparation = menu["preprocessing"]
+    quirks = Quirks(**preparation["quirks"])
+    mean, std = (None if preparation[key] is None else np.asarray(preparation[key]) for key in ("particle_mean", "particle_std"))
+    selectors = [CLASSES.index(path) for path in menu["paths"]]
+    thresholds = np.array([path["threshold"] for path in menu["paths"].values()], dtype=np.float32)
+
+    def session():
+        from .export import onnx_session
+
+        if onnx_path not in _SESSIONS:  # one per Python worker, reused by its later batches
+            _SESSIONS[onnx_path] = onnx_session(onnx_path, threads)
+        return _SESSIONS[onnx_path]
+
+    def score(content: bytes) -> dict:
+        events = observables.read(io.BytesIO(content), None, None)
+        result = observables.compute(events, quirks)
+        n = result["entry"].size
+        out = {"read": result["cutflow"]["read"], "entry": result["entry"], "event_number": result["event_number"]}
+        if not n:
+            return {**out, "probabilities": np.zeros((0, len(CLASSES)), np.float32)}
+        counts = result["n_particles"]
+        rows, padding_row, padding_at = particle_sequences(
+            result["llf"], counts, quirks, preparation["particle_scaling"], preparation["padding"], mean, std
+        )
+        hlf = scale_hlf(result["hlf"], preparation["hlf_scaling"], preparation["hlf_min"], preparation["hlf_max"])
+        probabilities = np.empty((n, len(CLASSES)), np.float32)
+        # Events of similar length scored together: each group's sequences only as long as its longest.
+        for group in np.array_split(np.argsort(counts, kind="stable"), -(-n // SCORING_GROUP)):
+            feed = {"HLF_input": hlf[group]} if "HLF_input" in menu["inputs"] else {}
+            if "GRU_input" in menu["inputs"]:
+                feed["GRU_input"] = network_sequences(*take_ragged(rows, counts, group), padding_row[group], padding_at[group], menu["every_row"])
+            probabilities[group] = session().run(None, feed)[0]
+        return {**out, "probabilities": probabilities}
+
+    def run(batches):
+        for batch in batches:
+            for chunk in batch.to_pylist():
+                name, arrival = os.path.basename(chunk["path"]), chunk["modificationTime"].timestamp()
+                try:
+                    scored = score(chunk["content"])
+                except Exception as exc:  # truncated or corrupt on arrival: reported, never scored
+                    yield pa.RecordBatch.from_pylist(
+                        [{"kind": "chunk", "chunk": name, "arrival": arrival, "error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"}],
+                        schema=schema,
+                    )
+                    continue
+                probabilities = scored["probabilities"]
+                fired = probabilities[:, selectors] >= thresholds
+                summary = {"kind": "chunk", "chunk": name, "arrival": arrival, "events_read": scored["read"], "events_selected": len(probabilities)}
+                events = [
+                    {
+                        "kind": "event",
+                        "chunk": name,
+                        "entry": int(entry),
+                        "event_number": int(number),
+                        "probabilities": p.tolist(),
+                        "fired": f.tolist(),
+                    }
+                    for entry, number, p, f in zip(scored["entry"], scored["event_number"], probabilities, fired)
+                ]
+                yield pa.RecordBatch.from_pylist([summary, *events], schema=schema)
+
+    return run
+
+
+class Replay(threading.Thread):
+    """Drops the replay's chunks into the landing directory at ``events_per_second`` (atomically: a chunk
+    appears whole, its modification time its arrival). Chunks already there (a restarted stream) are not
+    dropped again."""
+
+    def __init__(self, replay_dir: str, landing_dir: str, events_per_second: float, events: pd.Series):
+        super().__init__(daemon=True)
+        self.replay_dir, self.landing_dir, self.events_per_second = replay_dir, landing_dir, events_per_second
+        self.events = events  # per chunk name, in replay order
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        due = time.monotonic()
+        for name, events in self.events.items():
+            target = os.path.join(self.landing_dir, name)
+            if os.path.exists(target):
+                continue
+            self.stopping.wait(max(0.0, due - time.monotonic()))
+            if self.stopping.is_set():
+                return
+            hidden = os.path.join(self.landing_dir, f".{name}.landing")  # Spark skips dot files
+            shutil.copyfile(os.path.join(self.replay_dir, name), hidden)
+            os.utime(hidden)
+            os.replace(hidden, target)
+            due += events / self.events_per_second
+
+
+def run_stream(
+    menu_path: str,
+    replay_dir: str,
+    output_dir: str,
+    spark_config: dict,
+    threads: int,
+    events_per_second: float,
+    chunks_per_batch: int,
+    timeout_seconds: float,
+    log_dir: str = "logs/spark",
+) -> dict:
+    """Run the trigger on the replayed stream until every landed chunk is processed. Writes, in
+    ``output_dir``: ``accepted.parquet`` (accepted events, scores, the paths that fired, true class),
+    ``stream_metrics.tsv`` (one row per micro-batch), ``latency.tsv`` (per chunk: arrival to sink commit)
+    and ``stream.json`` (totals, p50/p99 latency, throughput, output rates in Hz). Its working state
+    (landing directory, checkpoint, per-batch sink) survives a killed run, which resumes from it."""
+    from .spark import spark_session
+
+    menu = read_json(menu_path)
+    onnx_path = executor_path(os.path.join(os.path.dirname(menu_path), menu["onnx"]))
+    check_menu(menu, onnx_path, menu_path)
+    provenance = pd.read_parquet(os.path.join(replay_dir, PROVENANCE))
+    work = _working_directory(output_dir, menu_path, onnx_path, replay_dir)
+    landing, checkpoint, batches = (os.path.join(work, name) for name in ("landing", "checkpoint", "batches"))
+    for directory in (landing, batches):
+        os.makedirs(directory, exist_ok=True)
+    replay = Replay(replay_dir, landing, events_per_second, provenance.groupby("chunk", sort=True).size())
+    started = time.time()
+    with spark_session("dltrigger-trigger", spark_config, threads, log_dir) as spark:
+        chunks = (
+            spark.readStream.format("binaryFile")
+            .schema(CHUNK_SCHEMA)
+            .option("pathGlobFilter", "*.root")
+            .option("maxFilesPerTrigger", chunks_per_batch)
+            .load(executor_path(landing))
+        )
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        schema = to_arrow_schema(spark.createDataFrame([], SCORED_SCHEMA).schema)
+        scored = chunks.mapInArrow(score_chunks(menu, onnx_path, 1, schema), SCORED_SCHEMA)
+        commit = _committer(menu, provenance, batches)
+        query = scored.writeStream.foreachBatch(commit).option("checkpointLocation", executor_path(checkpoint)).start()
+        replay.start()
+        try:
+            _wait_for_every_chunk(query, replay, landing, batches, timeout_seconds)
+        finally:
+            replay.stopping.set()
+            query.stop()
+    summary = _write_outputs(menu, provenance, batches, output_dir, time.time() - started, threads)
+    remove(work)  # kept only for a restart after a kill: a new run measures anew
+    log.info(
+        "trigger %s: %d chunks, %d events read, %d selected, %d accepted (%.0f Hz), latency p50 %.2f s, p99 %.2f s",
+        menu["model"],
+        summary["chunks"],
+        summary["events_read"],
+        summary["selected"],
+        summary["accepted"],
+        summary["rate_hz"] or float("nan"),
+        summary["latency_p50_s"],
+        summary["latency_p99_s"],
+    )
+    return summary
+
+
+def _working_directory(output_dir: str, *inputs: str) -> str:
+    """The stream's working state, kept for a restart of the same trigger on the same replay only."""
+    digest = hashlib.sha256()
+    for path in inputs:
+        for name in sorted(glob.glob(os.path.join(path, "*"))) if os.path.isdir(path) else [path]:
+            digest.update(f"{os.path.basename(name)}:{os.path.getsize(name)}:{os.path.getmtime(name)}".encode())
+    work = os.path.join(output_dir, f"work-{digest.hexdigest()[:12]}")
+    for stale in glob.glob(os.path.join(output_dir, "work-*")):
+        if stale != work:
+            remove(stale)
+    return work
+
+
+def _committer(menu: dict, provenance: pd.DataFrame, batches: str):
+    """foreachBatch: the micro-batch's accepted events and metrics written under its id, replacing those
+    of an earlier attempt at the same batch (idempotent, hence exactly once with the checkpoint)."""
+    truth = provenance.set_index(["chunk", "chunk_entry"])["label"]
+
+    def commit(frame, batch_id: int) -> None:
+        begun = time.time()
+        rows = frame.toPandas()
+        chunk_rows, events = rows[rows.kind == "chunk"], rows[rows.kind == "event"].copy()
+        for row in chunk_rows[chunk_rows.error.notna()].itertuples():
+            log.warning("%s: unreadable on arrival (%s); skipped", row.chunk, row.error)
+        fired = np.array(events.fired.tolist(), dtype=bool).reshape(len(events), len(menu["paths"]))
+        events["accepted"] = fired.any(axis=1)
+        events["label"] = truth.reindex(list(zip(events.chunk, events.entry))).to_numpy()
+        accepted = events[events.accepted]
+        table = pa.table(
+            {
+                "chunk": pa.array(accepted.chunk, pa.string()),
+                "entry": pa.array(accepted.entry, pa.int64()),
+                "event_number": pa.array(accepted.event_number, pa.int64()),
+                **{f"prob_{name}": pa.array([p[k] for p in accepted.probabilities], pa.float32()) for k, name in enumerate(CLASSES)},
+                **{f"fired_{path}": pa.array(fired[events.accepted.to_numpy(), k]) for k, path in enumerate(menu["paths"])},
+                "label": pa.array(accepted.label, pa.int64()),
+                "batch": pa.array(np.full(len(accepted), batch_id), pa.int64()),
+            }
+        )
+        write_parquet(table, os.path.join(batches, f"accepted-{batch_id:06d}.parquet"))
+        committed = time.time()
+        readable = chunk_rows[chunk_rows.error.isna()]
+        labels = provenance.set_index("chunk").loc[readable.chunk, "label"] if len(readable) else pd.Series(dtype=int)
+        metrics = {
+            "batch": batch_id,
+            "committed": committed,
+            "processing_s": committed - begun,
+            "chunks": len(chunk_rows),
+            "corrupt": int(chunk_rows.error.notna().sum()),
+            "events_read": int(readable.events_read.sum()),
+            "selected": len(events),
+            "accepted": len(accepted),
+            **{f"read_{name}": int((labels == code).sum()) for code, name in enumerate(CLASSES)},
+            **{f"accepted_{name}": int((accepted.label == code).sum()) for code, name in enumerate(CLASSES)},
+            "latency": {row.chunk: committed - row.arrival for row in chunk_rows.itertuples()},
+        }
+        write_json(os.path.join(batches, f"batch-{batch_id:06d}.json"), metrics)
+
+    return commit
+
+
+def _wait_for_every_chunk(query, replay: Replay, landing: str, batches: str, timeout_seconds: float) -> None:
+    """Until the replay has dropped every chunk and every chunk in the landing directory is committed."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        if query.exception() is not None:
+            raise RuntimeError(f"the streaming query failed: {query.exception()}")
+        landed = {os.path.basename(path) for path in glob.glob(os.path.join(landing, "*.root"))}
+        done = set()
+        for path in glob.glob(os.path.join(batches, "batch-*.json")):
+            done.update(read_json(path)["latency"])
+        if not replay.is_alive() and landed <= done:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"trigger: {len(landed - done)} landed chunks not processed within {timeout_seconds:.0f} s (trigger.timeout_minutes)")
+        time.sleep(0.2)
+
+
+def _write_outputs(menu: dict, provenance: pd.DataFrame, batches: str, output_dir: str, wall_seconds: float, cores: int) -> dict:
+    """The stream's results from its committed micro-batches (each once, by batch id)."""
+    import pyarrow.parquet as pq
+
+    metrics = pd.DataFrame([read_json(path) for path in sorted(glob.glob(os.path.join(batches, "batch-*.json")))])
+    accepted = pa.concat_tables([pq.read_table(path) for path in sorted(glob.glob(os.path.join(batches, "accepted-*.parquet")))])
+    latency = pd.DataFrame(
+        [(batch, chunk, seconds) for batch, chunks in zip(metrics.batch, metrics.latency) for chunk, seconds in chunks.items()],
+        columns=["batch", "chunk", "latency_s"],
+    )
+    read = {name: int(metrics[f"read_{name}"].sum()) for name in CLASSES}
+    passed = {name: int(metrics[f"accepted_{name}"].sum()) for name in CLASSES}
+    # Output rates: each class's rate into the trigger times the fraction of its streamed events accepted.
+    class_rates = menu["class_rate_hz"]
+    per_class = None
+    if class_rates:
+        per_class = {name: class_rates[name] * passed[name] / read[name] if read[name] else 0.0 for name in CLASSES}
+        metrics["rate_hz"] = sum(
+            (class_rates[name] * metrics[f"accepted_{name}"] / metrics[f"read_{name}"].where(metrics[f"read_{name}"] > 0)).fillna(0.0)
+            for name in CLASSES
+        )
+    columns = [
+        "batch",
+        "elapsed_s",
+        "processing_s",
+        "chunks",
+        "corrupt",
+        "events_read",
+        "selected",
+        "accepted",
+        *(f"read_{n}" for n in CLASSES),
+        *(f"accepted_{n}" for n in CLASSES),
+    ]
+    first_arrival = min(committed - max(chunks.values()) for committed, chunks in zip(metrics.committed, metrics.latency))
+    metrics = metrics.assign(
+        elapsed_s=metrics.committed - first_arrival,
+        latency_p50_s=[np.percentile(list(chunks.values()), 50) for chunks in metrics.latency],
+        latency_p99_s=[np.percentile(list(chunks.values()), 99) for chunks in metrics.latency],
+    )
+    columns += ["latency_p50_s", "latency_p99_s", *(["rate_hz"] if class_rates else [])]
+    summary = {
+        "model": menu["model"],
+        "paths": list(menu["paths"]),
+        "chunks": int(metrics.chunks.sum()),
+        "corrupt_chunks": int(metrics.corrupt.sum()),
+        "batches": len(metrics),
+        "events_read": int(metrics.events_read.sum()),
+        "selected": int(metrics.selected.sum()),
+        "accepted": accepted.num_rows,
+        "read": read,
+        "accepted_by_class": passed,
+        "efficiency": {name: passed[name] / read[name] if read[name] else None for name in CLASSES},
+        "efficiency_error": {name: _binomial_error(passed[name], read[name]) for name in CLASSES},
+        "expected_efficiency": menu["efficiency"],
+        "rate_hz_by_class": per_class,
+        "rate_hz": sum(per_class.values()) if per_class else None,
+        "rate_hz_error": float(np.hypot.reduce([class_rates[name] * _binomial_error(passed[name], read[name]) for name in CLASSES]))
+        if per_class
+        else None,
+        "expected_rate_hz": menu["rate_hz"],
+        "input_rate_hz": sum(class_rates.values()) if class_rates else None,
+        "latency_p50_s": float(np.percentile(latency.latency_s, 50)),
+        "latency_p99_s": float(np.percentile(latency.latency_s, 99)),
+        "wall_seconds": wall_seconds,
+        "events_per_second_per_core": float(metrics.events_read.sum() / metrics.processing_s.sum() / max(cores, 1)),
+    }
+    order = np.lexsort((accepted.column("entry").to_numpy(), accepted.column("chunk").to_numpy(zero_copy_only=False)))
+    write_parquet(accepted.take(order), os.path.join(output_dir, "accepted.parquet"))
+    for frame, name in ((metrics[columns], "stream_metrics.tsv"), (latency, "latency.tsv")):
+        with atomic_path(os.path.join(output_dir, name)) as temporary:
+            frame.to_csv(temporary, sep="\t", index=False, float_format="%.6g")
+    write_json(os.path.join(output_dir, "stream.json"), summary)
+    return summary
+
+
+def _binomial_error(passed: int, total: int) -> float:
+    """The binomial standard error of an efficiency passed/total (0 for none streamed)."""
+    return float(np.sqrt(passed * (total - passed) / total**3)) if total else 0.0

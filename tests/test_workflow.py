@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -22,7 +23,7 @@ import yaml
 from dltrigger.environments import is_built
 
 from conftest import REPO
-from helpers import SNAKEMAKE, copy_workflow, snakemake, write_features
+from helpers import SNAKEMAKE, SPARK, copy_workflow, snakemake, write_features
 
 TINY = {
     "generate": {
@@ -36,6 +37,8 @@ TINY = {
     "pileup": {"mu": 3, "pool_events": 30},
     "train": {"models": ["hlf", "inclusive", "xgboost"], "epochs": {"hlf": 1, "inclusive": 1}, "batch_size": 4},
     "evaluate": {"bootstrap_resamples": 200},
+    # The test events (~12) replayed in chunks of 2: several micro-batches.
+    "trigger": {"events_per_chunk": 2, "events_per_second": 50, "chunks_per_batch": 2},
     # The scalability measurement (two fresh clusters, ~4 min here) has its own slow test.
     "scalability": {
         "workers": [1, 2],
@@ -80,6 +83,10 @@ DEFAULT_JOBS = {
     "plot_model": "1",
     "plot_cutflow": "1",
     "plot_features": "1",
+    "export_onnx": "3",
+    "replay_chunks": "1",
+    "stream_trigger": "1",
+    "plot_stream": "1",
     "all": "1",
 }
 DEFAULT_TOTAL = str(sum(int(n) for n in DEFAULT_JOBS.values()))
@@ -295,6 +302,25 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
         assert pq.read_table(trained / "predictions.parquet").num_rows == sum(counts["test"].values())
         assert (trained / "model.torch").exists() and "epoch 1/1" in (workdir / f"logs/train/torch/{model}.log").read_text()
 
+    # ... exported to ONNX with their trigger menus, checked against torch on every test event ...
+    tested = sum(counts["test"].values())
+    menus = {model: json.loads((workdir / f"results/export/{model}/menu.json").read_text()) for model in ("hlf", "inclusive")}
+    for model, menu in menus.items():
+        assert menu["model"] == model and (workdir / f"results/export/{model}/model.onnx").stat().st_size > 0
+        assert menu["validation"]["test_events"] == tested and menu["validation"]["largest_probability_difference"] <= 1e-5
+        assert list(menu["paths"]) == ["ttbar", "wjets"] and all(0 < path["threshold"] < 1 for path in menu["paths"].values())
+        assert all(path["efficiency"][name] >= 0.99 for name, path in menu["paths"].items()) and menu["rate_hz"] > 0
+    # ... and the inclusive one run as a streaming trigger on the replayed test events: the same events
+    # selected again from their raw chunks, the same decisions as its menu's.
+    stream = json.loads((workdir / "results/trigger/inclusive/stream.json").read_text())
+    assert stream["events_read"] == stream["selected"] == tested and stream["corrupt_chunks"] == 0 and stream["batches"] >= 2
+    assert stream["efficiency"] == pytest.approx(menus["inclusive"]["efficiency"]) and stream["rate_hz"] == pytest.approx(
+        menus["inclusive"]["rate_hz"]
+    )
+    assert stream["latency_p50_s"] <= stream["latency_p99_s"] and stream["events_per_second_per_core"] > 0
+    stream_metrics = pd.read_csv(workdir / "results/trigger/inclusive/stream_metrics.tsv", sep="\t")
+    assert stream_metrics.events_read.sum() == tested and len(stream_metrics) == stream["batches"]
+
     # ... and evaluated: every figure (PNG and PDF) and table of the default target, and the report.
     figures = [f"roc_{selector}{axis}" for selector in ("qcd", "ttbar", "wjets") for axis in ("", "_logfpr")]
     xgboost = workdir / "results/train/torch/xgboost"
@@ -304,6 +330,7 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
         *(f"{figure}_{model}" for figure in ("training", "confusion") for model in ("hlf", "inclusive", "xgboost")),
     ]
     products = [f"results/plots/torch/{name}.{kind}" for name in figures for kind in ("png", "pdf")]
+    products += [f"results/plots/trigger_stream_inclusive.{kind}" for kind in ("png", "pdf")]
     products += [f"results/plots/{name}.{kind}" for name in ("cutflow", "features", "engine_comparison") for kind in ("png", "pdf")]
     products += [f"results/evaluate/torch/{name}" for name in ("auc.tsv", "auc.md", "trigger.tsv", "trigger.md", "ordering.tsv", "ordering.md")]
     products += ["results/evaluate/rates.json", "results/evaluate/torch/uncertainties.json", "results/summary.md"]
@@ -316,7 +343,8 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
     assert all(rate > 0 for rate in rates["rate_hz"].values())
     snakemake(workdir, "--cores", "1", "--configfile", "tiny.yaml", "--report", "report.html")
     report = (workdir / "report.html").read_text()
-    assert all(f"{name}.png" in report for name in [*figures, "cutflow", "features", "engine_comparison"]) and "trigger.tsv" in report
+    assert all(f"{name}.png" in report for name in [*figures, "cutflow", "features", "engine_comparison", "trigger_stream_inclusive"])
+    assert "trigger.tsv" in report
     assert "ordering.tsv" in report and "scalability.png" not in report  # the comparison was built: in the report; scalability was not
 
     # The engine comparison: the HLF classifier, 2 epochs, by each engine on the same training set.
@@ -346,8 +374,9 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
         "plot_cutflow": "1",
         "plot_features": "1",
         "plot_engine_comparison": "1",
+        "plot_stream": "1",
         "all": "1",
-        "total": "7",
+        "total": "8",
     }
 
     # Only the chunks of the process whose settings changed are regenerated.
@@ -357,6 +386,85 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
     changed = snakemake(workdir, "-n", "--cores", "2", "--configfile", "tiny.yaml", "--quiet", "rules")
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", changed.stdout, flags=re.M))
     assert counts["generate_chunk"] == "1" and counts["sample_manifest"] == "1"
+
+
+def start_stream(run: Path, output: Path, events_per_second: float) -> subprocess.Popen:
+    """The tiny run's streaming trigger (inclusive model, its replay) in a process of its own, writing to
+    ``output``; its log in ``output``/stream.log."""
+    output.mkdir(exist_ok=True)
+    arguments = {
+        "menu_path": str(run / "results/export/inclusive/menu.json"),
+        "replay_dir": str(run / "results/trigger/replay"),
+        "output_dir": str(output),
+        "spark_config": {**SPARK, "master": "local[2]"},
+        "threads": 2,
+        "events_per_second": events_per_second,
+        "chunks_per_batch": 1,
+        "timeout_seconds": 300,
+        "log_dir": str(output / "spark-logs"),
+    }
+    code = (
+        "import json, logging, sys; logging.basicConfig(level=logging.INFO)\n"
+        "from dltrigger.stream import run_stream\n"
+        f"run_stream(**json.loads({json.dumps(json.dumps(arguments))}))"
+    )
+    with open(output / "stream.log", "a") as log:
+        return subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@pytest.mark.timeout(600)
+def test_the_streaming_trigger_killed_mid_stream_loses_and_duplicates_nothing(tiny_run, tmp_path):
+    """The trigger is SIGKILLed after its first committed micro-batch, while the replay is still landing
+    chunks; a corrupt chunk lands while it is down. Started again on its checkpoint, it skips the corrupt
+    chunk with one line (counted, never scored) and ends with every replayed event read once: its
+    accepted events are, event for event, those the batch evaluation (the training's predictions at the
+    menu's thresholds) accepts."""
+    output = tmp_path / "stream"
+    first = start_stream(tiny_run, output, events_per_second=1)  # a chunk every 2 s
+    deadline = time.monotonic() + 180
+    while not list(output.glob("work-*/batches/batch-*.json")):
+        assert first.poll() is None and time.monotonic() < deadline, (output / "stream.log").read_text()[-2000:]
+        time.sleep(0.1)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    provenance = pd.read_parquet(tiny_run / "results/trigger/replay/provenance.parquet")
+    landing = next(output.glob("work-*/landing"))
+    assert 0 < len(list(landing.glob("*.root"))) < provenance.chunk.nunique()  # killed mid-stream
+    truncated = (tiny_run / "results/trigger/replay" / provenance.chunk.iloc[0]).read_bytes()[:3000]
+    (landing / ".corrupt.root.landing").write_bytes(truncated)
+    os.replace(landing / ".corrupt.root.landing", landing / "chunk-corrupt.root")
+
+    second = start_stream(tiny_run, output, events_per_second=100)
+    assert second.wait(timeout=300) == 0, (output / "stream.log").read_text()[-2000:]
+    log = (output / "stream.log").read_text()
+    assert len(re.findall(r"chunk-corrupt\.root: unreadable on arrival \(.+\); skipped", log)) == 1
+    summary = json.loads((output / "stream.json").read_text())
+    assert summary["corrupt_chunks"] == 1 and summary["events_read"] == len(provenance)
+    assert summary["chunks"] == provenance.chunk.nunique() + 1
+    accepted = pq.read_table(output / "accepted.parquet").to_pandas()
+    assert not accepted.duplicated(["chunk", "entry"]).any()
+    streamed = accepted.merge(provenance, left_on=["chunk", "entry"], right_on=["chunk", "chunk_entry"], validate="one_to_one")
+    menu = json.loads((tiny_run / "results/export/inclusive/menu.json").read_text())
+    predictions = pq.read_table(tiny_run / "results/train/torch/inclusive/predictions.parquet").to_pandas()
+    passed = np.any([predictions[f"prob_{path}"] >= cut["threshold"] for path, cut in menu["paths"].items()], axis=0)
+    assert sorted(zip(streamed.source_file, streamed.source_entry)) == sorted(zip(predictions.source_file[passed], predictions.entry[passed]))
+    expected = predictions.set_index(["source_file", "entry"]).loc[list(zip(streamed.source_file, streamed.source_entry))]
+    np.testing.assert_allclose(streamed.prob_ttbar, expected.prob_ttbar, atol=1e-5)
+    assert not list(output.glob("work-*"))  # the working state goes once the stream is complete
+
+
+def test_an_onnx_file_that_does_not_match_its_menu_stops_the_trigger_at_start(tiny_run, tmp_path):
+    from dltrigger.errors import InputError
+    from dltrigger.stream import run_stream
+
+    export = tmp_path / "export"
+    shutil.copytree(tiny_run / "results/export/inclusive", export)
+    menu = json.loads((export / "menu.json").read_text())
+    menu["inputs"]["HLF_input"] = 13
+    (export / "menu.json").write_text(json.dumps(menu))
+    with pytest.raises(InputError, match=r"model\.onnx: input HLF_input has 14 values per row; its menu .*menu\.json says 13$"):
+        run_stream(str(export / "menu.json"), str(tiny_run / "results/trigger/replay"), str(tmp_path / "out"), SPARK, 2, 100, 1, 60)
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow

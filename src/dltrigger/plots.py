@@ -355,7 +355,8 @@ def plot_stream(metrics: pd.DataFrame, latency: pd.DataFrame, summary: dict, out
         latency_ax.set_ylabel("Latency, arrival to sink commit [s]")
         latency_ax.set_ylim(0, metrics.latency_p99_s.max() * 1.4)
         latency_ax.legend(loc="upper left", fontsize="small", title=f"{summary['batches']} micro-batches", title_fontsize="small")
-        histogram_ax.hist(latency.latency_s, bins=30, color=colour, alpha=0.7, label=f"{len(latency)} chunks")
+        counts, _, _ = histogram_ax.hist(latency.latency_s, bins=30, color=colour, alpha=0.7, label=f"{len(latency)} chunks")
+        histogram_ax.set_ylim(0, counts.max() * 1.6)  # room for the legend
         for name, ls in (("p50", "-"), ("p99", "--")):
             value = summary[f"latency_{name}_s"]
             histogram_ax.axvline(value, color="black", ls=ls, lw=2, label=f"{name}: {value:.2f} s")

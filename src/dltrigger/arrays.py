@@ -40,7 +40,7 @@ def numpy_of_lists(column) -> np.ndarray:
     while pa.types.is_list(values.type):
         values = values.flatten()
         shape.append(len(values) // shape[0] // int(np.prod(shape[1:])) if shape[0] else 0)
-    return values.to_numpy().reshape(shape)
+    return values.to_numpy(zero_copy_only=False).reshape(shape)  # (a copy only for booleans, bit-packed in Arrow)
 
 
 def ragged_lists(rows: np.ndarray, counts: np.ndarray) -> pa.Array:

@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from . import observables
-from .arrays import take_ragged
+from .arrays import arrow_lists, numpy_of_lists, take_ragged
 from .delphes import SCHEMA, read_delphes, write_delphes
 from .errors import InputError
 from .files import atomic_path, executor_path, read_json, remove, write_json, write_parquet
@@ -123,7 +123,7 @@ def score_chunks(menu: dict, onnx_path: str, threads: int, schema: pa.Schema):
     quirks = Quirks(**preparation["quirks"])
     mean, std = (None if preparation[key] is None else np.asarray(preparation[key]) for key in ("particle_mean", "particle_std"))
     selectors = [CLASSES.index(path) for path in menu["paths"]]
-    thresholds = np.array([path["threshold"] for path in menu["paths"].values()], dtype=np.float32)
+    thresholds = np.array([path["threshold"] for path in menu["paths"].values()])  # float64, as the export's check
 
     def score(content: bytes) -> dict:
         events = observables.read(io.BytesIO(content), None, None)
@@ -153,26 +153,24 @@ def score_chunks(menu: dict, onnx_path: str, threads: int, schema: pa.Schema):
                 try:
                     scored = score(chunk["content"])
                 except Exception as exc:  # truncated or corrupt on arrival: reported, never scored
-                    yield pa.RecordBatch.from_pylist(
-                        [{"kind": "chunk", "chunk": name, "arrival": arrival, "error": f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"}],
-                        schema=schema,
-                    )
+                    error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+                    yield pa.RecordBatch.from_pylist([{"kind": "chunk", "chunk": name, "arrival": arrival, "error": error}], schema=schema)
                     continue
                 probabilities = scored["probabilities"]
-                fired = probabilities[:, selectors] >= thresholds
                 summary = {"kind": "chunk", "chunk": name, "arrival": arrival, "events_read": scored["read"], "events_selected": len(probabilities)}
-                events = [
-                    {
-                        "kind": "event",
-                        "chunk": name,
-                        "entry": int(entry),
-                        "event_number": int(number),
-                        "probabilities": p.tolist(),
-                        "fired": f.tolist(),
-                    }
-                    for entry, number, p, f in zip(scored["entry"], scored["event_number"], probabilities, fired)
-                ]
-                yield pa.RecordBatch.from_pylist([summary, *events], schema=schema)
+                yield pa.RecordBatch.from_pylist([summary], schema=schema)
+                n = len(probabilities)
+                columns = {
+                    "kind": pa.array(np.full(n, "event", dtype=object), pa.string()),
+                    "chunk": pa.array(np.full(n, name, dtype=object), pa.string()),
+                    "entry": pa.array(scored["entry"], pa.int64()),
+                    "event_number": pa.array(scored["event_number"], pa.int64()),
+                    "probabilities": arrow_lists(probabilities, len(CLASSES)),
+                    "fired": arrow_lists(probabilities[:, selectors] >= thresholds, len(selectors), type=pa.bool_()),
+                }
+                yield pa.RecordBatch.from_arrays(
+                    [columns[field.name] if field.name in columns else pa.nulls(n, field.type) for field in schema], schema=schema
+                )
 
     return run
 
@@ -233,6 +231,8 @@ def run_stream(
     replay = Replay(replay_dir, landing, events_per_second, provenance.groupby("chunk", sort=True).size())
     started = time.time()
     with spark_session("dltrigger-trigger", spark_config, threads, log_dir) as spark:
+        # One task per chunk: counted as this large, files are never packed into one task's split.
+        spark.conf.set("spark.sql.files.openCostInBytes", str(1 << 30))
         warm_up(spark, onnx_path, 1)
         chunks = (
             spark.readStream.format("binaryFile")
@@ -285,45 +285,50 @@ def _working_directory(output_dir: str, *inputs: str) -> str:
 def _committer(menu: dict, provenance: pd.DataFrame, batches: str):
     """foreachBatch: the micro-batch's accepted events and metrics written under its id, replacing those
     of an earlier attempt at the same batch (idempotent, hence exactly once with the checkpoint)."""
-    truth = provenance.set_index(["chunk", "chunk_entry"])["label"]
+    truth = provenance[["chunk", "chunk_entry", "label"]].rename(columns={"chunk_entry": "entry"})
+    chunk_truth = provenance.groupby("chunk")["label"]
 
     def commit(frame, batch_id: int) -> None:
+        import pyarrow.compute as pc
+
         begun = time.time()
-        rows = frame.toPandas()
-        chunk_rows, events = rows[rows.kind == "chunk"], rows[rows.kind == "event"].copy()
-        for row in chunk_rows[chunk_rows.error.notna()].itertuples():
-            log.warning("%s: unreadable on arrival (%s); skipped", row.chunk, row.error)
-        fired = np.array(events.fired.tolist(), dtype=bool).reshape(len(events), len(menu["paths"]))
-        events["accepted"] = fired.any(axis=1)
-        events["label"] = truth.reindex(list(zip(events.chunk, events.entry))).to_numpy()
-        accepted = events[events.accepted]
+        rows = frame.toArrow()
+        chunks = rows.filter(pc.equal(rows.column("kind"), "chunk")).select(["chunk", "arrival", "events_read", "error"]).to_pandas()
+        events = rows.filter(pc.equal(rows.column("kind"), "event"))
+        for chunk in chunks[chunks.error.notna()].itertuples():
+            log.warning("%s: unreadable on arrival (%s); skipped", chunk.chunk, chunk.error)
+        fired = numpy_of_lists(events.column("fired")).reshape(events.num_rows, len(menu["paths"]))
+        accepted = events.filter(pa.array(fired.any(axis=1)))
+        identity = accepted.select(["chunk", "entry"]).to_pandas()
+        label = identity.merge(truth, on=["chunk", "entry"], how="left")["label"].to_numpy()
+        probabilities = numpy_of_lists(accepted.column("probabilities")).reshape(accepted.num_rows, len(CLASSES))
         table = pa.table(
             {
-                "chunk": pa.array(accepted.chunk, pa.string()),
-                "entry": pa.array(accepted.entry, pa.int64()),
-                "event_number": pa.array(accepted.event_number, pa.int64()),
-                **{f"prob_{name}": pa.array([p[k] for p in accepted.probabilities], pa.float32()) for k, name in enumerate(CLASSES)},
-                **{f"fired_{path}": pa.array(fired[events.accepted.to_numpy(), k]) for k, path in enumerate(menu["paths"])},
-                "label": pa.array(accepted.label, pa.int64()),
-                "batch": pa.array(np.full(len(accepted), batch_id), pa.int64()),
+                **{name: accepted.column(name) for name in ("chunk", "entry", "event_number")},
+                **{f"prob_{name}": pa.array(probabilities[:, k]) for k, name in enumerate(CLASSES)},
+                **{f"fired_{path}": pa.array(fired[fired.any(axis=1), k]) for k, path in enumerate(menu["paths"])},
+                "label": pa.array(label, pa.int64()),
+                "batch": pa.array(np.full(accepted.num_rows, batch_id), pa.int64()),
             }
         )
         write_parquet(table, os.path.join(batches, f"accepted-{batch_id:06d}.parquet"))
         committed = time.time()
-        readable = chunk_rows[chunk_rows.error.isna()]
-        labels = provenance.set_index("chunk").loc[readable.chunk, "label"] if len(readable) else pd.Series(dtype=int)
+        readable = chunks[chunks.error.isna()]
+        read_by_class = np.bincount(
+            np.concatenate([chunk_truth.get_group(name).to_numpy() for name in readable.chunk] or [[]]).astype(int), minlength=len(CLASSES)
+        )
         metrics = {
             "batch": batch_id,
             "committed": committed,
             "processing_s": committed - begun,
-            "chunks": len(chunk_rows),
-            "corrupt": int(chunk_rows.error.notna().sum()),
+            "chunks": len(chunks),
+            "corrupt": int(chunks.error.notna().sum()),
             "events_read": int(readable.events_read.sum()),
-            "selected": len(events),
-            "accepted": len(accepted),
-            **{f"read_{name}": int((labels == code).sum()) for code, name in enumerate(CLASSES)},
-            **{f"accepted_{name}": int((accepted.label == code).sum()) for code, name in enumerate(CLASSES)},
-            "latency": {row.chunk: committed - row.arrival for row in chunk_rows.itertuples()},
+            "selected": events.num_rows,
+            "accepted": accepted.num_rows,
+            **{f"read_{name}": int(read_by_class[code]) for code, name in enumerate(CLASSES)},
+            **{f"accepted_{name}": int((label == code).sum()) for code, name in enumerate(CLASSES)},
+            "latency": dict(zip(chunks.chunk, committed - chunks.arrival)),
         }
         write_json(os.path.join(batches, f"batch-{batch_id:06d}.json"), metrics)
 

@@ -35,8 +35,9 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from dltrigger.export import export_onnx, model_inputs, onnx_session  # noqa: E402
+from dltrigger.export import export_onnx, model_inputs  # noqa: E402
 from dltrigger.models import MODELS  # noqa: E402
+from dltrigger.models.onnx_models import onnx_session  # noqa: E402
 from dltrigger.stream import PROVENANCE, prepare_replay, run_stream  # noqa: E402
 
 from helpers import SPARK  # noqa: E402

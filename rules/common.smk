@@ -6,7 +6,7 @@ from dltrigger.config import config_hash, derive_seed, load_samples, validate_co
 from dltrigger.environments import MARKER as ENVIRONMENT_MARKER
 from dltrigger.errors import ConfigError
 from dltrigger.files import unwritable
-from dltrigger.models import ENGINES, MODEL_FILES, MODELS, TREE_MODELS
+from dltrigger.models import ENGINES, MODEL_FILES, MODELS, TREE_MODELS, reads_particle_cloud
 from dltrigger.schema import CLASSES
 from dltrigger.sources import is_remote
 
@@ -145,7 +145,7 @@ def get_train_settings(engine, model, epochs=None):
     epochs); without the model list and the trees' settings, so that changing those retrains no network
     (nor the particle cloud's shape, except the particle cloud)."""
     epochs_of = dict(config["train"]["epochs"], **({model: epochs} if epochs else {}))
-    unused = ("models", "trees") if model == "inclusive_pcloud" else ("models", "trees", "particle_cloud")
+    unused = ("models", "trees") if reads_particle_cloud(model) else ("models", "trees", "particle_cloud")
     network = {key: value for key, value in config["train"].items() if key not in unused}
     return dict(network, engine=engine, epochs=epochs_of)
 

@@ -37,6 +37,7 @@ SHARED = {
     "observables",
     "quirks",
     "preprocess",
+    "statistics",
     "models",
     "environments",
     "checkpoints",

@@ -60,17 +60,19 @@ def test_parameter_counts_match_the_original(model):
         assert keras_models.trainable_parameters(keras_models.build(model)) == keras_parameters(model)
 
 
-def test_the_particle_cloud_ignores_the_order_and_the_padding_of_the_rows():
-    """The particle-cloud branch reads the leading real particles as a set: shuffling the rows, or adding
-    zero rows, leaves its output unchanged."""
+@pytest.mark.parametrize("model", ["inclusive_pcloud", "inclusive_part"])
+def test_the_particle_clouds_ignore_the_order_and_the_padding_of_the_rows(model):
+    """The particle-cloud branches read the leading real particles as a set: shuffling the rows, or adding
+    zero rows, leaves their output unchanged."""
     torch.manual_seed(0)
-    model = build("inclusive_pcloud", {"particles": 50, "neighbours": 8}).eval()
-    particles, hlf = torch.zeros(3, 60, 19), torch.randn(3, 14)
-    for event, count in enumerate((40, 7, 1)):
+    model = build(model, {"particles": 50, "neighbours": 8}).eval()
+    particles, hlf = torch.zeros(4, 60, 19), torch.randn(4, 14)
+    for event, count in enumerate((40, 7, 1, 0)):  # (an event without particles: its HLF alone)
         particles[event, :count] = torch.randn(count, 19)
     expected = model(particles, hlf)
+    assert torch.isfinite(expected).all()
     shuffled = particles[:, torch.randperm(60)]
-    longer = torch.cat([torch.zeros(3, 30, 19), particles], dim=1)
+    longer = torch.cat([torch.zeros(4, 30, 19), particles], dim=1)
     torch.testing.assert_close(model(shuffled, hlf), expected)
     torch.testing.assert_close(model(longer, hlf), expected)
 
@@ -209,7 +211,7 @@ def test_each_model_trains_distributed_with_two_workers(model, engine, features,
     engine_code = engine_module(engine)
     reloaded = engine_code.load_model(str(tmp_path / engine_code.MODEL_FILE))
     assert parameters(engine, reloaded) == keras_parameters(model)
-    if model == "inclusive_pcloud":  # its shape from config, kept in the model file
+    if model in ("inclusive_pcloud", "inclusive_part"):  # its shape from config, kept in the model file
         assert used["particle_cloud"] == SETTINGS["particle_cloud"] and reloaded.sequence.particles == 128
     suffix = "pt" if engine == "torch" else "npz"
     assert sorted(os.listdir(tmp_path / "checkpoints" / used["fingerprint"])) == [f"epoch-001.{suffix}", f"epoch-002.{suffix}"]

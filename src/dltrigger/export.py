@@ -15,7 +15,9 @@ from .arrays import numpy_of_lists, sequences_of
 from .errors import InputError
 from .files import atomic_path, read_json, write_json
 from .models import MODELS, reads_every_row
+from .models.onnx_models import onnx_session
 from .schema import CLASSES, LLF_NAMES, N_ROWS, SHAPES, TPR_TARGET
+from .statistics import binomial_error
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +39,6 @@ def model_inputs(table, model: str) -> list[np.ndarray]:
         else:
             inputs.append(numpy_of_lists(table.column(name)).astype(np.float32, copy=False))
     return inputs
-
-
-def onnx_session(path: str, threads: int = 1):
-    """An onnxruntime session on the CPU with ``threads`` threads (what a trigger node gives one model)."""
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
 def export_onnx(network, model: str, path: str) -> None:
@@ -146,14 +137,23 @@ def run_export(
             )
     # The fraction of each class that each path, and any of them, accepts.
     passed = np.c_[fired, fired.any(axis=1)]
-    efficiency = np.array(
-        [passed[labels == code].mean(axis=0) if (labels == code).any() else np.zeros(passed.shape[1]) for code in range(len(CLASSES))]
-    )
+    tested = np.bincount(labels, minlength=len(CLASSES))[:, None]
+    accepted = np.array([passed[labels == code].sum(axis=0) for code in range(len(CLASSES))])
+    efficiency, error = accepted / np.maximum(tested, 1), binomial_error(accepted, tested)
     rate_hz = rates["rate_hz"]
     known = all(rate_hz[name] is not None for name in CLASSES)
 
-    def output_rate(column: int) -> float | None:  # every class's trigger-level rate times its efficiency
-        return sum(rate_hz[name] * efficiency[code, column] for code, name in enumerate(CLASSES)) if known else None
+    def output_rate(column: int) -> dict:  # every class's trigger-level rate times its efficiency, with its error
+        if not known:
+            return {"rate_hz": None, "rate_hz_error": None}
+        weights = np.array([rate_hz[name] for name in CLASSES])
+        return {"rate_hz": float(weights @ efficiency[:, column]), "rate_hz_error": float(np.hypot.reduce(weights * error[:, column]))}
+
+    def efficiencies(column: int) -> dict:
+        return {
+            "efficiency": {name: float(efficiency[code, column]) for code, name in enumerate(CLASSES)},
+            "efficiency_error": {name: float(error[code, column]) for code, name in enumerate(CLASSES)},
+        }
 
     menu = {
         "model": model,
@@ -162,18 +162,11 @@ def run_export(
         "inputs": {name: SHAPES[name][-1] for name in MODELS[model][0]},
         "every_row": reads_every_row(model),
         "preprocessing": counts["preprocessing"],
-        "paths": {
-            path: {
-                "threshold": float(thresholds[k]),
-                "efficiency": {name: float(efficiency[code, k]) for code, name in enumerate(CLASSES)},
-                "rate_hz": output_rate(k),
-            }
-            for k, path in enumerate(paths)
-        },
-        "efficiency": {name: float(efficiency[code, -1]) for code, name in enumerate(CLASSES)},
+        "paths": {path: {"threshold": float(thresholds[k]), **efficiencies(k), **output_rate(k)} for k, path in enumerate(paths)},
+        **efficiencies(len(paths)),
+        **output_rate(len(paths)),
         # Each class's rate into the trigger (its isolated-lepton events), for the rates of a stream.
         "class_rate_hz": rate_hz if known else None,
-        "rate_hz": output_rate(len(paths)),
         "signal_efficiency_target": TPR_TARGET,
         "validation": {"test_events": table.num_rows, "largest_probability_difference": largest, "tolerance": TOLERANCE},
     }

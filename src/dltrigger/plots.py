@@ -23,6 +23,7 @@ MODEL_STYLE = {
     "inclusive_lstm": ("#832db6", "Inclusive classifier (LSTM)"),
     "inclusive_transformer": ("#92dadd", "Inclusive classifier (Transformer)"),
     "inclusive_pcloud": ("#b9ac70", "Inclusive classifier (particle cloud)"),
+    "inclusive_part": ("#717581", "Inclusive classifier (particle transformer)"),
     "rf": ("#a96b59", "Random forest (HLF)"),
     "xgboost": ("#717581", "XGBoost (HLF)"),
 }
@@ -341,7 +342,13 @@ def plot_stream(metrics: pd.DataFrame, latency: pd.DataFrame, summary: dict, out
             rate_ax.plot(elapsed, metrics.rate_hz, "o-", color=colour, label="per micro-batch")
             measured = f"stream: {summary['rate_hz']:.1f} ± {summary['rate_hz_error']:.1f} Hz"
             rate_ax.axhline(summary["rate_hz"], color=colour, ls=":", lw=2, label=measured)
-            rate_ax.axhline(summary["expected_rate_hz"], color="grey", ls="--", lw=2, label=f"menu (test set): {summary['expected_rate_hz']:.1f} Hz")
+            rate_ax.axhline(
+                summary["expected_rate_hz"],
+                color="grey",
+                ls="--",
+                lw=2,
+                label=f"menu (test set): {summary['expected_rate_hz']:.1f} ± {summary['expected_rate_hz_error']:.1f} Hz",
+            )
             rate_ax.set_ylabel("Output rate [Hz]")
             rate_ax.set_ylim(0, max(metrics.rate_hz.max(), summary["expected_rate_hz"]) * 1.4)
         else:  # no cross-sections: accepted fraction instead

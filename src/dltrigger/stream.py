@@ -31,9 +31,11 @@ from .arrays import arrow_lists, numpy_of_lists, take_ragged
 from .delphes import SCHEMA, read_delphes, write_delphes
 from .errors import InputError
 from .files import atomic_path, executor_path, read_json, remove, write_json, write_parquet
+from .models.onnx_models import onnx_session
 from .preprocess import network_sequences, particle_sequences, scale_hlf
 from .quirks import Quirks
 from .schema import CLASSES
+from .statistics import binomial_error
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +87,6 @@ def prepare_replay(test_dir: str, output_dir: str, events_per_chunk: int, seed: 
 
 def check_menu(menu: dict, onnx_path: str, menu_path: str) -> None:
     """The exported graph must take exactly the inputs its menu describes: else one line, before any event."""
-    from .export import onnx_session
-
     inputs = {item.name: item.shape for item in onnx_session(onnx_path).get_inputs()}
     if sorted(inputs) != sorted(menu["inputs"]):
         raise InputError(f"{onnx_path}: takes inputs {', '.join(sorted(inputs))}; its menu {menu_path} says {', '.join(sorted(menu['inputs']))}")
@@ -101,8 +101,6 @@ _SESSIONS: dict = {}
 def cached_session(onnx_path: str, threads: int):
     """The onnxruntime session of ``onnx_path`` in this Python worker, made once and reused by its later
     micro-batches."""
-    from .export import onnx_session
-
     if onnx_path not in _SESSIONS:
         _SESSIONS[onnx_path] = onnx_session(onnx_path, threads)
     return _SESSIONS[onnx_path]
@@ -404,14 +402,15 @@ def _write_outputs(menu: dict, provenance: pd.DataFrame, batches: str, output_di
         "read": read,
         "accepted_by_class": passed,
         "efficiency": {name: passed[name] / read[name] if read[name] else None for name in CLASSES},
-        "efficiency_error": {name: _binomial_error(passed[name], read[name]) for name in CLASSES},
+        "efficiency_error": {name: float(binomial_error(passed[name], read[name])) for name in CLASSES},
         "expected_efficiency": menu["efficiency"],
         "rate_hz_by_class": per_class,
         "rate_hz": sum(per_class.values()) if per_class else None,
-        "rate_hz_error": float(np.hypot.reduce([class_rates[name] * _binomial_error(passed[name], read[name]) for name in CLASSES]))
+        "rate_hz_error": float(np.hypot.reduce([class_rates[name] * binomial_error(passed[name], read[name]) for name in CLASSES]))
         if per_class
         else None,
         "expected_rate_hz": menu["rate_hz"],
+        "expected_rate_hz_error": menu["rate_hz_error"],
         "input_rate_hz": sum(class_rates.values()) if class_rates else None,
         "latency_p50_s": float(np.percentile(latency.latency_s, 50)),
         "latency_p99_s": float(np.percentile(latency.latency_s, 99)),
@@ -425,8 +424,3 @@ def _write_outputs(menu: dict, provenance: pd.DataFrame, batches: str, output_di
             frame.to_csv(temporary, sep="\t", index=False, float_format="%.6g")
     write_json(os.path.join(output_dir, "stream.json"), summary)
     return summary
-
-
-def _binomial_error(passed: int, total: int) -> float:
-    """The binomial standard error of an efficiency passed/total (0 for none streamed)."""
-    return float(np.sqrt(passed * (total - passed) / total**3)) if total else 0.0

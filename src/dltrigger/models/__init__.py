@@ -18,10 +18,16 @@ MODELS = {
     # Beyond the original: a permutation-invariant particle cloud (EdgeConv, as ParticleNet) in place of
     # the GRU branch; torch only. Its count is ours (no Keras original): stated, not matched.
     "inclusive_pcloud": (("GRU_input", "HLF_input"), "edgeconv", 15429),
+    # The other particle-cloud design, measured against it: a ParT-style transformer (attention over the
+    # same leading particles, biased by their pairwise distances); torch only, its count ours.
+    "inclusive_part": (("GRU_input", "HLF_input"), "pairattention", 20153),
 }
 # The widths of the particle cloud's two EdgeConv blocks (how many particles it reads and how many
 # neighbours each has come from config: train.particle_cloud).
 CLOUD_WIDTHS = (32, 64)
+# The ParT-style cloud: particle embedding width, attention heads, blocks, hidden width of their MLPs.
+PAIR_WIDTH, PAIR_HEADS, PAIR_BLOCKS, PAIR_HIDDEN = 32, 4, 2, 64
+PARTICLE_CLOUDS = ("edgeconv", "pairattention")
 # The Transformer branch: 8 heads of key size 19, then a Dense(20) per row, flattened, to Dense(10).
 ATTENTION_HEADS, ATTENTION_KEY_DIM, ROW_UNITS, ATTENTION_UNITS = 8, 19, 20, 10
 
@@ -38,9 +44,14 @@ TREE_MODELS = ("rf", "xgboost")
 
 def engines_of(model: str) -> tuple[str, ...]:
     """The training engines that have ``model``: BigDL's Keras API has no multi-head attention, and the
-    particle cloud exists in torch only."""
+    particle clouds exist in torch only."""
     cell = MODELS[model][1]
-    return ("torch",) if cell == "edgeconv" else ("torch", "keras") if cell == "attention" else ENGINES
+    return ("torch",) if cell in PARTICLE_CLOUDS else ("torch", "keras") if cell == "attention" else ENGINES
+
+
+def reads_particle_cloud(model: str) -> bool:
+    """Whether the model reads the leading particles as a cloud (its shape: config train.particle_cloud)."""
+    return model in MODELS and MODELS[model][1] in PARTICLE_CLOUDS
 
 
 def reads_every_row(model: str) -> bool:

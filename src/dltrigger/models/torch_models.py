@@ -16,6 +16,10 @@ from . import (
     DROPOUT,
     MODELS,
     N_CLASSES,
+    PAIR_BLOCKS,
+    PAIR_HEADS,
+    PAIR_HIDDEN,
+    PAIR_WIDTH,
     RNN_UNITS,
     ROW_UNITS,
 )
@@ -128,15 +132,67 @@ class ParticleCloudBranch(nn.Module):
         self.blocks = nn.ModuleList(EdgeConv(inputs, width, neighbours) for inputs, width in zip(widths, widths[1:]))
 
     def forward(self, particles: torch.Tensor) -> torch.Tensor:
-        real = (particles != 0).any(dim=2)
-        leading = particles[..., PT].masked_fill(~real, float("-inf")).topk(min(self.particles, particles.shape[1]), dim=1).indices
-        features = particles.gather(1, leading[..., None].expand(-1, -1, particles.shape[2]))
-        real = real.gather(1, leading)
+        features, real = leading_particles(particles, self.particles)
         coordinates = features[..., [ETA, PHI]]
         for block in self.blocks:
             features = block(coordinates, features, real)
             coordinates = features
         return features.sum(1) / real.sum(1, keepdim=True).clamp(min=1)
+
+
+def leading_particles(particles: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``count`` leading real particles of each event by pT (fewer where the rows are fewer) and which
+    of them are real: the particle clouds read the rows as a set, in no order."""
+    real = (particles != 0).any(dim=2)
+    leading = particles[..., PT].masked_fill(~real, float("-inf")).topk(min(count, particles.shape[1]), dim=1).indices
+    return particles.gather(1, leading[..., None].expand(-1, -1, particles.shape[2])), real.gather(1, leading)
+
+
+class PairAttentionBlock(nn.Module):
+    """A ParT particle-attention block (pre-LayerNorm): multi-head self-attention whose logits carry a
+    per-head bias from the particles' pairwise features, then an MLP, each with a residual connection."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm_attention, self.norm_mlp = nn.LayerNorm(PAIR_WIDTH), nn.LayerNorm(PAIR_WIDTH)
+        self.qkv, self.output = nn.Linear(PAIR_WIDTH, 3 * PAIR_WIDTH), nn.Linear(PAIR_WIDTH, PAIR_WIDTH)
+        self.mlp = nn.Sequential(nn.Linear(PAIR_WIDTH, PAIR_HIDDEN), nn.GELU(), nn.Linear(PAIR_HIDDEN, PAIR_WIDTH))
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        events, particles, _ = x.shape
+        q, k, v = self.qkv(self.norm_attention(x)).view(events, particles, 3, PAIR_HEADS, -1).permute(2, 0, 3, 1, 4)
+        # softmax(q k^T / sqrt(d) + bias) v, written out: torch's exporter cannot reshape the fused kernel's output.
+        weights = torch.softmax(q @ k.transpose(2, 3) / q.shape[-1] ** 0.5 + bias, dim=3)
+        x = x + self.output((weights @ v).transpose(1, 2).flatten(2))
+        return x + self.mlp(self.norm_mlp(x))
+
+
+class PairAttentionBranch(nn.Module):
+    """A ParT-style branch over the leading ``particles`` real particles by pT: each particle embedded,
+    ``PAIR_BLOCKS`` attention blocks biased per head by an MLP of the pair's ln ΔR (in the scaled eta and
+    phi, as the EdgeConv branch's neighbours; ParT's other pair features need the unscaled momenta), and
+    the mean over the real particles. Padding particles are never attended to."""
+
+    def __init__(self, particles: int, n_features: int = 19):
+        super().__init__()
+        self.particles = particles
+        self.embed = nn.Sequential(nn.Linear(n_features, PAIR_WIDTH), nn.GELU(), nn.Linear(PAIR_WIDTH, PAIR_WIDTH))
+        self.pair = nn.Sequential(nn.Linear(1, 8), nn.GELU(), nn.Linear(8, PAIR_HEADS))
+        self.blocks = nn.ModuleList(PairAttentionBlock() for _ in range(PAIR_BLOCKS))
+        self.norm = nn.LayerNorm(PAIR_WIDTH)
+
+    def forward(self, particles: torch.Tensor) -> torch.Tensor:
+        features, real = leading_particles(particles, self.particles)
+        coordinates = features[..., [ETA, PHI]]
+        distance = (coordinates[:, :, None] - coordinates[:, None]).square().sum(3)
+        bias = self.pair(0.5 * torch.log(distance.clamp(min=1e-8))[..., None]).permute(0, 3, 1, 2)  # (events, heads, i, j)
+        # Padding never attended to (a large finite penalty, not -inf: an event without particles stays finite).
+        bias = bias.masked_fill(~real[:, None, None, :], -1e9)
+        x = self.embed(features)
+        for block in self.blocks:
+            x = block(x, bias)
+        x = self.norm(x) * real[..., None]
+        return x.sum(1) / real.sum(1, keepdim=True).clamp(min=1)
 
 
 class HLFClassifier(nn.Module):
@@ -173,6 +229,7 @@ class InclusiveClassifier(nn.Module):
         branches = {
             "attention": (AttentionBranch, ATTENTION_UNITS),
             "edgeconv": (lambda: ParticleCloudBranch(**particle_cloud), CLOUD_WIDTHS[-1]),
+            "pairattention": (lambda: PairAttentionBranch(particle_cloud["particles"]), PAIR_WIDTH),  # every pair: no neighbours
         }
         branch, branch_units = branches.get(cell, (lambda: SequenceBranch(cell), RNN_UNITS))
         self.sequence = branch()

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import InputError, first_error_line
 from ..files import atomic_path, remove, write_json
-from ..models import MODELS, engines_of, inputs_of
+from ..models import MODELS, engines_of, inputs_of, reads_particle_cloud
 from ..schema import LABELS
 from .data import Dataset
 from .process import TrainingSpec, latest_checkpoint
@@ -112,7 +112,7 @@ def run_training(
         test_dir=os.path.abspath(test_dir),
         timeout_seconds=settings["timeout_minutes"] * 60,
         bigdl=settings["bigdl"],
-        particle_cloud=settings["particle_cloud"] if MODELS[model][1] == "edgeconv" else {},
+        particle_cloud=settings["particle_cloud"] if reads_particle_cloud(model) else {},
     )
     key = fingerprint(spec, datasets)
     checkpoints = os.path.join(output_dir, "checkpoints")

@@ -144,7 +144,7 @@ def get_train_settings(engine, model, epochs=None):
     """The train config of a network for one engine (and, for the engine comparison, a fixed number of
     epochs); without the model list and the trees' settings, so that changing those retrains no network
     (nor the particle cloud's shape, except the particle cloud)."""
-    epochs_of = dict(config["train"]["epochs"], **({model: epochs} if epochs else {}))
+    epochs_of = {model: epochs or config["train"]["epochs"][model]}  # its own only: another model's retrains nothing
     unused = ("models", "trees") if reads_particle_cloud(model) else ("models", "trees", "particle_cloud")
     network = {key: value for key, value in config["train"].items() if key not in unused}
     return dict(network, engine=engine, epochs=epochs_of)

@@ -75,6 +75,15 @@ def export_onnx(network, model: str, path: str) -> None:
         external_data=False,
         verbose=False,
     )
+    # A second export in one process may fix the row axis to the traced length (torch 2.13): checked here,
+    # and the workflow exports each model in its own job.
+    fixed = [
+        item.name
+        for item in onnx_session(path).get_inputs()
+        if any(isinstance(size, int) for size in item.shape[: 2 if item.name == "GRU_input" and not reads_every_row(model) else 1])
+    ]
+    if fixed:
+        raise RuntimeError(f"{path}: exported with fixed axes for {', '.join(fixed)}; export one model per process")
 
 
 def probabilities_of(network, model: str, onnx_path: str, table) -> tuple[np.ndarray, np.ndarray]:

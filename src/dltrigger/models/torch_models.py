@@ -88,6 +88,9 @@ class AttentionBranch(nn.Module):
 
 
 PT, ETA, PHI = (LLF_NAMES.index(name) for name in ("Pt", "Eta", "Phi"))
+# Added per row position to tied float64 keys of the particle clouds' top-k choices (far below any real
+# difference of float32 features).
+TIE_BREAK = 1e-12
 
 
 class EdgeConv(nn.Module):
@@ -103,9 +106,14 @@ class EdgeConv(nn.Module):
     def forward(self, coordinates: torch.Tensor, features: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         events, particles, channels = features.shape
         neighbours = min(self.neighbours, particles - 1)
-        # Squared distances by |a|^2 + |b|^2 - 2ab, as cdist computes them for many points (and exportable).
-        square = (coordinates**2).sum(2)
-        distance = square[:, :, None] + square[:, None, :] - 2 * coordinates @ coordinates.transpose(1, 2)
+        # Squared distances by |a|^2 + |b|^2 - 2ab (as cdist computes them for many points, and exportable), in
+        # float64: in float32 its cancellation reorders near neighbours differently in torch and onnxruntime.
+        points = coordinates.double()
+        square = (points**2).sum(2)
+        distance = square[:, :, None] + square[:, None, :] - 2 * points @ points.transpose(1, 2)
+        # Equal distances (particles in one calorimeter tower) broken by position, as onnxruntime's TopK
+        # does and torch's need not: the same neighbours in both.
+        distance = distance + TIE_BREAK * torch.arange(particles, device=features.device, dtype=distance.dtype)
         # Padding rows and the particle itself are never neighbours.
         distance = distance.masked_fill(~real[:, None, :] | torch.eye(particles, dtype=torch.bool, device=features.device), float("inf"))
         nearest = distance.topk(neighbours, dim=2, largest=False)
@@ -144,7 +152,9 @@ def leading_particles(particles: torch.Tensor, count: int) -> tuple[torch.Tensor
     """The ``count`` leading real particles of each event by pT (fewer where the rows are fewer) and which
     of them are real: the particle clouds read the rows as a set, in no order."""
     real = (particles != 0).any(dim=2)
-    leading = particles[..., PT].masked_fill(~real, float("-inf")).topk(min(count, particles.shape[1]), dim=1).indices
+    position = torch.arange(particles.shape[1], device=particles.device, dtype=torch.float64)
+    pt = particles[..., PT].double() - TIE_BREAK * position  # equal pT: the earlier row first, in every runtime
+    leading = pt.masked_fill(~real, float("-inf")).topk(min(count, particles.shape[1]), dim=1).indices
     return particles.gather(1, leading[..., None].expand(-1, -1, particles.shape[2])), real.gather(1, leading)
 
 

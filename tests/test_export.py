@@ -1,0 +1,68 @@
+"""The export of the networks to ONNX: every model's graph gives torch's probabilities on batches of any
+size and length, with the awkward cases of real events (particles in one calorimeter tower, an event
+without particles, padding), and the trigger's operating threshold."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from dltrigger.export import operating_threshold
+from dltrigger.models import MODELS, reads_every_row
+from dltrigger.models.onnx_models import onnx_session
+from dltrigger.models.torch_models import build
+from dltrigger.schema import N_ROWS
+
+from helpers import SETTINGS
+
+
+def particle_rows(events: int, rows: int, seed: int) -> np.ndarray:
+    """Zero-padded rows, real ones first; every event's second particle a copy of its first (equal pT,
+    eta and phi: one tower), the last event without particles."""
+    generator = np.random.default_rng(seed)
+    particles = np.zeros((events, rows, 19), dtype=np.float32)
+    for event, count in enumerate(generator.integers(2, rows + 1, size=events)):
+        particles[event, :count] = generator.normal(size=(count, 19))
+        particles[event, 1] = particles[event, 0]
+    particles[-1] = 0
+    return particles
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_the_exported_graph_gives_torchs_probabilities(model, tmp_path):
+    # Each export in a process of its own, as the workflow's jobs do (a second export in one process may
+    # fix the row axis: export_onnx refuses such a graph).
+    path, weights = tmp_path / "model.onnx", tmp_path / "weights.pt"
+    torch.manual_seed(3)
+    network = build(model, SETTINGS["particle_cloud"]).eval()
+    torch.save(network.state_dict(), weights)
+    code = (
+        "import sys, torch; from dltrigger.export import export_onnx; from dltrigger.models.torch_models import build\n"
+        f"network = build({model!r}, {SETTINGS['particle_cloud']!r}).eval(); network.load_state_dict(torch.load({str(weights)!r}))\n"
+        f"export_onnx(network, {model!r}, {str(path)!r})"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    session = onnx_session(str(path))
+    lengths = [N_ROWS] if reads_every_row(model) else [3, 40, 300]
+    for events, rows in zip((1, 7, 33), lengths * 3):
+        inputs = {
+            "GRU_input": particle_rows(events, rows, seed=rows),
+            "HLF_input": np.random.default_rng(events).random((events, 14), dtype=np.float32),
+        }
+        feed = {name: inputs[name] for name in MODELS[model][0]}
+        with torch.no_grad():
+            expected = torch.softmax(network(*(torch.from_numpy(array) for array in feed.values())), dim=1).numpy()
+        np.testing.assert_allclose(session.run(None, feed)[0], expected, atol=1e-5)
+
+
+def test_the_operating_threshold_keeps_99_percent_of_the_signal_halfway_to_the_next_score():
+    signal = np.r_[np.ones(100, dtype=bool), np.zeros(50, dtype=bool)]
+    score = np.r_[np.linspace(1.0, 0.01, 100), np.linspace(0.5, 0.0, 50)]
+    cut = operating_threshold(score, signal)
+    assert (score[signal] >= cut).sum() == 99  # the loosest cut keeping >= 99 of the 100
+    kept, next_lower = score[signal][98], score[score < score[signal][98]].max()
+    assert cut == pytest.approx((kept + next_lower) / 2)

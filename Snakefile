@@ -47,7 +47,7 @@ rule all:
 
 
 # The trigger alone: every trained network exported to ONNX and checked, and the streaming trigger run on
-# the replayed test events (part of the default target with the torch engine).
+# the replayed test events (part of the default target with the torch or keras engine).
 rule trigger:
     input:
         get_trigger_targets(),

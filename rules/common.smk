@@ -173,9 +173,9 @@ def get_replay_seed():
 
 
 def get_trigger_targets():
-    """The exported networks and the streaming trigger's figure: with the torch engine on the workflow's own
-    events (the replay needs raw events; the other engines' models are not exported)."""
-    if TRAIN_ENGINE != "torch" or EXTERNAL_FEATURES:
+    """The exported networks and the streaming trigger's figure: with the torch or keras engine on the
+    workflow's own events (the replay needs raw events; BigDL's models are not exported)."""
+    if TRAIN_ENGINE == "bigdl" or EXTERNAL_FEATURES:
         return []
     networks = [model for model in config["train"]["models"] if model in MODELS]
     return [*expand("results/export/{model}/menu.json", model=networks), f"results/plots/trigger_stream_{config['trigger']['model']}.png"]

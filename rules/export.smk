@@ -1,12 +1,13 @@
-# Every trained torch network exported to ONNX, checked with onnxruntime against torch on every test
-# event, with its trigger menu (what a trigger is loaded from, with the .onnx file alone).
+# Every trained network (torch or keras engine) exported to ONNX, checked with onnxruntime against the
+# trained model on every test event, with its trigger menu (what a trigger is loaded from, with the .onnx
+# file alone).
 
 
 rule export_onnx:
     wildcard_constraints:
         model="|".join(MODELS),
     input:
-        model="results/train/torch/{model}/model.torch",
+        model=f"{TRAIN_DIR}/{MODEL_FILES[TRAIN_ENGINE]}",
         test=rules.features.output.test,
         counts=rules.features.output.counts,
         rates=rules.trigger_rates.output.rates,

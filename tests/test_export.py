@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from dltrigger.export import operating_threshold
-from dltrigger.models import MODELS, reads_every_row
+from dltrigger.models import MODELS, engines_of, reads_every_row
 from dltrigger.models.onnx_models import onnx_session
 from dltrigger.models.torch_models import build
 from dltrigger.schema import N_ROWS
@@ -57,6 +57,30 @@ def test_the_exported_graph_gives_torchs_probabilities(model, tmp_path):
         with torch.no_grad():
             expected = torch.softmax(network(*(torch.from_numpy(array) for array in feed.values())), dim=1).numpy()
         np.testing.assert_allclose(session.run(None, feed)[0], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [pytest.param(name, marks=[pytest.mark.slow] if name not in ("hlf", "inclusive") else []) for name in MODELS if "keras" in engines_of(name)],
+)
+def test_a_keras_engine_model_exports_with_tf2onnx(model, tmp_path):
+    """A keras-engine model, saved as the engine saves it, exported (tf2onnx) in a process of its own that
+    also writes tf-keras's probabilities: the graph reads all 801 rows and gives the same."""
+    inputs = {"GRU_input": particle_rows(9, N_ROWS, seed=5), "HLF_input": np.random.default_rng(5).random((9, 14), dtype=np.float32)}
+    feed = {name: inputs[name] for name in MODELS[model][0]}
+    np.savez(tmp_path / "inputs.npz", **feed)
+    code = (
+        "import os, numpy as np; os.environ['TF_USE_LEGACY_KERAS'] = '1'\n"
+        "from dltrigger.models import keras_models; from dltrigger.export import trained_model\n"
+        f"keras_models.build({model!r}).save({str(tmp_path / 'model.keras')!r})\n"
+        f"predict, export, every_row = trained_model({model!r}, {str(tmp_path / 'model.keras')!r})\n"
+        f"assert every_row; export({str(tmp_path / 'model.onnx')!r})\n"
+        f"feed = np.load({str(tmp_path / 'inputs.npz')!r}); np.save({str(tmp_path / 'expected.npy')!r}, predict([feed[name] for name in {list(feed)!r}]))"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    session = onnx_session(str(tmp_path / "model.onnx"))
+    assert [item.shape[1] for item in session.get_inputs() if item.name == "GRU_input"] in ([], [N_ROWS])
+    np.testing.assert_allclose(session.run(None, feed)[0], np.load(tmp_path / "expected.npy"), atol=1e-5)
 
 
 def test_the_operating_threshold_keeps_99_percent_of_the_signal_halfway_to_the_next_score():

@@ -1,7 +1,7 @@
-"""Export stage: a trained torch classifier as ONNX, checked with onnxruntime against torch on the whole
-test set, and its trigger menu: the JSON that, with the .onnx file alone, defines a trigger (how events
-are prepared, each path's threshold at 99 % signal efficiency, the efficiencies and output rates to
-expect)."""
+"""Export stage: a trained classifier (torch or keras engine) as ONNX, checked with onnxruntime against
+the trained model on the whole test set, and its trigger menu: the JSON that, with the .onnx file alone,
+defines a trigger (how events are prepared, each path's threshold at 99 % signal efficiency, the
+efficiencies and output rates to expect)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 from .arrays import numpy_of_lists, sequences_of
 from .errors import InputError
 from .files import atomic_path, read_json, write_json
-from .models import MODELS, reads_every_row
+from .models import MODEL_FILES, MODELS, reads_every_row
 from .models.onnx_models import onnx_session
 from .schema import CLASSES, LLF_NAMES, N_ROWS, SHAPES, TPR_TARGET
 from .statistics import binomial_error
@@ -27,15 +27,15 @@ TOLERANCE = 1e-5
 BATCH = 1024
 
 
-def model_inputs(table, model: str) -> list[np.ndarray]:
+def model_inputs(table, model: str, every_row: bool) -> list[np.ndarray]:
     """A feature table's inputs of ``model``, in its order, as the exported graph reads them: the particle
     sequences with each event's real rows first and only as long as the longest (with zero padding; all
-    801 rows in place otherwise, or for a model that reads every row)."""
+    801 rows in place otherwise, or for a graph that reads ``every_row``)."""
     inputs = []
     for name in MODELS[model][0]:
         if name == "GRU_input":
             zero_padding = "padding_row" in table.column_names and not numpy_of_lists(table.column("padding_row")).any()
-            inputs.append(sequences_of(table, N_ROWS, len(LLF_NAMES), compact=zero_padding and not reads_every_row(model)))
+            inputs.append(sequences_of(table, N_ROWS, len(LLF_NAMES), compact=zero_padding and not every_row))
         else:
             inputs.append(numpy_of_lists(table.column(name)).astype(np.float32, copy=False))
     return inputs
@@ -86,17 +86,46 @@ def export_onnx(network, model: str, path: str) -> None:
         raise RuntimeError(f"{path}: exported with fixed axes for {', '.join(fixed)}; export one model per process")
 
 
-def probabilities_of(network, model: str, onnx_path: str, table) -> tuple[np.ndarray, np.ndarray]:
-    """The class probabilities of every event of ``table``, by the exported graph and by torch."""
+def export_keras(network, model: str, path: str) -> None:
+    """Write a keras-engine model (tf-keras, ending in its softmax) as an ONNX graph with tf2onnx: a
+    dynamic batch axis, all 801 particle rows (its Keras input shape)."""
+    import tensorflow as tf
+    import tf2onnx
+
+    signature = [tf.TensorSpec((None, *SHAPES[name]), tf.float32, name=name) for name in MODELS[model][0]]
+    tf2onnx.convert.from_keras(network, input_signature=signature, opset=OPSET, output_path=path)
+
+
+def trained_model(model: str, model_path: str):
+    """The trained model of either engine that has one to export: its probabilities on a list of input
+    arrays, the function that exports it, and whether its graph reads all 801 rows."""
+    if model_path.endswith(MODEL_FILES["keras"]):
+        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+        import tf_keras
+
+        network = tf_keras.models.load_model(model_path)
+        return lambda inputs: network(inputs, training=False).numpy(), lambda path: export_keras(network, model, path), True
     import torch
 
+    from .models.torch_models import load
+
+    network = load(model_path)
+
+    def probabilities(inputs):
+        with torch.no_grad():
+            return torch.softmax(network(*(torch.from_numpy(np.require(array, requirements="W")) for array in inputs)), dim=1).numpy()
+
+    return probabilities, lambda path: export_onnx(network, model, path), reads_every_row(model)
+
+
+def probabilities_of(predict, model: str, every_row: bool, onnx_path: str, table) -> tuple[np.ndarray, np.ndarray]:
+    """The class probabilities of every event of ``table``, by the exported graph and by the trained model."""
     session = onnx_session(onnx_path)
     got, expected = [], []
     for start in range(0, table.num_rows, BATCH):
-        inputs = model_inputs(table.slice(start, BATCH), model)
+        inputs = model_inputs(table.slice(start, BATCH), model, every_row)
         got.append(session.run(None, dict(zip(MODELS[model][0], inputs)))[0])
-        with torch.no_grad():
-            expected.append(torch.softmax(network(*(torch.from_numpy(array) for array in inputs)), dim=1).numpy())
+        expected.append(predict(inputs))
     return np.concatenate(got), np.concatenate(expected)
 
 
@@ -115,17 +144,16 @@ def run_export(
 ) -> dict:
     """Export the trained ``model`` (file ``model_path``) to ``onnx_path``, check it on every test event,
     and write its menu, with the trigger ``paths`` (the selectors that each accept an event at their
-    99 %-efficiency threshold), to ``menu_path``. A graph whose probabilities differ from torch's by more
-    than ``TOLERANCE``, or that decides any test event otherwise than torch, fails: nothing is written."""
+    99 %-efficiency threshold), to ``menu_path``. A graph whose probabilities differ from the trained
+    model's (torch or tf-keras, by its file) by more than ``TOLERANCE``, or that decides any test event
+    otherwise, fails: nothing is written."""
     import pyarrow.parquet as pq
-
-    from .models.torch_models import load
 
     started = time.time()
     unknown = [path for path in paths if path not in CLASSES]
     if unknown:
         raise InputError(f"trigger.paths: unknown selector '{unknown[0]}' (known: {', '.join(CLASSES)})")
-    network = load(model_path)
+    predict, export, every_row = trained_model(model, model_path)
     counts, rates = read_json(counts_path), read_json(rates_path)
     test = pq.ParquetDataset(test_dir)
     table = test.read(columns=[name for name in (*MODELS[model][0], "padding_row", "padding_at", "label") if name in test.schema.names])
@@ -134,14 +162,14 @@ def run_export(
     labels = table.column("label").to_numpy()
     selectors = [CLASSES.index(path) for path in paths]
     with atomic_path(onnx_path) as temporary:
-        export_onnx(network, model, temporary)
-        got, expected = probabilities_of(network, model, temporary, table)
+        export(temporary)
+        got, expected = probabilities_of(predict, model, every_row, temporary, table)
         thresholds = np.array([operating_threshold(expected[:, code], labels == code) for code in selectors])
         fired = got[:, selectors] >= thresholds
         largest, differing = float(np.abs(got - expected).max()), int((fired != (expected[:, selectors] >= thresholds)).any(axis=1).sum())
         if largest > TOLERANCE or differing:
             raise InputError(
-                f"{onnx_path}: onnxruntime's probabilities differ from torch's by up to {largest:.1e} (limit {TOLERANCE:g}) "
+                f"{onnx_path}: onnxruntime's probabilities differ from the trained model's by up to {largest:.1e} (limit {TOLERANCE:g}) "
                 f"and {differing} of {table.num_rows} test events are decided differently; not exported"
             )
     # The fraction of each class that each path, and any of them, accepts.
@@ -169,7 +197,7 @@ def run_export(
         "onnx": os.path.basename(onnx_path),
         "opset": OPSET,
         "inputs": {name: SHAPES[name][-1] for name in MODELS[model][0]},
-        "every_row": reads_every_row(model),
+        "every_row": every_row,
         "preprocessing": counts["preprocessing"],
         "paths": {path: {"threshold": float(thresholds[k]), **efficiencies(k), **output_rate(k)} for k, path in enumerate(paths)},
         **efficiencies(len(paths)),
@@ -181,7 +209,7 @@ def run_export(
     }
     write_json(menu_path, menu)
     log.info(
-        "%s exported (opset %d, %.1f s): on %d test events onnxruntime and torch at most %.1e apart, same decisions",
+        "%s exported (opset %d, %.1f s): on %d test events onnxruntime and the trained model at most %.1e apart, same decisions",
         model,
         OPSET,
         time.time() - started,

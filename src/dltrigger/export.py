@@ -17,7 +17,7 @@ from .files import atomic_path, read_json, write_json
 from .models import MODEL_FILES, MODELS, reads_every_row
 from .models.onnx_models import onnx_session
 from .schema import CLASSES, LLF_NAMES, N_ROWS, SHAPES, TPR_TARGET
-from .statistics import binomial_error
+from .statistics import binomial_error, output_rate
 
 log = logging.getLogger(__name__)
 
@@ -180,11 +180,11 @@ def run_export(
     rate_hz = rates["rate_hz"]
     known = all(rate_hz[name] is not None for name in CLASSES)
 
-    def output_rate(column: int) -> dict:  # every class's trigger-level rate times its efficiency, with its error
+    def rates(column: int) -> dict:
         if not known:
             return {"rate_hz": None, "rate_hz_error": None}
-        weights = np.array([rate_hz[name] for name in CLASSES])
-        return {"rate_hz": float(weights @ efficiency[:, column]), "rate_hz_error": float(np.hypot.reduce(weights * error[:, column]))}
+        rate, rate_error = output_rate([rate_hz[name] for name in CLASSES], accepted[:, column], tested[:, 0])
+        return {"rate_hz": rate, "rate_hz_error": rate_error}
 
     def efficiencies(column: int) -> dict:
         return {
@@ -199,9 +199,9 @@ def run_export(
         "inputs": {name: SHAPES[name][-1] for name in MODELS[model][0]},
         "every_row": every_row,
         "preprocessing": counts["preprocessing"],
-        "paths": {path: {"threshold": float(thresholds[k]), **efficiencies(k), **output_rate(k)} for k, path in enumerate(paths)},
+        "paths": {path: {"threshold": float(thresholds[k]), **efficiencies(k), **rates(k)} for k, path in enumerate(paths)},
         **efficiencies(len(paths)),
-        **output_rate(len(paths)),
+        **rates(len(paths)),
         # Each class's rate into the trigger (its isolated-lepton events), for the rates of a stream.
         "class_rate_hz": rate_hz if known else None,
         "signal_efficiency_target": TPR_TARGET,

@@ -35,7 +35,7 @@ from .models.onnx_models import onnx_session
 from .preprocess import network_sequences, particle_sequences, scale_hlf
 from .quirks import Quirks
 from .schema import CLASSES
-from .statistics import binomial_error
+from .statistics import binomial_error, output_rate
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +284,6 @@ def _committer(menu: dict, provenance: pd.DataFrame, batches: str):
     """foreachBatch: the micro-batch's accepted events and metrics written under its id, replacing those
     of an earlier attempt at the same batch (idempotent, hence exactly once with the checkpoint)."""
     truth = provenance[["chunk", "chunk_entry", "label"]].rename(columns={"chunk_entry": "entry"})
-    chunk_truth = provenance.groupby("chunk")["label"]
 
     def commit(frame, batch_id: int) -> None:
         import pyarrow.compute as pc
@@ -312,9 +311,7 @@ def _committer(menu: dict, provenance: pd.DataFrame, batches: str):
         write_parquet(table, os.path.join(batches, f"accepted-{batch_id:06d}.parquet"))
         committed = time.time()
         readable = chunks[chunks.error.isna()]
-        read_by_class = np.bincount(
-            np.concatenate([chunk_truth.get_group(name).to_numpy() for name in readable.chunk] or [[]]).astype(int), minlength=len(CLASSES)
-        )
+        read_by_class = np.bincount(provenance.label[provenance.chunk.isin(readable.chunk)], minlength=len(CLASSES))
         metrics = {
             "batch": batch_id,
             "committed": committed,
@@ -365,6 +362,9 @@ def _write_outputs(menu: dict, provenance: pd.DataFrame, batches: str, output_di
     # Output rates: each class's rate into the trigger times the fraction of its streamed events accepted.
     class_rates = menu["class_rate_hz"]
     per_class = None
+    rate, rate_error = (
+        output_rate([class_rates[name] for name in CLASSES], list(passed.values()), list(read.values())) if class_rates else (None, None)
+    )
     if class_rates:
         per_class = {name: class_rates[name] * passed[name] / read[name] if read[name] else 0.0 for name in CLASSES}
         metrics["rate_hz"] = sum(
@@ -405,10 +405,8 @@ def _write_outputs(menu: dict, provenance: pd.DataFrame, batches: str, output_di
         "efficiency_error": {name: float(binomial_error(passed[name], read[name])) for name in CLASSES},
         "expected_efficiency": menu["efficiency"],
         "rate_hz_by_class": per_class,
-        "rate_hz": sum(per_class.values()) if per_class else None,
-        "rate_hz_error": float(np.hypot.reduce([class_rates[name] * binomial_error(passed[name], read[name]) for name in CLASSES]))
-        if per_class
-        else None,
+        "rate_hz": rate,
+        "rate_hz_error": rate_error,
         "expected_rate_hz": menu["rate_hz"],
         "expected_rate_hz_error": menu["rate_hz_error"],
         "input_rate_hz": sum(class_rates.values()) if class_rates else None,

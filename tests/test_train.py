@@ -62,19 +62,39 @@ def test_parameter_counts_match_the_original(model):
 
 @pytest.mark.parametrize("model", ["inclusive_pcloud", "inclusive_part"])
 def test_the_particle_clouds_ignore_the_order_and_the_padding_of_the_rows(model):
-    """The particle-cloud branches read the leading real particles as a set: shuffling the rows, or adding
-    zero rows, leaves their output unchanged."""
+    """The particle-cloud branches read the leading real particles as a set: shuffling the rows (the
+    lepton, EdgeConv's reference, kept as the last real row), or adding zero rows, leaves their output
+    unchanged."""
     torch.manual_seed(0)
-    model = build(model, {"particles": 50, "neighbours": 8}).eval()
+    network = build(model, {"particles": 50, "neighbours": 8}).eval()
     particles, hlf = torch.zeros(4, 60, 19), torch.randn(4, 14)
     for event, count in enumerate((40, 7, 1, 0)):  # (an event without particles: its HLF alone)
         particles[event, :count] = torch.randn(count, 19)
-    expected = model(particles, hlf)
+    expected = network(particles, hlf)
     assert torch.isfinite(expected).all()
-    shuffled = particles[:, torch.randperm(60)]
+    shuffled = torch.zeros_like(particles)
+    for event, count in enumerate((40, 7, 1, 0)):
+        lepton = max(count - 1, 0)
+        others = torch.randperm(60)
+        shuffled[event, :59] = particles[event, others[others != lepton]]
+        shuffled[event, 59] = particles[event, lepton]
     longer = torch.cat([torch.zeros(4, 30, 19), particles], dim=1)
-    torch.testing.assert_close(model(shuffled, hlf), expected)
-    torch.testing.assert_close(model(longer, hlf), expected)
+    torch.testing.assert_close(network(shuffled, hlf), expected)
+    torch.testing.assert_close(network(longer, hlf), expected)
+
+
+def test_the_edgeconv_cloud_reads_the_particles_relative_to_the_lepton():
+    """Moving the lepton (the last real row, here not among the leading particles the cloud reads) in eta
+    changes the cloud's output: it reads the leading particles' offsets from the lepton."""
+    torch.manual_seed(0)
+    network = build("inclusive_pcloud", {"particles": 5, "neighbours": 3}).eval()
+    particles, hlf = torch.zeros(1, 20, 19), torch.randn(1, 14)
+    particles[0, :10] = torch.randn(10, 19)
+    particles[0, 10] = torch.randn(19)
+    particles[0, 10, 4] = -10.0  # the softest particle
+    moved = particles.clone()
+    moved[0, 10, 5] += 1.0
+    assert not torch.allclose(network(moved, hlf), network(particles, hlf))
 
 
 def test_masked_rows_are_skipped_wherever_they_are():

@@ -17,7 +17,7 @@ MODELS = {
     "inclusive_transformer": (("GRU_input", "HLF_input"), "attention", 173378),
     # Beyond the original: a permutation-invariant particle cloud (EdgeConv, as ParticleNet) in place of
     # the GRU branch; torch only. Its count is ours (no Keras original): stated, not matched.
-    "inclusive_pcloud": (("GRU_input", "HLF_input"), "edgeconv", 15429),
+    "inclusive_pcloud": (("GRU_input", "HLF_input"), "edgeconv", 17221),
     # The other particle-cloud design, measured against it: a ParT-style transformer (attention over the
     # same leading particles, biased by their pairwise distances); torch only, its count ours.
     "inclusive_part": (("GRU_input", "HLF_input"), "pairattention", 20153),

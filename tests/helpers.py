@@ -17,11 +17,11 @@ import uproot
 
 from dltrigger.arrays import arrow_lists, dense_sequences, ragged_lists, take_ragged
 from dltrigger.delphes import SCHEMA, write_delphes
-from dltrigger.files import write_parquet
+from dltrigger.files import write_json, write_parquet
 from dltrigger.ingest import run_ingest
 from dltrigger.models import MODELS
 from dltrigger.quirks import CORRECTED
-from dltrigger.schema import N_ROWS
+from dltrigger.schema import LLF_NAMES, N_ROWS, PARTICLE_SCALING_FILE
 
 from conftest import REPO
 
@@ -101,6 +101,8 @@ def write_features(
                 }
             )
         write_parquet(table, os.path.join(directory, f"part-{part:05d}.parquet"))
+    if layout == "workflow" and padding == 0.0:  # global scaling (here the identity) is written beside the tables
+        write_json(os.path.join(directory, PARTICLE_SCALING_FILE), {"names": list(LLF_NAMES), "mean": [0.0] * 19, "std": [1.0] * 19})
 
 
 def delphes_file(path, events):

@@ -20,6 +20,7 @@ from dltrigger.observables import CUTS
 from dltrigger.preprocess import particle_sequences
 from dltrigger.quirks import CORRECTED, Quirks
 from dltrigger.schema import LABELS, N_ROWS
+from dltrigger.train.data import Dataset
 
 from helpers import HAND_BUILT, STAGE_SPARK, delphes_file, ingest, write_tree
 
@@ -241,6 +242,11 @@ def test_feature_preparation_is_deterministic_and_global_scaling_keeps_padding(i
     written = pq.read_table(again_train).slice(0, 1)
     gru, n = sequences_of(written, N_ROWS, 19)[0], written.column("n_particles")[0].as_py()
     assert gru[:n].any() and not gru[n:].any()  # global scaling: padding stays zero, maskable
+    # Its mean and std beside both splits (the particle transformer undoes them), as in counts.json.
+    for directory in (again_train, again_train.replace("train.parquet", "test.parquet")):
+        scaling = Dataset.open(directory).particle_scaling
+        assert scaling["mean"] == again["preprocessing"]["particle_mean"] and scaling["std"] == again["preprocessing"]["particle_std"]
+    assert Dataset.open(train_path).particle_scaling is None  # per-event scaling: nothing to undo
 
 
 def test_feature_preparation_needs_every_class(ingested, tmp_path):

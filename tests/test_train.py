@@ -20,8 +20,8 @@ from dltrigger.arrays import arrow_lists
 from dltrigger.errors import InputError
 from dltrigger.files import write_parquet
 from dltrigger.models import MODELS, TREE_MODELS, engines_of, keras_parameters
-from dltrigger.models.torch_models import SequenceBranch, build, trainable_parameters
-from dltrigger.schema import LABELS, N_ROWS
+from dltrigger.models.torch_models import SequenceBranch, build, pair_features, trainable_parameters
+from dltrigger.schema import LABELS, LLF_NAMES, N_ROWS, PARTICLE_SCALING_FILE
 from dltrigger.train import engine_module, run_training
 from dltrigger.train.data import bucket_batches
 
@@ -95,6 +95,42 @@ def test_the_edgeconv_cloud_reads_the_particles_relative_to_the_lepton():
     moved = particles.clone()
     moved[0, 10, 5] += 1.0
     assert not torch.allclose(network(moved, hlf), network(particles, hlf))
+
+
+def test_the_particle_transformer_biases_attention_by_the_pairs_interaction_features():
+    """ParT's pair features of known pairs, from rows the transformer unscales with the features' global
+    scaling: two back-to-back massless 10 GeV particles (Δ = π, k_T = 10π, z = 1/2, m² = 400 GeV²) and two
+    collinear ones (Δ and m² floored)."""
+    import math
+
+    rows = torch.zeros(2, 2, 19)
+    names = ("Energy", "Px", "Py", "Pz", "Pt", "Eta", "Phi")
+    for event, (second_px, second_phi) in enumerate(((-10.0, math.pi), (10.0, 0.0))):
+        rows[event, 0, :7] = torch.tensor([10.0, 10.0, 0.0, 0.0, 10.0, 0.0, 0.0])
+        rows[event, 1, :7] = torch.tensor([10.0, second_px, 0.0, 0.0, 10.0, 0.0, second_phi])
+    pairs = pair_features(rows)
+    assert pairs.shape == (2, 2, 2, 4) and [LLF_NAMES.index(name) for name in names] == list(range(7))
+    expected = torch.log(torch.tensor([math.pi, 10 * math.pi, 0.5, 400.0]))
+    torch.testing.assert_close(pairs[0, 0, 1], expected)
+    torch.testing.assert_close(pairs[0, 1, 0], expected)
+    torch.testing.assert_close(pairs[1, 0, 1], torch.log(torch.tensor([1e-4, 1e-3, 0.5, 1e-8])))
+    # The branch reads the scaled rows and undoes the scaling: the same pair features from them.
+    mean, std = torch.linspace(-1, 1, 19), torch.linspace(0.5, 3, 19)
+    network = build("inclusive_part", {"particles": 2, "neighbours": 1}, {"mean": mean.tolist(), "std": std.tolist()}).eval()
+    seen = []
+    network.sequence.pair_norm.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    network((rows - mean) / std, torch.randn(2, 14))
+    torch.testing.assert_close(seen[0], pairs.reshape(-1, 4), rtol=1e-4, atol=1e-4)
+
+
+def test_the_particle_transformer_needs_the_particle_scaling(features, tmp_path):
+    """Feature tables without the global particle scaling (here: the file removed) stop its training with
+    one line naming the directory."""
+    train_dir = tmp_path / "train.parquet"
+    shutil.copytree(features[0], train_dir)
+    (train_dir / PARTICLE_SCALING_FILE).unlink()
+    with pytest.raises(InputError, match=f"train.parquet: no {PARTICLE_SCALING_FILE}; inclusive_part .* features.particle_scaling: global"):
+        train("inclusive_part", (str(train_dir), features[1]), tmp_path / "out")
 
 
 def test_masked_rows_are_skipped_wherever_they_are():
@@ -233,6 +269,8 @@ def test_each_model_trains_distributed_with_two_workers(model, engine, features,
     assert parameters(engine, reloaded) == keras_parameters(model)
     if model in ("inclusive_pcloud", "inclusive_part"):  # its shape from config, kept in the model file
         assert used["particle_cloud"] == SETTINGS["particle_cloud"] and reloaded.sequence.particles == 128
+    if model == "inclusive_part":  # and the scaling it undoes, from the feature directory
+        assert used["particle_scaling"]["std"] == [1.0] * 19 and reloaded.sequence.std.tolist() == [1.0] * 19
     suffix = "pt" if engine == "torch" else "npz"
     assert sorted(os.listdir(tmp_path / "checkpoints" / used["fingerprint"])) == [f"epoch-001.{suffix}", f"epoch-002.{suffix}"]
 

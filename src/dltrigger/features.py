@@ -24,7 +24,7 @@ from .errors import InputError
 from .files import write_parquet
 from .preprocess import particle_sequences, scale_hlf
 from .quirks import Quirks
-from .schema import HLF_NAMES, LABELS, LLF_NAMES, N_ROWS
+from .schema import HLF_NAMES, LABELS, LLF_NAMES, N_ROWS, PARTICLE_SCALING_FILE
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +253,9 @@ def run_features(
             written = run_tasks([(p, i) for i, p in enumerate(parts)], heavy, "train array<long>, test array<long>")
             run_tasks([("", b) for b in range(plan.buckets)], lambda row: _shuffled(stage_dir, row["index"], train_dir), "done int")
             for directory in (train_dir, test_dir):
+                if scaling == "global":
+                    scales = {"names": list(LLF_NAMES), "mean": plan.mean.tolist(), "std": plan.std.tolist()}
+                    write_json(os.path.join(directory, PARTICLE_SCALING_FILE), scales)
                 open(os.path.join(directory, "_SUCCESS"), "w").close()
             remove(stage_dir)
         counts = {"selected": {name: selected[code] for name, code in LABELS.items()}}

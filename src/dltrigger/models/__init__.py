@@ -19,14 +19,17 @@ MODELS = {
     # the GRU branch; torch only. Its count is ours (no Keras original): stated, not matched.
     "inclusive_pcloud": (("GRU_input", "HLF_input"), "edgeconv", 17221),
     # The other particle-cloud design, measured against it: a ParT-style transformer (attention over the
-    # same leading particles, biased by their pairwise distances); torch only, its count ours.
-    "inclusive_part": (("GRU_input", "HLF_input"), "pairattention", 20153),
+    # same leading particles, biased by their pairs' interaction features); torch only, its count ours.
+    "inclusive_part": (("GRU_input", "HLF_input"), "pairattention", 20321),
 }
 # The widths of the particle cloud's two EdgeConv blocks (how many particles it reads and how many
 # neighbours each has come from config: train.particle_cloud).
 CLOUD_WIDTHS = (32, 64)
-# The ParT-style cloud: particle embedding width, attention heads, blocks, hidden width of their MLPs.
+# The ParT-style cloud: particle embedding width, attention heads, blocks, hidden width of their MLPs;
+# the interaction features of a pair (ln Δ, ln k_T, ln z, ln m²) and the hidden width of the MLP that
+# turns them into each head's attention bias.
 PAIR_WIDTH, PAIR_HEADS, PAIR_BLOCKS, PAIR_HIDDEN = 32, 4, 2, 64
+PAIR_FEATURES, PAIR_EMBEDDING = 4, 16
 PARTICLE_CLOUDS = ("edgeconv", "pairattention")
 # The Transformer branch: 8 heads of key size 19, then a Dense(20) per row, flattened, to Dense(10).
 ATTENTION_HEADS, ATTENTION_KEY_DIM, ROW_UNITS, ATTENTION_UNITS = 8, 19, 20, 10
@@ -52,6 +55,12 @@ def engines_of(model: str) -> tuple[str, ...]:
 def reads_particle_cloud(model: str) -> bool:
     """Whether the model reads the leading particles as a cloud (its shape: config train.particle_cloud)."""
     return model in MODELS and MODELS[model][1] in PARTICLE_CLOUDS
+
+
+def undoes_particle_scaling(model: str) -> bool:
+    """Whether the model computes features of the unscaled particles (the particle transformer's pair
+    features), so that it needs the rows' global scaling (the feature directory's particle-scaling file)."""
+    return model in MODELS and MODELS[model][1] == "pairattention"
 
 
 def reads_every_row(model: str) -> bool:

@@ -4,6 +4,8 @@ bias is frozen at zero). Models return logits; ``probabilities`` applies the sof
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -17,6 +19,8 @@ from . import (
     MODELS,
     N_CLASSES,
     PAIR_BLOCKS,
+    PAIR_EMBEDDING,
+    PAIR_FEATURES,
     PAIR_HEADS,
     PAIR_HIDDEN,
     PAIR_WIDTH,
@@ -87,7 +91,7 @@ class AttentionBranch(nn.Module):
         return self.dense(self.rows(self.dropout(self.norm(attended))).flatten(1))
 
 
-PT, ETA, PHI = (LLF_NAMES.index(name) for name in ("Pt", "Eta", "Phi"))
+ENERGY, PX, PY, PZ, PT, ETA, PHI = (LLF_NAMES.index(name) for name in ("Energy", "Px", "Py", "Pz", "Pt", "Eta", "Phi"))
 # Added per row position to tied float64 keys of the particle clouds' top-k choices (far below any real
 # difference of float32 features).
 TIE_BREAK = 1e-12
@@ -193,31 +197,55 @@ class PairAttentionBlock(nn.Module):
 
 
 class PairAttentionBranch(nn.Module):
-    """A ParT-style branch over the leading ``particles`` real particles by pT: each particle embedded,
-    ``PAIR_BLOCKS`` attention blocks biased per head by an MLP of the pair's ln ΔR (in the scaled eta and
-    phi, as the EdgeConv branch's neighbours; ParT's other pair features need the unscaled momenta), and
-    the mean over the real particles. Padding particles are never attended to."""
+    """A ParT-style branch over the leading ``particles`` real particles by pT: each particle embedded with
+    its (eta, phi) offset from the isolated lepton (as the EdgeConv branch), ``PAIR_BLOCKS`` attention
+    blocks biased per head by an MLP of the pair's interaction features (ParT's ln Δ, ln k_T, ln z,
+    ln m², batch-normalised), and the mean over the real particles. The pair features need the unscaled
+    momenta: ``scaling`` holds the global particle scaling's per-feature ``mean`` and ``std`` (the feature
+    directory's particle-scaling file; none: the rows are unscaled). Padding particles are never attended to."""
 
-    def __init__(self, particles: int, n_features: int = 19):
+    def __init__(self, particles: int, scaling: dict | None = None, n_features: int = 19):
         super().__init__()
         self.particles = particles
-        self.embed = nn.Sequential(nn.Linear(n_features, PAIR_WIDTH), nn.GELU(), nn.Linear(PAIR_WIDTH, PAIR_WIDTH))
-        self.pair = nn.Sequential(nn.Linear(1, 8), nn.GELU(), nn.Linear(8, PAIR_HEADS))
+        scaling = scaling or {"mean": [0.0] * n_features, "std": [1.0] * n_features}
+        self.register_buffer("mean", torch.tensor(scaling["mean"], dtype=torch.float32), persistent=False)
+        self.register_buffer("std", torch.tensor(scaling["std"], dtype=torch.float32), persistent=False)
+        self.embed = nn.Sequential(nn.Linear(n_features + 2, PAIR_WIDTH), nn.GELU(), nn.Linear(PAIR_WIDTH, PAIR_WIDTH))
+        self.pair_norm = nn.BatchNorm1d(PAIR_FEATURES)
+        self.pair = nn.Sequential(nn.Linear(PAIR_FEATURES, PAIR_EMBEDDING), nn.GELU(), nn.Linear(PAIR_EMBEDDING, PAIR_HEADS))
         self.blocks = nn.ModuleList(PairAttentionBlock() for _ in range(PAIR_BLOCKS))
         self.norm = nn.LayerNorm(PAIR_WIDTH)
 
     def forward(self, particles: torch.Tensor) -> torch.Tensor:
+        lepton = last_real_row(particles)[:, None, [ETA, PHI]]
         features, real = leading_particles(particles, self.particles)
-        coordinates = features[..., [ETA, PHI]]
-        distance = (coordinates[:, :, None] - coordinates[:, None]).square().sum(3)
-        bias = self.pair(0.5 * torch.log(distance.clamp(min=1e-8))[..., None]).permute(0, 3, 1, 2)  # (events, heads, i, j)
+        pairs = pair_features(features * self.std + self.mean)
+        events, count = pairs.shape[:2]
+        pairs = self.pair_norm(pairs.reshape(-1, PAIR_FEATURES)).view(events, count, count, PAIR_FEATURES)
+        bias = self.pair(pairs).permute(0, 3, 1, 2)  # (events, heads, i, j)
         # Padding never attended to (a large finite penalty, not -inf: an event without particles stays finite).
         bias = bias.masked_fill(~real[:, None, None, :], -1e9)
-        x = self.embed(features)
+        coordinates = features[..., [ETA, PHI]]
+        x = self.embed(torch.cat([features, (coordinates - lepton) * real[..., None]], dim=2))
         for block in self.blocks:
             x = block(x, bias)
         x = self.norm(x) * real[..., None]
         return x.sum(1) / real.sum(1, keepdim=True).clamp(min=1)
+
+
+def pair_features(rows: torch.Tensor) -> torch.Tensor:
+    """ParT's interaction features of every pair (i, j) of unscaled particle rows (events, n, 19):
+    ln Δ (Δ the η-φ distance, φ wrapped), ln k_T = ln(min(pT) Δ), ln z = ln(min(pT) / (pT_i + pT_j)) and
+    ln m² of the pair's four-momentum (GeV), floored where they vanish (a particle with itself, padding,
+    collinear massless pairs): Δ at 1e-4, pT at 1e-3 GeV, the rest at 1e-8; (events, n, n, 4)."""
+    eta, phi, pt, energy = rows[..., ETA], rows[..., PHI], rows[..., PT].clamp(min=1e-3), rows[..., ENERGY]
+    dphi = torch.remainder(phi[:, :, None] - phi[:, None] + math.pi, 2 * math.pi) - math.pi
+    delta = ((eta[:, :, None] - eta[:, None]).square() + dphi.square()).clamp(min=1e-8).sqrt()
+    softer = torch.minimum(pt[:, :, None], pt[:, None])
+    momentum = rows[..., [PX, PY, PZ]]
+    mass2 = (energy[:, :, None] + energy[:, None]).square() - (momentum[:, :, None] + momentum[:, None]).square().sum(3)
+    features = (delta, softer * delta, softer / (pt[:, :, None] + pt[:, None]), mass2)
+    return torch.stack([value.clamp(min=1e-8).log() for value in features], dim=3)
 
 
 class HLFClassifier(nn.Module):
@@ -247,14 +275,15 @@ class ParticleClassifier(nn.Module):
 
 class InclusiveClassifier(nn.Module):
     """GRU branch || Dropout 0.2 on the 14 HLF -> Dense 25 ReLU -> softmax(3): 12,353 parameters
-    (15,703 with an LSTM; 173,378 with the Transformer branch; 17,221 with the particle cloud)."""
+    (15,703 with an LSTM; 173,378 with the Transformer branch; 17,221 with the EdgeConv cloud; 20,321 with
+    the particle transformer)."""
 
-    def __init__(self, cell: str = "gru", n_hlf: int = 14, particle_cloud: dict | None = None):
+    def __init__(self, cell: str = "gru", n_hlf: int = 14, particle_cloud: dict | None = None, particle_scaling: dict | None = None):
         super().__init__()
         branches = {
             "attention": (AttentionBranch, ATTENTION_UNITS),
             "edgeconv": (lambda: ParticleCloudBranch(**particle_cloud), 2 * CLOUD_WIDTHS[-1]),  # mean and maximum
-            "pairattention": (lambda: PairAttentionBranch(particle_cloud["particles"]), PAIR_WIDTH),  # every pair: no neighbours
+            "pairattention": (lambda: PairAttentionBranch(particle_cloud["particles"], particle_scaling), PAIR_WIDTH),  # every pair
         }
         branch, branch_units = branches.get(cell, (lambda: SequenceBranch(cell), RNN_UNITS))
         self.sequence = branch()
@@ -265,19 +294,23 @@ class InclusiveClassifier(nn.Module):
         return self.head(torch.cat([self.sequence(particles), self.hlf_dropout(hlf)], dim=1))
 
 
-def build(model: str, particle_cloud: dict | None = None) -> nn.Module:
+def build(model: str, particle_cloud: dict | None = None, particle_scaling: dict | None = None) -> nn.Module:
     """A fresh model; its ``forward`` takes the inputs named in ``MODELS[model]``, in that order.
-    ``particle_cloud``: the particle cloud's ``particles`` and ``neighbours`` (config train.particle_cloud)."""
+    ``particle_cloud``: the particle cloud's ``particles`` and ``neighbours`` (config train.particle_cloud);
+    ``particle_scaling``: the particle rows' global scaling (``mean``, ``std``), which the particle
+    transformer undoes for its pair features."""
     cell = MODELS[model][1]
     if model == "hlf":
         return HLFClassifier()
-    return ParticleClassifier(cell) if model == "particle" else InclusiveClassifier(cell, particle_cloud=particle_cloud)
+    if model == "particle":
+        return ParticleClassifier(cell)
+    return InclusiveClassifier(cell, particle_cloud=particle_cloud, particle_scaling=particle_scaling)
 
 
 def load(path: str) -> nn.Module:
     """A trained model from the torch engine's model file, in evaluation mode."""
     state = torch.load(path, map_location="cpu", weights_only=False)
-    model = build(state["model"], state.get("particle_cloud"))  # (absent from files of the models without one)
+    model = build(state["model"], state.get("particle_cloud"), state.get("particle_scaling"))  # (absent from files of the models without them)
     model.load_state_dict(state["state_dict"])
     return model.eval()
 

@@ -25,8 +25,8 @@ import numpy as np
 
 from ..errors import InputError, first_error_line
 from ..files import atomic_path, remove, write_json
-from ..models import MODELS, engines_of, inputs_of, reads_particle_cloud
-from ..schema import LABELS
+from ..models import MODELS, engines_of, inputs_of, reads_particle_cloud, undoes_particle_scaling
+from ..schema import LABELS, PARTICLE_SCALING_FILE
 from .data import Dataset
 from .process import TrainingSpec, latest_checkpoint
 
@@ -53,6 +53,18 @@ def check_data(model: str, train_dir: str, test_dir: str) -> tuple[Dataset, Data
     return datasets[0], datasets[1]
 
 
+def particle_scaling(model: str, train: Dataset) -> dict | None:
+    """The training rows' global particle scaling, for a model that undoes it (else none)."""
+    if not undoes_particle_scaling(model):
+        return None
+    if train.particle_scaling is None:
+        raise InputError(
+            f"{train.directory}: no {PARTICLE_SCALING_FILE}; {model} computes its pair features from the unscaled momenta, "
+            "so it needs features prepared with features.particle_scaling: global"
+        )
+    return train.particle_scaling
+
+
 def fingerprint(spec: TrainingSpec, datasets) -> str:
     """What a checkpoint must share with this run to be resumed: the training settings and the data files."""
     settings = {
@@ -68,6 +80,7 @@ def fingerprint(spec: TrainingSpec, datasets) -> str:
             "device",
             "length_buckets",
             "particle_cloud",
+            "particle_scaling",
         )
     }
     files = [(os.path.basename(path), os.path.getsize(path), os.path.getmtime(path)) for data in datasets for path, _ in data.parts]
@@ -113,6 +126,7 @@ def run_training(
         timeout_seconds=settings["timeout_minutes"] * 60,
         bigdl=settings["bigdl"],
         particle_cloud=settings["particle_cloud"] if reads_particle_cloud(model) else {},
+        particle_scaling=particle_scaling(model, datasets[0]),
     )
     key = fingerprint(spec, datasets)
     checkpoints = os.path.join(output_dir, "checkpoints")

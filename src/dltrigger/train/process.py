@@ -42,6 +42,7 @@ class TrainingSpec:
     timeout_seconds: float
     bigdl: dict
     particle_cloud: dict  # the particle cloud's shape (train.particle_cloud); empty for the other models
+    particle_scaling: dict | None = None  # the training rows' global particle scaling, for the models that undo it
     checkpoint_dir: str = ""  # per-epoch checkpoints of this exact run
     staging_dir: str = ""  # outputs before they are moved into place
     rank: int = 0  # a keras worker's index

@@ -78,6 +78,10 @@ def train_process(spec: TrainingSpec) -> list[dict] | None:
         return features, torch.from_numpy(batch["label"].astype(np.int64)).to(device)
 
     def evaluate(keep: bool):
+        # Batch-norm statistics (the particle transformer's) are updated by each process's own last batch
+        # after DDP's broadcast: rank 0's, which it saves, score every shard.
+        for buffer in model.buffers():
+            dist.broadcast(buffer, 0)
         model.eval()
         sums, probs, ids = torch.zeros(3, dtype=torch.float64), [], []
         with torch.no_grad():

@@ -73,8 +73,7 @@ def main() -> None:
                 out = f"{tmp}/features-{len(prepared)}"
                 counts = run_features(
                     args.events,
-                    f"{out}/train",
-                    f"{out}/test",
+                    {split: f"{out}/{split}" for split in ("train", "validation", "test")},
                     f"{out}/counts.json",
                     spark,
                     2,
@@ -82,6 +81,7 @@ def main() -> None:
                     Quirks.of(features["original_quirks"]),
                     features["particle_scaling"],
                     features["test_fraction"],
+                    features["validation_fraction"],
                     features["padding"],
                     features["hlf_scaling"],
                 )
@@ -89,9 +89,8 @@ def main() -> None:
             out, train_events = prepared[key]
             for model in args.models:
                 began = time.time()
-                history = run_training(
-                    model, f"{out}/train", f"{out}/test", f"{tmp}/model-{index}-{model}", config["train"], spark, 2, seed=config["seed"]
-                )
+                directories = (f"{out}/train", f"{out}/validation", f"{out}/test")
+                history = run_training(model, *directories, f"{tmp}/model-{index}-{model}", config["train"], spark, 2, seed=config["seed"])
                 trained.setdefault((key, model), []).append(
                     (variant, f"{tmp}/model-{index}-{model}/predictions.parquet", time.time() - began, history)
                 )

@@ -90,11 +90,12 @@ def main() -> None:
         floor = seconds + rewrite(f"{tmp}/events.parquet", tmp)
         rows.append(("bare read + output write", events / floor, megabytes / floor))
         rows.append(("Spark ingestion", ingest["events_read"] / ingest["job_seconds"], megabytes / ingest["job_seconds"]))
-        counts = run_features(f"{tmp}/events.parquet", f"{tmp}/train", f"{tmp}/test", f"{tmp}/counts.json", SPARK, 1, 1, CORRECTED, "per_event", 0.2)
+        outputs = {split: f"{tmp}/{split}" for split in ("train", "validation", "test")}
+        counts = run_features(f"{tmp}/events.parquet", outputs, f"{tmp}/counts.json", SPARK, 1, 1, CORRECTED, "per_event", 0.2, 0.1)
         selected = sum(counts["selected"].values())
         rows.append(("Spark feature preparation", selected / counts["job_seconds"], float("nan")))
-        written = sum(sum(counts[split].values()) for split in ("train", "test"))
-        disk = {"ingestion": size_of(f"{tmp}/events.parquet") / selected, "features": (size_of(f"{tmp}/train") + size_of(f"{tmp}/test")) / written}
+        written = sum(sum(counts[split].values()) for split in outputs)
+        disk = {"ingestion": size_of(f"{tmp}/events.parquet") / selected, "features": sum(size_of(path) for path in outputs.values()) / written}
     print(
         f"{len(files)} files ({args.repeat} copies of each), {events} events, {megabytes:.1f} MB; {selected} selected events into feature preparation"
     )

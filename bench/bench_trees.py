@@ -36,15 +36,16 @@ def main() -> None:
     args = parser.parse_args()
     settings = {**SETTINGS, "workers": CORES, "trees": ORIGINAL_SETTINGS}
     with tempfile.TemporaryDirectory() as directory:
-        train, test = os.path.join(directory, "train"), os.path.join(directory, "test")
+        train, validation, test = (os.path.join(directory, split) for split in ("train", "validation", "test"))
         write_features(train, args.events, seed=1, parts=4, max_particles=6)
+        write_features(validation, max(args.events // 10, 100), seed=3, parts=1, max_particles=6)
         write_features(test, max(args.events // 4, 100), seed=2, parts=1, max_particles=6)
         print(f"{'model':>8} {'events':>8} {'fit s per 100k events':>24} {'events/s/core':>14}")
         for model in args.models:
             seconds = []
             for repeat in range(args.repeats):
                 output = os.path.join(directory, f"{model}-{repeat}")
-                run_tree_training(model, train, test, output, settings, SPARK, threads=CORES, seed=11)
+                run_tree_training(model, train, validation, test, output, settings, SPARK, threads=CORES, seed=11)
                 with open(os.path.join(output, "history.json")) as handle:
                     history = json.load(handle)
                 seconds.append(sum(row["wall_seconds"] for row in history))

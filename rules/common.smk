@@ -83,10 +83,14 @@ EXTERNAL_FEATURES = config["features"]["external"]
 
 
 def get_features(wildcards):
-    """The train and test feature tables: the workflow's own, or the external ones of features.external."""
+    """The train, validation and test feature tables: the workflow's own, or the external ones of
+    features.external. The test set validates where there is no validation set: with the original's
+    quirks, or external tables without one (as the original)."""
     if EXTERNAL_FEATURES:
-        return {"train": EXTERNAL_FEATURES["train"], "test": EXTERNAL_FEATURES["test"]}
-    return {"train": rules.features.output.train, "test": rules.features.output.test}
+        tables = {split: EXTERNAL_FEATURES[split] for split in ("train", "test")}
+        return dict(tables, validation=EXTERNAL_FEATURES.get("validation") or tables["test"])
+    validation = rules.features.output.test if config["features"]["original_quirks"] else rules.features.output.validation
+    return {"train": rules.features.output.train, "validation": validation, "test": rules.features.output.test}
 
 
 def get_trigger_rates_input(wildcards):
@@ -142,12 +146,13 @@ def engine_environment(engine):
 
 def get_train_settings(engine, model, epochs=None):
     """The train config of a network for one engine (and, for the engine comparison, a fixed number of
-    epochs); without the model list and the trees' settings, so that changing those retrains no network
-    (nor the particle cloud's shape, except the particle cloud)."""
+    epochs, all of which run); without the model list and the trees' settings, so that changing those
+    retrains no network (nor the particle cloud's shape, except the particle cloud)."""
     epochs_of = {model: epochs or config["train"]["epochs"][model]}  # its own only: another model's retrains nothing
     unused = ("models", "trees") if reads_particle_cloud(model) else ("models", "trees", "particle_cloud")
     network = {key: value for key, value in config["train"].items() if key not in unused}
-    return dict(network, engine=engine, epochs=epochs_of)
+    stopping = {"patience": 0} if epochs else config["train"]["early_stopping"]
+    return dict(network, engine=engine, epochs=epochs_of, early_stopping=stopping)
 
 
 def get_tree_settings(model):

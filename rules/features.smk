@@ -1,4 +1,4 @@
-# Feature preparation on Spark: class balancing, train/test split, scaling, particle ordering.
+# Feature preparation on Spark: class balancing, train/validation/test split, scaling, particle ordering.
 
 
 rule features:
@@ -6,6 +6,7 @@ rule features:
         events=rules.ingest.output.events,
     output:
         train=directory("results/features/train.parquet"),
+        validation=directory("results/features/validation.parquet"),
         test=directory("results/features/test.parquet"),
         counts="results/features/counts.json",
     log:

@@ -6,6 +6,7 @@ rule scalability:
         manifests=expand("results/raw/{sample}/manifest.json", sample=SAMPLES["sample"]),
         raw=get_generated_root_files,
         train=rules.features.output.train,
+        validation=rules.features.output.validation,
         test=rules.features.output.test,
     output:
         table="results/scalability/scalability.tsv",

@@ -9,8 +9,7 @@ with job(globals()) as snakemake:
     features = snakemake.params.features
     run_features(
         snakemake.input.events,
-        train_path=snakemake.output.train,
-        test_path=snakemake.output.test,
+        outputs={split: snakemake.output[split] for split in ("train", "validation", "test")},
         counts_path=snakemake.output.counts,
         spark_config=snakemake.params.spark,
         threads=snakemake.threads,
@@ -18,6 +17,7 @@ with job(globals()) as snakemake:
         quirks=Quirks.of(features["original_quirks"]),
         scaling=features["particle_scaling"],
         test_fraction=features["test_fraction"],
+        validation_fraction=features["validation_fraction"],
         padding=features["padding"],
         hlf_scaling=features["hlf_scaling"],
     )

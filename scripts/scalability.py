@@ -13,6 +13,7 @@ with job(globals()) as snakemake:
     measure(
         [{key: manifest[key] for key in ("sample", "label", "files")} for manifest in manifests],
         train_dir=snakemake.input.train,
+        validation_dir=snakemake.input.validation,
         test_dir=snakemake.input.test,
         output=snakemake.output.table,
         settings=snakemake.params.scalability,

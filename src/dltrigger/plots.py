@@ -133,13 +133,16 @@ def plot_trigger(curves: dict, metrics: dict, rates: dict, outputs: dict, settin
 
 
 def plot_training(history: list[dict], model: str, outputs: dict, settings: dict) -> None:
-    """Loss and accuracy per epoch, training and validation (the test set, as in the original)."""
+    """Loss and accuracy per epoch on the training and the validation events, and the epoch of the lowest
+    validation loss (the model's, where the training stopped early)."""
     epochs = [row["epoch"] for row in history]
     colour, name = MODEL_STYLE[model]
+    lowest = epochs[int(np.argmin([row["val_loss"] for row in history]))]
     with figure(ncols=2, size=(18, 8)) as (fig, axes):
         for ax, key, title in zip(axes[0], ("loss", "accuracy"), ("Loss (cross-entropy)", "Accuracy")):
             ax.plot(epochs, [row[key] for row in history], color=colour, lw=2.5, marker="o", label="Training")
             ax.plot(epochs, [row[f"val_{key}"] for row in history], color=colour, lw=2.5, ls="--", marker="s", label="Validation")
+            ax.axvline(lowest, color="grey", lw=1.5, ls=":", label="Lowest validation loss")
             ax.set_xlabel("Epoch")
             ax.set_ylabel(title)
             ax.xaxis.get_major_locator().set_params(integer=True)

@@ -19,6 +19,7 @@ class Quirks:
     charge_from_pid: bool = False  # track charge = sign(PID), wrong for negative leptons and baryons
     padding_sorted_with_particles: bool = False  # padding rows (eta = phi = 0) sorted by their dR to the lepton
     scaler_fitted_before_split: bool = False  # the HLF min-max scaler fitted on all selected events
+    test_set_validates: bool = False  # no validation split: training curves (and any choice made on them) use the test set
 
     @classmethod
     def of(cls, original: bool) -> Quirks:

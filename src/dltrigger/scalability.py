@@ -50,6 +50,7 @@ COLUMNS = [
 def measure(
     samples: list[dict],
     train_dir: str,
+    validation_dir: str,
     test_dir: str,
     output: str,
     settings: dict,
@@ -74,8 +75,12 @@ def measure(
                 pairs = [_ingestion_pair(run_ingest, samples, scratch, workers, spark, settings, quirks, log_dir) for _ in range(settings["repeats"])]
                 rows.append(_row("ingestion", workers, pairs))
                 model = settings["model"]
-                training = dict(train_settings, workers=workers, threads_per_worker=1, epochs={model: settings["epochs"]})
-                history = run_training(model, train_dir, test_dir, os.path.join(scratch, f"train-{workers}"), training, spark, workers, seed, log_dir)
+                # Every epoch runs: a throughput measurement, not a model.
+                training = dict(
+                    train_settings, workers=workers, threads_per_worker=1, epochs={model: settings["epochs"]}, early_stopping={"patience": 0}
+                )
+                directories = (train_dir, validation_dir, test_dir)
+                history = run_training(model, *directories, os.path.join(scratch, f"train-{workers}"), training, spark, workers, seed, log_dir)
                 rows.append(_row("training", workers, [(e["train_events"], e["wall_seconds"]) for e in history[1:]]))
                 log.info(
                     "%d worker(s): ingestion %.0f events/s, training %.0f events/s",

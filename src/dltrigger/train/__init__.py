@@ -28,29 +28,32 @@ from ..files import atomic_path, remove, write_json
 from ..models import MODELS, engines_of, inputs_of, reads_particle_cloud, undoes_particle_scaling
 from ..schema import LABELS, PARTICLE_SCALING_FILE
 from .data import Dataset
-from .process import TrainingSpec, latest_checkpoint
+from .process import TrainingSpec, best_epoch, latest_checkpoint
 
 log = logging.getLogger(__name__)
+PURPOSE = {"train": "train on", "validation": "validate", "test": "score"}
 
 
 def engine_module(engine: str):
     return importlib.import_module(f"{__name__}.{engine}_engine")
 
 
-def check_data(model: str, train_dir: str, test_dir: str) -> tuple[Dataset, Dataset]:
-    """The feature directories hold events of every class with the input widths the model expects."""
-    datasets = []
-    for directory in (train_dir, test_dir):
+def check_data(model: str, directories: dict) -> dict:
+    """The feature directories (train, validation, test) hold events of every class with the input widths
+    the model expects."""
+    datasets = {}
+    for split, directory in directories.items():
         data = Dataset.open(directory)
         if not data.rows:
-            raise InputError(f"{directory}: no events to train or validate on")
+            raise InputError(f"{directory}: no events to {PURPOSE[split]}")
         data.check((*inputs_of(model), "label"))
-        datasets.append(data)
-    labels = np.concatenate([batch["label"] for batch in datasets[0].batches(0, datasets[0].rows, 1 << 16, ("label",))])
+        datasets[split] = data
+    train = datasets["train"]
+    labels = np.concatenate([batch["label"] for batch in train.batches(0, train.rows, 1 << 16, ("label",))])
     missing = [name for name, code in LABELS.items() if not (labels == code).any()]
     if missing:
-        raise InputError(f"{train_dir}: no training events of class {', '.join(missing)}; the classifier needs all {len(LABELS)}")
-    return datasets[0], datasets[1]
+        raise InputError(f"{train.directory}: no training events of class {', '.join(missing)}; the classifier needs all {len(LABELS)}")
+    return datasets
 
 
 def particle_scaling(model: str, train: Dataset) -> dict | None:
@@ -90,6 +93,7 @@ def fingerprint(spec: TrainingSpec, datasets) -> str:
 def run_training(
     model: str,
     train_dir: str,
+    validation_dir: str,
     test_dir: str,
     output_dir: str,
     settings: dict,
@@ -99,8 +103,10 @@ def run_training(
     log_dir: str = "logs/spark",
 ) -> list[dict]:
     """Train ``model`` and write into ``output_dir``: the model file, history.csv/.json, predictions.parquet
-    and training_config.json. Per-epoch checkpoints go to ``output_dir``/checkpoints/<fingerprint>/ and
-    survive a failed run, which then resumes from the last complete epoch. Returns the history."""
+    (of the test events, scored once after the training) and training_config.json. Each epoch is
+    validated on ``validation_dir``; early stopping (``settings["early_stopping"]``) needs it apart from
+    the test set. Per-epoch checkpoints go to ``output_dir``/checkpoints/<fingerprint>/ and survive a
+    failed run, which then resumes from the last complete epoch. Returns the history."""
     from ..spark import spark_session
 
     if model not in MODELS:
@@ -108,7 +114,11 @@ def run_training(
     if settings["engine"] not in engines_of(model):
         raise InputError(f"train.models: {model} has no {settings['engine']} version; train it with engine {' or '.join(engines_of(model))}")
     engine = engine_module(settings["engine"])
-    datasets = check_data(model, train_dir, test_dir)
+    datasets = check_data(model, {"train": train_dir, "validation": validation_dir, "test": test_dir})
+    patience = settings["early_stopping"]["patience"]
+    if patience and os.path.abspath(validation_dir) == os.path.abspath(test_dir):
+        log.info("the test set validates (the original's quirk): no early stopping, all %d epochs run", settings["epochs"][model])
+        patience = 0
     spec = TrainingSpec(
         engine=settings["engine"],
         model=model,
@@ -122,13 +132,15 @@ def run_training(
         device=settings["device"],
         seed=seed,
         train_dir=os.path.abspath(train_dir),
+        validation_dir=os.path.abspath(validation_dir),
         test_dir=os.path.abspath(test_dir),
+        patience=patience,
         timeout_seconds=settings["timeout_minutes"] * 60,
         bigdl=settings["bigdl"],
         particle_cloud=settings["particle_cloud"] if reads_particle_cloud(model) else {},
-        particle_scaling=particle_scaling(model, datasets[0]),
+        particle_scaling=particle_scaling(model, datasets["train"]),
     )
-    key = fingerprint(spec, datasets)
+    key = fingerprint(spec, datasets.values())
     checkpoints = os.path.join(output_dir, "checkpoints")
     for stale in glob.glob(os.path.join(checkpoints, "*")):  # other settings or data: never resumable
         if os.path.basename(stale) != key:
@@ -156,14 +168,16 @@ def run_training(
         spec = replace(spec, staging_dir=os.path.abspath(staging))
         os.makedirs(staging)
         log.info(
-            "training %s with engine %s: %d workers x %d events/batch, %d epochs, %d train / %d test events%s",
+            "training %s with engine %s: %d workers x %d events/batch, at most %d epochs%s, %d train / %d validation / %d test events%s",
             model,
             spec.engine,
             spec.workers,
             spec.batch_size,
             spec.epochs,
-            datasets[0].rows,
-            datasets[1].rows,
+            f" (early stopping after {spec.patience} without a lower validation loss)" if spec.patience else "",
+            datasets["train"].rows,
+            datasets["validation"].rows,
+            datasets["test"].rows,
             f", resuming after epoch {resume[0]}" if resume else "",
         )
         result = _bounded(spark, lambda: engine.launch(spark, spec), timeout, f"training of {model} ({spec.engine})", staging, settings["restarts"])
@@ -172,8 +186,11 @@ def run_training(
         used = {
             **asdict(spec),
             "fingerprint": key,
-            "train_events": datasets[0].rows,
-            "test_events": datasets[1].rows,
+            "train_events": datasets["train"].rows,
+            "validation_events": datasets["validation"].rows,
+            "test_events": datasets["test"].rows,
+            "epochs_run": len(history),
+            "model_epoch": best_epoch(history) if spec.patience else len(history),
             "final_weights_sha256": result["weights"],
             **({"trainable_parameters": result["parameters"]} if "parameters" in result else {}),
         }

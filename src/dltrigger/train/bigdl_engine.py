@@ -24,7 +24,7 @@ from ..errors import InputError
 from ..models import MODEL_FILES, inputs_of
 from ..schema import ID_COLUMNS, SHAPES
 from .data import Dataset
-from .process import TrainingSpec, history_record, latest_checkpoint, learning_rate, weights_digest, write_predictions
+from .process import TrainingSpec, best_epoch, history_record, latest_checkpoint, learning_rate, weights_digest, write_predictions
 
 MODEL_FILE = MODEL_FILES["bigdl"]
 CHECKPOINT_SUFFIX = "npz"
@@ -59,7 +59,19 @@ def launch(spark, spec: TrainingSpec) -> dict:
     job = {
         **{
             key: getattr(spec, key)
-            for key in ("model", "workers", "epochs", "batch_size", "seed", "train_dir", "test_dir", "checkpoint_dir", "staging_dir")
+            for key in (
+                "model",
+                "workers",
+                "epochs",
+                "patience",
+                "batch_size",
+                "seed",
+                "train_dir",
+                "validation_dir",
+                "test_dir",
+                "checkpoint_dir",
+                "staging_dir",
+            )
         },
         "inputs": list(inputs_of(spec.model)),
         "shapes": {name: list(shape) for name, shape in SHAPES.items()},
@@ -90,5 +102,6 @@ def launch(spark, spec: TrainingSpec) -> dict:
     test = Dataset.open(spec.test_dir)
     ids = list(test.batches(0, test.rows, max(test.rows, 1), ("label", *ID_COLUMNS)))
     write_predictions(spec, 0, [np.load(os.path.join(staging, "probabilities.npy"))], ids)
-    weights, _, _ = load_npz_checkpoint(os.path.join(spec.checkpoint_dir, f"epoch-{spec.epochs:03d}.{CHECKPOINT_SUFFIX}"))
+    model_epoch = best_epoch(history) if spec.patience else len(history)
+    weights, _, _ = load_npz_checkpoint(os.path.join(spec.checkpoint_dir, f"epoch-{model_epoch:03d}.{CHECKPOINT_SUFFIX}"))
     return {"history": history, "weights": [weights_digest(weights)], "parameters": result["parameters"]}

@@ -95,8 +95,8 @@ def train_process(spec: TrainingSpec) -> dict:
     rank, world = spec.rank, spec.workers
     keras.utils.set_random_seed(spec.seed)
     inputs = inputs_of(spec.model)
-    train, test = Dataset.open(spec.train_dir), Dataset.open(spec.test_dir)
-    train_rows, test_rows = train.shard(rank, world, equal=True), test.shard(rank, world, equal=False)
+    train, validation, test = (Dataset.open(directory) for directory in (spec.train_dir, spec.validation_dir, spec.test_dir))
+    train_rows = train.shard(rank, world, equal=True)
     steps = math.ceil((train_rows[1] - train_rows[0]) / spec.batch_size)
     signature = (tuple(tf.TensorSpec((None, *SHAPES[name]), tf.float32) for name in inputs), tf.TensorSpec((None,), tf.int32))
 
@@ -116,7 +116,7 @@ def train_process(spec: TrainingSpec) -> dict:
     history, start = [], 0
     resume = latest_checkpoint(spec)
     if resume:
-        history = _restore(model, optimizer, resume[1])
+        history = _resume(model, optimizer, resume[1])
         start = resume[0]
         if rank == 0:
             print(f"[keras/{spec.model}] resuming after epoch {start} from {resume[1]}", flush=True)
@@ -125,17 +125,24 @@ def train_process(spec: TrainingSpec) -> dict:
     def all_workers_sum(values):
         return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(tf.identity, args=(values,)), axis=None)
 
-    def evaluate(keep: bool):
-        sums, probs, ids = np.zeros(3), [], []
-        for batch in test.batches(*test_rows, VALIDATION_BATCH, (*inputs, "label", *ID_COLUMNS)):
-            p = predict(tuple(tf.constant(batch[name]) for name in inputs)).numpy()
-            label = batch["label"].astype(np.int64)
+    def scored(data: Dataset, columns):
+        """(probabilities, labels, batch) of this worker's share of ``data``."""
+        for batch in data.batches(*data.shard(rank, world, equal=False), VALIDATION_BATCH, columns):
+            yield predict(tuple(tf.constant(batch[name]) for name in inputs)).numpy(), batch["label"].astype(np.int64), batch
+
+    def validate() -> np.ndarray:
+        sums = np.zeros(3)
+        for p, label, _ in scored(validation, (*inputs, "label")):
             chosen = np.clip(p[np.arange(label.size), label], 1e-7, 1.0)  # Keras's clipping in the cross-entropy
             sums += [-np.log(chosen).sum(), (p.argmax(1) == label).sum(), label.size]
-            if keep:
-                probs.append(p)
-                ids.append({name: batch[name] for name in ("label", *ID_COLUMNS)})
-        return all_workers_sum(tf.constant(sums)).numpy(), probs, ids
+        return all_workers_sum(tf.constant(sums)).numpy()
+
+    def predict_test():
+        probs, ids = [], []
+        for p, _, batch in scored(test, (*inputs, "label", *ID_COLUMNS)):
+            probs.append(p)
+            ids.append({name: batch[name] for name in ("label", *ID_COLUMNS)})
+        return probs, ids
 
     feeder = keras.utils.experimental.DatasetCreator(feed)
 
@@ -147,7 +154,10 @@ def train_process(spec: TrainingSpec) -> dict:
     def save_checkpoint(history: list[dict], path: str) -> None:
         save_npz_checkpoint(path, model.get_weights(), history, [v.numpy() for v in optimizer.variables])
 
-    hooks = EpochHooks(lambda epoch, lr: optimizer.learning_rate.assign(lr), train_epoch, evaluate, save_checkpoint)
+    def restore(path: str) -> None:
+        model.set_weights(load_npz_checkpoint(path)[0])
+
+    hooks = EpochHooks(lambda epoch, lr: optimizer.learning_rate.assign(lr), train_epoch, validate, predict_test, save_checkpoint, restore)
     history = run_epochs(spec, rank, hooks, start, history, CHECKPOINT_SUFFIX)
     if rank == 0:  # saved from a plain copy: the distributed model's variables belong to the strategy
         plain = build(spec.model)
@@ -156,7 +166,7 @@ def train_process(spec: TrainingSpec) -> dict:
     return {"history": history, "weights": weights_digest(model.get_weights())}
 
 
-def _restore(model, optimizer, path: str) -> list[dict]:
+def _resume(model, optimizer, path: str) -> list[dict]:
     weights, optimizer_state, history = load_npz_checkpoint(path)
     model.set_weights(weights)
     for variable, value in zip(optimizer.variables, optimizer_state, strict=True):

@@ -1,5 +1,5 @@
 """What every training process does the same way, whatever the engine: learning rates, per-epoch
-checkpoints, history records and the prediction files."""
+checkpoints, validation and early stopping, history records and the prediction files."""
 
 from __future__ import annotations
 
@@ -38,11 +38,13 @@ class TrainingSpec:
     device: str
     seed: int
     train_dir: str
-    test_dir: str
+    validation_dir: str  # the events each epoch is validated on (the test set only as the original's quirk)
+    test_dir: str  # scored once, after the training
     timeout_seconds: float
     bigdl: dict
     particle_cloud: dict  # the particle cloud's shape (train.particle_cloud); empty for the other models
     particle_scaling: dict | None = None  # the training rows' global particle scaling, for the models that undo it
+    patience: int = 0  # early stopping: epochs without a new lowest validation loss before the training stops; 0: off
     checkpoint_dir: str = ""  # per-epoch checkpoints of this exact run
     staging_dir: str = ""  # outputs before they are moved into place
     rank: int = 0  # a keras worker's index
@@ -103,6 +105,19 @@ def latest_checkpoint(spec: TrainingSpec) -> tuple[int, str] | None:
 
 def checkpoint_path(spec: TrainingSpec, epochs_done: int, suffix: str) -> str:
     return os.path.join(spec.checkpoint_dir, f"epoch-{epochs_done:03d}.{suffix}")
+
+
+def best_epoch(history: list[dict]) -> int:
+    """The epoch (counted from 1) with the lowest validation loss; the first of equal ones."""
+    losses = [record["val_loss"] for record in history]
+    return int(np.argmin(losses)) + 1
+
+
+def stops_early(history: list[dict], patience: int) -> bool:
+    """Whether ``patience`` epochs have passed since the lowest validation loss (never with patience 0).
+    It reads the history only, which every process holds alike: all stop after the same epoch, and a
+    resumed run decides as the interrupted one would have."""
+    return patience > 0 and bool(history) and len(history) - best_epoch(history) >= patience
 
 
 def history_record(epoch: int, lr: float, train: np.ndarray, validation: np.ndarray, seconds: float) -> dict:
@@ -176,29 +191,36 @@ class EpochHooks:
 
     begin_epoch: Callable[[int, float], None]  # (epoch, learning rate): set the rate, reseed, train mode
     train_epoch: Callable[[int], np.ndarray]  # (epoch) -> (loss sum, correct, events) over all processes
-    evaluate: Callable[[bool], tuple]  # (keep predictions) -> (sums over all processes, probabilities, identities)
+    validate: Callable[[], np.ndarray]  # () -> (loss sum, correct, events) on the validation events, over all processes
+    predict_test: Callable[[], tuple]  # () -> (probabilities, identities) of this process's test events
     save_checkpoint: Callable[[list, str], None]  # (history, path), on rank 0
+    restore: Callable[[str], None]  # (checkpoint path): the weights of that epoch, on every process
     end_epoch: Callable[[], None] = lambda: None  # e.g. wait for every process
 
 
 def run_epochs(spec: TrainingSpec, rank: int, hooks: EpochHooks, start: int, history: list[dict], checkpoint_suffix: str) -> list[dict]:
     """The epochs from ``start`` on, the same for every engine: the learning rate of each epoch, training,
-    validation on the test set, the history, a checkpoint and a progress line per epoch (rank 0), and at
-    the end this process's test predictions."""
-    probs = ids = None
+    validation, the history, a checkpoint and a progress line per epoch (rank 0), until the last epoch or
+    early stopping; then the best epoch's weights (with early stopping) score this process's test events,
+    the only time the test set is read."""
     for epoch in range(start, spec.epochs):
+        if stops_early(history, spec.patience):
+            break
         lr = learning_rate(spec, epoch)
         hooks.begin_epoch(epoch, lr)
         began = time.perf_counter()
         trained = hooks.train_epoch(epoch)
         seconds = time.perf_counter() - began
-        validation, probs, ids = hooks.evaluate(epoch == spec.epochs - 1)
-        history.append(history_record(epoch, lr, trained, validation, seconds))
+        history.append(history_record(epoch, lr, trained, hooks.validate(), seconds))
         if rank == 0:
             hooks.save_checkpoint(history, checkpoint_path(spec, epoch + 1, checkpoint_suffix))
             print(progress(spec, history[-1]), flush=True)
         hooks.end_epoch()
-    if probs is None:  # every epoch was done before: predictions from the resumed model
-        _, probs, ids = hooks.evaluate(True)
+    if spec.patience and best_epoch(history) < len(history):
+        best = best_epoch(history)
+        if rank == 0:
+            print(f"[{spec.engine}/{spec.model}] early stopping: the weights of epoch {best} (lowest validation loss) are the model", flush=True)
+        hooks.restore(checkpoint_path(spec, best, checkpoint_suffix))
+    probs, ids = hooks.predict_test()
     write_predictions(spec, rank, probs, ids)
     return history

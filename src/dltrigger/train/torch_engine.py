@@ -69,35 +69,43 @@ def train_process(spec: TrainingSpec) -> list[dict] | None:
     inputs = inputs_of(spec.model)
     # Batches only as long as their longest event, unless the model reads every row in its place.
     compact = not reads_every_row(spec.model)
-    train, test = Dataset.open(spec.train_dir), Dataset.open(spec.test_dir)
-    train_rows, test_rows = train.shard(rank, world, equal=True), test.shard(rank, world, equal=False)
+    train, validation, test = (Dataset.open(directory) for directory in (spec.train_dir, spec.validation_dir, spec.test_dir))
+    train_rows = train.shard(rank, world, equal=True)
 
     def tensors(batch):
         # Arrow's buffers are read-only: torch wants arrays it may write (a copy only where needed).
         features = [torch.from_numpy(np.require(batch[name], requirements=["C", "W"])).to(device) for name in inputs]
         return features, torch.from_numpy(batch["label"].astype(np.int64)).to(device)
 
-    def evaluate(keep: bool):
-        # Batch-norm statistics (the particle transformer's) are updated by each process's own last batch
-        # after DDP's broadcast: rank 0's, which it saves, score every shard.
+    def scored(data: Dataset, columns):
+        """(logits, labels, batch) of this process's share of ``data``, in evaluation mode. Batch-norm
+        statistics (the particle transformer's) are updated by each process's own last batch after DDP's
+        broadcast: rank 0's, which it saves, score every share."""
         for buffer in model.buffers():
             dist.broadcast(buffer, 0)
         model.eval()
-        sums, probs, ids = torch.zeros(3, dtype=torch.float64), [], []
         with torch.no_grad():
-            for batch in test.batches(
-                *test_rows, VALIDATION_BATCH, (*inputs, "label", *ID_COLUMNS), compact=compact, buckets=(None, 0) if compact else None
+            for batch in data.batches(
+                *data.shard(rank, world, equal=False), VALIDATION_BATCH, columns, compact=compact, buckets=(None, 0) if compact else None
             ):
                 x, y = tensors(batch)
-                logits = model(*x)
-                sums += torch.tensor(
-                    [F.cross_entropy(logits, y, reduction="sum").item(), (logits.argmax(1) == y).sum().item(), y.numel()], dtype=torch.float64
-                )
-                if keep:
-                    probs.append(probabilities(logits).cpu().numpy())
-                    ids.append({name: batch[name] for name in ("label", *ID_COLUMNS)})
+                yield model(*x), y, batch
+
+    def validate() -> np.ndarray:
+        sums = torch.zeros(3, dtype=torch.float64)
+        for logits, y, _ in scored(validation, (*inputs, "label")):
+            sums += torch.tensor(
+                [F.cross_entropy(logits, y, reduction="sum").item(), (logits.argmax(1) == y).sum().item(), y.numel()], dtype=torch.float64
+            )
         dist.all_reduce(sums)
-        return sums.numpy(), probs, ids
+        return sums.numpy()
+
+    def predict_test():
+        probs, ids = [], []
+        for logits, _, batch in scored(test, (*inputs, "label", *ID_COLUMNS)):
+            probs.append(probabilities(logits).cpu().numpy())
+            ids.append({name: batch[name] for name in ("label", *ID_COLUMNS)})
+        return probs, ids
 
     def begin_epoch(epoch: int, lr: float) -> None:
         torch.manual_seed(epoch_seed(spec, epoch, rank))
@@ -124,7 +132,10 @@ def train_process(spec: TrainingSpec) -> list[dict] | None:
     def save_checkpoint(history: list[dict], path: str) -> None:
         _save(torch, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history}, path)
 
-    hooks = EpochHooks(begin_epoch, train_epoch, evaluate, save_checkpoint, end_epoch=dist.barrier)
+    def restore(path: str) -> None:
+        model.load_state_dict(torch.load(path, map_location=device, weights_only=False)["model"])
+
+    hooks = EpochHooks(begin_epoch, train_epoch, validate, predict_test, save_checkpoint, restore, end_epoch=dist.barrier)
     history = run_epochs(spec, rank, hooks, start, history, "pt")
     if rank == 0:
         _save(

@@ -42,14 +42,14 @@ def estimator(model: str, settings: dict, workers: int, seed: int):
         max_depth=settings["max_depth"],
         learning_rate=settings["learning_rate"],
         random_state=seed,
-        # The test set is the validation set, as for the networks: its log loss per round is the history.
-        validation_indicator_col="is_test",
+        # The validation events' log loss per round is the history, as for the networks.
+        validation_indicator_col="is_validation",
         eval_metric=["mlogloss", "merror"],
     )
 
 
-def hlf_frame(spark, directory: str, is_test: bool):
-    """A features table as Spark rows: the HLF as an ML vector, label, identity and which set it is."""
+def hlf_frame(spark, directory: str, is_validation: bool):
+    """A features table as Spark rows: the HLF as an ML vector, label, identity and whether it validates."""
     from pyspark.ml.functions import array_to_vector
     from pyspark.sql import functions as F
 
@@ -59,7 +59,7 @@ def hlf_frame(spark, directory: str, is_test: bool):
         array_to_vector(F.col("HLF_input").cast("array<double>")).alias("features"),
         F.col("label").cast("int").alias("label"),
         *ids,
-        F.lit(is_test).alias("is_test"),
+        F.lit(is_validation).alias("is_validation"),
     )
 
 
@@ -83,6 +83,7 @@ def set_metrics(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, f
 def run_tree_training(
     model: str,
     train_dir: str,
+    validation_dir: str,
     test_dir: str,
     output_dir: str,
     settings: dict,
@@ -92,14 +93,15 @@ def run_tree_training(
     log_dir: str = "logs/spark",
 ) -> list[dict]:
     """Fit tree ``model`` on the training events and write into ``output_dir`` what the networks' training
-    writes: the model (``model.spark``), predictions.parquet for the test events, history.csv/.json (both
-    sets' log loss and accuracy: per boosting round for XGBoost, once for the forest) and
-    training_config.json. Returns the history."""
+    writes: the model (``model.spark``), predictions.parquet for the test events, history.csv/.json (the
+    training and validation events' log loss and accuracy: per boosting round for XGBoost, once for the
+    forest) and training_config.json. Returns the history."""
     from ..spark import spark_session
 
     if model not in TREE_MODELS:
         raise InputError(f"train.models: unknown tree model '{model}' (known: {', '.join(TREE_MODELS)})")
-    datasets = check_data(model, train_dir, test_dir)
+    datasets = check_data(model, {"train": train_dir, "validation": validation_dir, "test": test_dir})
+    rows = {split: data.rows for split, data in datasets.items()}
     tree_settings = settings["trees"][model]
     workers = settings["workers"]
     staging = os.path.join(output_dir, f".staging-{os.getpid()}")
@@ -112,22 +114,22 @@ def run_tree_training(
                 raise InputError(
                     f"train.workers: {workers} XGBoost workers, but Spark offers {slots} task slots (master {spark.sparkContext.master})"
                 )
-            train, test = hlf_frame(spark, train_dir, False), hlf_frame(spark, test_dir, True)
-            log.info("training %s on Spark: %d train / %d test events, %s", model, datasets[0].rows, datasets[1].rows, tree_settings)
+            train, validation = hlf_frame(spark, train_dir, False), hlf_frame(spark, validation_dir, True)
+            log.info("training %s on Spark: %d train / %d validation / %d test events, %s", model, *rows.values(), tree_settings)
             started = time.perf_counter()
-            # XGBoost gets the test events too, flagged, to record its validation loss per round.
-            fitted = estimator(model, tree_settings, workers, seed).fit(train.unionByName(test) if model == "xgboost" else train)
+            # XGBoost gets the validation events too, flagged, to record their loss per round.
+            fitted = estimator(model, tree_settings, workers, seed).fit(train.unionByName(validation) if model == "xgboost" else train)
             seconds = time.perf_counter() - started
             fitted.write().overwrite().save(os.path.join(staging, TREE_MODEL_FILE))
-            probabilities, labels, ids = scored(fitted, test)
-            # XGBoost recorded both sets' loss per round; the forest's training set is scored once.
-            on_train = None if model == "xgboost" else scored(fitted, train)[:2]
-        history = tree_history(fitted, on_train, (probabilities, labels), seconds, datasets[0].rows)
+            # XGBoost recorded both sets' loss per round; the forest scores them once.
+            on_sets = None if model == "xgboost" else (scored(fitted, train)[:2], scored(fitted, validation)[:2])
+            probabilities, labels, ids = scored(fitted, hlf_frame(spark, test_dir, False))  # the test set, once
+        history = tree_history(fitted, on_sets, seconds, rows["train"])
         accuracy = float(np.mean(probabilities.argmax(axis=1) == labels))
-        log.info("%s: fit in %.1f s (%.0f events/s), test accuracy %.4f", model, seconds, datasets[0].rows / seconds, accuracy)
+        log.info("%s: fit in %.1f s (%.0f events/s), test accuracy %.4f", model, seconds, rows["train"] / seconds, accuracy)
         write_tree_predictions(probabilities, labels, ids, os.path.join(staging, "predictions.parquet"))
         _write_history(history, os.path.join(staging, "history.csv"), os.path.join(staging, "history.json"))
-        used = {"model": model, "workers": workers, "seed": seed, **tree_settings, "train_events": datasets[0].rows, "test_events": datasets[1].rows}
+        used = {"model": model, "workers": workers, "seed": seed, **tree_settings, **{f"{split}_events": count for split, count in rows.items()}}
         write_json(os.path.join(staging, "training_config.json"), used)
         for name in (TREE_MODEL_FILE, "predictions.parquet", "history.csv", "history.json", "training_config.json"):
             with atomic_path(os.path.join(output_dir, name)) as temporary:
@@ -137,16 +139,16 @@ def run_tree_training(
     return history
 
 
-def tree_history(fitted, on_train, on_test, seconds: float, train_events: int) -> list[dict]:
+def tree_history(fitted, on_sets, seconds: float, train_events: int) -> list[dict]:
     """The fit as the networks' history: XGBoost's boosting rounds as epochs (its log loss and error on
-    both sets per round), a random forest's fit as one epoch from its (probabilities, labels) on each
-    set; the fit's throughput on every row."""
-    if on_train is None:
+    the training and validation events per round), a random forest's fit as one epoch from its
+    (probabilities, labels) on each of them (``on_sets``); the fit's throughput on every row."""
+    if on_sets is None:
         train, validation = fitted.training_summary.train_objective_history, fitted.training_summary.validation_objective_history
         losses, errors = train["mlogloss"], train["merror"]
         val_losses, val_errors = validation["mlogloss"], validation["merror"]
     else:
-        (loss, accuracy), (val_loss, val_accuracy) = set_metrics(*on_train), set_metrics(*on_test)
+        (loss, accuracy), (val_loss, val_accuracy) = (set_metrics(*scores) for scores in on_sets)
         losses, errors, val_losses, val_errors = [loss], [1 - accuracy], [val_loss], [1 - val_accuracy]
     return [
         {

@@ -307,7 +307,7 @@ def test_bootstrap_intervals_cover_the_analytic_auc_and_shrink_like_one_over_roo
     def auc_with_error(n, trial):
         labels, scores = gaussian_pair(n, seed=100 * n + trial)
         metric = lambda weights: selector_metrics(labels, scores[:, 1], 1, weights, (0.1,), 0.99)["auc"]
-        return summary(metric(np.ones((1, labels.size), np.int32))[0], metric(resampling_weights(labels.size, 200, seed=trial)))
+        return summary(metric(np.ones((1, labels.size), np.int32))[0], metric(resampling_weights(np.arange(labels.size), 200, seed=trial)))
 
     small = [auc_with_error(300, trial) for trial in range(200)]
     covered = np.mean([result["low"] <= exact <= result["high"] for result in small])
@@ -334,6 +334,23 @@ def test_paired_bootstrap_orders_a_better_classifier_and_not_an_identical_one():
 def test_bootstrap_resamples_are_seeded_and_shared_by_all_classifiers():
     from dltrigger.uncertainty import resampling_weights
 
-    weights = resampling_weights(50, 20, seed=3)
+    events = np.arange(50)
+    weights = resampling_weights(events, 20, seed=3)
     assert weights.shape == (20, 50) and (weights.sum(axis=1) == 50).all()
-    assert np.array_equal(weights, resampling_weights(50, 20, seed=3)) and not np.array_equal(weights, resampling_weights(50, 20, seed=4))
+    assert np.array_equal(weights, resampling_weights(events, 20, seed=3)) and not np.array_equal(weights, resampling_weights(events, 20, seed=4))
+
+
+def test_copies_of_one_generated_event_are_drawn_together():
+    """Events of a group (the redecayed copies of one QCD event) are drawn as one: each resample weights
+    them alike; a test set of copies has the error of its independent events, not of its rows."""
+    from dltrigger.uncertainty import bootstrap, resampling_weights
+
+    groups = np.repeat(np.arange(25), 4)  # 100 events, 25 generated events of 4 copies each
+    weights = resampling_weights(groups, 50, seed=1)
+    assert (weights.reshape(50, 25, 4) == weights.reshape(50, 25, 4)[:, :, :1]).all() and (weights.sum(axis=1) == 100).all()
+    labels, scores = gaussian_pair(100, seed=2)
+    labels, scores = np.repeat(labels[:25], 4), np.repeat(scores[:25], 4, axis=0)  # every event copied 4 times
+    as_groups = bootstrap(labels, {"m": scores}, list(evaluate.CLASSES), 400, 3, (0.1,), 0.99, groups=groups)
+    as_rows = bootstrap(labels, {"m": scores}, list(evaluate.CLASSES), 400, 3, (0.1,), 0.99)
+    error = lambda result: result["models"]["m"]["ttbar"]["auc"]["error"]
+    assert as_groups["independent_events"] == 25 and error(as_groups) == pytest.approx(2 * error(as_rows), rel=0.3)

@@ -61,6 +61,11 @@ def validate_config(config: dict, where: str = "config") -> dict:
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         raise ConfigError(_error_line(errors[0], where))
+    for process, settings in config["generate"]["processes"].items():
+        if settings["hard_process_veto"] and settings["leptonic_w"]:
+            raise ConfigError(
+                f"{where}: key 'generate.processes.{process}': hard_process_veto and leptonic_w are both set; a process takes one process-level hook"
+            )
     if config["trigger"]["model"] not in MODELS:
         raise ConfigError(f"{where}: key 'trigger.model': '{config['trigger']['model']}' is not a network (known: {', '.join(MODELS)})")
     for split, path in (config["features"]["external"] or {}).items():

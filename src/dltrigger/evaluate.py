@@ -15,7 +15,7 @@ import pandas as pd
 
 from .errors import InputError
 from .files import atomic_path, read_json, write_json
-from .schema import CLASSES, PROBABILITY_COLUMNS, TPR_TARGET
+from .schema import CLASSES, ID_COLUMNS, PROBABILITY_COLUMNS, TPR_TARGET
 
 log = logging.getLogger(__name__)
 
@@ -237,13 +237,11 @@ def read_scored_events(directory: str) -> pd.DataFrame:
     of their identity (source file, entry), so that the predictions of several models line up."""
     import pyarrow.parquet as pq
 
-    columns = list(PROBABILITY_COLUMNS)
+    columns = [*PROBABILITY_COLUMNS, "label", *ID_COLUMNS]
     try:
-        frame = pq.read_table(directory, columns=[*columns, "label", "source_file", "entry"]).to_pandas()
+        frame = pq.read_table(directory, columns=columns).to_pandas()
     except (OSError, ValueError, KeyError) as exc:
-        raise InputError(
-            f"{directory}: not a predictions Parquet directory with columns {columns + ['label', 'source_file', 'entry']}: {exc}"
-        ) from None
+        raise InputError(f"{directory}: not a predictions Parquet directory with columns {columns}: {exc}") from None
     return frame.sort_values(["source_file", "entry"], kind="stable").reset_index(drop=True)
 
 
@@ -261,10 +259,18 @@ def run_uncertainties(predictions: dict, rates_path: str, output: str, resamples
     rate_hz = read_json(rates_path)["rate_hz"]
     rates = [rate_hz[c] for c in CLASSES] if all(rate_hz[c] is not None for c in CLASSES) else None
     scores = {model: frame[list(PROBABILITY_COLUMNS)].to_numpy(np.float64) for model, frame in frames.items()}
-    result = bootstrap(first["label"].to_numpy(np.int64), scores, list(CLASSES), resamples, seed, FPR_POINTS, TPR_TARGET, rates)
+    # Copies of one generated event (one source file and event number) are resampled together.
+    groups = first.groupby(["source_file", "event_number"], sort=False).ngroup().to_numpy()
+    result = bootstrap(first["label"].to_numpy(np.int64), scores, list(CLASSES), resamples, seed, FPR_POINTS, TPR_TARGET, rates, groups)
     write_json(output, result)
     ordered = [f"{pair} ({selector})" for pair, by in result["pairs"].items() for selector, m in by.items() if m["auc"]["beyond_2_sigma"]]
-    log.info("%d resamples of %d test events; AUC differences beyond 2 sigma: %s", resamples, len(first), ", ".join(ordered) or "none")
+    log.info(
+        "%d resamples of %d test events (%d generated events); AUC differences beyond 2 sigma: %s",
+        resamples,
+        len(first),
+        result["independent_events"],
+        ", ".join(ordered) or "none",
+    )
     return result
 
 

@@ -2,7 +2,9 @@
 
 Every resample draws the test events with replacement once, and every classifier is scored on that same
 draw, so differences between classifiers keep their correlation (they are scored on the same events):
-the spread of a difference is far smaller than the spreads of its two terms would suggest. The metrics
+the spread of a difference is far smaller than the spreads of its two terms would suggest. Copies of one
+generated event (QCD's redecays, the replicas of prescaled events) are not independent draws: they are
+drawn together, as one. The metrics
 of each resample (AUC, TPR at fixed FPR, FPR at 99 % TPR, the background-rate reduction at the 99 %
 operating point) come from one sort of the scores and cumulative sums of the resampling weights:
 vectorized over events and resamples. Errors are half the central 68 % interval.
@@ -20,12 +22,14 @@ ONE_SIGMA = 0.6827
 CHUNK = 100  # resamples computed together: bounds the memory to ~CHUNK x test events x 8 bytes per array
 
 
-def resampling_weights(events: int, resamples: int, seed: int) -> np.ndarray:
-    """(resamples, events) integer weights: how often each event is drawn in each resample."""
+def resampling_weights(groups: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    """(resamples, events) integer weights: how often each event is drawn in each resample, the events of
+    one group (``groups``: each event's group, 0 ... n-1) together."""
+    n = int(groups.max()) + 1
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, events, size=(resamples, events))
-    rows = np.repeat(np.arange(resamples), events)
-    return np.bincount(rows * events + draws.reshape(-1), minlength=resamples * events).reshape(resamples, events).astype(np.int32)
+    draws = rng.integers(0, n, size=(resamples, n))
+    rows = np.repeat(np.arange(resamples), n)
+    return np.bincount(rows * n + draws.reshape(-1), minlength=resamples * n).reshape(resamples, n)[:, groups].astype(np.int32)
 
 
 def selector_metrics(
@@ -101,14 +105,24 @@ def ordering(nominal: float, values: np.ndarray) -> dict:
 
 
 def bootstrap(
-    labels: np.ndarray, scores: dict, classes: list[str], resamples: int, seed: int, fpr_points, tpr_target: float, rate_hz: list | None = None
+    labels: np.ndarray,
+    scores: dict,
+    classes: list[str],
+    resamples: int,
+    seed: int,
+    fpr_points,
+    tpr_target: float,
+    rate_hz: list | None = None,
+    groups: np.ndarray | None = None,
 ) -> dict:
     """Paired bootstrap of every classifier (``scores``: name -> (events, classes) probabilities on the same
     test events, in the same order): per classifier and selector, each metric with its 68 % interval;
-    per pair and selector, the differences and whether they are ordered beyond 1 and 2 sigma."""
+    per pair and selector, the differences and whether they are ordered beyond 1 and 2 sigma. ``groups``:
+    each event's generated event (0 ... n-1), whose copies are drawn together; default: all independent."""
+    groups = np.arange(labels.size) if groups is None else groups
     ones = np.ones((1, labels.size), dtype=np.int32)
     # Each chunk's draws come from the seed and the chunk's first resample: the same for every classifier.
-    chunks = [resampling_weights(labels.size, min(CHUNK, resamples - start), seed + start) for start in range(0, resamples, CHUNK)]
+    chunks = [resampling_weights(groups, min(CHUNK, resamples - start), seed + start) for start in range(0, resamples, CHUNK)]
     per_model, pairs = {name: {} for name in scores}, {}
     for signal, selector in enumerate(classes):
         nominal, resampled = {}, {}
@@ -127,4 +141,12 @@ def bootstrap(
                     metric: ordering(nominal[first][metric] - nominal[second][metric], resampled[first][metric] - resampled[second][metric])
                     for metric in resampled[first]
                 }
-    return {"resamples": resamples, "seed": seed, "test_events": int(labels.size), "models": per_model, "pairs": pairs}
+    independent = int(groups.max()) + 1
+    return {
+        "resamples": resamples,
+        "seed": seed,
+        "test_events": int(labels.size),
+        "independent_events": independent,
+        "models": per_model,
+        "pairs": pairs,
+    }

@@ -15,9 +15,9 @@ from ..config import check_pythia_settings, derive_seed
 from ..delphes import empty_collections, write_delphes
 from ..files import write_json
 from . import detector
-from .events import DecayLibrary, final_state, heavy_flavour_truth, lepton_filter, redecay_copies
+from .events import DecayLibrary, final_state, heavy_flavour_truth, lepton_filter, redecay_copies, times_to_write
 from .pileup import load_pool, place_vertices
-from .processes import COMMON_SETTINGS, PROCESS_CARDS, WEAK_HF_HADRONS, HardProcessVeto, make_pythia
+from .processes import COMMON_SETTINGS, PROCESS_CARDS, WEAK_HF_HADRONS, HardProcessVeto, LeptonicWPrescale, make_pythia
 
 log = logging.getLogger(__name__)
 BATCH_EVENTS = 500
@@ -45,11 +45,9 @@ def generate_chunk(
     gen = config["generate"]
     settings = gen["processes"][process]
     copies = settings["redecay"]
-    seeds = {part: derive_seed(config["seed"], sample, chunk, part) for part in ("pythia", "detector", "decays")}
+    seeds = {part: derive_seed(config["seed"], sample, chunk, part) for part in ("pythia", "detector", "decays", "prescale")}
     rng = np.random.default_rng(seeds["detector"])
-
-    veto = settings["hard_process_veto"]
-    hooks = HardProcessVeto(veto["flavours"], veto["eta_max"]) if veto else None
+    hooks = process_hooks(settings, seeds["prescale"])
     stable = [sign * code for code in WEAK_HF_HADRONS for sign in (1, -1)] if copies > 1 else []
     pythia = make_pythia(PROCESS_CARDS[process], seeds["pythia"], gen["sqrt_s_gev"], settings["pythia"], stable, hooks)
     library = DecayLibrary.build(seeds["decays"], LIBRARY_DECAYS_PER_SPECIES) if copies > 1 else None
@@ -66,10 +64,20 @@ def generate_chunk(
     return metadata
 
 
+def process_hooks(settings: dict, seed: int):
+    """The process-level hook a process's settings ask for (a process has at most one), or None."""
+    veto, leptonic_w = settings["hard_process_veto"], settings["leptonic_w"]
+    if veto:
+        return HardProcessVeto(veto["flavours"], veto["eta_max"])
+    if leptonic_w:
+        return LeptonicWPrescale(leptonic_w["pt_min_gev"], leptonic_w["eta_max"], leptonic_w["prescale"], seed)
+    return None
+
+
 def _generate_events(pythia, library, pool, rng, config: dict, process: str, timings: dict, name: str):
     """The events of a chunk, in batches: Pythia, the final state (redecayed copies), the lepton filter,
-    pileup and the detector. Returns the Delphes collections of the kept events and the Pythia events
-    generated; adds each step's CPU time to ``timings``."""
+    the prescaled events' replicas, pileup and the detector. Returns the Delphes collections of the kept
+    events and the Pythia events generated; adds each step's CPU time to ``timings``."""
     settings, lepton_cut, det = config["generate"]["processes"][process], config["generate"]["lepton_filter"], config["detector"]
     clock, outputs, generated = time.process_time, [], 0
     while generated < settings["events_per_chunk"]:
@@ -84,6 +92,9 @@ def _generate_events(pythia, library, pool, rng, config: dict, process: str, tim
             origin = np.arange(len(particles))
         passed = lepton_filter(particles, lepton_cut["pt_min_gev"], lepton_cut["eta_max"], lepton_cut["relative_isolation_max"])
         origin, particles = origin[passed], particles[passed]
+        if settings["leptonic_w"]:  # after the filter, which decides alike for identical particles
+            replicas = np.repeat(np.arange(origin.size), times_to_write(batch)[origin])
+            origin, particles = origin[replicas], particles[replicas]
         timings["particles_and_filter"] += clock() - tick
         tick = clock()
         if len(particles):
@@ -131,6 +142,7 @@ def _metadata(pythia, config, sample, label, process, chunk, seeds, generated, k
             "version": version("pythia8mc"),
             "settings": [*COMMON_SETTINGS, f"Beams:eCM = {gen['sqrt_s_gev']}", *PROCESS_CARDS[process], *settings["pythia"]],
             "hard_process_veto": settings["hard_process_veto"],
+            "leptonic_w": settings["leptonic_w"],
             "stable_for_redecay": stable,
         },
         "lepton_filter": gen["lepton_filter"],

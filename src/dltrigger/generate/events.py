@@ -12,9 +12,10 @@ import awkward as ak
 import numpy as np
 
 from ..kinematics import ConeIndex, isin, pt_eta_phi
-from .processes import WEAK_B_HADRONS, WEAK_HF_HADRONS, make_pythia
+from .processes import COPIES_ENTRY, WEAK_B_HADRONS, WEAK_HF_HADRONS, make_pythia
 
 INVISIBLE_IDS = (12, 14, 16)
+CHARGED_LEPTONS = (11, 13)
 FIELDS = ("id", "px", "py", "pz", "e", "vx", "vy", "vz")
 
 
@@ -34,6 +35,12 @@ def final_state(batch) -> ak.Array:
             "vz": ak.fill_none(vertex.pz, 0.0),
         }
     )
+
+
+def times_to_write(batch) -> np.ndarray:
+    """How many times each event of a batch is written, as a process-level hook tagged it
+    (``LeptonicWPrescale``: 1, or its prescale)."""
+    return ak.to_numpy(batch.prt.pol[:, COPIES_ENTRY]).astype(np.int64)
 
 
 def heavy_flavour_truth(batch) -> ak.Array:
@@ -74,12 +81,14 @@ class DecayLibrary:
     ``decay_offsets[k]:decay_offsets[k+1]`` are the final-state products of decay ``k``; the decays of
     hadron species ``species[s]`` are ``k = s * per_species ... (s + 1) * per_species - 1``. Vertices are
     the 4-positions (x, y, z, t in mm) relative to the hadron, with its own flight time included.
+    ``has_lepton[k]``: decay ``k`` has an electron or muon among its products.
     """
 
     species: np.ndarray
     per_species: int
     decay_offsets: np.ndarray
     products: dict
+    has_lepton: np.ndarray
 
     @classmethod
     def build(cls, seed: int, per_species: int) -> DecayLibrary:
@@ -119,18 +128,24 @@ class DecayLibrary:
                 columns[name].append(ak.to_numpy(column))
         decay_offsets = np.concatenate([[0], np.cumsum(np.concatenate(counts))])
         products = {name: np.concatenate(parts) for name, parts in columns.items()}
-        return cls(species=species, per_species=per_species, decay_offsets=decay_offsets, products=products)
+        lepton_products = np.isin(np.abs(products["id"]), CHARGED_LEPTONS)
+        has_lepton = np.add.reduceat(lepton_products, decay_offsets[:-1]) > 0
+        return cls(species=species, per_species=per_species, decay_offsets=decay_offsets, products=products, has_lepton=has_lepton)
 
-    def decay(self, hadrons: dict, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-        """Decay the given hadrons (flat arrays id, px, py, pz, e, vx, vy, vz) with randomly drawn, randomly
-        rotated library decays boosted to each hadron's momentum. Returns the index of the hadron each
-        product belongs to, and the products' columns in the lab frame."""
-        species_index = np.searchsorted(self.species, hadrons["id"])
-        chosen = species_index * self.per_species + rng.integers(0, self.per_species, size=species_index.size)
+    def choose(self, hadron_ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A decay of the library for each hadron (by its PDG id), drawn uniformly among its species'."""
+        species_index = np.searchsorted(self.species, hadron_ids)
+        return species_index * self.per_species + rng.integers(0, self.per_species, size=species_index.size)
+
+    def decay(self, hadrons: dict, chosen: np.ndarray, quaternions: np.ndarray) -> tuple[np.ndarray, dict]:
+        """The library decays ``chosen`` of the given hadrons (flat arrays id, px, py, pz, e, vx, vy, vz),
+        each rotated by its (normalised) quaternion and boosted to its hadron's momentum. Returns the index
+        of the hadron each product belongs to (products grouped by hadron, in order), and the products'
+        columns in the lab frame."""
         owner = np.repeat(np.arange(chosen.size), np.diff(self.decay_offsets)[chosen])
         lib = {name: column[_ragged_take(self.decay_offsets, chosen)] for name, column in self.products.items()}
 
-        rotation = _random_rotations(chosen.size, rng)[owner]
+        rotation = _rotations(quaternions)[owner]
         momentum = np.einsum("nij,nj->ni", rotation, np.stack([lib["px"], lib["py"], lib["pz"]], axis=1))
         position = np.einsum("nij,nj->ni", rotation, np.stack([lib["vx"], lib["vy"], lib["vz"]], axis=1))
         hadron_p = np.stack([hadrons["px"], hadrons["py"], hadrons["pz"]], axis=1)[owner]
@@ -150,10 +165,10 @@ class DecayLibrary:
         return owner, lab
 
 
-def _random_rotations(n: int, rng: np.random.Generator) -> np.ndarray:
-    """n rotation matrices drawn uniformly from SO(3) (normalised Gaussian quaternions)."""
-    q = rng.normal(size=(n, 4))
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
+def _rotations(quaternions: np.ndarray) -> np.ndarray:
+    """The rotation matrices of (n, 4) quaternions, normalised here: Gaussian ones give rotations uniform
+    in SO(3)."""
+    q = quaternions / np.linalg.norm(quaternions, axis=1, keepdims=True)
     w, x, y, z = q.T
     return np.stack(
         [
@@ -189,8 +204,10 @@ def redecay_copies(
     ``particles`` hold the weakly decaying b/c hadrons undecayed. Every copy is a correctly distributed
     event; copies of one event share everything but the heavy-flavour decays. Only copies holding an e or
     mu above ``lepton_pt_min`` within ``lepton_eta_max`` (the lepton filter's necessary condition) are
-    assembled, the others are counted but never built. Returns (event index of each assembled copy,
-    its particles with the hadrons replaced by their decay products).
+    assembled, the others are counted but never built: every copy draws its decays and their rotations,
+    but only the decays with a lepton among their products are boosted to find the candidates, and only
+    the candidates' decays are built whole. Returns (event index of each assembled copy, its particles
+    with the hadrons replaced by their decay products).
     """
     n_events = len(particles)
     is_hf = isin(np.abs(particles.id), WEAK_HF_HADRONS)
@@ -198,25 +215,32 @@ def redecay_copies(
     hadrons = particles[is_hf]
     hadrons_per_event = ak.to_numpy(ak.num(hadrons))
     flat_hadrons = {name: ak.to_numpy(ak.flatten(hadrons[name])) for name in FIELDS}
-    # Each copy decays all hadrons of its event: repeat the flat hadron list once per copy, copy-major.
+    # A (copy, hadron) pair for each hadron of each copy, copy-major.
     copy_of_event = np.repeat(np.arange(n_events), copies)
-    hadron_index = _ragged_take(np.concatenate([[0], np.cumsum(hadrons_per_event)]), copy_of_event)
-    owner, products = library.decay({name: column[hadron_index] for name, column in flat_hadrons.items()}, rng)
-    hadron_copy = np.repeat(np.arange(copy_of_event.size), hadrons_per_event[copy_of_event])
-    product_copy = hadron_copy[owner]
-    decayed = ak.unflatten(ak.zip(products), np.bincount(product_copy, minlength=copy_of_event.size))
+    hadron_of_pair = _ragged_take(np.concatenate([[0], np.cumsum(hadrons_per_event)]), copy_of_event)
+    copy_of_pair = np.repeat(np.arange(copy_of_event.size), hadrons_per_event[copy_of_event])
+    chosen = library.choose(flat_hadrons["id"][hadron_of_pair], rng)
+    quaternions = rng.normal(size=(chosen.size, 4))
 
+    def decayed(pairs):
+        owner, products = library.decay(
+            {name: column[hadron_of_pair[pairs]] for name, column in flat_hadrons.items()}, chosen[pairs], quaternions[pairs]
+        )
+        return pairs[owner], products
+
+    with_lepton, products = decayed(np.flatnonzero(library.has_lepton[chosen]))
     pt, eta, _ = pt_eta_phi(products["px"], products["py"], products["pz"])
-    candidate = np.isin(np.abs(products["id"]), (11, 13)) & (pt > lepton_pt_min) & (np.abs(eta) < lepton_eta_max)
+    candidate = np.isin(np.abs(products["id"]), CHARGED_LEPTONS) & (pt > lepton_pt_min) & (np.abs(eta) < lepton_eta_max)
     fixed_pt, fixed_eta, _ = pt_eta_phi(fixed.px, fixed.py, fixed.pz)
     fixed_candidate = ak.to_numpy(
-        ak.any(isin(np.abs(fixed.id), (11, 13)) & (fixed_pt > lepton_pt_min) & (np.abs(fixed_eta) < lepton_eta_max), axis=1)
+        ak.any(isin(np.abs(fixed.id), CHARGED_LEPTONS) & (fixed_pt > lepton_pt_min) & (np.abs(fixed_eta) < lepton_eta_max), axis=1)
     )
-    assembled = np.zeros(copy_of_event.size, dtype=bool)
-    assembled[product_copy[candidate]] = True
-    assembled |= fixed_candidate[copy_of_event]
+    assembled = fixed_candidate[copy_of_event]
+    assembled[copy_of_pair[with_lepton[candidate]]] = True
     kept = np.flatnonzero(assembled)
-    return copy_of_event[kept], ak.concatenate([fixed[copy_of_event[kept]], decayed[kept]], axis=1)
+    pair_of_product, products = decayed(np.flatnonzero(assembled[copy_of_pair]))
+    counts = np.bincount(copy_of_pair[pair_of_product], minlength=copy_of_event.size)[kept]
+    return copy_of_event[kept], ak.concatenate([fixed[copy_of_event[kept]], ak.unflatten(ak.zip(products), counts)], axis=1)
 
 
 def _ragged_take(offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ Pythia settings (``generate.processes.<name>.pythia``) and choose the heavy-flav
 
 from __future__ import annotations
 
+import numpy as np
 import pythia8mc
 
 # Settings shared by every process: quiet output, and hadrons with c*tau > 10 mm left stable as a
@@ -44,6 +45,52 @@ MINBIAS_CARD = ["SoftQCD:inelastic = on"]
 WEAK_B_HADRONS = (511, 521, 531, 541, 5122, 5132, 5232, 5332)
 WEAK_C_HADRONS = (411, 421, 431, 4122, 4132, 4232, 4332)
 WEAK_HF_HADRONS = WEAK_B_HADRONS + WEAK_C_HADRONS
+
+
+# Where a process-level hook leaves, for the events it keeps, how many times each is written: the
+# polarisation of the event record's first entry (the whole system, which nothing else reads), so that
+# it travels with the event through the shower into ``Pythia.nextBatch``'s output.
+COPIES_ENTRY = 0
+W_LEPTONS = (11, 13, 15)
+
+
+class LeptonicWPrescale(pythia8mc.UserHooks):
+    """Decide on the hard process with its resonance decays, before the (expensive) shower, whether the
+    event can give the isolated lepton: a W decaying to e, mu or tau with the lepton above ``pt_min`` within
+    |eta| < ``eta_max``. Events that can are kept; the others are kept one in ``prescale`` (a seeded
+    draw) and tagged to be written ``prescale`` times, with their own detector response and pileup each:
+    the sample is the unfiltered one in expectation, event by event (a lepton from a b or c decay, or
+    pushed into the acceptance by the shower's recoil, still triggers one in ``prescale`` of the events
+    it would have), at the shower's cost for 1/``prescale`` of the events that cannot give one. Pythia
+    lowers its cross-section estimate (``sigmaGen``) by the vetoed fraction, so each written event
+    carries the cross-section of a generated one.
+
+    The decision loops over the hard-process record (~15 entries), not over an event's particles.
+    """
+
+    def __init__(self, pt_min: float, eta_max: float, prescale: int, seed: int):
+        super().__init__()
+        self.pt_min, self.eta_max, self.prescale = float(pt_min), float(eta_max), int(prescale)
+        self.rng = np.random.default_rng(seed)
+
+    def canVetoProcessLevel(self):
+        return True
+
+    def doVetoProcessLevel(self, process):
+        for index in range(process.size()):
+            lepton = process[index]
+            if (
+                abs(lepton.id()) in W_LEPTONS
+                and abs(process[lepton.mother1()].id()) == 24
+                and lepton.pT() > self.pt_min
+                and abs(lepton.eta()) < self.eta_max
+            ):
+                process[COPIES_ENTRY].pol(1.0)
+                return False
+        if self.rng.random() < 1.0 / self.prescale:
+            process[COPIES_ENTRY].pol(float(self.prescale))
+            return False
+        return True
 
 
 class HardProcessVeto(pythia8mc.UserHooks):

@@ -1,4 +1,6 @@
-"""The machine a benchmark ran on, printed beside its numbers: the CPU model as lscpu names it, and the cores."""
+"""The machine a benchmark ran on, printed beside its numbers: the CPU as lscpu names it (machines of our
+kind share a name but not their speed: family, model and the widest vector unit tell them apart), and
+the cores."""
 
 from __future__ import annotations
 
@@ -8,10 +10,13 @@ import subprocess
 
 
 def cpu_model() -> str:
-    """The CPU's model name as lscpu gives it, and the cores this process may use."""
+    """The CPU's model name, family and model as lscpu gives them, its widest AVX, and the usable cores."""
     try:
         lines = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines()
-        name = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        name = platform.processor() or "unknown"
-    return f"{name}, {len(os.sched_getaffinity(0))} cores"
+    except (OSError, subprocess.CalledProcessError):
+        lines = []
+    fields = {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in lines)}
+    name = fields.get("Model name") or platform.processor() or "unknown"
+    flags = fields.get("Flags", "").split()
+    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{name} (family {fields.get('CPU family', '?')}, model {fields.get('Model', '?')}, {vector}), {len(os.sched_getaffinity(0))} cores"

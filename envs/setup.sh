@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the project environment: Java >= 17 for Spark, and .venv from envs/requirements.lock
-# (+ requirements-nodeps.lock, installed without dependencies). With --test (`make test`), also the
-# test tools from Debian (xrootd-server, rsync), where it may.
+# Builds the project environment: Java >= 17 for Spark, and .venv from envs/requirements.lock. With
+# --test (`make test`), also every training engine's own environment (the keras engine's package layer,
+# BigDL's Python 3.10 environment) and the test tools from Debian (xrootd-server, rsync), where it may.
 # Idempotent and quick when nothing changed; `make run` and `make test` call it first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +9,6 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=.venv
 LOCK=envs/requirements.lock
-NODEPS_LOCK=envs/requirements-nodeps.lock
 
 java_major() {
   command -v java >/dev/null 2>&1 || return 1
@@ -56,18 +55,19 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
 fi
 
 stamp=$VENV/.installed
-if [ ! -f "$stamp" ] || [ "$LOCK" -nt "$stamp" ] || [ "$NODEPS_LOCK" -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ "$LOCK" -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "dltrigger setup: building $VENV from $LOCK" >&2
   "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$LOCK"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$NODEPS_LOCK"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
   touch "$stamp"
 fi
 
-# The BigDL engine's environment (.venvs/bigdl, Python 3.10) for its tests, built here because the tests
-# run without network; skipped (its tests too) where no Python 3.10 is found.
+# The engines' own environments for their tests, built here because the tests run without network: the
+# keras engine's package layer (.venvs/keras), and BigDL's (.venvs/bigdl, Python 3.10; skipped, its tests
+# too, where no Python 3.10 is found). A workflow run builds them only when its config asks for them.
 if [ "${1:-}" = --test ]; then
+  "$VENV/bin/python" -m dltrigger.environments --environment .venvs/keras --lock envs/keras.lock --layer
   "$VENV/bin/python" -m dltrigger.environments --environment .venvs/bigdl --lock envs/bigdl.lock ||
     echo "dltrigger setup: no BigDL environment: its tests will be skipped" >&2
 fi

@@ -136,12 +136,16 @@ def per_model(pattern):
 
 
 BIGDL_ENVIRONMENT_MARKER = f"{config['train']['bigdl']['environment']}/{ENVIRONMENT_MARKER}"
+KERAS_ENVIRONMENT_MARKER = f"{config['train']['keras']['environment']}/{ENVIRONMENT_MARKER}"
+ENGINE_ENVIRONMENT_MARKERS = {"bigdl": BIGDL_ENVIRONMENT_MARKER, "keras": KERAS_ENVIRONMENT_MARKER}
 
 
 def engine_environment(engine):
-    """The BigDL environment's marker for a BigDL training (rebuilt, and the training rerun, when
-    envs/bigdl.lock changes); nothing for the engines of the workflow's own environment."""
-    return {"engine_environment": local(BIGDL_ENVIRONMENT_MARKER)} if engine == "bigdl" else {}
+    """The marker of an engine's own environment (BigDL's, the keras engine's package layer) for a job of
+    that engine: built before it the first time, rebuilt (and the job rerun) when its lock changes;
+    nothing for the torch engine, which the workflow's environment has."""
+    marker = ENGINE_ENVIRONMENT_MARKERS.get(engine)
+    return {"engine_environment": local(marker)} if marker else {}
 
 
 def get_train_settings(engine, model, epochs=None):

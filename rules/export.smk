@@ -7,6 +7,7 @@ rule export_onnx:
     wildcard_constraints:
         model="|".join(MODELS),
     input:
+        unpack(lambda wildcards: engine_environment(TRAIN_ENGINE)),
         model=f"{TRAIN_DIR}/{MODEL_FILES[TRAIN_ENGINE]}",
         test=rules.features.output.test,
         counts=rules.features.output.counts,
@@ -20,6 +21,7 @@ rule export_onnx:
         benchmarks("export_onnx", "{model}")
     params:
         paths=config["trigger"]["paths"],
+        keras_environment=config["train"]["keras"]["environment"],
     threads: 1
     resources:
         mem_mb=4000,

@@ -3,6 +3,7 @@
 
 rule scalability:
     input:
+        unpack(lambda wildcards: engine_environment(TRAIN_ENGINE)),
         manifests=expand("results/raw/{sample}/manifest.json", sample=SAMPLES["sample"]),
         raw=get_generated_root_files,
         train=rules.features.output.train,

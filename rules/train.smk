@@ -24,6 +24,27 @@ rule bigdl_env:
         "../scripts/bigdl_env.py"
 
 
+# The keras engine's TensorFlow, as a package layer beside the workflow's environment, from its lock; only
+# when a run asks for that engine. local(): an environment, not data for a storage provider.
+rule keras_env:
+    input:
+        lock=local("envs/keras.lock"),
+    output:
+        marker=local(KERAS_ENVIRONMENT_MARKER),
+    log:
+        "logs/keras_env/keras_env.log",
+    benchmark:
+        benchmarks("keras_env")
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/keras_env.py"
+
+
 rule train:
     wildcard_constraints:
         model="|".join(MODELS),

@@ -14,4 +14,5 @@ with job(globals()) as snakemake:
         paths=snakemake.params.paths,
         onnx_path=snakemake.output.onnx,
         menu_path=snakemake.output.menu,
+        keras_environment=snakemake.params.keras_environment,
     )

@@ -8,9 +8,15 @@ from pathlib import Path
 import pytest
 
 from dltrigger.config import load_config
+from dltrigger.environments import activate_layer, is_built
 from dltrigger.generate.chunk import generate_chunk
 
 REPO = Path(__file__).resolve().parents[1]
+# The keras engine's package layer, which `make test` builds (envs/setup.sh --test): the tests that build
+# keras models in this process import TensorFlow from it.
+KERAS_LAYER = REPO / ".venvs" / "keras"
+if is_built(str(KERAS_LAYER), str(REPO / "envs" / "keras.lock")):
+    activate_layer(str(KERAS_LAYER))
 # Enough events for physics sanity checks, few enough for seconds of CPU per process.
 SANITY_EVENTS = {"ttbar": 400, "wjets": 400, "qcd": 300}
 

@@ -43,6 +43,7 @@ SETTINGS = {
     "timeout_minutes": 10,
     "restarts": 1,
     "bigdl": {"python": None, "environment": ".venvs/bigdl", "master": None, "memory": "6g"},
+    "keras": {"environment": str(REPO / ".venvs" / "keras")},
     "particle_cloud": {"particles": 128, "neighbours": 16},
     "trees": {"rf": {"trees": 20, "max_depth": 5}, "xgboost": {"rounds": 10, "max_depth": 3, "learning_rate": 0.3}},
 }

@@ -20,11 +20,15 @@ RULE = re.compile(r"^rule (\w+):\n((?:[ \t]+.*\n|\n)*)", re.MULTILINE)
 PROVIDED_BY_SNAKEMAKE = {"snakemake"}
 # Modules loaded with importlib: the training engines (dltrigger.train.engine_module).
 DYNAMIC = {"dltrigger.train": {f"dltrigger.train.{path.stem}" for path in (SRC / "dltrigger" / "train").glob("*_engine.py")}}
+# Scripts that may run the keras engine's code: rule keras_env installs its lock's packages into a layer of
+# their environment first (engine_environment in rules/common.smk). (train_trees shares train.py and never
+# takes the keras engine.)
+KERAS_SCRIPTS = {"train.py", "export_onnx.py", "scalability.py"}
 
 
-def lock() -> dict[str, str]:
+def lock(names=("requirements.lock",)) -> dict[str, str]:
     pins = {}
-    for name in ("requirements.lock", "requirements-nodeps.lock"):
+    for name in names:
         for line in (REPO / "envs" / name).read_text().splitlines():
             if "==" in line and not line.startswith("#"):
                 package, version = line.split("==")
@@ -37,8 +41,7 @@ def canonical(name: str) -> str:
 
 
 def env_packages(path: Path) -> dict[str, str]:
-    """{package: version} of a conda env file (conda-forge specs `name =version`, pip `name==version`) and
-    of its post-deploy script."""
+    """{package: version} of a conda env file (conda-forge specs `name =version`, pip `name==version`)."""
     spec = yaml.safe_load(path.read_text())
     assert spec["channels"] == ["conda-forge", "nodefaults"], path.name
     packages = {}
@@ -46,9 +49,6 @@ def env_packages(path: Path) -> dict[str, str]:
         for item in entry["pip"] if isinstance(entry, dict) else [entry]:
             name, version = re.fullmatch(r"([\w.-]+)\s*(?:==?\s*(\S+))?", item.strip()).groups()
             packages[canonical(name)] = version
-    post_deploy = path.with_suffix(".post-deploy.sh")  # run by Snakemake after creating the environment
-    if post_deploy.exists():
-        packages.update((canonical(name), version) for name, version in re.findall(r"([\w.-]+)==(\S+)", post_deploy.read_text()))
     return packages
 
 
@@ -171,8 +171,16 @@ def test_every_rule_runs_its_script_in_an_env_that_provides_its_imports():
     assert len(scripts) >= 15
     for rule, env, script in scripts:
         assert env, f"rule {rule} has no conda env"
-        provided = with_dependencies(env_packages(REPO / "envs" / env))
+        provided = with_dependencies(env_packages(REPO / "envs" / env)) | (set(lock(["keras.lock"])) if script in KERAS_SCRIPTS else set())
         missing = needed_distributions(script) - provided
         assert not missing, f"rule {rule} ({env}) lacks {sorted(missing)}"
     used = {env for _, env, _ in rules if env}
     assert used == {path.name for path in ENV_FILES}, "an env file that no rule uses"
+
+
+def test_the_keras_layer_adds_only_what_the_main_lock_lacks():
+    """envs/keras.lock pins packages the workflow's environment does not have (installed without their
+    dependencies, they can shadow none of it), and TensorFlow is in no other lock or env file."""
+    main, layer = lock(), lock(["keras.lock"])
+    assert {"tensorflow-cpu", "tf-keras", "tf2onnx"} <= set(layer) and not set(layer) & set(main)
+    assert not any("tensorflow" in env_packages(path) or "tensorflow-cpu" in env_packages(path) for path in ENV_FILES)

@@ -69,11 +69,13 @@ def test_a_keras_engine_model_exports_with_tf2onnx(model, tmp_path):
     inputs = {"GRU_input": particle_rows(9, N_ROWS, seed=5), "HLF_input": np.random.default_rng(5).random((9, 14), dtype=np.float32)}
     feed = {name: inputs[name] for name in MODELS[model][0]}
     np.savez(tmp_path / "inputs.npz", **feed)
+    layer = SETTINGS["keras"]["environment"]
     code = (
         "import os, numpy as np; os.environ['TF_USE_LEGACY_KERAS'] = '1'\n"
+        f"from dltrigger.environments import activate_layer; activate_layer({layer!r})\n"
         "from dltrigger.models import keras_models; from dltrigger.export import trained_model\n"
         f"keras_models.build({model!r}).save({str(tmp_path / 'model.keras')!r})\n"
-        f"predict, export, every_row = trained_model({model!r}, {str(tmp_path / 'model.keras')!r})\n"
+        f"predict, export, every_row = trained_model({model!r}, {str(tmp_path / 'model.keras')!r}, {layer!r})\n"
         f"assert every_row; export({str(tmp_path / 'model.onnx')!r})\n"
         f"feed = np.load({str(tmp_path / 'inputs.npz')!r}); np.save({str(tmp_path / 'expected.npy')!r}, predict([feed[name] for name in {list(feed)!r}]))"
     )

@@ -229,11 +229,15 @@ def test_yarn_and_kubernetes_spark_settings_dry_run(tmp_path, default_config, ov
 
 
 def test_the_keras_engine_is_chosen_in_config(tmp_path):
+    """engine: keras trains every network with tf-keras, whose package layer (TensorFlow) is built first,
+    once, and only then: the default run plans no keras_env job (its job counts above)."""
     workdir = copy_workflow(tmp_path)
     (workdir / "keras.yaml").write_text(yaml.safe_dump({"train": {"engine": "keras"}}))
     dry = snakemake(workdir, "-n", "--cores", "1", "--configfile", "keras.yaml")
     for model in ("hlf", "particle", "inclusive"):
         assert f"results/train/keras/{model}/model.keras" in dry.stdout
+    planned = job_counts(snakemake(workdir, "-n", "--cores", "1", "--configfile", "keras.yaml", "--quiet", "rules"))
+    assert planned["keras_env"] == "1" and planned["train"] == "3" and "keras_env" not in DEFAULT_JOBS
 
 
 @pytest.mark.skipif(COMPARED_ENGINES[-1] != "bigdl", reason="no BigDL environment (no Python 3.10 on this machine)")

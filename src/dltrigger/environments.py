@@ -1,8 +1,14 @@
-"""The BigDL engine's own Python environment: BigDL 2.4 needs Python <= 3.10, pyspark 3.1.3 and Java 11,
-none of which can share a process with the workflow's Python 3.11 / Spark 4. Built from its lock with a
-Python 3.10 found on the machine; a marker file (lock digest, interpreter) says which lock built it.
+"""The training engines' own environments, built from their locks on demand; a marker file (lock digest,
+interpreter) says which lock built each.
+
+* BigDL's: BigDL 2.4 needs Python <= 3.10, pyspark 3.1.3 and Java 11, none of which can share a process
+  with the workflow's Python 3.11 / Spark 4: a virtual environment of a Python 3.10 found on the machine.
+* The keras engine's: TensorFlow (1.3 GB, which no other engine needs) as a layer beside the workflow's
+  environment: the lock's packages installed without dependencies into a folder of their own, which the
+  keras jobs add to their search path (``activate_layer``).
 
     python -m dltrigger.environments --environment .venvs/bigdl --lock envs/bigdl.lock [--python P]
+    python -m dltrigger.environments --environment .venvs/keras --lock envs/keras.lock --layer
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 
@@ -63,6 +70,43 @@ def is_built(environment: str, lock: str) -> bool:
         return False
 
 
+def _write_marker(environment: str, lock: str, interpreter: str) -> None:
+    with open(os.path.join(environment, MARKER), "w") as handle:
+        json.dump({"lock": os.path.basename(lock), "lock_sha256": lock_digest(lock), "base_python": interpreter}, handle, indent=2)
+
+
+def layer_packages(environment: str) -> str:
+    """The folder of a layer's packages."""
+    return os.path.join(environment, "site-packages")
+
+
+def build_layer(environment: str, lock: str) -> None:
+    """Install ``lock``'s packages, without their dependencies (the workflow's environment has them), into
+    a layer for this interpreter; built in a temporary folder and renamed, its marker written last, so a
+    failed build leaves nothing."""
+    if os.path.isdir(environment) and os.listdir(environment) and not os.path.isdir(layer_packages(environment)):  # never delete what is not a layer
+        raise InputError(f"train.keras.environment: {environment} exists and is not a package layer; choose another directory")
+    partial = f"{environment}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input", "--no-deps"]
+        subprocess.run([*pip, "--target", layer_packages(partial), "-r", lock], check=True)
+        _write_marker(partial, lock, sys.executable)
+        shutil.rmtree(environment, ignore_errors=True)
+        os.replace(partial, environment)
+    except (subprocess.CalledProcessError, OSError) as exc:
+        raise InputError(f"{lock}: building the package layer {environment} failed ({exc})") from None
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def activate_layer(environment: str) -> None:
+    """Make a built layer's packages importable in this process (after the environment's own)."""
+    if not os.path.exists(os.path.join(environment, MARKER)):
+        raise InputError(f"{environment}: the keras engine's packages are not built (snakemake keras_env, or make test)")
+    site.addsitedir(layer_packages(environment))
+
+
 def build_environment(environment: str, lock: str, python: str | None) -> None:
     """Build the BigDL environment from ``lock``; its marker file (lock digest, interpreter) is written last,
     so a failed build leaves no marker and no half-built environment."""
@@ -79,26 +123,29 @@ def build_environment(environment: str, lock: str, python: str | None) -> None:
     except (subprocess.CalledProcessError, OSError) as exc:
         shutil.rmtree(environment, ignore_errors=True)
         raise InputError(f"{lock}: building the BigDL environment {environment} with {interpreter} failed ({exc})") from None
-    with open(os.path.join(environment, MARKER), "w") as handle:
-        json.dump({"lock": os.path.basename(lock), "lock_sha256": lock_digest(lock), "base_python": interpreter}, handle, indent=2)
+    _write_marker(environment, lock, interpreter)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Build the environment unless it was built from the current lock (the test set-up uses it, before
-    the network-less tests)."""
+    """Build the environment (or, with --layer, the package layer) unless it was built from the current
+    lock (the test set-up uses it, before the network-less tests)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--environment", required=True, help="the environment's directory")
     parser.add_argument("--lock", required=True, help="its lock file (pip requirements with exact pins)")
     parser.add_argument("--python", default=None)
+    parser.add_argument("--layer", action="store_true", help="a package layer for this interpreter, not an environment of its own")
     args = parser.parse_args(argv)
     if is_built(args.environment, args.lock):
         os.utime(os.path.join(args.environment, MARKER))  # newer than a re-checked-out lock, as Snakemake expects
         return 0
     try:
-        print(f"dltrigger: building the BigDL environment {args.environment} from {args.lock}", file=sys.stderr)
-        build_environment(args.environment, args.lock, args.python)
+        print(f"dltrigger: building {args.environment} from {args.lock}", file=sys.stderr)
+        if args.layer:
+            build_layer(args.environment, args.lock)
+        else:
+            build_environment(args.environment, args.lock, args.python)
     except InputError as error:
         print(f"dltrigger: {error}", file=sys.stderr)
         return 1

@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from .arrays import numpy_of_lists, sequences_of
+from .environments import activate_layer
 from .errors import InputError
 from .files import atomic_path, read_json, write_json
 from .models import MODEL_FILES, MODELS, reads_every_row
@@ -96,11 +97,13 @@ def export_keras(network, model: str, path: str) -> None:
     tf2onnx.convert.from_keras(network, input_signature=signature, opset=OPSET, output_path=path)
 
 
-def trained_model(model: str, model_path: str):
+def trained_model(model: str, model_path: str, keras_environment: str = ".venvs/keras"):
     """The trained model of either engine that has one to export: its probabilities on a list of input
-    arrays, the function that exports it, and whether its graph reads all 801 rows."""
+    arrays, the function that exports it, and whether its graph reads all 801 rows. A keras-engine model
+    loads with the engine's package layer (``keras_environment``)."""
     if model_path.endswith(MODEL_FILES["keras"]):
         os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+        activate_layer(keras_environment)
         import tf_keras
 
         network = tf_keras.models.load_model(model_path)
@@ -140,20 +143,29 @@ def operating_threshold(score: np.ndarray, signal: np.ndarray) -> float:
 
 
 def run_export(
-    model: str, model_path: str, test_dir: str, counts_path: str, rates_path: str, paths: list[str], onnx_path: str, menu_path: str
+    model: str,
+    model_path: str,
+    test_dir: str,
+    counts_path: str,
+    rates_path: str,
+    paths: list[str],
+    onnx_path: str,
+    menu_path: str,
+    keras_environment: str = ".venvs/keras",
 ) -> dict:
     """Export the trained ``model`` (file ``model_path``) to ``onnx_path``, check it on every test event,
     and write its menu, with the trigger ``paths`` (the selectors that each accept an event at their
     99 %-efficiency threshold), to ``menu_path``. A graph whose probabilities differ from the trained
-    model's (torch or tf-keras, by its file) by more than ``TOLERANCE``, or that decides any test event
-    otherwise, fails: nothing is written."""
+    model's (torch or tf-keras, by its file; the latter with the keras engine's package layer
+    ``keras_environment``) by more than ``TOLERANCE``, or that decides any test event otherwise, fails:
+    nothing is written."""
     import pyarrow.parquet as pq
 
     started = time.time()
     unknown = [path for path in paths if path not in CLASSES]
     if unknown:
         raise InputError(f"trigger.paths: unknown selector '{unknown[0]}' (known: {', '.join(CLASSES)})")
-    predict, export, every_row = trained_model(model, model_path)
+    predict, export, every_row = trained_model(model, model_path, keras_environment)
     counts, rates = read_json(counts_path), read_json(rates_path)
     test = pq.ParquetDataset(test_dir)
     table = test.read(columns=[name for name in (*MODELS[model][0], "padding_row", "padding_at", "label") if name in test.schema.names])

@@ -137,6 +137,7 @@ def run_training(
         patience=patience,
         timeout_seconds=settings["timeout_minutes"] * 60,
         bigdl=settings["bigdl"],
+        keras_environment=os.path.abspath(settings["keras"]["environment"]),
         particle_cloud=settings["particle_cloud"] if reads_particle_cloud(model) else {},
         particle_scaling=particle_scaling(model, datasets["train"]),
     )

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..checkpoints import check_npz_checkpoint, load_npz_checkpoint, save_npz_checkpoint
 from ..cluster import free_port
+from ..environments import activate_layer
 from ..errors import InputError
 from ..files import atomic_path
 from ..models import MODEL_FILES, inputs_of
@@ -73,6 +74,7 @@ def _die_with_parent() -> None:
 @reporting_errors
 def train_process(spec: TrainingSpec) -> dict:
     """One MultiWorkerMirroredStrategy worker (rank ``spec.rank`` of ``spec.workers``)."""
+    activate_layer(spec.keras_environment)
     import tensorflow as tf
     import tf_keras as keras
 
@@ -174,8 +176,10 @@ def _resume(model, optimizer, path: str) -> list[dict]:
     return history
 
 
-def load_model(path: str):
-    """A trained model from its file (for predictions outside the workflow); needs TF_USE_LEGACY_KERAS=1."""
+def load_model(path: str, environment: str = ".venvs/keras"):
+    """A trained model from its file (for predictions outside the workflow); needs TF_USE_LEGACY_KERAS=1
+    and the engine's package layer (``environment``: train.keras.environment)."""
+    activate_layer(environment)
     import tf_keras as keras
 
     return keras.models.load_model(path)

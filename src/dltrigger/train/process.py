@@ -42,6 +42,7 @@ class TrainingSpec:
     test_dir: str  # scored once, after the training
     timeout_seconds: float
     bigdl: dict
+    keras_environment: str  # the keras engine's package layer (train.keras.environment)
     particle_cloud: dict  # the particle cloud's shape (train.particle_cloud); empty for the other models
     particle_scaling: dict | None = None  # the training rows' global particle scaling, for the models that undo it
     patience: int = 0  # early stopping: epochs without a new lowest validation loss before the training stops; 0: off

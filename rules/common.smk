@@ -2,7 +2,7 @@
 import os
 import sys
 
-from dltrigger.config import config_hash, derive_seed, load_samples, validate_config
+from dltrigger.config import config_hash, derive_seed, load_samples, model_setting, validate_config
 from dltrigger.environments import MARKER as ENVIRONMENT_MARKER
 from dltrigger.errors import ConfigError
 from dltrigger.files import unwritable
@@ -150,13 +150,15 @@ def engine_environment(engine):
 
 def get_train_settings(engine, model, epochs=None):
     """The train config of a network for one engine (and, for the engine comparison, a fixed number of
-    epochs, all of which run); without the model list and the trees' settings, so that changing those
-    retrains no network (nor the particle cloud's shape, except the particle cloud)."""
+    epochs, all of which run): its own epochs, batch size and learning rate, without the model list and
+    the trees' settings, so that changing those retrains no other network (nor the particle cloud's
+    shape, except the particle cloud)."""
     epochs_of = {model: epochs or config["train"]["epochs"][model]}  # its own only: another model's retrains nothing
     unused = ("models", "trees") if reads_particle_cloud(model) else ("models", "trees", "particle_cloud")
     network = {key: value for key, value in config["train"].items() if key not in unused}
     stopping = {"patience": 0} if epochs else config["train"]["early_stopping"]
-    return dict(network, engine=engine, epochs=epochs_of, early_stopping=stopping)
+    own = {key: model_setting(config["train"][key], model) for key in ("batch_size", "learning_rate")}
+    return dict(network, **own, engine=engine, epochs=epochs_of, early_stopping=stopping)
 
 
 def get_tree_settings(model):

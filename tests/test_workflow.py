@@ -69,7 +69,7 @@ def job_counts(result) -> dict:
 
 
 DEFAULT_JOBS = {
-    "generate_chunk": "26",
+    "generate_chunk": "10",
     "sample_manifest": "3",
     "ingest": "1",
     "features": "1",

@@ -49,6 +49,9 @@ _DefaultFillingValidator = _extend_with_defaults(jsonschema.Draft202012Validator
 
 
 def _error_line(error: jsonschema.ValidationError, where: str) -> str:
+    if error.validator == "oneOf" and error.context:  # a value of neither form: why the form of its type fails
+        of_its_type = [reason for reason in error.context if reason.validator != "type" or reason.relative_path]
+        error = jsonschema.exceptions.best_match(of_its_type or error.context)
     path = ".".join(str(part) for part in error.absolute_path) or "(top level)"
     if error.validator == "additionalProperties":
         return f"{where}: {path}: {error.message}"
@@ -121,6 +124,12 @@ def load_samples(path: str | os.PathLike, config: dict) -> pd.DataFrame:
     if absent:
         raise ConfigError(f"{path}: no sample of class {', '.join(absent)}: the classifiers need all of {', '.join(LABELS)}")
     return table.set_index("sample", drop=False)
+
+
+def model_setting(value, model: str):
+    """A training setting that is one value for every network or a mapping with one per network
+    (train.batch_size, train.learning_rate): ``model``'s."""
+    return value[model] if isinstance(value, dict) else value
 
 
 def derive_seed(master_seed: int, *keys: object) -> int:

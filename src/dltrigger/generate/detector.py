@@ -19,6 +19,7 @@ import functools
 import awkward as ak
 import fastjet
 import numpy as np
+import pandas as pd
 import pythia8mc
 
 from ..kinematics import delta_phi, pt_eta_phi
@@ -31,10 +32,11 @@ def _particle_data():
 
 
 def charges(pdg_ids: np.ndarray) -> np.ndarray:
-    """Electric charge of each PDG id (a lookup over the distinct ids, then a vectorized gather)."""
-    distinct, inverse = np.unique(pdg_ids, return_inverse=True)
+    """Electric charge of each PDG id: a lookup over the few hundred distinct ids (found by hashing, not by
+    sorting every particle), then a vectorized gather."""
+    distinct = np.sort(pd.unique(pdg_ids))
     data = _particle_data()
-    return np.array([data.charge(int(code)) for code in distinct], dtype=np.float64)[inverse]
+    return np.array([data.charge(int(code)) for code in distinct], dtype=np.float64)[np.searchsorted(distinct, pdg_ids)]
 
 
 def _resolution(energy, terms):
@@ -136,10 +138,12 @@ def _calorimeter(truth: dict, tracked, n_events: int, cfg: dict, rng: np.random.
         ("EFlowPhoton", in_calo & is_em, cfg["ecal_resolution"], cfg["eflow_photon_e_min_gev"]),
         ("EFlowNeutralHadron", in_calo & ~is_em, cfg["hcal_resolution"], cfg["eflow_neutral_e_min_gev"]),
     ):
-        keys, inverse = np.unique(tower[in_layer], return_inverse=True)
-        deposit = np.bincount(inverse, weights=energy[in_layer], minlength=keys.size)
+        # Sums over every tower of the batch by its number (no sort of the deposits), then the hit towers.
+        cells = n_events * n_eta * n_phi
+        keys = np.flatnonzero(np.bincount(tower[in_layer], minlength=cells))
+        deposit = np.bincount(tower[in_layer], weights=energy[in_layer], minlength=cells)[keys]
         measured = np.maximum(deposit + rng.normal(size=keys.size) * _resolution(deposit, resolution), 0.0)
-        tracked_energy = np.bincount(inverse, weights=(energy * tracked)[in_layer], minlength=keys.size)
+        tracked_energy = np.bincount(tower[in_layer], weights=(energy * tracked)[in_layer], minlength=cells)[keys]
         remainder = measured - tracked_energy
         keep = remainder > threshold
         keys, left = keys[keep], remainder[keep]

@@ -51,6 +51,13 @@ def heavy_flavour_truth(batch) -> ak.Array:
     return ak.zip({"pt": pt, "eta": eta, "phi": phi, "flavour": flavour})
 
 
+def lepton_candidates(particles: ak.Array, pt_min: float, eta_max: float) -> np.ndarray:
+    """Events with a final-state e or mu above ``pt_min`` within |eta| < ``eta_max``: the lepton filter's
+    necessary condition, without the isolation."""
+    pt, eta, _ = pt_eta_phi(particles.px, particles.py, particles.pz)
+    return ak.to_numpy(ak.any(isin(np.abs(particles.id), CHARGED_LEPTONS) & (pt > pt_min) & (np.abs(eta) < eta_max), axis=1))
+
+
 def lepton_filter(particles: ak.Array, pt_min: float, eta_max: float, iso_max: float | None) -> np.ndarray:
     """Events with a final-state e or mu above ``pt_min`` within |eta| < ``eta_max`` and, unless ``iso_max``
     is None, a relative isolation (visible particles with pT > 0.5 GeV within dR < 0.3) below ``iso_max``.
@@ -231,11 +238,7 @@ def redecay_copies(
     with_lepton, products = decayed(np.flatnonzero(library.has_lepton[chosen]))
     pt, eta, _ = pt_eta_phi(products["px"], products["py"], products["pz"])
     candidate = np.isin(np.abs(products["id"]), CHARGED_LEPTONS) & (pt > lepton_pt_min) & (np.abs(eta) < lepton_eta_max)
-    fixed_pt, fixed_eta, _ = pt_eta_phi(fixed.px, fixed.py, fixed.pz)
-    fixed_candidate = ak.to_numpy(
-        ak.any(isin(np.abs(fixed.id), CHARGED_LEPTONS) & (fixed_pt > lepton_pt_min) & (np.abs(fixed_eta) < lepton_eta_max), axis=1)
-    )
-    assembled = fixed_candidate[copy_of_event]
+    assembled = lepton_candidates(fixed, lepton_pt_min, lepton_eta_max)[copy_of_event]
     assembled[copy_of_pair[with_lepton[candidate]]] = True
     kept = np.flatnonzero(assembled)
     pair_of_product, products = decayed(np.flatnonzero(assembled[copy_of_pair]))

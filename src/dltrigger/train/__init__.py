@@ -23,6 +23,7 @@ from dataclasses import asdict, replace
 
 import numpy as np
 
+from ..config import model_setting
 from ..errors import InputError, first_error_line
 from ..files import atomic_path, remove, write_json
 from ..models import MODELS, engines_of, inputs_of, reads_particle_cloud, undoes_particle_scaling
@@ -125,8 +126,8 @@ def run_training(
         workers=settings["workers"],
         threads=settings["threads_per_worker"],
         epochs=settings["epochs"][model],
-        batch_size=settings["batch_size"],
-        learning_rate=settings["learning_rate"],
+        batch_size=model_setting(settings["batch_size"], model),
+        learning_rate=model_setting(settings["learning_rate"], model),
         learning_rate_schedule=settings["learning_rate_schedule"],
         length_buckets=settings["length_buckets"],
         device=settings["device"],

@@ -13,7 +13,13 @@ from conftest import REPO
 def test_defaults_are_filled_in():
     config = validate_config({"seed": 1, "generate": {"processes": {"ttbar": {"chunks": 1, "events_per_chunk": 5}}}})
     assert config["generate"]["sqrt_s_gev"] == 13000
-    assert config["generate"]["lepton_filter"] == {"pt_min_gev": 20, "eta_max": 2.5, "relative_isolation_max": 1.0}
+    assert config["generate"]["lepton_filter"] == {
+        "pt_min_gev": 20,
+        "eta_max": 2.5,
+        "relative_isolation_max": 1.0,
+        "prescaled_above": None,
+        "prescale": 10,
+    }
     assert config["generate"]["processes"]["ttbar"]["redecay"] == 1
     assert config["detector"]["btag_efficiency"] == {"b": 0.7, "c": 0.2, "light": 0.01}
     assert config["pileup"]["mu"] == 0

@@ -64,6 +64,9 @@ def validate_config(config: dict, where: str = "config") -> dict:
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         raise ConfigError(_error_line(errors[0], where))
+    cut = config["generate"]["lepton_filter"]
+    if cut["prescaled_above"] is not None and (cut["relative_isolation_max"] is None or cut["prescaled_above"] >= cut["relative_isolation_max"]):
+        raise ConfigError(f"{where}: key 'generate.lepton_filter.prescaled_above': {cut['prescaled_above']} is not below relative_isolation_max")
     for process, settings in config["generate"]["processes"].items():
         if settings["hard_process_veto"] and settings["leptonic_w"]:
             raise ConfigError(

@@ -15,7 +15,7 @@ from ..config import check_pythia_settings, derive_seed
 from ..delphes import empty_collections, write_delphes
 from ..files import write_json
 from . import detector
-from .events import DecayLibrary, final_state, heavy_flavour_truth, lepton_filter, redecay_copies, times_to_write
+from .events import DecayLibrary, final_state, heavy_flavour_truth, lepton_isolation, redecay_copies, times_through_filter, times_to_write
 from .pileup import load_pool, place_vertices
 from .processes import COMMON_SETTINGS, PROCESS_CARDS, WEAK_HF_HADRONS, HardProcessVeto, LeptonicWPrescale, make_pythia
 
@@ -90,11 +90,11 @@ def _generate_events(pythia, library, pool, rng, config: dict, process: str, tim
             origin, particles = redecay_copies(particles, library, settings["redecay"], rng, lepton_cut["pt_min_gev"], lepton_cut["eta_max"])
         else:
             origin = np.arange(len(particles))
-        passed = lepton_filter(particles, lepton_cut["pt_min_gev"], lepton_cut["eta_max"], lepton_cut["relative_isolation_max"])
-        origin, particles = origin[passed], particles[passed]
-        if settings["leptonic_w"]:  # after the filter, which decides alike for identical particles
-            replicas = np.repeat(np.arange(origin.size), times_to_write(batch)[origin])
-            origin, particles = origin[replicas], particles[replicas]
+        times = times_through_filter(lepton_isolation(particles, lepton_cut["pt_min_gev"], lepton_cut["eta_max"]), lepton_cut, rng)
+        if settings["leptonic_w"]:  # the prescaled events' replicas, after the filter: it decides alike for identical particles
+            times *= times_to_write(batch)[origin]
+        replicas = np.repeat(np.arange(origin.size), times)
+        origin, particles = origin[replicas], particles[replicas]
         timings["particles_and_filter"] += clock() - tick
         tick = clock()
         if len(particles):

@@ -58,27 +58,44 @@ def lepton_candidates(particles: ak.Array, pt_min: float, eta_max: float) -> np.
     return ak.to_numpy(ak.any(isin(np.abs(particles.id), CHARGED_LEPTONS) & (pt > pt_min) & (np.abs(eta) < eta_max), axis=1))
 
 
-def lepton_filter(particles: ak.Array, pt_min: float, eta_max: float, iso_max: float | None) -> np.ndarray:
-    """Events with a final-state e or mu above ``pt_min`` within |eta| < ``eta_max`` and, unless ``iso_max``
-    is None, a relative isolation (visible particles with pT > 0.5 GeV within dR < 0.3) below ``iso_max``.
-
-    It is looser than the isolated-lepton trigger (pT > 23 GeV, reco isolation < 0.45), so it drops events
-    that cannot pass the trigger while keeping those near the thresholds that detector smearing may promote.
-    """
+def lepton_isolation(particles: ak.Array, pt_min: float, eta_max: float) -> np.ndarray:
+    """The lowest relative isolation (visible particles with pT > 0.5 GeV within dR < 0.3) of each event's
+    final-state e or mu above ``pt_min`` within |eta| < ``eta_max``; infinite where there is none."""
     event = np.repeat(np.arange(len(particles)), ak.to_numpy(ak.num(particles)))
     flat = {name: ak.to_numpy(ak.flatten(particles[name])) for name in ("id", "px", "py", "pz")}
     pt, eta, phi = pt_eta_phi(flat["px"], flat["py"], flat["pz"])
     abs_id = np.abs(flat["id"])
-    leptons = np.flatnonzero(((abs_id == 11) | (abs_id == 13)) & (pt > pt_min) & (np.abs(eta) < eta_max))
-    if iso_max is not None:
-        is_visible = ~np.isin(abs_id, INVISIBLE_IDS) & (pt > 0.5)
-        visible = np.flatnonzero(is_visible)
-        cone = ConeIndex(event[visible], eta[visible], phi[visible], pt[visible])
-        own = np.where(is_visible[leptons], np.searchsorted(visible, leptons), -1)  # the lepton itself
-        leptons = leptons[cone.sums(event[leptons], eta[leptons], phi[leptons], own=own) / pt[leptons] < iso_max]
-    passed = np.zeros(len(particles), dtype=bool)
-    passed[event[leptons]] = True
-    return passed
+    leptons = np.flatnonzero(np.isin(abs_id, CHARGED_LEPTONS) & (pt > pt_min) & (np.abs(eta) < eta_max))
+    is_visible = ~np.isin(abs_id, INVISIBLE_IDS) & (pt > 0.5)
+    visible = np.flatnonzero(is_visible)
+    cone = ConeIndex(event[visible], eta[visible], phi[visible], pt[visible])
+    own = np.where(is_visible[leptons], np.searchsorted(visible, leptons), -1)  # the lepton itself
+    isolation = np.full(len(particles), np.inf)
+    np.minimum.at(isolation, event[leptons], cone.sums(event[leptons], eta[leptons], phi[leptons], own=own) / pt[leptons])
+    return isolation
+
+
+def lepton_filter(particles: ak.Array, pt_min: float, eta_max: float, iso_max: float | None) -> np.ndarray:
+    """Events with a final-state e or mu above ``pt_min`` within |eta| < ``eta_max`` and, unless ``iso_max``
+    is None, a relative isolation below ``iso_max`` (see ``lepton_isolation``).
+
+    It is looser than the isolated-lepton trigger (pT > 23 GeV, reco isolation < 0.45), so it drops events
+    that cannot pass the trigger while keeping those near the thresholds that detector smearing may promote.
+    """
+    return lepton_isolation(particles, pt_min, eta_max) < (np.inf if iso_max is None else iso_max)
+
+
+def times_through_filter(isolation: np.ndarray, cut: dict, rng: np.random.Generator) -> np.ndarray:
+    """How many times each event leaves the lepton filter (``cut``: generate.lepton_filter): 0, 1, or for
+    events whose isolation lies between ``prescaled_above`` and ``relative_isolation_max`` (where the
+    trigger rarely, but not never, accepts an event) one in ``prescale`` kept and written ``prescale`` times,
+    the others dropped: the sample is the unfiltered one in expectation."""
+    iso_max = np.inf if cut["relative_isolation_max"] is None else cut["relative_isolation_max"]
+    times = (isolation < iso_max).astype(np.int64)
+    if cut["prescaled_above"] is not None:
+        band = np.flatnonzero(times.astype(bool) & (isolation >= cut["prescaled_above"]))
+        times[band] = np.where(rng.random(band.size) < 1.0 / cut["prescale"], cut["prescale"], 0)
+    return times
 
 
 @dataclass

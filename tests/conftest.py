@@ -32,8 +32,9 @@ def config(default_config) -> dict:
     return copy.deepcopy(default_config)
 
 
-def make_chunk(config: dict, process: str, events: int, directory: Path, chunk: int = 0, sample: str | None = None):
-    """Generate one chunk with the config's settings for ``process`` and ``events`` Pythia events."""
+def make_chunk(config: dict, process: str, events: int, directory: Path, chunk: int = 0, sample: str | None = None, pileup_pool=None):
+    """Generate one chunk with the config's settings for ``process`` and ``events`` Pythia events (and the
+    pileup of ``pileup_pool`` where the config has pileup)."""
     config = copy.deepcopy(config)
     config["generate"]["processes"][process]["events_per_chunk"] = events
     sample = sample or process
@@ -46,6 +47,7 @@ def make_chunk(config: dict, process: str, events: int, directory: Path, chunk: 
         config=config,
         root_path=root,
         metadata_path=directory / f"{sample}_{chunk:03d}.json",
+        pileup_pool=pileup_pool,
     )
     return root, meta
 

@@ -216,34 +216,42 @@ def test_pileup_overlay_adds_pool_events_at_their_own_vertices(tmp_path):
     assert ak.mean(abs(piled.vz[:, 1:] - piled.vz[:, 0])) > 20.0
 
 
-# The same process generated both ways (seeded, so the verdict is fixed): with the cheaper setting and
-# without it; (process, Pythia events the plain way, the change, Pythia events with it).
+# The same process generated both ways (seeded, so the verdict is fixed): with the cheaper settings and
+# without them; (process, pileup mu, Pythia events the plain way, the changes, Pythia events with them).
 CHEAPER = {
-    "ttbar": (700, {"leptonic_w": {"pt_min_gev": 0.0, "eta_max": 100.0, "prescale": 10}}, 500),
-    "wjets": (700, {"leptonic_w": {"pt_min_gev": 18.0, "eta_max": 2.7, "prescale": 10}}, 500),
-    "qcd": (800, {"redecay": 200}, 200),
+    "ttbar": ("ttbar", 0, 700, {"leptonic_w": {"pt_min_gev": 0.0, "eta_max": 100.0, "prescale": 10}}, 500),
+    "wjets": ("wjets", 0, 700, {"leptonic_w": {"pt_min_gev": 18.0, "eta_max": 2.7, "prescale": 10}}, 500),
+    "qcd": ("qcd", 0, 800, {"redecay": 200}, 200),
+    "qcd-pileup": ("qcd", 20, 900, {"redecay": 400, "prescaled_above": 0.6}, 250),
 }
 
 
-@pytest.mark.parametrize("process", list(CHEAPER))
-def test_cheaper_generation_keeps_the_physics(default_config, tmp_path, process):
-    """The leptonic-W prescale (tt̄, W+jets) and more redecays per event (QCD) give the plain generation's
-    isolated-lepton cross-section (so its trigger rate) within the errors, counting each generated event
-    once with its copies, and the same 14 HLF distributions (Kolmogorov-Smirnov, p > 0.001 each; the
-    p-values are printed)."""
+@pytest.mark.parametrize("case", [pytest.param(case, marks=[pytest.mark.slow] if CHEAPER[case][1] else []) for case in CHEAPER])
+def test_cheaper_generation_keeps_the_physics(default_config, tmp_path, case):
+    """The leptonic-W prescale (tt̄, W+jets), more redecays per event (QCD) and, with pileup, the lepton
+    filter's prescaled isolation band give the plain generation's isolated-lepton cross-section (so its
+    trigger rate) within the errors, counting each generated event once with its copies, and the same
+    14 HLF distributions (Kolmogorov-Smirnov, p > 0.001 each; the p-values are printed)."""
+    from dltrigger.generate.pileup import build_pool
     from dltrigger.generate.validation import SelectedSample, compare
 
-    plain_events, change, cheaper_events = CHEAPER[process]
+    process, mu, plain_events, change, cheaper_events = copy.deepcopy(CHEAPER[case])
     plain = copy.deepcopy(default_config)
     plain["generate"]["processes"][process].update(leptonic_w=None, redecay=50 if process == "qcd" else 1)
+    plain["pileup"] = {"mu": mu, "pool_events": 300}
     cheaper = copy.deepcopy(plain)
+    cheaper["generate"]["lepton_filter"]["prescaled_above"] = change.pop("prescaled_above", None)
     cheaper["generate"]["processes"][process].update(change)
+    pool = tmp_path / "pool.parquet"
+    if mu:
+        build_pool(pool, 300, seed=4, sqrt_s_gev=13000.0)
     samples = []
     for name, config, events in (("plain", plain, plain_events), ("cheaper", cheaper, cheaper_events)):
         (tmp_path / name).mkdir()
-        samples.append(SelectedSample.of([make_chunk(config, process, events, tmp_path / name, sample=f"{process}_{name}")]))
+        chunk = make_chunk(config, process, events, tmp_path / name, sample=f"{process}_{name}", pileup_pool=pool if mu else None)
+        samples.append(SelectedSample.of([chunk]))
     result = compare(*samples)
-    print(process, {name: round(p, 4) for name, (_, p) in result["ks"].items()}, "pull", round(result["pull"], 2), result["effective_events"])
+    print(case, {name: round(p, 4) for name, (_, p) in result["ks"].items()}, "pull", round(result["pull"], 2), result["effective_events"])
     assert abs(result["pull"]) < 3
     assert min(p for _, p in result["ks"].values()) > 1e-3
     assert min(result["effective_events"]) > 25  # enough independent events for the tests to mean something

@@ -76,8 +76,10 @@ def process_hooks(settings: dict, seed: int):
 
 def _generate_events(pythia, library, pool, rng, config: dict, process: str, timings: dict, name: str):
     """The events of a chunk, in batches: Pythia, the final state (redecayed copies), the lepton filter,
-    the prescaled events' replicas, pileup and the detector. Returns the Delphes collections of the kept
-    events and the Pythia events generated; adds each step's CPU time to ``timings``."""
+    the leptonic-W prescaled events' replicas (each with its own pileup and detector response: the shower
+    was their cost), pileup, the detector, and the copies of the events of the filter's prescaled band
+    (identical: the detector was their cost). Returns the Delphes collections of the kept events and the
+    Pythia events generated; adds each step's CPU time to ``timings``."""
     settings, lepton_cut, det = config["generate"]["processes"][process], config["generate"]["lepton_filter"], config["detector"]
     clock, outputs, generated = time.process_time, [], 0
     while generated < settings["events_per_chunk"]:
@@ -90,16 +92,18 @@ def _generate_events(pythia, library, pool, rng, config: dict, process: str, tim
             origin, particles = redecay_copies(particles, library, settings["redecay"], rng, lepton_cut["pt_min_gev"], lepton_cut["eta_max"])
         else:
             origin = np.arange(len(particles))
-        times = times_through_filter(lepton_isolation(particles, lepton_cut["pt_min_gev"], lepton_cut["eta_max"]), lepton_cut, rng)
-        if settings["leptonic_w"]:  # the prescaled events' replicas, after the filter: it decides alike for identical particles
-            times *= times_to_write(batch)[origin]
-        replicas = np.repeat(np.arange(origin.size), times)
-        origin, particles = origin[replicas], particles[replicas]
+        identical = times_through_filter(lepton_isolation(particles, lepton_cut["pt_min_gev"], lepton_cut["eta_max"]), lepton_cut, rng)
+        # The leptonic-W replicas after the filter, which decides alike for identical particles.
+        independent = times_to_write(batch)[origin] * (identical > 0) if settings["leptonic_w"] else (identical > 0).astype(np.int64)
+        replicas = np.repeat(np.arange(origin.size), independent)
+        origin, particles, identical = origin[replicas], particles[replicas], identical[replicas]
         timings["particles_and_filter"] += clock() - tick
         tick = clock()
         if len(particles):
             placed = place_vertices(particles, pool, config["pileup"]["mu"], det["vertex_sigma_z_mm"], det["vertex_sigma_xy_mm"], rng)
             collections = detector.simulate(placed, heavy_flavour[origin], det, rng)
+            copies = np.repeat(np.arange(origin.size), identical)
+            collections, origin = {name: collection[copies] for name, collection in collections.items()}, origin[copies]
             collections["Event"] = ak.unflatten(
                 ak.zip({"Number": generated + origin, "Weight": np.ones(len(origin), np.float32)}), np.ones(len(origin), np.int64)
             )

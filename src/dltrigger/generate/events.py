@@ -88,8 +88,9 @@ def lepton_filter(particles: ak.Array, pt_min: float, eta_max: float, iso_max: f
 def times_through_filter(isolation: np.ndarray, cut: dict, rng: np.random.Generator) -> np.ndarray:
     """How many times each event leaves the lepton filter (``cut``: generate.lepton_filter): 0, 1, or for
     events whose isolation lies between ``prescaled_above`` and ``relative_isolation_max`` (where the
-    trigger rarely, but not never, accepts an event) one in ``prescale`` kept and written ``prescale`` times,
-    the others dropped: the sample is the unfiltered one in expectation."""
+    trigger rarely, but not never, accepts an event) one in ``prescale`` kept and written ``prescale``
+    times, identical (one detector simulation), the others dropped: the sample is the unfiltered one in
+    expectation."""
     iso_max = np.inf if cut["relative_isolation_max"] is None else cut["relative_isolation_max"]
     times = (isolation < iso_max).astype(np.int64)
     if cut["prescaled_above"] is not None:

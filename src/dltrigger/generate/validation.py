@@ -38,7 +38,8 @@ class SelectedSample:
             hlf.append(result["hlf"])
             group.append(numbers + (index << 40))  # event numbers count within a chunk
             weight.append(np.full(numbers.size, meta["cross_section_pb"] / (meta["events_generated"] * meta["redecay_copies"])))
-            generator_error += meta["cross_section_error_pb"] ** 2
+            # The generator's relative error on its cross-section, carried by this chunk's selected events.
+            generator_error += (weight[-1].sum() * meta["cross_section_error_pb"] / meta["cross_section_pb"]) ** 2
         group = np.unique(np.concatenate(group), return_inverse=True)[1]
         return cls(np.concatenate(hlf), group, np.concatenate(weight), float(np.sqrt(generator_error)))
 

@@ -13,7 +13,7 @@ import uproot
 
 from dltrigger.delphes import SCHEMA, TREE, read_delphes, write_delphes
 from dltrigger.generate import detector
-from dltrigger.generate.events import DecayLibrary, lepton_filter
+from dltrigger.generate.events import DecayLibrary, lepton_isolation, times_through_filter
 from dltrigger.generate.processes import WEAK_B_HADRONS
 from dltrigger.observables import BRANCHES
 from dltrigger.selection import isolated_lepton_mask
@@ -69,10 +69,17 @@ def test_lepton_filter_on_known_events():
             [(13, 15.0, 0.0, 0.0)],  # below the pT threshold: dropped
             [(11, 30.0, 3.0, 0.0)],  # outside the tracker: dropped
             [(211, 50.0, 0.0, 0.0)],  # no lepton: dropped
+            [(13, 30.0, 0.0, 0.0), (211, 24.0, 0.1, 0.1)],  # isolation 0.8: in the prescaled band below
         ]
     )
-    assert lepton_filter(events, 20.0, 2.5, 1.0).tolist() == [True, False, False, False, False]
-    assert lepton_filter(events, 20.0, 2.5, None).tolist() == [True, True, False, False, False]
+    isolation = lepton_isolation(events, 20.0, 2.5)
+    np.testing.assert_allclose(isolation, [0.0, 40 / 30, np.inf, np.inf, np.inf, 0.8])
+    cut = {"relative_isolation_max": 1.0, "prescaled_above": None, "prescale": 10}
+    assert times_through_filter(isolation, cut, np.random.default_rng(0)).tolist() == [1, 0, 0, 0, 0, 1]
+    assert times_through_filter(isolation, dict(cut, relative_isolation_max=None), np.random.default_rng(0)).tolist() == [1, 1, 0, 0, 0, 1]
+    # The band between 0.6 and 1.0: one in ten of its events kept, each written ten times.
+    band = times_through_filter(np.full(10_000, 0.8), dict(cut, prescaled_above=0.6), np.random.default_rng(1))
+    assert set(band.tolist()) == {0, 10} and band.mean() == pytest.approx(1.0, abs=0.1)
 
 
 def test_metadata_records_bookkeeping(sanity_samples):

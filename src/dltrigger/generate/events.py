@@ -75,22 +75,14 @@ def lepton_isolation(particles: ak.Array, pt_min: float, eta_max: float) -> np.n
     return isolation
 
 
-def lepton_filter(particles: ak.Array, pt_min: float, eta_max: float, iso_max: float | None) -> np.ndarray:
-    """Events with a final-state e or mu above ``pt_min`` within |eta| < ``eta_max`` and, unless ``iso_max``
-    is None, a relative isolation below ``iso_max`` (see ``lepton_isolation``).
-
-    It is looser than the isolated-lepton trigger (pT > 23 GeV, reco isolation < 0.45), so it drops events
-    that cannot pass the trigger while keeping those near the thresholds that detector smearing may promote.
-    """
-    return lepton_isolation(particles, pt_min, eta_max) < (np.inf if iso_max is None else iso_max)
-
-
 def times_through_filter(isolation: np.ndarray, cut: dict, rng: np.random.Generator) -> np.ndarray:
-    """How many times each event leaves the lepton filter (``cut``: generate.lepton_filter): 0, 1, or for
-    events whose isolation lies between ``prescaled_above`` and ``relative_isolation_max`` (where the
-    trigger rarely, but not never, accepts an event) one in ``prescale`` kept and written ``prescale``
-    times, identical (one detector simulation), the others dropped: the sample is the unfiltered one in
-    expectation."""
+    """How many times each event leaves the generator-level lepton filter (``cut``: generate.lepton_filter;
+    ``isolation``: ``lepton_isolation``'s): 0, 1, or, for events whose isolation lies between
+    ``prescaled_above`` and ``relative_isolation_max`` (where the trigger rarely, but not never, accepts
+    one), ``prescale`` for one in ``prescale`` of them (identical copies of one detector simulation) and 0
+    for the others: the sample is the unfiltered one in expectation. The filter is looser than the
+    isolated-lepton trigger (pT > 23 GeV, reco isolation < 0.45): it drops events that cannot pass the
+    trigger and keeps those near the thresholds that the detector's smearing may promote."""
     iso_max = np.inf if cut["relative_isolation_max"] is None else cut["relative_isolation_max"]
     times = (isolation < iso_max).astype(np.int64)
     if cut["prescaled_above"] is not None:

@@ -58,7 +58,9 @@ stamp=$VENV/.installed
 if [ ! -f "$stamp" ] || [ "$LOCK" -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "dltrigger setup: building $VENV from $LOCK" >&2
   "$PYTHON" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$LOCK"
+  # --no-compile: the modules a job imports are compiled when first imported, not all 2 GB of them here
+  # (measured: 95 instead of 150 s with an empty pip cache).
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-compile -r "$LOCK"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
   touch "$stamp"
 fi

@@ -3,11 +3,14 @@ config's cheaper settings (the leptonic-W prescale of tt̄ and W+jets, QCD's red
 side in one run, and whether the physics is the same (the isolated-lepton cross-section's pull, the
 smallest Kolmogorov-Smirnov p-value of the 14 HLF).
 
-"Plain" is the config's process without ``leptonic_w``, and QCD with 50 redecays (the setting before;
-without any, QCD costs ~23 CPU-s per selected event). Selected events count rows; "effective" counts each
-generated event once with its copies (redecays, replicas of prescaled events): (sum w)^2 / sum w^2.
+"Plain" is the config's process without ``leptonic_w``, QCD with 50 redecays (the setting before;
+without any, QCD costs ~23 CPU-s per selected event) and the lepton filter without its prescaled
+isolation band. Selected events count rows; "effective" counts each generated event once with its copies
+(redecays, replicas of prescaled events): (sum w)^2 / sum w^2. With pileup in the config, a pool of its
+size is generated first and both settings draw from it.
 
-    .venv/bin/python bench/bench_generate.py [--events 3000] [--config config/config.yaml] [--processes ttbar wjets qcd]
+    .venv/bin/python bench/bench_generate.py [--events 3000] [--config config/config.yaml] [--overlay config/paper-mini.yaml]
+        [--processes ttbar wjets qcd]
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 
 from dltrigger.config import load_config
 from dltrigger.generate.chunk import generate_chunk
+from dltrigger.generate.pileup import build_pool
 from dltrigger.generate.validation import SelectedSample, compare
 
 from machine import cpu_model
@@ -27,7 +31,7 @@ PLAIN = {"leptonic_w": None}
 PLAIN_REDECAY = 50
 
 
-def run(config: dict, process: str, events: int, directory: Path, name: str) -> tuple[dict, SelectedSample]:
+def run(config: dict, process: str, events: int, directory: Path, name: str, pool: Path | None) -> tuple[dict, SelectedSample]:
     config = copy.deepcopy(config)
     config["generate"]["processes"][process]["events_per_chunk"] = events
     root = directory / f"{process}-{name}.root"
@@ -39,6 +43,7 @@ def run(config: dict, process: str, events: int, directory: Path, name: str) -> 
         config=config,
         root_path=root,
         metadata_path=directory / f"{process}-{name}.json",
+        pileup_pool=pool,
     )
     return meta, SelectedSample.of([(str(root), meta)])
 
@@ -46,23 +51,29 @@ def run(config: dict, process: str, events: int, directory: Path, name: str) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="config/config.yaml")
+    parser.add_argument("--overlay", nargs="*", default=[], help="config files on top of --config, e.g. config/paper-mini.yaml")
     parser.add_argument("--events", type=int, default=3000, help="Pythia events per process and setting (default 3000)")
     parser.add_argument("--processes", nargs="+", default=["ttbar", "wjets", "qcd"])
     args = parser.parse_args()
-    config = load_config(args.config)
+    config = load_config(args.config, *args.overlay)
     print(f"CPU: {cpu_model()}; pileup mu = {config['pileup']['mu']}; {args.events} Pythia events per process and setting, one core")
     print(
         f"{'process':8s} {'setting':8s} {'copies':>6s} {'selected':>8s} {'effective':>9s} {'CPU s':>7s} {'CPU-s/selected':>14s} {'CPU-s/effective':>15s}"
     )
     with tempfile.TemporaryDirectory() as directory:
+        pool = None
+        if config["pileup"]["mu"] > 0:
+            pool = Path(directory) / "pool.parquet"
+            build_pool(pool, config["pileup"]["pool_events"], seed=config["seed"], sqrt_s_gev=config["generate"]["sqrt_s_gev"])
         for process in args.processes:
             plain = copy.deepcopy(config)
+            plain["generate"]["lepton_filter"]["prescaled_above"] = None
             plain["generate"]["processes"][process].update(PLAIN)
             if process == "qcd":
                 plain["generate"]["processes"][process]["redecay"] = PLAIN_REDECAY
             results = {}
             for name, settings in (("plain", plain), ("cheaper", config)):
-                meta, sample = run(settings, process, args.events, Path(directory), name)
+                meta, sample = run(settings, process, args.events, Path(directory), name, pool)
                 results[name] = (meta, sample)
                 selected, effective = sample.group.size, sample.effective_events
                 print(

@@ -101,7 +101,7 @@ def timed_training(model: str, directories: tuple, output: str, settings: dict, 
 
 def workflow_settings(args, tmp: str) -> None:
     """The configured networks trained as the workflow trains them, and where their jobs' time goes."""
-    config = load_config(args.config)
+    config = load_config(args.config, *args.overlay)
     train = config["train"]
     lengths = lengths_of(args.lengths, args.events, 1)
     directories = []
@@ -184,6 +184,7 @@ def grid(args, tmp: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="config/config.yaml", help="the workflow settings measured first")
+    parser.add_argument("--overlay", nargs="*", default=[], help="config files on top of --config")
     parser.add_argument("--events", type=int, default=4096, help="training events (default 4096)")
     parser.add_argument("--epochs", type=int, default=4, help="epochs per run; the first is not timed (default 4)")
     parser.add_argument("--lengths", default="results/ingest/events.parquet", help="ingested events to draw real-row counts from")

@@ -80,8 +80,17 @@ def validate_config(config: dict, where: str = "config") -> dict:
     return config
 
 
-def load_config(path: str | os.PathLike) -> dict:
-    """Read a YAML config file and validate it (used by scripts run by hand and by tests)."""
+def load_config(path: str | os.PathLike, *overlays: str | os.PathLike) -> dict:
+    """Read a YAML config file, and the ``overlays`` on top of it as Snakemake combines config files (a
+    key of a later file replaces the earlier one's, mappings merged key by key), and validate the result
+    (used by scripts run by hand, the benchmarks and the tests)."""
+    config = {}
+    for name in (path, *overlays):
+        _merge(config, _read_yaml(name))
+    return validate_config(config, where=" + ".join(str(name) for name in (path, *overlays)))
+
+
+def _read_yaml(path: str | os.PathLike) -> dict:
     try:
         with open(path) as handle:
             config = yaml.safe_load(handle)
@@ -91,7 +100,13 @@ def load_config(path: str | os.PathLike) -> dict:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a mapping of config keys, got {type(config).__name__}")
-    return validate_config(config, where=str(path))
+    return config
+
+
+def _merge(base: dict, overlay: dict) -> dict:
+    for key, value in overlay.items():
+        base[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return base
 
 
 def load_samples(path: str | os.PathLike, config: dict) -> pd.DataFrame:

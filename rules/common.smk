@@ -2,11 +2,11 @@
 import os
 import sys
 
-from dltrigger.config import config_hash, derive_seed, load_samples, model_setting, validate_config
+from dltrigger.config import config_hash, derive_seed, load_samples, validate_config
 from dltrigger.environments import MARKER as ENVIRONMENT_MARKER
 from dltrigger.errors import ConfigError
 from dltrigger.files import unwritable
-from dltrigger.models import ENGINES, MODEL_FILES, MODELS, TREE_MODELS, reads_particle_cloud
+from dltrigger.models import ENGINES, MODEL_FILES, MODELS, TREE_MODELS, model_setting, reads_particle_cloud
 from dltrigger.schema import CLASSES
 from dltrigger.sources import is_remote
 

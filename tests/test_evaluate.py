@@ -188,6 +188,7 @@ def write_predictions(directory, labels, scores):
             "label": labels.astype(np.int32),
             "source_file": ["test.root"] * len(labels),
             "entry": np.arange(len(labels)),
+            "event_number": np.arange(len(labels)),
         }
     )
     pq.write_table(table, directory / "part-00000.parquet")
@@ -348,8 +349,9 @@ def test_copies_of_one_generated_event_are_drawn_together():
     groups = np.repeat(np.arange(25), 4)  # 100 events, 25 generated events of 4 copies each
     weights = resampling_weights(groups, 50, seed=1)
     assert (weights.reshape(50, 25, 4) == weights.reshape(50, 25, 4)[:, :, :1]).all() and (weights.sum(axis=1) == 100).all()
-    labels, scores = gaussian_pair(100, seed=2)
-    labels, scores = np.repeat(labels[:25], 4), np.repeat(scores[:25], 4, axis=0)  # every event copied 4 times
+    labels, scores = gaussian_pair(50, seed=2)
+    one_in_six = slice(0, None, 6)  # 25 events of all three classes
+    labels, scores = np.repeat(labels[one_in_six], 4), np.repeat(scores[one_in_six], 4, axis=0)  # every event copied 4 times
     as_groups = bootstrap(labels, {"m": scores}, list(evaluate.CLASSES), 400, 3, (0.1,), 0.99, groups=groups)
     as_rows = bootstrap(labels, {"m": scores}, list(evaluate.CLASSES), 400, 3, (0.1,), 0.99)
     error = lambda result: result["models"]["m"]["ttbar"]["auc"]["error"]

@@ -144,12 +144,6 @@ def load_samples(path: str | os.PathLike, config: dict) -> pd.DataFrame:
     return table.set_index("sample", drop=False)
 
 
-def model_setting(value, model: str):
-    """A training setting that is one value for every network or a mapping with one per network
-    (train.batch_size, train.learning_rate): ``model``'s."""
-    return value[model] if isinstance(value, dict) else value
-
-
 def derive_seed(master_seed: int, *keys: object) -> int:
     """A seed in Pythia's range 1..900,000,000, derived deterministically from the master seed and keys.
 

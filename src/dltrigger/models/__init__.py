@@ -75,3 +75,9 @@ def inputs_of(model: str) -> tuple[str, ...]:
 
 def keras_parameters(model: str) -> int:
     return MODELS[model][2]
+
+
+def model_setting(value, model: str):
+    """A training setting that is one value for every network or a mapping with one per network
+    (train.batch_size, train.learning_rate): ``model``'s."""
+    return value[model] if isinstance(value, dict) else value

@@ -23,10 +23,9 @@ from dataclasses import asdict, replace
 
 import numpy as np
 
-from ..config import model_setting
 from ..errors import InputError, first_error_line
 from ..files import atomic_path, remove, write_json
-from ..models import MODELS, engines_of, inputs_of, reads_particle_cloud, undoes_particle_scaling
+from ..models import MODELS, engines_of, inputs_of, model_setting, reads_particle_cloud, undoes_particle_scaling
 from ..schema import LABELS, PARTICLE_SCALING_FILE
 from .data import Dataset
 from .process import TrainingSpec, best_epoch, latest_checkpoint

@@ -150,7 +150,9 @@ def test_a_disk_filling_up_during_a_job_is_named_and_leaves_no_partial_file(tmp_
     assert result.returncode == 1
     lines = error_lines(result.stderr)
     failed = (
-        re.fullmatch(r"dltrigger: cannot write (results/raw/wjets/chunk_00\d)\.(?:root|json): No space left on device", lines[0]) if len(lines) == 1 else None
+        re.fullmatch(r"dltrigger: cannot write (results/raw/wjets/chunk_00\d)\.(?:root|json): No space left on device", lines[0])
+        if len(lines) == 1
+        else None
     )
     assert failed, result.stderr[-2000:]
     assert not [path for path in left if path.startswith(failed.group(1)) or ".partial-" in path], left  # no part of the failed chunk

@@ -542,6 +542,8 @@ def sorted_rows(directory: Path):
     return table.sort_by([("source_file", "ascending"), ("entry", "ascending")])
 
 
+# Slow (~4.5 min on 2 cores): the fast suite keeps a standalone cluster in the ingestion's worker-kill test.
+@pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_the_workflow_on_a_standalone_cluster_killed_and_recovered_matches_local_mode(tiny_run, tmp_path):
     """A second clean run of the tiny config, in another directory, with its Spark stages (ingestion,

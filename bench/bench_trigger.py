@@ -71,7 +71,7 @@ def inference(features: str, repeats: int) -> None:
                 for _ in range(repeats):
                     started = time.perf_counter()
                     for inputs in slices:
-                        session.run(None, dict(zip(MODELS[model][0], inputs)))
+                        session.run(None, dict(zip(MODELS[model].inputs, inputs)))
                     costs["ort"].append((time.perf_counter() - started) / events * 1e6)
                     started = time.perf_counter()
                     with torch.no_grad():

@@ -6,7 +6,7 @@ from dltrigger.config import config_hash, derive_seed, load_samples, validate_co
 from dltrigger.environments import MARKER as ENVIRONMENT_MARKER
 from dltrigger.errors import ConfigError
 from dltrigger.files import unwritable
-from dltrigger.models import ENGINES, MODEL_FILES, MODELS, TREE_MODELS, model_setting, reads_particle_cloud
+from dltrigger.models import ENGINES, MODEL_FILES, MODELS, REGISTRY, TREE_MODELS, model_setting
 from dltrigger.schema import CLASSES
 from dltrigger.sources import is_remote
 
@@ -154,7 +154,7 @@ def get_train_settings(engine, model, epochs=None):
     the trees' settings, so that changing those retrains no other network (nor the particle cloud's
     shape, except the particle cloud)."""
     epochs_of = {model: epochs or config["train"]["epochs"][model]}  # its own only: another model's retrains nothing
-    unused = ("models", "trees") if reads_particle_cloud(model) else ("models", "trees", "particle_cloud")
+    unused = ("models", "trees") if REGISTRY[model].reads_particle_cloud else ("models", "trees", "particle_cloud")
     network = {key: value for key, value in config["train"].items() if key not in unused}
     stopping = {"patience": 0} if epochs else config["train"]["early_stopping"]
     own = {key: model_setting(config["train"][key], model) for key in ("batch_size", "learning_rate")}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import re
+
 import pytest
 import yaml
 
@@ -140,3 +143,95 @@ def test_every_config_key_is_commented():
                 break
             block.append(line.strip())
         assert any(line.startswith("#") for line in block), key
+
+
+# The model registry and the combinations of settings the training rejects
+
+
+def schema_properties(*path):
+    node = yaml.safe_load((REPO / "config/schemas/config.schema.yaml").read_text())["properties"]
+    for key in path:
+        node = node[key]
+    return node
+
+
+def test_the_schema_and_the_builders_follow_the_model_registry():
+    from dltrigger.models import ENGINES, MODELS, REGISTRY, bigdl_models, keras_models, torch_models
+
+    train = schema_properties("train")["properties"]
+    assert train["models"]["items"]["enum"] == list(REGISTRY)
+    for key, form in (("epochs", "properties"), ("batch_size", "oneOf"), ("learning_rate", "oneOf")):
+        per_model = train[key]["properties"] if form == "properties" else train[key]["oneOf"][1]["properties"]
+        assert list(per_model) == list(MODELS), key
+    # The side studies' choices: models that every engine has.
+    everywhere = [name for name, model in MODELS.items() if model.engines == ENGINES]
+    assert schema_properties("compare_engines")["properties"]["models"]["items"]["enum"] == everywhere
+    assert schema_properties("scalability")["properties"]["model"]["enum"] == everywhere
+    # Each engine's builder knows the particle branches of exactly the models the registry gives it.
+    for engine, builder in (("torch", torch_models), ("keras", keras_models), ("bigdl", bigdl_models)):
+        assert set(builder.BRANCHES) == {model.branch for model in MODELS.values() if engine in model.engines}, engine
+
+
+# Written out by hand: the networks an engine lacks, and the one that needs the rows' global scaling.
+NO_VERSION = {("keras", "inclusive_pcloud"), ("keras", "inclusive_part"), ("bigdl", "inclusive_transformer")}
+NO_VERSION |= {("bigdl", "inclusive_pcloud"), ("bigdl", "inclusive_part")}
+NEEDS_GLOBAL_SCALING = {"inclusive_part"}
+
+
+def test_every_engine_model_and_scaling_is_accepted_or_rejected_in_one_line(config):
+    """The walk over (engine x model x particle scaling): the combinations the training cannot run stop
+    in validation with one line naming the keys; the others pass (and dry-run: test_workflow.py)."""
+    from dltrigger.models import ENGINES, REGISTRY
+
+    rejected = 0
+    for engine in ENGINES:
+        for model in REGISTRY:
+            for scaling in ("global", "per_event"):
+                case = copy.deepcopy(config)
+                case["train"].update(engine=engine, models=[model])
+                case["features"]["particle_scaling"] = scaling
+                case["trigger"]["model"] = "hlf" if REGISTRY[model].tree else model
+                if (engine, model) in NO_VERSION:
+                    keys, reason = ("train.models", "train.engine"), f"{model} has no {engine} version"
+                elif scaling == "per_event" and model in NEEDS_GLOBAL_SCALING:
+                    keys, reason = ("train.models", "features.particle_scaling"), "needs features.particle_scaling: global"
+                else:
+                    validate_config(case)
+                    continue
+                with pytest.raises(ConfigError) as error:
+                    validate_config(case)
+                line = str(error.value)
+                assert "\n" not in line and reason in line and all(f"'{key}'" in line for key in keys), line
+                rejected += 1
+    assert rejected == 2 * len(NO_VERSION) + 1  # + inclusive_part per event under torch, its only engine
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"train": {"engine": "keras"}, "trigger": {"model": "inclusive_pcloud"}},
+            "keys 'trigger.model' and 'train.engine': inclusive_pcloud has no keras version (engines: torch)",
+        ),
+        (
+            {"features": {"particle_scaling": "per_event"}, "trigger": {"model": "inclusive_part"}},
+            "keys 'trigger.model' and 'features.particle_scaling': inclusive_part computes",
+        ),
+        (
+            {"compare_engines": {"models": ["hlf"], "engines": ["bigdl"]}, "train": {"models": ["inclusive_transformer"], "engine": "bigdl"}},
+            "keys 'train.models' and 'train.engine': inclusive_transformer has no bigdl version",
+        ),
+    ],
+)
+def test_the_trigger_and_the_side_studies_are_checked_with_the_run(config, change, message):
+    for section, values in change.items():
+        config[section].update(values)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(config)
+
+
+def test_the_trigger_model_is_not_trained_where_the_trigger_does_not_run(config):
+    """With the BigDL engine nothing is exported, so the trigger's default model asks for no training."""
+    config["train"].update(engine="bigdl", models=["hlf"])
+    config["trigger"]["model"] = "inclusive_pcloud"
+    validate_config(config)

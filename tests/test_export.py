@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from dltrigger.export import operating_threshold
-from dltrigger.models import MODELS, engines_of, reads_every_row
+from dltrigger.models import MODELS, REGISTRY
 from dltrigger.models.onnx_models import onnx_session
 from dltrigger.models.torch_models import build
 from dltrigger.schema import N_ROWS
@@ -47,13 +47,13 @@ def test_the_exported_graph_gives_torchs_probabilities(model, tmp_path):
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     session = onnx_session(str(path))
-    lengths = [N_ROWS] if reads_every_row(model) else [3, 40, 300]
+    lengths = [N_ROWS] if REGISTRY[model].reads_every_row else [3, 40, 300]
     for events, rows in zip((1, 7, 33), lengths * 3):
         inputs = {
             "GRU_input": particle_rows(events, rows, seed=rows),
             "HLF_input": np.random.default_rng(events).random((events, 14), dtype=np.float32),
         }
-        feed = {name: inputs[name] for name in MODELS[model][0]}
+        feed = {name: inputs[name] for name in MODELS[model].inputs}
         with torch.no_grad():
             expected = torch.softmax(network(*(torch.from_numpy(array) for array in feed.values())), dim=1).numpy()
         np.testing.assert_allclose(session.run(None, feed)[0], expected, atol=1e-5)
@@ -61,13 +61,17 @@ def test_the_exported_graph_gives_torchs_probabilities(model, tmp_path):
 
 @pytest.mark.parametrize(
     "model",
-    [pytest.param(name, marks=[pytest.mark.slow] if name not in ("hlf", "inclusive") else []) for name in MODELS if "keras" in engines_of(name)],
+    [
+        pytest.param(name, marks=[pytest.mark.slow] if name not in ("hlf", "inclusive") else [])
+        for name in MODELS
+        if "keras" in REGISTRY[name].engines
+    ],
 )
 def test_a_keras_engine_model_exports_with_tf2onnx(model, tmp_path):
     """A keras-engine model, saved as the engine saves it, exported (tf2onnx) in a process of its own that
     also writes tf-keras's probabilities: the graph reads all 801 rows and gives the same."""
     inputs = {"GRU_input": particle_rows(9, N_ROWS, seed=5), "HLF_input": np.random.default_rng(5).random((9, 14), dtype=np.float32)}
-    feed = {name: inputs[name] for name in MODELS[model][0]}
+    feed = {name: inputs[name] for name in MODELS[model].inputs}
     np.savez(tmp_path / "inputs.npz", **feed)
     layer = SETTINGS["keras"]["environment"]
     code = (

@@ -19,7 +19,7 @@ import torch
 from dltrigger.arrays import arrow_lists
 from dltrigger.errors import InputError
 from dltrigger.files import write_parquet
-from dltrigger.models import MODELS, TREE_MODELS, engines_of, keras_parameters
+from dltrigger.models import MODELS, REGISTRY, TREE_MODELS
 from dltrigger.models.torch_models import SequenceBranch, build, pair_features, trainable_parameters
 from dltrigger.schema import LABELS, LLF_NAMES, N_ROWS, PARTICLE_SCALING_FILE
 from dltrigger.train import engine_module, run_training
@@ -58,9 +58,9 @@ def test_parameter_counts_match_the_original(model):
     """Torch and Keras count the original's parameters (the particle cloud, torch only, its stated count)."""
     from dltrigger.models import keras_models
 
-    assert trainable_parameters(build(model, SETTINGS["particle_cloud"])) == keras_parameters(model)
-    if "keras" in engines_of(model):
-        assert keras_models.trainable_parameters(keras_models.build(model)) == keras_parameters(model)
+    assert trainable_parameters(build(model, SETTINGS["particle_cloud"])) == REGISTRY[model].keras_parameters
+    if "keras" in REGISTRY[model].engines:
+        assert keras_models.trainable_parameters(keras_models.build(model)) == REGISTRY[model].keras_parameters
 
 
 @pytest.mark.parametrize("model", ["inclusive_pcloud", "inclusive_part"])
@@ -250,7 +250,7 @@ SLOW_MODELS = ("particle", "inclusive_lstm", "inclusive_transformer")
         pytest.param(name, engine, marks=[pytest.mark.slow] if name in SLOW_MODELS else [], id=f"{name}-{engine}")
         for name in MODELS
         for engine in ("torch", "keras")
-        if engine in engines_of(name)
+        if engine in REGISTRY[name].engines
     ],
 )
 def test_each_model_trains_distributed_with_two_workers(model, engine, features, tmp_path):
@@ -270,7 +270,7 @@ def test_each_model_trains_distributed_with_two_workers(model, engine, features,
     assert {"loss", "accuracy", "val_loss", "val_accuracy", "wall_seconds", "samples_per_second"} <= set(csv_header)
     engine_code = engine_module(engine)
     reloaded = engine_code.load_model(str(tmp_path / engine_code.MODEL_FILE))
-    assert parameters(engine, reloaded) == keras_parameters(model)
+    assert parameters(engine, reloaded) == REGISTRY[model].keras_parameters
     if model in ("inclusive_pcloud", "inclusive_part"):  # its shape from config, kept in the model file
         assert used["particle_cloud"] == SETTINGS["particle_cloud"] and reloaded.sequence.particles == 128
     if model == "inclusive_part":  # and the scaling it undoes, from the feature directory
@@ -452,7 +452,7 @@ def test_bigdl_trains_the_hlf_classifier_on_its_own_spark(bigdl_environment, fea
     assert [row["epoch"] for row in history] == [1, 2] and all(row["train_events"] == 256 for row in history)
     assert history[1]["loss"] < history[0]["loss"] and history[0]["samples_per_second"] > 0
     used = json.loads((tmp_path / "training_config.json").read_text())
-    assert used["trainable_parameters"] == bigdl_parameters("hlf") == keras_parameters("hlf")
+    assert used["trainable_parameters"] == bigdl_parameters("hlf") == REGISTRY["hlf"].keras_parameters
     labels, scores = read_predictions(str(tmp_path / "predictions.parquet"))
     assert len(labels) == 90 and np.allclose(scores.sum(axis=1), 1.0, atol=1e-5)
     predictions = pq.read_table(tmp_path / "predictions.parquet").to_pandas()
@@ -465,12 +465,10 @@ def test_bigdl_trains_the_hlf_classifier_on_its_own_spark(bigdl_environment, fea
     assert sorted(os.listdir(tmp_path / "checkpoints" / used["fingerprint"])) == ["epoch-001.npz", "epoch-002.npz"]
 
 
-def test_bigdl_parameter_counts_differ_from_keras_only_by_the_gru_bias(features, tmp_path):
+def test_bigdl_parameter_counts_differ_from_keras_only_by_the_gru_bias():
     from dltrigger.models.bigdl_models import bigdl_parameters
 
-    assert [bigdl_parameters(model) for model in MODELS if "bigdl" in engines_of(model)] == [2013, 10653, 12203, 15703]
-    with pytest.raises(InputError, match="^train.models: inclusive_transformer has no bigdl version; train it with engine torch or keras$"):
-        train("inclusive_transformer", features, tmp_path, engine="bigdl")
+    assert [bigdl_parameters(model) for model in MODELS if "bigdl" in REGISTRY[model].engines] == [2013, 10653, 12203, 15703]
 
 
 def test_no_python_310_is_one_line_naming_the_setting(tmp_path):

@@ -21,6 +21,7 @@ import uproot
 import yaml
 
 from dltrigger.environments import is_built
+from dltrigger.models import ENGINES, MODELS, REGISTRY, TREE_MODELS
 
 from conftest import REPO
 from helpers import SNAKEMAKE, SPARK, copy_workflow, snakemake, write_features
@@ -505,6 +506,42 @@ def test_bad_config_stops_before_any_job_with_one_line(tmp_path):
     result = snakemake(workdir, "--cores", "1", check=False)
     assert result.returncode == 1
     assert "config/samples.tsv, line 2 (sample 'old'): source 'data/old_*.root' matches no existing file" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("train", "features", "message"),
+    [
+        (
+            {"models": ["hlf", "inclusive_part"]},
+            {"particle_scaling": "per_event"},
+            "keys 'train.models' and 'features.particle_scaling': inclusive_part computes its pair features",
+        ),
+        ({"engine": "keras", "models": ["inclusive_pcloud"]}, {}, "keys 'train.models' and 'train.engine': inclusive_pcloud has no keras version"),
+    ],
+)
+def test_a_combination_the_training_rejects_stops_before_any_job_with_one_line(tmp_path, train, features, message):
+    workdir = copy_workflow(tmp_path)
+    (workdir / "bad.yaml").write_text(yaml.safe_dump({"train": train, "features": features}))
+    for dry in (("-n",), ()):
+        result = snakemake(workdir, *dry, "--cores", "1", "--configfile", "bad.yaml", check=False)
+        assert result.returncode == 1
+        assert message in result.stderr.strip().splitlines()[-1]
+        assert not (workdir / "results").exists()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("scaling", ["global", "per_event"])
+def test_every_accepted_engine_model_and_scaling_dry_runs(tmp_path, engine, scaling):
+    """The other half of test_config.py's walk: every model an engine has, at each particle scaling
+    (the particle transformer only at global scaling), plans its jobs."""
+    workdir = copy_workflow(tmp_path)
+    models = [name for name, model in REGISTRY.items() if engine in model.engines and not (scaling == "per_event" and model.undoes_particle_scaling)]
+    overlay = {"train": {"engine": engine, "models": models}, "features": {"particle_scaling": scaling}, "compare_engines": {"engines": [engine]}}
+    (workdir / "case.yaml").write_text(yaml.safe_dump(overlay))
+    planned = job_counts(snakemake(workdir, "-n", "--cores", "1", "--quiet", "rules", "--configfile", "case.yaml"))
+    networks = [model for model in models if model in MODELS]
+    assert planned["train"] == str(len(networks))
+    assert planned["train_trees"] == str(len(TREE_MODELS)) and planned["evaluate"] == str(len(models))
 
 
 def test_a_script_runs_by_hand_like_its_rule(tmp_path):

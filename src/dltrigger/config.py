@@ -74,10 +74,48 @@ def validate_config(config: dict, where: str = "config") -> dict:
             )
     if config["trigger"]["model"] not in MODELS:
         raise ConfigError(f"{where}: key 'trigger.model': '{config['trigger']['model']}' is not a network (known: {', '.join(MODELS)})")
+    problem = combination_problem(config)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
     for split, path in (config["features"]["external"] or {}).items():
         if not os.path.exists(path):
             raise ConfigError(f"{where}: key 'features.external.{split}': '{path}' does not exist")
     return config
+
+
+def trained_networks(config: dict) -> dict[str, str]:
+    """The networks a run of ``config`` trains, each with the key that asks for it: train.models', the
+    trigger's (exported with the torch or keras engine on the workflow's own events), the scalability
+    study's and the engine comparison's."""
+    train = config["train"]
+    networks = {model: "train.models" for model in train["models"] if model in MODELS}
+    if train["engine"] != "bigdl" and not config["features"]["external"]:
+        networks.setdefault(config["trigger"]["model"], "trigger.model")
+    networks.setdefault(config["scalability"]["model"], "scalability.model")
+    return networks
+
+
+def combination_problem(config: dict) -> str | None:
+    """What the training would reject in a valid config's combination of keys, as one line naming them
+    (None if nothing): a network its engine does not have, or one that needs the rows' global scaling
+    with features.particle_scaling: per_event."""
+    engine = config["train"]["engine"]
+    for model, key in trained_networks(config).items():
+        if engine not in MODELS[model].engines:
+            return f"keys '{key}' and 'train.engine': {model} has no {engine} version (engines: {', '.join(MODELS[model].engines)})"
+    compared = config["compare_engines"]
+    for model in compared["models"]:
+        missing = [engine for engine in compared["engines"] if engine not in MODELS[model].engines]
+        if missing:
+            return f"keys 'compare_engines.models' and 'compare_engines.engines': {model} has no {missing[0]} version"
+    if config["features"]["particle_scaling"] == "per_event" and not config["features"]["external"]:
+        for model, key in trained_networks(config).items():
+            if MODELS[model].undoes_particle_scaling:
+                return (
+                    f"keys '{key}' and 'features.particle_scaling': {model} computes its pair features from the unscaled "
+                    "momenta and needs features.particle_scaling: global"
+                )
+    return None
 
 
 def load_config(path: str | os.PathLike, *overlays: str | os.PathLike) -> dict:

@@ -15,7 +15,7 @@ from .arrays import numpy_of_lists, sequences_of
 from .environments import activate_layer
 from .errors import InputError
 from .files import atomic_path, read_json, write_json
-from .models import MODEL_FILES, MODELS, reads_every_row
+from .models import MODEL_FILES, MODELS, REGISTRY
 from .models.onnx_models import onnx_session
 from .schema import CLASSES, LLF_NAMES, N_ROWS, SHAPES, TPR_TARGET
 from .statistics import binomial_error, output_rate
@@ -33,7 +33,7 @@ def model_inputs(table, model: str, every_row: bool) -> list[np.ndarray]:
     sequences with each event's real rows first and only as long as the longest (with zero padding; all
     801 rows in place otherwise, or for a graph that reads ``every_row``)."""
     inputs = []
-    for name in MODELS[model][0]:
+    for name in MODELS[model].inputs:
         if name == "GRU_input":
             zero_padding = "padding_row" in table.column_names and not numpy_of_lists(table.column("padding_row")).any()
             inputs.append(sequences_of(table, N_ROWS, len(LLF_NAMES), compact=zero_padding and not every_row))
@@ -60,9 +60,9 @@ def export_onnx(network, model: str, path: str) -> None:
             return probabilities(self.network(*inputs))
 
     events, rows = torch.export.Dim("events"), torch.export.Dim("rows", min=2, max=N_ROWS)
-    names = MODELS[model][0]
-    shapes = tuple({0: events, **({1: rows} if name == "GRU_input" and not reads_every_row(model) else {})} for name in names)
-    steps = N_ROWS if reads_every_row(model) else 4
+    names = MODELS[model].inputs
+    shapes = tuple({0: events, **({1: rows} if name == "GRU_input" and not REGISTRY[model].reads_every_row else {})} for name in names)
+    steps = N_ROWS if REGISTRY[model].reads_every_row else 4
     example = tuple(torch.zeros(2, *((steps,) if name == "GRU_input" else ()), SHAPES[name][-1]) for name in names)
     torch.onnx.export(
         Probabilities().eval(),
@@ -81,7 +81,7 @@ def export_onnx(network, model: str, path: str) -> None:
     fixed = [
         item.name
         for item in onnx_session(path).get_inputs()
-        if any(isinstance(size, int) for size in item.shape[: 2 if item.name == "GRU_input" and not reads_every_row(model) else 1])
+        if any(isinstance(size, int) for size in item.shape[: 2 if item.name == "GRU_input" and not REGISTRY[model].reads_every_row else 1])
     ]
     if fixed:
         raise RuntimeError(f"{path}: exported with fixed axes for {', '.join(fixed)}; export one model per process")
@@ -93,7 +93,7 @@ def export_keras(network, model: str, path: str) -> None:
     import tensorflow as tf
     import tf2onnx
 
-    signature = [tf.TensorSpec((None, *SHAPES[name]), tf.float32, name=name) for name in MODELS[model][0]]
+    signature = [tf.TensorSpec((None, *SHAPES[name]), tf.float32, name=name) for name in MODELS[model].inputs]
     tf2onnx.convert.from_keras(network, input_signature=signature, opset=OPSET, output_path=path)
 
 
@@ -118,7 +118,7 @@ def trained_model(model: str, model_path: str, keras_environment: str = ".venvs/
         with torch.no_grad():
             return torch.softmax(network(*(torch.from_numpy(np.require(array, requirements="W")) for array in inputs)), dim=1).numpy()
 
-    return probabilities, lambda path: export_onnx(network, model, path), reads_every_row(model)
+    return probabilities, lambda path: export_onnx(network, model, path), REGISTRY[model].reads_every_row
 
 
 def probabilities_of(predict, model: str, every_row: bool, onnx_path: str, table) -> tuple[np.ndarray, np.ndarray]:
@@ -127,7 +127,7 @@ def probabilities_of(predict, model: str, every_row: bool, onnx_path: str, table
     got, expected = [], []
     for start in range(0, table.num_rows, BATCH):
         inputs = model_inputs(table.slice(start, BATCH), model, every_row)
-        got.append(session.run(None, dict(zip(MODELS[model][0], inputs)))[0])
+        got.append(session.run(None, dict(zip(MODELS[model].inputs, inputs)))[0])
         expected.append(predict(inputs))
     return np.concatenate(got), np.concatenate(expected)
 
@@ -168,7 +168,7 @@ def run_export(
     predict, export, every_row = trained_model(model, model_path, keras_environment)
     counts, rates = read_json(counts_path), read_json(rates_path)
     test = pq.ParquetDataset(test_dir)
-    table = test.read(columns=[name for name in (*MODELS[model][0], "padding_row", "padding_at", "label") if name in test.schema.names])
+    table = test.read(columns=[name for name in (*MODELS[model].inputs, "padding_row", "padding_at", "label") if name in test.schema.names])
     if not table.num_rows:
         raise InputError(f"{test_dir}: no test events to check the exported model on")
     labels = table.column("label").to_numpy()
@@ -208,7 +208,7 @@ def run_export(
         "model": model,
         "onnx": os.path.basename(onnx_path),
         "opset": OPSET,
-        "inputs": {name: SHAPES[name][-1] for name in MODELS[model][0]},
+        "inputs": {name: SHAPES[name][-1] for name in MODELS[model].inputs},
         "every_row": every_row,
         "preprocessing": counts["preprocessing"],
         "paths": {path: {"threshold": float(thresholds[k]), **efficiencies(k), **rates(k)} for k, path in enumerate(paths)},

@@ -7,7 +7,10 @@ so each GRU(50) on 19 features has 10,500 parameters where Keras 2 (reset_after=
 
 from __future__ import annotations
 
-from . import DROPOUT, MODELS, N_CLASSES, RNN_UNITS, keras_parameters
+from . import DROPOUT, MODELS, N_CLASSES, RNN_UNITS
+
+# The particle branches it builds (None: the HLF network); BigDL's Keras API has no multi-head attention.
+BRANCHES = (None, "gru", "lstm")
 
 
 def build(model: str, shapes: dict):
@@ -16,7 +19,7 @@ def build(model: str, shapes: dict):
     from bigdl.dllib.keras.layers import GRU, LSTM, Dense, Dropout, Input, Masking, merge
     from bigdl.dllib.keras.models import Model
 
-    inputs, cell, _ = MODELS[model]
+    inputs, cell = MODELS[model].inputs, MODELS[model].branch
     hlf = Input(shape=tuple(shapes["HLF_input"]), name="HLF_input")
     if model == "hlf":
         hidden = hlf
@@ -34,4 +37,4 @@ def build(model: str, shapes: dict):
 
 def bigdl_parameters(model: str) -> int:
     """Trainable parameters of the BigDL model: the Keras count less the GRU's second bias vector."""
-    return keras_parameters(model) - (3 * RNN_UNITS if MODELS[model][1] == "gru" else 0)
+    return MODELS[model].keras_parameters - (3 * RNN_UNITS if MODELS[model].branch == "gru" else 0)

@@ -7,13 +7,16 @@ from __future__ import annotations
 from ..schema import HLF_NAMES, LLF_NAMES, N_ROWS
 from . import ATTENTION_HEADS, ATTENTION_KEY_DIM, ATTENTION_UNITS, DROPOUT, MODELS, N_CLASSES, RNN_UNITS, ROW_UNITS
 
+# The particle branches it builds (None: the HLF network).
+BRANCHES = (None, "gru", "lstm", "attention")
+
 
 def build(model: str):
     """A fresh, uncompiled model; it takes the inputs named in ``MODELS[model]``, in that order."""
     import tf_keras as keras
     from tf_keras import layers
 
-    inputs, cell, _ = MODELS[model]
+    inputs, cell = MODELS[model].inputs, MODELS[model].branch
     hlf = keras.Input(shape=(len(HLF_NAMES),), name="HLF_input")
     if model == "hlf":
         hidden = hlf

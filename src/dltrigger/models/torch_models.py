@@ -248,6 +248,10 @@ def pair_features(rows: torch.Tensor) -> torch.Tensor:
     return torch.stack([value.clamp(min=1e-8).log() for value in features], dim=3)
 
 
+# The particle branches it builds (None: the HLF network).
+BRANCHES = (None, "gru", "lstm", "attention", "edgeconv", "pairattention")
+
+
 class HLFClassifier(nn.Module):
     """14 HLF -> Dense 50-20-10 ReLU -> softmax(3): 2,013 parameters."""
 
@@ -299,7 +303,7 @@ def build(model: str, particle_cloud: dict | None = None, particle_scaling: dict
     ``particle_cloud``: the particle cloud's ``particles`` and ``neighbours`` (config train.particle_cloud);
     ``particle_scaling``: the particle rows' global scaling (``mean``, ``std``), which the particle
     transformer undoes for its pair features."""
-    cell = MODELS[model][1]
+    cell = MODELS[model].branch
     if model == "hlf":
         return HLFClassifier()
     if model == "particle":

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import InputError, first_error_line
 from ..files import atomic_path, remove, write_json
-from ..models import MODELS, engines_of, inputs_of, model_setting, reads_particle_cloud, undoes_particle_scaling
+from ..models import REGISTRY, model_setting
 from ..schema import LABELS, PARTICLE_SCALING_FILE
 from .data import Dataset
 from .process import TrainingSpec, best_epoch, latest_checkpoint
@@ -46,7 +46,7 @@ def check_data(model: str, directories: dict) -> dict:
         data = Dataset.open(directory)
         if not data.rows:
             raise InputError(f"{directory}: no events to {PURPOSE[split]}")
-        data.check((*inputs_of(model), "label"))
+        data.check((*REGISTRY[model].inputs, "label"))
         datasets[split] = data
     train = datasets["train"]
     labels = np.concatenate([batch["label"] for batch in train.batches(0, train.rows, 1 << 16, ("label",))])
@@ -58,7 +58,7 @@ def check_data(model: str, directories: dict) -> dict:
 
 def particle_scaling(model: str, train: Dataset) -> dict | None:
     """The training rows' global particle scaling, for a model that undoes it (else none)."""
-    if not undoes_particle_scaling(model):
+    if not REGISTRY[model].undoes_particle_scaling:
         return None
     if train.particle_scaling is None:
         raise InputError(
@@ -109,10 +109,6 @@ def run_training(
     failed run, which then resumes from the last complete epoch. Returns the history."""
     from ..spark import spark_session
 
-    if model not in MODELS:
-        raise InputError(f"train.models: unknown model '{model}' (known: {', '.join(MODELS)})")
-    if settings["engine"] not in engines_of(model):
-        raise InputError(f"train.models: {model} has no {settings['engine']} version; train it with engine {' or '.join(engines_of(model))}")
     engine = engine_module(settings["engine"])
     datasets = check_data(model, {"train": train_dir, "validation": validation_dir, "test": test_dir})
     patience = settings["early_stopping"]["patience"]
@@ -138,7 +134,7 @@ def run_training(
         timeout_seconds=settings["timeout_minutes"] * 60,
         bigdl=settings["bigdl"],
         keras_environment=os.path.abspath(settings["keras"]["environment"]),
-        particle_cloud=settings["particle_cloud"] if reads_particle_cloud(model) else {},
+        particle_cloud=settings["particle_cloud"] if REGISTRY[model].reads_particle_cloud else {},
         particle_scaling=particle_scaling(model, datasets["train"]),
     )
     key = fingerprint(spec, datasets.values())

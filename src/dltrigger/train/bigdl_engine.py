@@ -21,7 +21,7 @@ import dltrigger
 from ..checkpoints import check_npz_checkpoint, load_npz_checkpoint
 from ..environments import MARKER
 from ..errors import InputError
-from ..models import MODEL_FILES, inputs_of
+from ..models import MODEL_FILES, REGISTRY
 from ..schema import ID_COLUMNS, SHAPES
 from .data import Dataset
 from .process import TrainingSpec, best_epoch, history_record, latest_checkpoint, learning_rate, weights_digest, write_predictions
@@ -73,7 +73,7 @@ def launch(spark, spec: TrainingSpec) -> dict:
                 "staging_dir",
             )
         },
-        "inputs": list(inputs_of(spec.model)),
+        "inputs": list(REGISTRY[spec.model].inputs),
         "shapes": {name: list(shape) for name, shape in SHAPES.items()},
         "learning_rates": [learning_rate(spec, epoch) for epoch in range(spec.epochs)],
         "model_file": MODEL_FILE,

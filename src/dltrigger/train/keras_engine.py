@@ -23,7 +23,7 @@ from ..cluster import free_port
 from ..environments import activate_layer
 from ..errors import InputError
 from ..files import atomic_path
-from ..models import MODEL_FILES, inputs_of
+from ..models import MODEL_FILES, REGISTRY
 from ..schema import ID_COLUMNS, SHAPES
 from .data import Dataset
 from .process import VALIDATION_BATCH, EpochHooks, TrainingSpec, latest_checkpoint, reporting_errors, reuse_freed_memory, run_epochs, weights_digest
@@ -96,7 +96,7 @@ def train_process(spec: TrainingSpec) -> dict:
     )
     rank, world = spec.rank, spec.workers
     keras.utils.set_random_seed(spec.seed)
-    inputs = inputs_of(spec.model)
+    inputs = REGISTRY[spec.model].inputs
     train, validation, test = (Dataset.open(directory) for directory in (spec.train_dir, spec.validation_dir, spec.test_dir))
     train_rows = train.shard(rank, world, equal=True)
     steps = math.ceil((train_rows[1] - train_rows[0]) / spec.batch_size)

@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import InputError
 from ..faults import kill_once
 from ..files import atomic_path
-from ..models import MODEL_FILES, inputs_of, reads_every_row
+from ..models import MODEL_FILES, REGISTRY
 from ..schema import ID_COLUMNS
 from .data import Dataset
 from .process import (
@@ -66,9 +66,9 @@ def train_process(spec: TrainingSpec) -> list[dict] | None:
         if rank == 0:
             print(f"[torch/{spec.model}] resuming after epoch {start} from {resume[1]}", flush=True)
     ddp = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
-    inputs = inputs_of(spec.model)
+    inputs = REGISTRY[spec.model].inputs
     # Batches only as long as their longest event, unless the model reads every row in its place.
-    compact = not reads_every_row(spec.model)
+    compact = not REGISTRY[spec.model].reads_every_row
     train, validation, test = (Dataset.open(directory) for directory in (spec.train_dir, spec.validation_dir, spec.test_dir))
     train_rows = train.shard(rank, world, equal=True)
 

@@ -17,7 +17,6 @@ import numpy as np
 
 from ..errors import InputError
 from ..files import atomic_path, remove, write_json, write_parquet
-from ..models import TREE_MODELS
 from ..schema import CLASSES, ID_COLUMNS, PROBABILITY_COLUMNS
 from . import _write_history, check_data
 
@@ -98,8 +97,6 @@ def run_tree_training(
     forest) and training_config.json. Returns the history."""
     from ..spark import spark_session
 
-    if model not in TREE_MODELS:
-        raise InputError(f"train.models: unknown tree model '{model}' (known: {', '.join(TREE_MODELS)})")
     datasets = check_data(model, {"train": train_dir, "validation": validation_dir, "test": test_dir})
     rows = {split: data.rows for split, data in datasets.items()}
     tree_settings = settings["trees"][model]

@@ -4,20 +4,24 @@ without particles, padding), and the trigger's operating threshold."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import subprocess
 import sys
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import torch
 
-from dltrigger.export import operating_threshold
+from dltrigger.export import model_inputs, operating_threshold
 from dltrigger.models import MODELS, REGISTRY
 from dltrigger.models.onnx_models import onnx_session
 from dltrigger.models.torch_models import build
-from dltrigger.schema import N_ROWS
+from dltrigger.schema import CLASSES, N_ROWS
 
-from helpers import SETTINGS
+from helpers import SETTINGS, SPARK, write_features
 
 
 def particle_rows(events: int, rows: int, seed: int) -> np.ndarray:
@@ -96,3 +100,68 @@ def test_the_operating_threshold_keeps_99_percent_of_the_signal_halfway_to_the_n
     assert (score[signal] >= cut).sum() == 99  # the loosest cut keeping >= 99 of the 100
     kept, next_lower = score[signal][98], score[score < score[signal][98]].max()
     assert cut == pytest.approx((kept + next_lower) / 2)
+
+
+# The export check on a trained network: the particle transformer, whose BatchNorm statistics and pair
+# features are trivial until it has trained.
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """inclusive_part trained 2 epochs (torch): (model file, test feature directory, folder with the
+    features' counts and the rates the menu reads)."""
+    from dltrigger.files import write_json
+    from dltrigger.train import run_training
+
+    root = tmp_path_factory.mktemp("trained")
+    directories = [root / f"{split}.parquet" for split in ("train", "validation", "test")]
+    for directory, (events, seed) in zip(directories, ((256, 1), (48, 3), (90, 2))):
+        write_features(directory, events, seed=seed)
+    run_training("inclusive_part", *map(str, directories), str(root / "model"), SETTINGS, SPARK, threads=2, seed=11)
+    write_json(root / "counts.json", {"preprocessing": {"particle_scaling": "global", "padding": "before"}})
+    write_json(root / "rates.json", {"rate_hz": dict.fromkeys(CLASSES)})
+    return root / "model" / "model.torch", directories[2], root
+
+
+def export_by_hand(trained, output, env=None) -> subprocess.CompletedProcess:
+    """run_export in a process of its own, as the export job runs it."""
+    model_path, test_dir, root = trained
+    arguments = [str(model_path), str(test_dir), str(root / "counts.json"), str(root / "rates.json"), ["ttbar", "wjets"]]
+    arguments += [str(output / "model.onnx"), str(output / "menu.json")]
+    code = f"from dltrigger.export import run_export; run_export('inclusive_part', *{arguments!r})"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+
+
+def test_a_trained_network_exports_with_the_training_s_decisions_on_every_test_event(trained, tmp_path):
+    """The menu's thresholds applied to onnxruntime's probabilities accept exactly the test events that
+    they accept applied to the training's own scores of them."""
+    result = export_by_hand(trained, tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    menu = json.loads((tmp_path / "menu.json").read_text())
+    test = pq.read_table(trained[1]).sort_by("entry")
+    predictions = pq.read_table(trained[0].parent / "predictions.parquet").to_pandas().sort_values("entry")
+    feed = dict(zip(MODELS["inclusive_part"].inputs, model_inputs(test, "inclusive_part", every_row=False)))
+    exported = onnx_session(str(tmp_path / "model.onnx")).run(None, feed)[0]
+    for path, cut in menu["paths"].items():
+        code = CLASSES.index(path)
+        assert (exported[:, code] >= cut["threshold"]).tolist() == (predictions[f"prob_{path}"] >= cut["threshold"]).tolist()
+    assert menu["validation"]["test_events"] == 90 and menu["validation"]["largest_probability_difference"] <= 1e-5
+
+
+def test_a_perturbed_weight_stops_the_export_in_one_line_and_writes_nothing(trained, tmp_path):
+    """One weight of the exported graph shifted (a fault point between the export and its check): one
+    line naming the file, the model and the largest probability difference; no model.onnx, no menu."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    output = tmp_path / "export"
+    output.mkdir()
+    result = export_by_hand(trained, output, env={**os.environ, "DLTRIGGER_PERTURB_ONCE": f"export:{markers}"})
+    assert result.returncode == 1 and list(markers.iterdir())
+    line = result.stderr.strip().splitlines()[-1]
+    difference = re.fullmatch(
+        r"dltrigger\.errors\.InputError: .*/model\.onnx: inclusive_part: onnxruntime's probabilities differ from the trained model's "
+        r"by up to (\S+) \(limit 1e-05\) and (\d+) of 90 test events are decided differently; not exported",
+        line,
+    )
+    assert difference and float(difference[1]) > 1e-2, line
+    assert list(output.iterdir()) == []

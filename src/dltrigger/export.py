@@ -14,6 +14,7 @@ import numpy as np
 from .arrays import numpy_of_lists, sequences_of
 from .environments import activate_layer
 from .errors import InputError
+from .faults import perturb_once
 from .files import atomic_path, read_json, write_json
 from .models import MODEL_FILES, MODELS, REGISTRY
 from .models.onnx_models import onnx_session
@@ -175,13 +176,14 @@ def run_export(
     selectors = [CLASSES.index(path) for path in paths]
     with atomic_path(onnx_path) as temporary:
         export(temporary)
+        perturb_once("export", temporary)
         got, expected = probabilities_of(predict, model, every_row, temporary, table)
         thresholds = np.array([operating_threshold(expected[:, code], labels == code) for code in selectors])
         fired = got[:, selectors] >= thresholds
         largest, differing = float(np.abs(got - expected).max()), int((fired != (expected[:, selectors] >= thresholds)).any(axis=1).sum())
         if largest > TOLERANCE or differing:
             raise InputError(
-                f"{onnx_path}: onnxruntime's probabilities differ from the trained model's by up to {largest:.1e} (limit {TOLERANCE:g}) "
+                f"{onnx_path}: {model}: onnxruntime's probabilities differ from the trained model's by up to {largest:.1e} (limit {TOLERANCE:g}) "
                 f"and {differing} of {table.num_rows} test events are decided differently; not exported"
             )
     # The fraction of each class that each path, and any of them, accepts.

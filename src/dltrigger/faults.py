@@ -3,7 +3,9 @@
 ``DLTRIGGER_FAIL_ONCE=<site>:<marker directory>``: the first call of ``fail_once(site, key)`` for each key
 creates a marker and raises, later calls (retries) pass. ``DLTRIGGER_KILL_ONCE=<site>:<marker directory>``:
 the first call of ``kill_once(site)`` SIGKILLs its own process, as a crash or the OOM killer would (no
-cleanup runs). Unset, both do nothing. Spark executors and the processes they start inherit the variables
+cleanup runs). ``DLTRIGGER_PERTURB_ONCE=<site>:<marker directory>``: the first call of
+``perturb_once(site, path)`` shifts one weight of the ONNX graph at ``path``, as a faulty exporter would.
+Unset, they do nothing. Spark executors and the processes they start inherit the variables
 in local mode.
 """
 
@@ -14,6 +16,7 @@ import signal
 
 ENV = "DLTRIGGER_FAIL_ONCE"
 KILL_ENV = "DLTRIGGER_KILL_ONCE"
+PERTURB_ENV = "DLTRIGGER_PERTURB_ONCE"
 
 
 class InjectedFault(RuntimeError):
@@ -41,3 +44,19 @@ def fail_once(site: str, key: str) -> None:
 def kill_once(site: str) -> None:
     if _first_time(KILL_ENV, site, "killed"):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def perturb_once(site: str, onnx_path: str) -> None:
+    if not _first_time(PERTURB_ENV, site, "perturbed"):
+        return
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(onnx_path)
+    weights = {tensor.name: tensor for tensor in graph.graph.initializer}
+    # The last weight the graph reads (the output layer's bias): every event's probabilities move.
+    name = next(name for node in reversed(graph.graph.node) for name in reversed(node.input) if name in weights)
+    shifted = numpy_helper.to_array(weights[name]).copy()
+    shifted.flat[0] += 1.0
+    weights[name].CopyFrom(numpy_helper.from_array(shifted, name))
+    onnx.save(graph, onnx_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import copy
 from pathlib import Path
 
@@ -57,3 +58,46 @@ def sanity_samples(default_config, tmp_path_factory) -> dict:
     """A few hundred events per process, generated with the default settings: {process: (root, metadata)}."""
     directory = tmp_path_factory.mktemp("sanity")
     return {process: make_chunk(default_config, process, events, directory) for process, events in SANITY_EVENTS.items()}
+
+
+# The reliability table of docs/reliability.md, counted from the suite: every test case marked
+# reliability(category) is one case of its category (`pytest --collect-only -q --reliability-table`).
+RELIABILITY = {
+    "bad input": "nothing: one line naming the file or key, no partial output, raw inputs unchanged",
+    "fault injected": "nothing: the same output as without the fault, or the fault refused in one line",
+    "kill point": "nothing: the restarted run completes with the same output, nothing twice",
+    "rejected combination": "nothing: stopped in one line before the first job",
+}
+TABLE_START, TABLE_END = "<!-- reliability table: counted by the suite -->", "<!-- end of reliability table -->"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--reliability-table", action="store_true", help="print docs/reliability.md's table, counted from the collected tests")
+
+
+def reliability_table(items) -> str:
+    cases = {category: {} for category in RELIABILITY}
+    fast = dict.fromkeys(RELIABILITY, 0)
+    for item in items:
+        for mark in item.iter_markers("reliability"):
+            test = f"`{item.path.name}::{item.originalname}`"
+            cases[mark.args[0]][test] = cases[mark.args[0]].get(test, 0) + 1
+            fast[mark.args[0]] += item.get_closest_marker("slow") is None
+    lines = [TABLE_START, "| category | cases | in `make test` | lost | tests (cases) |", "|---|---|---|---|---|"]
+    for category, lost in RELIABILITY.items():
+        tests = ", ".join(f"{test} ({count})" for test, count in cases[category].items())
+        lines.append(f"| {category} | {sum(cases[category].values())} | {fast[category]} | {lost} | {tests} |")
+    return "\n".join([*lines, TABLE_END])
+
+
+def pytest_collection_finish(session):
+    if session.config.getoption("--reliability-table"):
+        print("\n" + reliability_table(session.items))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line with the reasons of every skipped test, so that a skip (no xrootd, no Python 3.10) is seen."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if skipped:
+        reasons = collections.Counter(report.longrepr[2].removeprefix("Skipped: ") for report in skipped if isinstance(report.longrepr, tuple))
+        terminalreporter.write_line(f"skipped {len(skipped)}: " + "; ".join(f"{count} x {reason}" for reason, count in reasons.items()))

@@ -42,7 +42,7 @@ SETTINGS = {
     "device": "cpu",
     "timeout_minutes": 10,
     "restarts": 1,
-    "bigdl": {"python": None, "environment": ".venvs/bigdl", "master": None, "memory": "6g"},
+    "bigdl": {"python": None, "environment": str(REPO / ".venvs" / "bigdl"), "master": None, "memory": "6g"},
     "keras": {"environment": str(REPO / ".venvs" / "keras")},
     "particle_cloud": {"particles": 128, "neighbours": 16},
     "trees": {"rf": {"trees": 20, "max_depth": 5}, "xgboost": {"rounds": 10, "max_depth": 3, "learning_rate": 0.3}},
@@ -187,8 +187,8 @@ SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "profiles", "envs", "report")
 
 
-def snakemake(workdir, *args, check=True, env=None):
-    result = subprocess.run([SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True, timeout=900, env=env)
+def snakemake(workdir, *args, check=True, env=None, timeout=900):
+    result = subprocess.run([SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result

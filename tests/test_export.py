@@ -148,6 +148,7 @@ def test_a_trained_network_exports_with_the_training_s_decisions_on_every_test_e
     assert menu["validation"]["test_events"] == 90 and menu["validation"]["largest_probability_difference"] <= 1e-5
 
 
+@pytest.mark.reliability("fault injected")
 def test_a_perturbed_weight_stops_the_export_in_one_line_and_writes_nothing(trained, tmp_path):
     """One weight of the exported graph shifted (a fault point between the export and its check): one
     line naming the file, the model and the largest probability difference; no model.onnx, no menu."""

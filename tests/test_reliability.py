@@ -22,7 +22,7 @@ import yaml
 from dltrigger.delphes import SCHEMA, empty_collections, write_delphes
 from dltrigger.quirks import CORRECTED
 
-from conftest import REPO
+from conftest import REPO, TABLE_END, TABLE_START
 from helpers import HAND_BUILT, STAGE_SPARK, copy_workflow, delphes_file, snakemake, write_tree
 
 SHEET = "sample\tlabel\tsource\tprocess\n"
@@ -82,6 +82,7 @@ BAD_FILES = {
 }
 
 
+@pytest.mark.reliability("bad input")
 # 0 selected events needs a Spark job (~30 s); its stage-level twin is in the default set (test_spark_stages.py).
 @pytest.mark.parametrize("case", [pytest.param(case, marks=[pytest.mark.slow] if case == "no selected events" else []) for case in BAD_FILES])
 def test_a_bad_input_file_stops_ingestion_in_one_line_and_leaves_no_output(case, sanity_samples, tmp_path):
@@ -105,6 +106,7 @@ def test_a_bad_input_file_stops_ingestion_in_one_line_and_leaves_no_output(case,
     assert {path: digest(path) for path in (good, other, bad)} == before  # raw inputs are never written
 
 
+@pytest.mark.reliability("bad input")
 def test_events_with_nan_or_inf_are_dropped_named_and_counted(tmp_path, caplog):
 
     from dltrigger.ingest import run_ingest
@@ -119,6 +121,7 @@ def test_events_with_nan_or_inf_are_dropped_named_and_counted(tmp_path, caplog):
     assert result["cutflow"]["ttbar"]["isolated lepton"] == 2
 
 
+@pytest.mark.reliability("bad input")
 def test_bad_config_keys_and_types_stop_before_any_job(tmp_path):
     workdir = copy_workflow(tmp_path)
     for setting, message in (
@@ -131,6 +134,7 @@ def test_bad_config_keys_and_types_stop_before_any_job(tmp_path):
         assert not (workdir / "results").exists()
 
 
+@pytest.mark.reliability("bad input")
 # ------------------------------------------------------------------------------------------------------
 # The output disk: read-only, or full during a job
 # ------------------------------------------------------------------------------------------------------
@@ -144,6 +148,7 @@ def test_a_read_only_results_directory_stops_the_run_before_any_job(tmp_path):
     assert not (workdir / "logs").exists() and left == []
 
 
+@pytest.mark.reliability("bad input")
 @pytest.mark.skipif(not can_mount(), reason="needs a private mount namespace (unshare -m)")
 def test_a_disk_filling_up_during_a_job_is_named_and_leaves_no_partial_file(tmp_path):
     workdir, result, left = small_run_with_results_on(tmp_path, "full")
@@ -160,6 +165,7 @@ def test_a_disk_filling_up_during_a_job_is_named_and_leaves_no_partial_file(tmp_
     assert "job failed: cannot write results/raw/wjets/chunk_00" in logs
 
 
+@pytest.mark.reliability("bad input")
 def test_a_job_reports_input_problems_in_one_line_and_bugs_with_their_traceback(tmp_path):
     log = tmp_path / "job.log"
     job = "from _helpers import job_log\nfrom dltrigger.errors import InputError\nwith job_log({log!r}):\n    {error}\n"
@@ -184,6 +190,7 @@ def generate_by_hand(workdir: Path, env=None) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600, env=env)
 
 
+@pytest.mark.reliability("kill point")
 def test_a_killed_generation_job_leaves_no_root_file_and_its_rerun_writes_the_same_events(tmp_path):
     runs = {}
     for name in ("killed", "clean"):
@@ -289,3 +296,20 @@ def test_ten_times_the_default_load_leaves_the_driver_memory_flat(sanity_samples
     assert sum(measured[10]["train"].values()) > 9 * sum(measured[1]["train"].values())
     assert measured[10]["python_driver_mb"] < measured[1]["python_driver_mb"] + 100
     assert measured[10]["jvm_driver_mb"] < 1024 + 768  # the 1 GB heap and the JVM's own memory
+
+
+def test_the_reliability_table_in_the_docs_is_the_one_the_suite_counts():
+    """docs/reliability.md's table is what `pytest --collect-only --reliability-table` counts from the
+    tests marked reliability(category): no number in it is typed in."""
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "--reliability-table", "-p", "no:cacheprovider"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    table = re.search(f"{re.escape(TABLE_START)}.*?{re.escape(TABLE_END)}", collected.stdout, flags=re.S)
+    assert table, collected.stdout[-2000:] + collected.stderr[-2000:]
+    assert table[0] in (REPO / "docs/reliability.md").read_text(), f"docs/reliability.md: replace its table with\n{table[0]}"
+    rows = {row.split(" | ")[0].strip("| "): int(row.split(" | ")[1]) for row in table[0].splitlines()[3:-1]}
+    assert all(count > 0 for count in rows.values()), rows

@@ -102,6 +102,7 @@ def test_a_sample_read_over_xrootd_equals_the_same_sample_read_from_disk(xrootd,
     assert sorted(os.listdir(data)) == ["part_a.root", "part_b.root"]  # exported read-only, nothing added
 
 
+@pytest.mark.reliability("bad input")
 def test_a_missing_remote_file_is_named_without_retrying(xrootd, caplog):
     prefix, data = xrootd
     url = f"{prefix}/{data}/absent.root"

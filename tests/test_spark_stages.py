@@ -3,9 +3,11 @@ feature preparation (balance, split, scaling, ordering, determinism)."""
 
 from __future__ import annotations
 
+import glob
 import os
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import uproot
@@ -70,6 +72,7 @@ def test_ingest_writes_the_selected_events_with_their_features(samples, ingested
     assert len(frame) == expected_rows
 
 
+@pytest.mark.reliability("fault injected")
 def test_a_task_failing_once_is_retried_with_identical_output(samples, ingested, tmp_path):
     markers = tmp_path / "markers"
     markers.mkdir()
@@ -89,6 +92,7 @@ def assert_same_ingestion(run, reference):
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.reliability("bad input")
 def test_a_sample_without_selected_events_fails_and_leaves_no_output(tmp_path):
     good = delphes_file(tmp_path / "good.root", HAND_BUILT)
     only_soft = delphes_file(tmp_path / "soft.root", [HAND_BUILT[2]] * 3)
@@ -98,6 +102,7 @@ def test_a_sample_without_selected_events_fails_and_leaves_no_output(tmp_path):
     assert sorted(os.listdir(tmp_path / "out")) == []
 
 
+@pytest.mark.reliability("bad input")
 @pytest.mark.parametrize(
     ("make", "message"),
     [
@@ -118,6 +123,7 @@ def test_bad_files_are_named_before_spark_starts(tmp_path, make, message):
         plan_tasks([{"sample": "s", "label": "qcd", "files": [path]}], 100)
 
 
+@pytest.mark.reliability("bad input")
 def test_truncated_and_empty_files_are_named(tmp_path, sanity_samples):
     root, _ = sanity_samples["wjets"]
     data = root.read_bytes()
@@ -239,10 +245,23 @@ def test_features_are_balanced_split_and_scaled(ingested, prepared):
     assert not written.equals(written.sort_values(["source_file", "entry"]).reset_index(drop=True))
 
 
-def test_feature_preparation_is_deterministic_and_global_scaling_keeps_padding(ingested, prepared, tmp_path):
+def written_rows(directory: str) -> pa.Table:
+    """A Spark output's rows as written: its part files in part order."""
+    return pa.concat_tables(pq.read_table(path) for path in sorted(glob.glob(os.path.join(directory, "part-*.parquet"))))
+
+
+def test_feature_preparation_run_twice_writes_the_same_tables_in_the_same_order(ingested, prepared, tmp_path):
+    paths, counts = prepared
+    again_paths, again = prepare(ingested[0], tmp_path / "again")
+    assert {k: v for k, v in again.items() if k != "job_seconds"} == {k: v for k, v in counts.items() if k != "job_seconds"}
+    for first, second in zip(paths[:3], again_paths[:3]):
+        assert written_rows(first).num_rows > 0 and written_rows(first).equals(written_rows(second)), first
+
+
+def test_global_scaling_keeps_padding_and_is_written_beside_every_split(ingested, prepared, tmp_path):
     (train_path, validation_path, _, _), counts = prepared
-    (again_train, again_validation, _, _), again = prepare(ingested[0], tmp_path / "again", scaling="global")
-    assert all(again[split] == counts[split] for split in ("train", "validation", "test"))
+    (again_train, again_validation, _, _), again = prepare(ingested[0], tmp_path / "global", scaling="global")
+    assert all(again[split] == counts[split] for split in ("train", "validation", "test"))  # the split does not depend on it
     for first, second in ((train_path, again_train), (validation_path, again_validation)):
         assert table(first)[["source_file", "entry"]].equals(table(second)[["source_file", "entry"]])
     written = pq.read_table(again_train).slice(0, 1)
@@ -255,6 +274,7 @@ def test_feature_preparation_is_deterministic_and_global_scaling_keeps_padding(i
     assert Dataset.open(train_path).particle_scaling is None  # per-event scaling: nothing to undo
 
 
+@pytest.mark.reliability("bad input")
 def test_feature_preparation_needs_every_class(ingested, tmp_path):
     frame = pq.read_table(ingested[0])
     only_two = tmp_path / "two.parquet"
@@ -288,6 +308,7 @@ def test_ingestion_only_reads_the_raw_files(samples, tmp_path):
     assert state() == before
 
 
+@pytest.mark.reliability("kill point")
 def test_a_worker_killed_during_ingestion_on_a_standalone_cluster_changes_nothing(samples, ingested, tmp_path):
     """A real 2-worker standalone cluster; as soon as the first task has written its part, one worker's
     JVM is SIGKILLed with its executor and Python workers. The job completes on the other worker with
@@ -346,6 +367,7 @@ def test_real_delphes_layout_ingests_as_the_flat_layout(tmp_path):
     assert cutflow.read_text().splitlines()[-1] == "isolated lepton\t0\t154\t0"
 
 
+@pytest.mark.reliability("bad input")
 def test_ragged_particle_rows_that_are_not_whole_rows_are_named(ingested, tmp_path):
     """An ingested table whose particle list is not n_particles rows of 19 values stops the feature
     preparation with one line naming the file and the column, and writes nothing."""

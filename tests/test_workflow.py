@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -125,6 +126,9 @@ def test_without_python_310_the_bigdl_environment_fails_in_one_line(tmp_path):
         "PYENV_ROOT": str(tmp_path / "no-pyenv"),
         "PATH": os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if "pyenv" not in p),
     }
+    system_python = shutil.which("python3.10", path=env["PATH"])
+    if system_python:
+        pytest.skip(f"{system_python} is on the PATH outside pyenv: this machine cannot be made one without Python 3.10")
     (workdir / "bigdl.yaml").write_text(yaml.safe_dump({"train": {"bigdl": {"environment": str(tmp_path / "bigdl-environment")}}}))
     result = snakemake(workdir, "bigdl_env", "--cores", "1", "--configfile", "bigdl.yaml", check=False, env=env)
     assert result.returncode != 0 and not (tmp_path / "bigdl-environment").exists()
@@ -167,6 +171,7 @@ def test_published_feature_tables_train_and_evaluate_without_events(tmp_path):
     assert "60 test events" in (workdir / "results/summary.md").read_text()
 
 
+@pytest.mark.reliability("bad input")
 def test_a_sample_sheet_without_every_class_stops_before_any_job(tmp_path):
     workdir = copy_workflow(tmp_path)
     (workdir / "config" / "samples.tsv").write_text("sample\tlabel\tsource\tprocess\nttbar\tttbar\tgenerate\tttbar\nwjets\twjets\tgenerate\twjets\n")
@@ -261,10 +266,11 @@ def test_paper_config_dry_run_fans_out_generation(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> Path:
-    """The tiny config run to the end in local mode (shared: the cluster test compares against it)."""
+    """The tiny config run to the end in local mode (shared: the cluster test compares against it). Its
+    cost is its own: ~5 min on 2 cores, bounded here, not charged to the first test that uses it."""
     workdir = copy_workflow(tmp_path_factory.mktemp("tiny"))
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))
-    snakemake(workdir, *TINY_TARGETS, "--cores", "2", "--configfile", "tiny.yaml", env={**os.environ, **CREDENTIALS})
+    snakemake(workdir, *TINY_TARGETS, "--cores", "2", "--configfile", "tiny.yaml", env={**os.environ, **CREDENTIALS}, timeout=1500)
     return workdir
 
 
@@ -272,7 +278,6 @@ def tiny_run(tmp_path_factory) -> Path:
 CREDENTIALS = {"BEARER_TOKEN": "dltrigger-test-token-5f3a9c", "KRB5CCNAME": "FILE:/tmp/dltrigger-test-krb5cc-77e1"}
 
 
-@pytest.mark.timeout(1200)  # includes the tiny run itself (module fixture), scalability measurement included
 def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
     workdir = tiny_run
 
@@ -394,7 +399,20 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
     assert counts["generate_chunk"] == "1" and counts["sample_manifest"] == "1"
 
 
-def start_stream(run: Path, output: Path, events_per_second: float) -> subprocess.Popen:
+def test_a_network_trained_again_from_scratch_gives_the_same_weights_and_metrics(tiny_run, tmp_path):
+    """The tiny run's HLF network trained a second time in a copy of the run (its training folder gone):
+    the same weights, and a byte-identical metrics.json."""
+    workdir = tmp_path / "again"
+    shutil.copytree(tiny_run, workdir, symlinks=True, ignore=shutil.ignore_patterns(".snakemake"))
+    shutil.rmtree(workdir / "results/train/torch/hlf")
+    snakemake(workdir, "results/evaluate/torch/hlf/metrics.json", "--cores", "2", "--configfile", "tiny.yaml")
+    for name in ("results/evaluate/torch/hlf/metrics.json", "results/evaluate/torch/hlf/roc.tsv"):
+        assert (workdir / name).read_bytes() == (tiny_run / name).read_bytes(), name
+    first, second = (json.loads((run / "results/train/torch/hlf/training_config.json").read_text()) for run in (tiny_run, workdir))
+    assert second["final_weights_sha256"] == first["final_weights_sha256"]
+
+
+def start_stream(run: Path, output: Path, events_per_second: float, env=None) -> subprocess.Popen:
     """The tiny run's streaming trigger (inclusive model, its replay) in a process of its own, writing to
     ``output``; its log in ``output``/stream.log."""
     output.mkdir(exist_ok=True)
@@ -415,9 +433,59 @@ def start_stream(run: Path, output: Path, events_per_second: float) -> subproces
         f"run_stream(**json.loads({json.dumps(json.dumps(arguments))}))"
     )
     with open(output / "stream.log", "a") as log:
-        return subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
 
 
+def assert_accepts_as_the_batch_evaluation(run: Path, output: Path) -> None:
+    """The stream's accepted events are, event for event and once each, those the batch evaluation (the
+    training's predictions at the menu's thresholds) accepts; its working state is gone."""
+    provenance = pd.read_parquet(run / "results/trigger/replay/provenance.parquet")
+    accepted = pq.read_table(output / "accepted.parquet").to_pandas()
+    assert not accepted.duplicated(["chunk", "entry"]).any()
+    streamed = accepted.merge(provenance, left_on=["chunk", "entry"], right_on=["chunk", "chunk_entry"], validate="one_to_one")
+    menu = json.loads((run / "results/export/inclusive/menu.json").read_text())
+    predictions = pq.read_table(run / "results/train/torch/inclusive/predictions.parquet").to_pandas()
+    passed = np.any([predictions[f"prob_{path}"] >= cut["threshold"] for path, cut in menu["paths"].items()], axis=0)
+    assert sorted(zip(streamed.source_file, streamed.source_entry)) == sorted(zip(predictions.source_file[passed], predictions.entry[passed]))
+    expected = predictions.set_index(["source_file", "entry"]).loc[list(zip(streamed.source_file, streamed.source_entry))]
+    np.testing.assert_allclose(streamed.prob_ttbar, expected.prob_ttbar, atol=1e-5)
+    assert not list(output.glob("work-*"))  # the working state goes once the stream is complete
+
+
+# The third micro-batch ends the stream at a fault point: before its sink write, or after it and before
+# Spark commits the batch (which Spark then runs again on restart).
+KILLED_BATCH = 2
+
+
+@pytest.mark.reliability("kill point")
+@pytest.mark.parametrize("point", ["before-write", "after-write"])
+@pytest.mark.timeout(600)
+def test_the_streaming_trigger_ended_at_a_fault_point_restarts_exactly_once(tiny_run, tmp_path, point):
+    output, markers = tmp_path / "stream", tmp_path / "markers"
+    markers.mkdir()
+    env = {**os.environ, "DLTRIGGER_KILL_ONCE": f"stream-{point}-{KILLED_BATCH}:{markers}"}
+    first = start_stream(tiny_run, output, events_per_second=1000, env=env)
+    assert first.wait(timeout=300) == -signal.SIGKILL, (output / "stream.log").read_text()[-2000:]
+    with contextlib.suppress(ProcessLookupError):  # its JVM, were it still there
+        os.killpg(first.pid, signal.SIGKILL)
+    work = next(output.glob("work-*"))
+    sink = sorted(path.name for path in (work / "batches").glob("batch-*.json"))
+    written = [f"batch-{batch:06d}.json" for batch in range(KILLED_BATCH + (point == "after-write"))]
+    assert sink == written
+    assert sorted(int(path.name) for path in (work / "checkpoint/commits").iterdir() if path.name.isdigit()) == list(range(KILLED_BATCH))
+
+    second = start_stream(tiny_run, output, events_per_second=1000)
+    assert second.wait(timeout=300) == 0, (output / "stream.log").read_text()[-2000:]
+    summary = json.loads((output / "stream.json").read_text())
+    provenance = pd.read_parquet(tiny_run / "results/trigger/replay/provenance.parquet")
+    assert summary["events_read"] == len(provenance) and summary["chunks"] == provenance.chunk.nunique()
+    assert_accepts_as_the_batch_evaluation(tiny_run, output)
+
+
+@pytest.mark.reliability("kill point")
+# Slow: the kill lands wherever the stream is (its timing depends on the machine's load); the fault
+# points above make the two cases that matter deterministic.
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_the_streaming_trigger_killed_mid_stream_loses_and_duplicates_nothing(tiny_run, tmp_path):
     """The trigger is SIGKILLed after its first committed micro-batch, while the replay is still landing
@@ -447,18 +515,10 @@ def test_the_streaming_trigger_killed_mid_stream_loses_and_duplicates_nothing(ti
     summary = json.loads((output / "stream.json").read_text())
     assert summary["corrupt_chunks"] == 1 and summary["events_read"] == len(provenance)
     assert summary["chunks"] == provenance.chunk.nunique() + 1
-    accepted = pq.read_table(output / "accepted.parquet").to_pandas()
-    assert not accepted.duplicated(["chunk", "entry"]).any()
-    streamed = accepted.merge(provenance, left_on=["chunk", "entry"], right_on=["chunk", "chunk_entry"], validate="one_to_one")
-    menu = json.loads((tiny_run / "results/export/inclusive/menu.json").read_text())
-    predictions = pq.read_table(tiny_run / "results/train/torch/inclusive/predictions.parquet").to_pandas()
-    passed = np.any([predictions[f"prob_{path}"] >= cut["threshold"] for path, cut in menu["paths"].items()], axis=0)
-    assert sorted(zip(streamed.source_file, streamed.source_entry)) == sorted(zip(predictions.source_file[passed], predictions.entry[passed]))
-    expected = predictions.set_index(["source_file", "entry"]).loc[list(zip(streamed.source_file, streamed.source_entry))]
-    np.testing.assert_allclose(streamed.prob_ttbar, expected.prob_ttbar, atol=1e-5)
-    assert not list(output.glob("work-*"))  # the working state goes once the stream is complete
+    assert_accepts_as_the_batch_evaluation(tiny_run, output)
 
 
+@pytest.mark.reliability("bad input")
 def test_an_onnx_file_that_does_not_match_its_menu_stops_the_trigger_at_start(tiny_run, tmp_path):
     from dltrigger.errors import InputError
     from dltrigger.stream import run_stream
@@ -495,6 +555,7 @@ def test_the_scalability_figure_measures_one_and_two_workers(tiny_run):
     assert "scalability.png" in (workdir / "scalability-report.html").read_text()
 
 
+@pytest.mark.reliability("bad input")
 def test_bad_config_stops_before_any_job_with_one_line(tmp_path):
     workdir = copy_workflow(tmp_path)
     result = snakemake(workdir, "--cores", "1", "--config", "seed=-1", check=False)
@@ -508,6 +569,7 @@ def test_bad_config_stops_before_any_job_with_one_line(tmp_path):
     assert "config/samples.tsv, line 2 (sample 'old'): source 'data/old_*.root' matches no existing file" in result.stderr
 
 
+@pytest.mark.reliability("rejected combination")
 @pytest.mark.parametrize(
     ("train", "features", "message"),
     [
@@ -579,6 +641,7 @@ def sorted_rows(directory: Path):
     return table.sort_by([("source_file", "ascending"), ("entry", "ascending")])
 
 
+@pytest.mark.reliability("kill point")
 # Slow (~4.5 min on 2 cores): the fast suite keeps a standalone cluster in the ingestion's worker-kill test.
 @pytest.mark.slow
 @pytest.mark.timeout(1200)

@@ -30,6 +30,7 @@ from . import observables
 from .arrays import arrow_lists, numpy_of_lists, take_ragged
 from .delphes import SCHEMA, read_delphes, write_delphes
 from .errors import InputError
+from .faults import kill_once
 from .files import atomic_path, executor_path, read_json, remove, write_json, write_parquet
 from .models.onnx_models import onnx_session
 from .preprocess import network_sequences, particle_sequences, scale_hlf
@@ -289,6 +290,7 @@ def _committer(menu: dict, provenance: pd.DataFrame, batches: str):
         import pyarrow.compute as pc
 
         begun = time.time()
+        kill_once(f"stream-before-write-{batch_id}")
         rows = frame.toArrow()
         chunks = rows.filter(pc.equal(rows.column("kind"), "chunk")).select(["chunk", "arrival", "events_read", "error"]).to_pandas()
         events = rows.filter(pc.equal(rows.column("kind"), "event"))
@@ -326,6 +328,7 @@ def _committer(menu: dict, provenance: pd.DataFrame, batches: str):
             "latency": dict(zip(chunks.chunk, committed - chunks.arrival)),
         }
         write_json(os.path.join(batches, f"batch-{batch_id:06d}.json"), metrics)
+        kill_once(f"stream-after-write-{batch_id}")  # the sink written, Spark's commit of the batch not
 
     return commit
 

@@ -4,6 +4,7 @@ and tf-keras MultiWorkerMirroredStrategy workers started from a Spark barrier st
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -281,6 +282,38 @@ def test_each_model_trains_distributed_with_two_workers(model, engine, features,
         assert used["particle_scaling"]["std"] == [1.0] * 19 and reloaded.sequence.std.tolist() == [1.0] * 19
     suffix = "pt" if engine == "torch" else "npz"
     assert sorted(os.listdir(tmp_path / "checkpoints" / used["fingerprint"])) == [f"epoch-001.{suffix}", f"epoch-002.{suffix}"]
+
+
+@pytest.mark.parametrize(("schedule", "resumable"), [("constant", True), ("cosine", False)])
+def test_a_longer_run_resumes_a_shorter_one_only_where_the_schedule_ignores_the_epoch_count(features, schedule, resumable):
+    """Under the cosine schedule every epoch's learning rate depends on the number of epochs: checkpoints
+    of a 1-epoch run are not those of a 3-epoch one, and a longer run starts afresh."""
+    from dltrigger.train import fingerprint
+    from dltrigger.train.data import Dataset
+    from dltrigger.train.process import TrainingSpec
+
+    datasets = [Dataset.open(directory) for directory in features]
+    spec = TrainingSpec(
+        engine="torch",
+        model="hlf",
+        workers=2,
+        threads=1,
+        epochs=1,
+        batch_size=32,
+        learning_rate=0.003,
+        learning_rate_schedule=schedule,
+        length_buckets=True,
+        device="cpu",
+        seed=11,
+        train_dir=features[0],
+        validation_dir=features[1],
+        test_dir=features[2],
+        timeout_seconds=60,
+        bigdl={},
+        keras_environment="",
+        particle_cloud={},
+    )
+    assert (fingerprint(spec, datasets) == fingerprint(dataclasses.replace(spec, epochs=3), datasets)) == resumable
 
 
 @pytest.fixture(scope="module")

@@ -69,7 +69,9 @@ def particle_scaling(model: str, train: Dataset) -> dict | None:
 
 
 def fingerprint(spec: TrainingSpec, datasets) -> str:
-    """What a checkpoint must share with this run to be resumed: the training settings and the data files."""
+    """What a checkpoint must share with this run to be resumed: the training settings and the data files.
+    The number of epochs only where the learning rate's schedule depends on it (cosine): a longer run of
+    the constant schedule continues a shorter one's epochs."""
     settings = {
         key: getattr(spec, key)
         for key in (
@@ -86,6 +88,8 @@ def fingerprint(spec: TrainingSpec, datasets) -> str:
             "particle_scaling",
         )
     }
+    if spec.learning_rate_schedule == "cosine":
+        settings["epochs"] = spec.epochs
     files = [(os.path.basename(path), os.path.getsize(path), os.path.getmtime(path)) for data in datasets for path, _ in data.parts]
     return hashlib.sha256(json.dumps([settings, files], sort_keys=True).encode()).hexdigest()[:16]
 

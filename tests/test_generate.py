@@ -82,16 +82,44 @@ def test_lepton_filter_on_known_events():
     assert set(band.tolist()) == {0, 10} and band.mean() == pytest.approx(1.0, abs=0.1)
 
 
-def test_metadata_records_bookkeeping(sanity_samples):
+def test_metadata_records_bookkeeping(sanity_samples, default_config):
     for process, (root, meta) in sanity_samples.items():
         on_disk = json.loads(root.with_suffix(".json").read_text())
         assert on_disk == meta
         assert meta["events_generated"] == (400 if process != "qcd" else 300)
         assert meta["filter_efficiency"] == pytest.approx(meta["events_kept"] / (meta["events_generated"] * meta["redecay_copies"]))
-        assert meta["cross_section_pb"] > 0
+        assert meta["cross_section_error_pb"] < 0.1 * meta["cross_section_pb"]  # Pythia's estimate after a few hundred events
         assert meta["filtered_cross_section_pb"] == pytest.approx(meta["cross_section_pb"] * meta["filter_efficiency"])
         assert meta["generator"]["version"] == "8.317.2"
         assert len(set(meta["seeds"].values())) == 4  # Pythia, detector, decays, prescale: independent streams
+    # Known independently: inclusive tt̄ at 13 TeV at leading order is ~0.5 nb (Pythia's default PDF), and
+    # Pythia's estimate counts what the leptonic-W hook keeps: every event with a W -> e, mu or tau
+    # (f = 1 - (1 - 0.3258)^2 = 0.5455 of them, the default's cuts being open), one in 10 of the others.
+    config = default_config["generate"]["processes"]["ttbar"]["leptonic_w"]
+    kept = 1 - (1 - 0.3258) ** 2
+    assert (config["pt_min_gev"], config["prescale"]) == (0, 10)
+    assert 420 < sanity_samples["ttbar"][1]["cross_section_pb"] / (kept + (1 - kept) / 10) < 600
+
+
+def test_a_manifest_combines_its_chunks_bookkeeping_by_hand(tmp_path):
+    """Chunk A: 100 events at 500 pb, 20 kept; chunk B: 300 at 540 pb, 30 kept, each with 2 redecay
+    copies. Cross-section weighted by events: (100 x 500 + 300 x 540) / 400 = 530 pb; efficiency 50 of
+    400 x 2 trials = 0.0625; filtered: 530 x 0.0625 = 33.125 pb."""
+    from dltrigger.generate.manifest import write_manifest
+
+    chunks = []
+    for name, generated, sigma, kept in (("a", 100, 500.0, 20), ("b", 300, 540.0, 30)):
+        meta = {"process": "ttbar", "events_generated": generated, "redecay_copies": 2, "events_kept": kept, "cross_section_pb": sigma}
+        (tmp_path / f"{name}.json").write_text(json.dumps({**meta, "cpu_seconds": 1.5}))
+        chunks.append(str(tmp_path / f"{name}.json"))
+    manifest = write_manifest(
+        tmp_path / "manifest.json", sample="s", label="ttbar", source="generate", files=["a.root", "b.root"], chunk_metadata=chunks
+    )
+    assert (manifest["events_generated"], manifest["events_kept"], manifest["cpu_seconds"]) == (400, 50, 3.0)
+    assert manifest["cross_section_pb"] == pytest.approx(530.0, rel=1e-12)
+    assert manifest["filter_efficiency"] == pytest.approx(0.0625, rel=1e-12)
+    assert manifest["filtered_cross_section_pb"] == pytest.approx(33.125, rel=1e-12)
+    assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
 
 
 def test_physics_sanity_between_processes(sanity_samples):

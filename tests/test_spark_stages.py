@@ -19,7 +19,7 @@ from dltrigger.errors import InputError
 from dltrigger.features import run_features
 from dltrigger.ingest import plan_tasks
 from dltrigger.observables import CUTS
-from dltrigger.preprocess import particle_sequences
+from dltrigger.preprocess import particle_sequences, scale_hlf
 from dltrigger.quirks import CORRECTED, ORIGINAL, Quirks
 from dltrigger.schema import LABELS, N_ROWS
 from dltrigger.train.data import Dataset
@@ -157,6 +157,14 @@ def test_particle_rows_sorted_by_decreasing_distance_to_the_lepton():
     assert not before[:797].any() and before[797:].tolist() == [3, 4, 2, 1]  # the lepton still last
 
 
+def test_min_max_scaling_by_hand_per_column():
+    """Spark ML's MinMaxScaler per column: 1, 3, 5 -> 0, 0.5, 1; -2, 0, 8 -> 0, 0.2, 1; a constant column -> 0.5."""
+    hlf = np.array([[1.0, -2.0, 7.0], [3.0, 0.0, 7.0], [5.0, 8.0, 7.0]])
+    scaled = scale_hlf(hlf, "min_max", hlf.min(axis=0), hlf.max(axis=0))
+    np.testing.assert_array_equal(scaled, np.array([[0.0, 0.0, 0.5], [0.5, 0.2, 0.5], [1.0, 1.0, 0.5]], dtype=np.float32))
+    assert scaled.dtype == np.float32
+
+
 @pytest.mark.parametrize("quirks", [False, True])
 def test_standardisations(quirks):
     rng = np.random.default_rng(0)
@@ -234,7 +242,9 @@ def test_features_are_balanced_split_and_scaled(ingested, prepared):
     assert qcd.duplicated(["source_file", "event_number"]).any()  # (the check above is not vacuous)
     assert 0.1 < len(test) / (len(train) + len(validation) + len(test)) < 0.3
     hlf = np.stack(train.HLF_input.to_numpy())
-    assert hlf.min() == 0.0 and hlf.max() == 1.0  # min-max fitted on the training split
+    # Min-max fitted on the training split: each feature spans [0, 1] there exactly (a constant one sits at 0.5).
+    constant = (hlf == 0.5).all(axis=0)
+    assert (hlf.min(axis=0)[~constant] == 0.0).all() and (hlf.max(axis=0)[~constant] == 1.0).all() and constant.sum() <= 1
     gru = sequences_of(pq.read_table(train_path).slice(0, 20), N_ROWS, 19)
     assert gru.shape == (20, N_ROWS, 19)
     np.testing.assert_allclose(gru.mean(axis=1), 0.0, atol=1e-4)  # per-event standardisation
@@ -359,12 +369,14 @@ def test_real_delphes_layout_ingests_as_the_flat_layout(tmp_path):
     events, cutflow = ingest(samples, tmp_path)
     frame = table(events)
     native_rows, flat_rows = (frame[frame.source_file == path].drop(columns="source_file").reset_index(drop=True) for path in (native, flat))
-    assert len(native_rows) == 77 and len(flat_rows) == 77
+    with uproot.open(flat) as file:  # the selection without Spark, on the flat file
+        selected = len(observables.compute(observables.read(flat, 0, file["Delphes"].num_entries))["entry"])
+    assert len(native_rows) == len(flat_rows) == selected > 0
     assert native_rows.drop(columns=["hfeatures", "lfeatures"]).equals(flat_rows.drop(columns=["hfeatures", "lfeatures"]))
     for column in ("hfeatures", "lfeatures"):
         for a, b in zip(native_rows[column], flat_rows[column]):
             np.testing.assert_array_equal(a, b)
-    assert cutflow.read_text().splitlines()[-1] == "isolated lepton\t0\t154\t0"
+    assert cutflow.read_text().splitlines()[-1] == f"isolated lepton\t0\t{2 * selected}\t0"  # both files, as tt̄
 
 
 @pytest.mark.reliability("bad input")

@@ -66,27 +66,54 @@ def test_parameter_counts_match_the_original(model):
         assert keras_models.trainable_parameters(keras_models.build(model)) == REGISTRY[model].keras_parameters
 
 
+def linear(inputs: int, outputs: int) -> int:
+    return inputs * outputs + outputs
+
+
+def test_the_particle_clouds_parameter_counts_from_their_architecture_by_hand():
+    """The registry's counts of the two particle clouds (ours: no Keras original to match), from their
+    layers written out: 21 inputs per particle (19 features and its eta, phi offset from the lepton)."""
+    head = lambda branch_units: linear(branch_units + 14, 25) + linear(25, 3)  # || 14 HLF -> Dense 25 -> 3
+    # EdgeConv blocks 21 -> 32 -> 64: edge MLP on (x, neighbour - x), two layers, and a linear shortcut;
+    # the mean and the maximum over the particles: 128 units.
+    edgeconv = lambda inputs, width: linear(2 * inputs, width) + linear(width, width) + linear(inputs, width)
+    assert edgeconv(21, 32) + edgeconv(32, 64) + head(2 * 64) == 17221 == REGISTRY["inclusive_pcloud"].keras_parameters
+    # ParT-style: embedding 21 -> 32 -> 32; BatchNorm of the 4 pair features (scale and shift), their MLP
+    # 4 -> 16 -> 4 heads; 2 blocks of two LayerNorms, qkv, output projection and MLP 32 -> 64 -> 32; a
+    # final LayerNorm; the mean over the particles: 32 units.
+    block = 2 * 2 * 32 + linear(32, 96) + linear(32, 32) + linear(32, 64) + linear(64, 32)
+    branch = linear(21, 32) + linear(32, 32) + 2 * 4 + linear(4, 16) + linear(16, 4) + 2 * block + 2 * 32
+    assert branch + head(32) == 20321 == REGISTRY["inclusive_part"].keras_parameters
+
+
 @pytest.mark.parametrize("model", ["inclusive_pcloud", "inclusive_part"])
 def test_the_particle_clouds_ignore_the_order_and_the_padding_of_the_rows(model):
     """The particle-cloud branches read the leading real particles as a set: shuffling the rows (the
     lepton, EdgeConv's reference, kept as the last real row), or adding zero rows, leaves their output
-    unchanged."""
+    unchanged, also where an event has more particles than the branch reads (its top-k by pT)."""
     torch.manual_seed(0)
-    network = build(model, {"particles": 50, "neighbours": 8}).eval()
-    particles, hlf = torch.zeros(4, 60, 19), torch.randn(4, 14)
-    for event, count in enumerate((40, 7, 1, 0)):  # (an event without particles: its HLF alone)
+    reads = {"particles": 50, "neighbours": 8}
+    network = build(model, reads).eval()
+    counts = (57, 40, 7, 1, 0)  # (57 > 50: the truncation chooses; an event without particles: its HLF alone)
+    particles, hlf = torch.zeros(len(counts), 60, 19), torch.randn(len(counts), 14)
+    for event, count in enumerate(counts):
         particles[event, :count] = torch.randn(count, 19)
     expected = network(particles, hlf)
     assert torch.isfinite(expected).all()
     shuffled = torch.zeros_like(particles)
-    for event, count in enumerate((40, 7, 1, 0)):
+    for event, count in enumerate(counts):
         lepton = max(count - 1, 0)
         others = torch.randperm(60)
         shuffled[event, :59] = particles[event, others[others != lepton]]
         shuffled[event, 59] = particles[event, lepton]
-    longer = torch.cat([torch.zeros(4, 30, 19), particles], dim=1)
+    longer = torch.cat([torch.zeros(len(counts), 30, 19), particles], dim=1)
     torch.testing.assert_close(network(shuffled, hlf), expected)
     torch.testing.assert_close(network(longer, hlf), expected)
+    # The truncation is at work: reading all 60 rows changes the 57-particle event only.
+    every_particle = build(model, {**reads, "particles": 60}).eval()
+    every_particle.load_state_dict(network.state_dict())
+    changed = ~torch.isclose(every_particle(particles, hlf), expected).all(dim=1)
+    assert changed.tolist() == [True, False, False, False, False]
 
 
 def test_the_edgeconv_cloud_reads_the_particles_relative_to_the_lepton():

@@ -16,7 +16,7 @@ from .environments import activate_layer
 from .errors import InputError
 from .faults import perturb_once
 from .files import atomic_path, read_json, write_json
-from .models import MODEL_FILES, MODELS, REGISTRY
+from .models import MODEL_FILES, MODELS
 from .models.onnx_models import onnx_session
 from .schema import CLASSES, LLF_NAMES, N_ROWS, SHAPES, TPR_TARGET
 from .statistics import binomial_error, output_rate
@@ -62,8 +62,8 @@ def export_onnx(network, model: str, path: str) -> None:
 
     events, rows = torch.export.Dim("events"), torch.export.Dim("rows", min=2, max=N_ROWS)
     names = MODELS[model].inputs
-    shapes = tuple({0: events, **({1: rows} if name == "GRU_input" and not REGISTRY[model].reads_every_row else {})} for name in names)
-    steps = N_ROWS if REGISTRY[model].reads_every_row else 4
+    shapes = tuple({0: events, **({1: rows} if name == "GRU_input" and not MODELS[model].reads_every_row else {})} for name in names)
+    steps = N_ROWS if MODELS[model].reads_every_row else 4
     example = tuple(torch.zeros(2, *((steps,) if name == "GRU_input" else ()), SHAPES[name][-1]) for name in names)
     torch.onnx.export(
         Probabilities().eval(),
@@ -82,7 +82,7 @@ def export_onnx(network, model: str, path: str) -> None:
     fixed = [
         item.name
         for item in onnx_session(path).get_inputs()
-        if any(isinstance(size, int) for size in item.shape[: 2 if item.name == "GRU_input" and not REGISTRY[model].reads_every_row else 1])
+        if any(isinstance(size, int) for size in item.shape[: 2 if item.name == "GRU_input" and not MODELS[model].reads_every_row else 1])
     ]
     if fixed:
         raise RuntimeError(f"{path}: exported with fixed axes for {', '.join(fixed)}; export one model per process")
@@ -119,7 +119,7 @@ def trained_model(model: str, model_path: str, keras_environment: str = ".venvs/
         with torch.no_grad():
             return torch.softmax(network(*(torch.from_numpy(np.require(array, requirements="W")) for array in inputs)), dim=1).numpy()
 
-    return probabilities, lambda path: export_onnx(network, model, path), REGISTRY[model].reads_every_row
+    return probabilities, lambda path: export_onnx(network, model, path), MODELS[model].reads_every_row
 
 
 def probabilities_of(predict, model: str, every_row: bool, onnx_path: str, table) -> tuple[np.ndarray, np.ndarray]:

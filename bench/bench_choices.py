@@ -27,11 +27,11 @@ import time
 import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from dltrigger.config import load_config  # noqa: E402
+from dltrigger.core.config import load_config  # noqa: E402
+from dltrigger.core.schema import CLASSES  # noqa: E402
 from dltrigger.evaluate import run_uncertainties, with_error  # noqa: E402
 from dltrigger.features import run_features  # noqa: E402
-from dltrigger.quirks import Quirks  # noqa: E402
-from dltrigger.schema import CLASSES  # noqa: E402
+from dltrigger.physics.quirks import Quirks  # noqa: E402
 from dltrigger.train import run_training  # noqa: E402
 
 from helpers import SPARK  # noqa: E402  (the tests' Spark settings)

@@ -20,7 +20,7 @@ import copy
 import tempfile
 from pathlib import Path
 
-from dltrigger.config import load_config
+from dltrigger.core.config import load_config
 from dltrigger.generate.chunk import generate_chunk
 from dltrigger.generate.pileup import build_pool
 from dltrigger.generate.validation import SelectedSample, compare

@@ -30,11 +30,11 @@ from pathlib import Path
 
 import uproot
 
+from dltrigger.core.files import write_parquet
 from dltrigger.features import run_features
-from dltrigger.files import write_parquet
 from dltrigger.ingest import run_ingest
-from dltrigger.observables import BRANCH_NAMES
-from dltrigger.quirks import CORRECTED
+from dltrigger.physics.observables import BRANCH_NAMES
+from dltrigger.physics.quirks import CORRECTED
 
 ORIGINAL_INGEST_EV_S, ORIGINAL_INGEST_MB_S, ORIGINAL_FEATURES_EV_S = 11.7, 0.97, 2.9
 SPARK = {"master": "local[1,2]", "driver_memory": "4g", "executor_memory": "2g", "shuffle_partitions": 4, "event_log": False, "conf": {}}

@@ -41,8 +41,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from dltrigger.config import load_config  # noqa: E402
-from dltrigger.models import MODELS  # noqa: E402
+from dltrigger.core.config import load_config  # noqa: E402
+from dltrigger.core.registry import MODELS  # noqa: E402
 from dltrigger.train import run_training  # noqa: E402
 
 from helpers import SETTINGS, write_features  # noqa: E402  (the tests' feature writer)

@@ -35,10 +35,10 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from dltrigger.export import export_onnx, model_inputs  # noqa: E402
-from dltrigger.models import MODELS  # noqa: E402
+from dltrigger.core.registry import MODELS  # noqa: E402
 from dltrigger.models.onnx_models import onnx_session  # noqa: E402
-from dltrigger.stream import PROVENANCE, prepare_replay, run_stream  # noqa: E402
+from dltrigger.trigger.export import export_onnx, model_inputs  # noqa: E402
+from dltrigger.trigger.stream import PROVENANCE, prepare_replay, run_stream  # noqa: E402
 
 from helpers import SPARK  # noqa: E402
 

@@ -73,7 +73,7 @@ fi
 # keras engine's package layer (.venvs/keras), and BigDL's (.venvs/bigdl, Python 3.10; skipped, its tests
 # too, where no Python 3.10 is found). A workflow run builds them only when its config asks for them.
 if [ "${1:-}" = --test ]; then
-  "$VENV/bin/python" -m dltrigger.environments --environment .venvs/keras --lock envs/keras.lock --layer
-  "$VENV/bin/python" -m dltrigger.environments --environment .venvs/bigdl --lock envs/bigdl.lock ||
+  "$VENV/bin/python" -m dltrigger.tools.environments --environment .venvs/keras --lock envs/keras.lock --layer
+  "$VENV/bin/python" -m dltrigger.tools.environments --environment .venvs/bigdl --lock envs/bigdl.lock ||
     echo "dltrigger setup: no BigDL environment: its tests will be skipped" >&2
 fi

@@ -2,13 +2,13 @@
 import os
 import sys
 
-from dltrigger.config import config_hash, derive_seed, load_samples, validate_config
-from dltrigger.environments import MARKER as ENVIRONMENT_MARKER
-from dltrigger.errors import ConfigError
-from dltrigger.files import unwritable
-from dltrigger.models import ENGINES, MODEL_FILES, MODELS, REGISTRY, TREE_MODELS, model_setting
-from dltrigger.schema import CLASSES
-from dltrigger.sources import is_remote
+from dltrigger.core.config import config_hash, derive_seed, load_samples, validate_config
+from dltrigger.tools.environments import MARKER as ENVIRONMENT_MARKER
+from dltrigger.core.errors import ConfigError
+from dltrigger.core.files import unwritable
+from dltrigger.core.registry import ENGINES, MODEL_FILES, MODELS, REGISTRY, TREE_MODELS, model_setting
+from dltrigger.core.schema import CLASSES
+from dltrigger.core.sources import is_remote
 
 # A bad config or sample sheet stops here, before any job, with one line naming the key or row
 # (Pythia's own settings are checked by each generation job, before its first event).

@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 
-from dltrigger.errors import user_message
+from dltrigger.core.errors import user_message
 
 
 @contextlib.contextmanager

@@ -1,8 +1,8 @@
-"""Snakemake adapter of rule bigdl_env (logic: dltrigger.environments)."""
+"""Snakemake adapter of rule bigdl_env (logic: dltrigger.tools.environments)."""
 
 import os
 
-from dltrigger.environments import build_environment
+from dltrigger.tools.environments import build_environment
 
 from _helpers import job
 

@@ -1,6 +1,6 @@
-"""Snakemake adapter of rule engine_comparison (logic: dltrigger.compare)."""
+"""Snakemake adapter of rule engine_comparison (logic: dltrigger.evaluate.compare)."""
 
-from dltrigger.compare import write_comparison
+from dltrigger.evaluate.compare import write_comparison
 
 from _helpers import job
 

@@ -1,6 +1,6 @@
-"""Snakemake adapter of rule export_onnx (logic: dltrigger.export)."""
+"""Snakemake adapter of rule export_onnx (logic: dltrigger.trigger.export)."""
 
-from dltrigger.export import run_export
+from dltrigger.trigger.export import run_export
 
 from _helpers import job
 

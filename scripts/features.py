@@ -1,7 +1,7 @@
 """Snakemake adapter of rule features (logic: dltrigger.features)."""
 
 from dltrigger.features import run_features
-from dltrigger.quirks import Quirks
+from dltrigger.physics.quirks import Quirks
 
 from _helpers import job
 

@@ -3,7 +3,7 @@
 import json
 
 from dltrigger.ingest import run_ingest
-from dltrigger.quirks import Quirks
+from dltrigger.physics.quirks import Quirks
 
 from _helpers import job
 

@@ -1,8 +1,8 @@
-"""Snakemake adapter of rule keras_env (logic: dltrigger.environments)."""
+"""Snakemake adapter of rule keras_env (logic: dltrigger.tools.environments)."""
 
 import os
 
-from dltrigger.environments import build_layer
+from dltrigger.tools.environments import build_layer
 
 from _helpers import job
 

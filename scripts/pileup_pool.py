@@ -1,6 +1,6 @@
 """Snakemake adapter of rule pileup_pool (logic: dltrigger.generate.pileup)."""
 
-from dltrigger.config import derive_seed
+from dltrigger.core.config import derive_seed
 from dltrigger.generate.pileup import build_pool
 
 from _helpers import job

@@ -1,6 +1,6 @@
-"""Snakemake adapter of the plotting rules plot_* (logic: dltrigger.plots): one job per kind of figure."""
+"""Snakemake adapter of the plotting rules plot_* (logic: dltrigger.evaluate.plots): one job per kind of figure."""
 
-from dltrigger import plots
+from dltrigger.evaluate import plots
 
 from _helpers import job
 

@@ -1,6 +1,6 @@
-"""Snakemake adapter of rule replay_chunks (logic: dltrigger.stream)."""
+"""Snakemake adapter of rule replay_chunks (logic: dltrigger.trigger.stream)."""
 
-from dltrigger.stream import prepare_replay
+from dltrigger.trigger.stream import prepare_replay
 
 from _helpers import job
 

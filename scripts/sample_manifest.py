@@ -1,7 +1,7 @@
 """Snakemake adapter of rule sample_manifest (logic: dltrigger.generate.manifest)."""
 
+from dltrigger.core.sources import expand_source
 from dltrigger.generate.manifest import write_manifest
-from dltrigger.sources import expand_source
 
 from _helpers import job
 

@@ -1,8 +1,8 @@
 """Snakemake adapter of rule scalability (logic: dltrigger.scalability)."""
 
-from dltrigger.files import read_json
+from dltrigger.core.files import read_json
 from dltrigger.ingest import run_ingest
-from dltrigger.quirks import Quirks
+from dltrigger.physics.quirks import Quirks
 from dltrigger.scalability import measure
 from dltrigger.train import run_training
 

@@ -1,8 +1,8 @@
-"""Snakemake adapter of rule stream_trigger (logic: dltrigger.stream)."""
+"""Snakemake adapter of rule stream_trigger (logic: dltrigger.trigger.stream)."""
 
 import os
 
-from dltrigger.stream import run_stream
+from dltrigger.trigger.stream import run_stream
 
 from _helpers import job
 

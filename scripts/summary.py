@@ -1,6 +1,6 @@
-"""Snakemake adapter of rule summary (logic: dltrigger.summary)."""
+"""Snakemake adapter of rule summary (logic: dltrigger.evaluate.summary)."""
 
-from dltrigger.summary import write_summary
+from dltrigger.evaluate.summary import write_summary
 
 from _helpers import job
 

@@ -2,7 +2,7 @@
 
 import os
 
-from dltrigger.models import TREE_MODELS
+from dltrigger.core.registry import TREE_MODELS
 from dltrigger.train import run_training
 from dltrigger.train.trees import run_tree_training
 

@@ -1,4 +1,4 @@
-"""Snakemake adapter of rule uncertainties (logic: dltrigger.evaluate, dltrigger.uncertainty)."""
+"""Snakemake adapter of rule uncertainties (logic: dltrigger.evaluate, dltrigger.evaluate.uncertainty)."""
 
 from dltrigger.evaluate import run_uncertainties
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from dltrigger.config import load_config
-from dltrigger.environments import activate_layer, is_built
+from dltrigger.core.config import load_config
 from dltrigger.generate.chunk import generate_chunk
+from dltrigger.tools.environments import activate_layer, is_built
 
 REPO = Path(__file__).resolve().parents[1]
 # The keras engine's package layer, which `make test` builds (envs/setup.sh --test): the tests that build

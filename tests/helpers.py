@@ -15,13 +15,13 @@ import numpy as np
 import pyarrow as pa
 import uproot
 
-from dltrigger.arrays import arrow_lists, dense_sequences, ragged_lists, take_ragged
-from dltrigger.delphes import SCHEMA, write_delphes
-from dltrigger.files import write_json, write_parquet
+from dltrigger.core.arrays import arrow_lists, dense_sequences, ragged_lists, take_ragged
+from dltrigger.core.files import write_json, write_parquet
+from dltrigger.core.registry import MODELS
+from dltrigger.core.schema import LLF_NAMES, N_ROWS, PARTICLE_SCALING_FILE
 from dltrigger.ingest import run_ingest
-from dltrigger.models import MODELS
-from dltrigger.quirks import CORRECTED
-from dltrigger.schema import LLF_NAMES, N_ROWS, PARTICLE_SCALING_FILE
+from dltrigger.physics.delphes import SCHEMA, write_delphes
+from dltrigger.physics.quirks import CORRECTED
 
 from conftest import REPO
 

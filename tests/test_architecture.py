@@ -1,6 +1,7 @@
-"""The package's structure, as the README's "Architecture" section draws it: stage modules side by side on
-a shared bottom layer. A stage imports only its own modules and the shared layer, never another stage;
-the shared layer imports only itself; nothing in the package imports Snakemake."""
+"""The package's structure, as the README's "Architecture" section draws it, read from its folders: the
+layers core, physics, models and tools below, the stages side by side above them. A stage imports the
+layers and itself, never another stage; a layer imports only the layers below it; nothing in the package
+imports Snakemake."""
 
 from __future__ import annotations
 
@@ -10,38 +11,9 @@ from pathlib import Path
 from conftest import REPO
 
 PACKAGE = REPO / "src" / "dltrigger"
-# Every module of the package belongs to exactly one of these (top-level name: module or subpackage).
-STAGES = {
-    "generate": {"generate"},
-    "ingest": {"ingest"},
-    "features": {"features"},
-    "train": {"train", "bigdl_job"},
-    "evaluate": {"evaluate", "uncertainty", "plots", "summary", "compare"},
-    "scalability": {"scalability"},
-    "export": {"export"},
-    "trigger": {"stream"},
-}
-SHARED = {
-    "schema",
-    "errors",
-    "files",
-    "arrays",
-    "kinematics",
-    "spark",
-    "sources",
-    "delphes",
-    "config",
-    "faults",
-    "cluster",
-    "selection",
-    "observables",
-    "quirks",
-    "preprocess",
-    "statistics",
-    "models",
-    "environments",
-    "checkpoints",
-}
+# The layers below the stages, by folder, and what each may import besides itself. Every other top-level
+# module or folder of the package is a stage: it imports these layers and itself, never another stage.
+LAYERS = {"core": set(), "physics": {"core"}, "models": {"core", "physics"}, "tools": {"core"}}
 
 
 def top_level(path: Path) -> str:
@@ -73,28 +45,24 @@ def imported(path: Path) -> set[str]:
     return names
 
 
-def group_of(name: str) -> str:
-    if name in SHARED:
-        return "shared"
-    return next(stage for stage, members in STAGES.items() if name in members)
+def modules():
+    return [path for path in sorted(PACKAGE.rglob("*.py")) if path != PACKAGE / "__init__.py"]
 
 
-def test_every_module_belongs_to_a_stage_or_the_shared_layer():
-    names = {top_level(path) for path in PACKAGE.rglob("*.py") if path.name != "__init__.py" or path.parent != PACKAGE}
-    unassigned = names - SHARED - set().union(*STAGES.values())
-    assert not unassigned, f"modules in no group: {sorted(unassigned)} (add them to STAGES or SHARED, and to the README)"
+def test_the_layers_and_the_stages_are_folders_or_modules_of_the_package():
+    names = {top_level(path) for path in modules()}
+    assert set(LAYERS) <= names
+    assert names - set(LAYERS) == {"generate", "ingest", "features", "train", "evaluate", "scalability", "trigger"}
 
 
-def test_no_stage_imports_another_and_the_shared_layer_imports_no_stage():
+def test_no_stage_imports_another_and_each_layer_only_those_below_it():
     crossings = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        if path.parent == PACKAGE and path.name == "__init__.py":
-            continue
-        mine = group_of(top_level(path))
-        for name in imported(path) - {"snakemake", "__version__"}:
-            theirs = group_of(name)
-            if theirs != "shared" and theirs != mine:
-                crossings.append(f"{path.relative_to(PACKAGE)} ({mine}) imports {name} ({theirs})")
+    for path in modules():
+        mine = top_level(path)
+        allowed = LAYERS[mine] if mine in LAYERS else set(LAYERS)
+        for name in imported(path) - {"snakemake", "__version__", mine}:
+            if name not in allowed:
+                crossings.append(f"{path.relative_to(PACKAGE)} ({mine}) imports {name}")
     assert crossings == []
 
 

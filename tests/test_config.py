@@ -7,8 +7,8 @@ import re
 import pytest
 import yaml
 
-from dltrigger.config import ConfigError, check_pythia_settings, derive_seed, load_config, load_samples, validate_config
-from dltrigger.models import ENGINES, REGISTRY
+from dltrigger.core.config import ConfigError, check_pythia_settings, derive_seed, load_config, load_samples, validate_config
+from dltrigger.core.registry import ENGINES, REGISTRY
 
 from conftest import REPO
 
@@ -154,14 +154,15 @@ def test_every_config_key_is_commented():
 
 
 def schema_properties(*path):
-    node = yaml.safe_load((REPO / "config/schemas/config.schema.yaml").read_text())["properties"]
+    node = yaml.safe_load((REPO / "src/dltrigger/core/schemas/config.schema.yaml").read_text())["properties"]
     for key in path:
         node = node[key]
     return node
 
 
 def test_the_schema_and_the_builders_follow_the_model_registry():
-    from dltrigger.models import ENGINES, MODELS, REGISTRY, bigdl_models, keras_models, torch_models
+    from dltrigger.core.registry import ENGINES, MODELS, REGISTRY
+    from dltrigger.models import bigdl_models, keras_models, torch_models
 
     train = schema_properties("train")["properties"]
     assert train["models"]["items"]["enum"] == list(REGISTRY)

@@ -14,10 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 from sklearn.metrics import auc
 
-from dltrigger import evaluate, plots
-from dltrigger.arrays import arrow_lists
-from dltrigger.errors import InputError
-from dltrigger.schema import HLF_NAMES
+from dltrigger import evaluate
+from dltrigger.core.arrays import arrow_lists
+from dltrigger.core.errors import InputError
+from dltrigger.core.schema import HLF_NAMES
+from dltrigger.evaluate import plots
 
 
 def phi(x: float) -> float:
@@ -300,7 +301,7 @@ def test_bootstrap_intervals_cover_the_analytic_auc_and_shrink_like_one_over_roo
     """Two unit Gaussians one sigma apart: AUC = Phi(1/sqrt 2). Over 200 independent test sets, the 68 %
     interval covers it 68 % of the time (within 3 sigma of a binomial), its half-width is the spread of
     the AUC between test sets, and it falls like 1/sqrt(n)."""
-    from dltrigger.uncertainty import resampling_weights, selector_metrics, summary
+    from dltrigger.evaluate.uncertainty import resampling_weights, selector_metrics, summary
 
     exact = phi(1 / math.sqrt(2))
 
@@ -319,7 +320,7 @@ def test_bootstrap_intervals_cover_the_analytic_auc_and_shrink_like_one_over_roo
 
 
 def test_paired_bootstrap_orders_a_better_classifier_and_not_an_identical_one():
-    from dltrigger.uncertainty import bootstrap
+    from dltrigger.evaluate.uncertainty import bootstrap
 
     labels, scores = gaussian_pair(400, seed=8)
     perfect = np.eye(3)[labels] + 0.01 * scores  # ranks every event of its class first
@@ -332,7 +333,7 @@ def test_paired_bootstrap_orders_a_better_classifier_and_not_an_identical_one():
 
 
 def test_bootstrap_resamples_are_seeded_and_shared_by_all_classifiers():
-    from dltrigger.uncertainty import resampling_weights
+    from dltrigger.evaluate.uncertainty import resampling_weights
 
     events = np.arange(50)
     weights = resampling_weights(events, 20, seed=3)
@@ -343,7 +344,7 @@ def test_bootstrap_resamples_are_seeded_and_shared_by_all_classifiers():
 def test_copies_of_one_generated_event_are_drawn_together():
     """Events of a group (the redecayed copies of one QCD event) are drawn as one: each resample weights
     them alike; a test set of copies has the error of its independent events, not of its rows."""
-    from dltrigger.uncertainty import bootstrap, resampling_weights
+    from dltrigger.evaluate.uncertainty import bootstrap, resampling_weights
 
     groups = np.repeat(np.arange(25), 4)  # 100 events, 25 generated events of 4 copies each
     weights = resampling_weights(groups, 50, seed=1)
@@ -358,7 +359,7 @@ def test_copies_of_one_generated_event_are_drawn_together():
 
 
 def test_binomial_errors_and_a_menu_s_output_rate_by_hand():
-    from dltrigger.statistics import binomial_error, output_rate
+    from dltrigger.core.rates import binomial_error, output_rate
 
     # sqrt(p (1 - p) / n): 25 of 100 -> sqrt(0.25 * 0.75 / 100) = 0.0433013; nothing counted, or all: 0.
     assert binomial_error(25, 100) == pytest.approx(0.0433013, rel=1e-6)

@@ -15,11 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from dltrigger.export import model_inputs, operating_threshold
-from dltrigger.models import MODELS, REGISTRY
+from dltrigger.core.registry import MODELS, REGISTRY
+from dltrigger.core.schema import CLASSES, N_ROWS
 from dltrigger.models.onnx_models import onnx_session
 from dltrigger.models.torch_models import build
-from dltrigger.schema import CLASSES, N_ROWS
+from dltrigger.trigger.export import model_inputs, operating_threshold
 
 from helpers import SETTINGS, SPARK, write_features
 
@@ -45,7 +45,7 @@ def test_the_exported_graph_gives_torchs_probabilities(model, tmp_path):
     network = build(model, SETTINGS["particle_cloud"]).eval()
     torch.save(network.state_dict(), weights)
     code = (
-        "import sys, torch; from dltrigger.export import export_onnx; from dltrigger.models.torch_models import build\n"
+        "import sys, torch; from dltrigger.trigger.export import export_onnx; from dltrigger.models.torch_models import build\n"
         f"network = build({model!r}, {SETTINGS['particle_cloud']!r}).eval(); network.load_state_dict(torch.load({str(weights)!r}))\n"
         f"export_onnx(network, {model!r}, {str(path)!r})"
     )
@@ -80,8 +80,8 @@ def test_a_keras_engine_model_exports_with_tf2onnx(model, tmp_path):
     layer = SETTINGS["keras"]["environment"]
     code = (
         "import os, numpy as np; os.environ['TF_USE_LEGACY_KERAS'] = '1'\n"
-        f"from dltrigger.environments import activate_layer; activate_layer({layer!r})\n"
-        "from dltrigger.models import keras_models; from dltrigger.export import trained_model\n"
+        f"from dltrigger.tools.environments import activate_layer; activate_layer({layer!r})\n"
+        "from dltrigger.models import keras_models; from dltrigger.trigger.export import trained_model\n"
         f"keras_models.build({model!r}).save({str(tmp_path / 'model.keras')!r})\n"
         f"predict, export, every_row = trained_model({model!r}, {str(tmp_path / 'model.keras')!r}, {layer!r})\n"
         f"assert every_row; export({str(tmp_path / 'model.onnx')!r})\n"
@@ -110,7 +110,7 @@ def test_the_operating_threshold_keeps_99_percent_of_the_signal_halfway_to_the_n
 def trained(tmp_path_factory):
     """inclusive_part trained 2 epochs (torch): (model file, test feature directory, folder with the
     features' counts and the rates the menu reads)."""
-    from dltrigger.files import write_json
+    from dltrigger.core.files import write_json
     from dltrigger.train import run_training
 
     root = tmp_path_factory.mktemp("trained")
@@ -128,7 +128,7 @@ def export_by_hand(trained, output, env=None) -> subprocess.CompletedProcess:
     model_path, test_dir, root = trained
     arguments = [str(model_path), str(test_dir), str(root / "counts.json"), str(root / "rates.json"), ["ttbar", "wjets"]]
     arguments += [str(output / "model.onnx"), str(output / "menu.json")]
-    code = f"from dltrigger.export import run_export; run_export('inclusive_part', *{arguments!r})"
+    code = f"from dltrigger.trigger.export import run_export; run_export('inclusive_part', *{arguments!r})"
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
 
 

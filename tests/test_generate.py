@@ -11,14 +11,14 @@ import pytest
 import pythia8mc
 import uproot
 
-from dltrigger.delphes import SCHEMA, TREE, read_delphes, write_delphes
 from dltrigger.generate import detector
 from dltrigger.generate.events import DecayLibrary, lepton_isolation, times_through_filter
 from dltrigger.generate.processes import WEAK_B_HADRONS
-from dltrigger.observables import BRANCHES
-from dltrigger.selection import isolated_lepton_mask
+from dltrigger.physics.delphes import SCHEMA, TREE, read_delphes, write_delphes
+from dltrigger.physics.observables import BRANCHES
+from dltrigger.physics.selection import isolated_lepton_mask
 
-from conftest import make_chunk
+from conftest import SANITY_EVENTS, make_chunk
 
 ALL_BRANCHES = {name: tuple(fields) for name, fields in SCHEMA.items()}
 
@@ -86,8 +86,10 @@ def test_metadata_records_bookkeeping(sanity_samples, default_config):
     for process, (root, meta) in sanity_samples.items():
         on_disk = json.loads(root.with_suffix(".json").read_text())
         assert on_disk == meta
-        assert meta["events_generated"] == (400 if process != "qcd" else 300)
-        assert meta["filter_efficiency"] == pytest.approx(meta["events_kept"] / (meta["events_generated"] * meta["redecay_copies"]))
+        generated, copies = SANITY_EVENTS[process], default_config["generate"]["processes"][process]["redecay"]
+        assert meta["events_generated"] == generated and meta["redecay_copies"] == copies
+        with uproot.open(root) as file:  # the efficiency of the events the file holds, counted there
+            assert meta["filter_efficiency"] == pytest.approx(file[TREE].num_entries / (generated * copies), rel=1e-12)
         assert meta["cross_section_error_pb"] < 0.1 * meta["cross_section_pb"]  # Pythia's estimate after a few hundred events
         assert meta["filtered_cross_section_pb"] == pytest.approx(meta["cross_section_pb"] * meta["filter_efficiency"])
         assert meta["generator"]["version"] == "8.317.2"
@@ -99,6 +101,32 @@ def test_metadata_records_bookkeeping(sanity_samples, default_config):
     kept = 1 - (1 - 0.3258) ** 2
     assert (config["pt_min_gev"], config["prescale"]) == (0, 10)
     assert 420 < sanity_samples["ttbar"][1]["cross_section_pb"] / (kept + (1 - kept) / 10) < 600
+
+
+def test_the_leptonic_w_prescale_keeps_the_known_fraction_of_ttbar():
+    """tt̄ at the process level only (no shower: fast), through the hook with the default's open cuts: a W
+    decays to e, mu or tau (3 x 10.86 %) in f = 1 - (1 - 0.3258)^2 = 0.5455 of the hard processes, which
+    pass, and one in 10 of the others passes, so 0.5455 + 0.4545 / 10 = 0.5909 of them. Pythia's
+    cross-section drops by that fraction, and the events written (the prescaled ones 10 times) count the
+    hard processes again: 1 per hard process in expectation."""
+    from dltrigger.generate.processes import COPIES_ENTRY, PROCESS_CARDS, LeptonicWPrescale, make_pythia
+
+    def generate(hooks):
+        pythia = make_pythia(PROCESS_CARDS["ttbar"], 11, 13000.0, ["PartonLevel:all = off", "HadronLevel:all = off"], hooks=hooks)
+        written = 0.0
+        for _ in range(3000):
+            assert pythia.next()
+            written += pythia.process[COPIES_ENTRY].pol()
+        return pythia.infoPython(), written
+
+    (plain, _), (hooked, written) = generate(None), generate(LeptonicWPrescale(0.0, 100.0, 10, seed=5))
+    passing = 1 - (1 - 0.3258) ** 2 + (1 - 0.3258) ** 2 / 10
+    assert plain.nSelected() == plain.nAccepted() == hooked.nAccepted() == 3000
+    # Tolerances of 3 standard deviations: binomial over ~5,000 hard processes, 0.007; Pythia's errors on
+    # the two cross-sections, ~1 % each; the written count per hard process, sqrt(9 x 0.4545 / 5,000) = 0.03.
+    assert hooked.nAccepted() / hooked.nSelected() == pytest.approx(passing, abs=0.02)
+    assert hooked.sigmaGen() / plain.sigmaGen() == pytest.approx(passing, abs=0.03)
+    assert written / hooked.nSelected() == pytest.approx(1.0, abs=0.09)
 
 
 def test_a_manifest_combines_its_chunks_bookkeeping_by_hand(tmp_path):
@@ -290,3 +318,20 @@ def test_cheaper_generation_keeps_the_physics(default_config, tmp_path, case):
     assert abs(result["pull"]) < 3
     assert min(p for _, p in result["ks"].values()) > 1e-3
     assert min(result["effective_events"]) > 25  # enough independent events for the tests to mean something
+
+
+def test_the_generation_comparison_s_pull_by_hand():
+    """Plain: 4 generated events selected once each, 1 pb per event: 4 ± sqrt(4 x 1²) = 4 ± 2 pb. Cheaper:
+    5 generated events, the first selected twice (two copies, 2 pb together), 1 pb per copy, and a
+    generator error of 2 pb: 6 ± sqrt(2² + 4 x 1² + 2²) = 6 ± sqrt(12) pb. Pull: (6 - 4) / sqrt(4 + 12) =
+    0.5; independent events 4² / 4 = 4 and 6² / 8 = 4.5. Each HLF: the same 4 values and 2 more above
+    them, so the distributions differ most at the 4th value: 4/4 - 4/6 = 1/3."""
+    from dltrigger.generate.validation import SelectedSample, compare
+
+    hlf = lambda n: np.arange(n * 14, dtype=np.float64).reshape(n, 14)
+    plain = SelectedSample(hlf(4), np.arange(4), np.ones(4), 0.0)
+    cheaper = SelectedSample(hlf(6), np.array([0, 0, 1, 2, 3, 4]), np.ones(6), 2.0)
+    result = compare(plain, cheaper)
+    assert result["cross_section_pb"] == pytest.approx([4.0, 6.0]) and result["cross_section_error_pb"] == pytest.approx([2.0, np.sqrt(12)])
+    assert result["pull"] == pytest.approx(0.5, rel=1e-12) and result["effective_events"] == pytest.approx([4.0, 4.5])
+    assert [statistic for statistic, _ in result["ks"].values()] == pytest.approx([1 / 3] * 14)

@@ -9,10 +9,10 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from dltrigger import observables
-from dltrigger.arrays import event_starts
-from dltrigger.quirks import CORRECTED, ORIGINAL, Quirks
-from dltrigger.schema import HLF_NAMES, LLF_NAMES
+from dltrigger.core.arrays import event_starts
+from dltrigger.core.schema import HLF_NAMES, LLF_NAMES
+from dltrigger.physics import observables
+from dltrigger.physics.quirks import CORRECTED, ORIGINAL, Quirks
 
 from helpers import HAND_BUILT, delphes_file
 

@@ -19,8 +19,8 @@ import pytest
 import uproot
 import yaml
 
-from dltrigger.delphes import SCHEMA, empty_collections, write_delphes
-from dltrigger.quirks import CORRECTED
+from dltrigger.physics.delphes import SCHEMA, empty_collections, write_delphes
+from dltrigger.physics.quirks import CORRECTED
 
 from conftest import REPO, TABLE_END, TABLE_START
 from helpers import HAND_BUILT, STAGE_SPARK, copy_workflow, delphes_file, snakemake, write_tree
@@ -168,7 +168,7 @@ def test_a_disk_filling_up_during_a_job_is_named_and_leaves_no_partial_file(tmp_
 @pytest.mark.reliability("bad input")
 def test_a_job_reports_input_problems_in_one_line_and_bugs_with_their_traceback(tmp_path):
     log = tmp_path / "job.log"
-    job = "from _helpers import job_log\nfrom dltrigger.errors import InputError\nwith job_log({log!r}):\n    {error}\n"
+    job = "from _helpers import job_log\nfrom dltrigger.core.errors import InputError\nwith job_log({log!r}):\n    {error}\n"
     scripts = {**os.environ, "PYTHONPATH": str(REPO / "scripts")}  # where Snakemake's preamble finds the adapters' helpers
     done = subprocess.run(
         [sys.executable, "-c", job.format(log=str(log), error="raise InputError('data/x.root: missing branches Jet.PT')")],

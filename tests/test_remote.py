@@ -16,9 +16,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from dltrigger.errors import InputError
+from dltrigger.core.errors import InputError
+from dltrigger.core.sources import expand_source
 from dltrigger.ingest import plan_tasks
-from dltrigger.sources import expand_source
 
 from helpers import ingest
 

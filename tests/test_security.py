@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 import re
 
-from dltrigger.spark import session_settings
+from dltrigger.core.spark import session_settings
 from dltrigger.train.bigdl_engine import job_spark_conf
 
 from conftest import REPO

@@ -6,8 +6,8 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from dltrigger.quirks import CORRECTED, ORIGINAL
-from dltrigger.selection import IsolationMaps, isolated_lepton_mask, select_lepton
+from dltrigger.physics.quirks import CORRECTED, ORIGINAL
+from dltrigger.physics.selection import IsolationMaps, isolated_lepton_mask, select_lepton
 
 
 def events_of(electrons, muons, tracks, photons=None, neutrals=None):

@@ -19,12 +19,12 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from dltrigger.arrays import arrow_lists
-from dltrigger.errors import InputError
-from dltrigger.files import write_parquet
-from dltrigger.models import MODELS, REGISTRY, TREE_MODELS
+from dltrigger.core.arrays import arrow_lists
+from dltrigger.core.errors import InputError
+from dltrigger.core.files import write_parquet
+from dltrigger.core.registry import MODELS, REGISTRY, TREE_MODELS
+from dltrigger.core.schema import LABELS, LLF_NAMES, N_ROWS, PARTICLE_SCALING_FILE
 from dltrigger.models.torch_models import SequenceBranch, build, pair_features, trainable_parameters
-from dltrigger.schema import LABELS, LLF_NAMES, N_ROWS, PARTICLE_SCALING_FILE
 from dltrigger.train import engine_module, run_training
 from dltrigger.train.data import bucket_batches
 from dltrigger.train.process import weights_digest
@@ -88,32 +88,45 @@ def test_the_particle_clouds_parameter_counts_from_their_architecture_by_hand():
 
 @pytest.mark.parametrize("model", ["inclusive_pcloud", "inclusive_part"])
 def test_the_particle_clouds_ignore_the_order_and_the_padding_of_the_rows(model):
-    """The particle-cloud branches read the leading real particles as a set: shuffling the rows (the
-    lepton, EdgeConv's reference, kept as the last real row), or adding zero rows, leaves their output
-    unchanged, also where an event has more particles than the branch reads (its top-k by pT)."""
+    """The particle-cloud branches read the leading real particles by pT as a set: shuffling the rows (the
+    lepton, the reference of the offsets, kept as the last real row), or adding zero rows, leaves their
+    output unchanged, also where an event has more particles than the branch reads, and dropping every
+    particle but those it reads (and the lepton) too."""
     torch.manual_seed(0)
-    reads = {"particles": 50, "neighbours": 8}
+    reads, rows, pt = {"particles": 8, "neighbours": 4}, 30, LLF_NAMES.index("Pt")
     network = build(model, reads).eval()
-    counts = (57, 40, 7, 1, 0)  # (57 > 50: the truncation chooses; an event without particles: its HLF alone)
-    particles, hlf = torch.zeros(len(counts), 60, 19), torch.randn(len(counts), 14)
+    counts = (20, 20, 12, 8, 3, 1, 0)  # (more than 8: the truncation chooses; an event without particles: its HLF alone)
+    particles, hlf = torch.zeros(len(counts), rows, 19), torch.randn(len(counts), 14)
     for event, count in enumerate(counts):
         particles[event, :count] = torch.randn(count, 19)
+        # Distinct pTs (ties would be broken by position, which a shuffle changes): the lepton the softest
+        # of the first event, the hardest of the second.
+        particles[event, :count, pt] = torch.randperm(count).float() / 4 - 2
+    for event, lepton_pt in ((0, -3.0), (1, 3.0)):
+        particles[event, counts[event] - 1, pt] = lepton_pt
     expected = network(particles, hlf)
     assert torch.isfinite(expected).all()
-    shuffled = torch.zeros_like(particles)
-    for event, count in enumerate(counts):
-        lepton = max(count - 1, 0)
-        others = torch.randperm(60)
-        shuffled[event, :59] = particles[event, others[others != lepton]]
-        shuffled[event, 59] = particles[event, lepton]
+    for _ in range(3):
+        shuffled = torch.zeros_like(particles)
+        for event, count in enumerate(counts):
+            lepton = max(count - 1, 0)
+            others = torch.randperm(rows)
+            shuffled[event, : rows - 1] = particles[event, others[others != lepton]]
+            shuffled[event, rows - 1] = particles[event, lepton]
+        torch.testing.assert_close(network(shuffled, hlf), expected)
     longer = torch.cat([torch.zeros(len(counts), 30, 19), particles], dim=1)
-    torch.testing.assert_close(network(shuffled, hlf), expected)
     torch.testing.assert_close(network(longer, hlf), expected)
-    # The truncation is at work: reading all 60 rows changes the 57-particle event only.
-    every_particle = build(model, {**reads, "particles": 60}).eval()
+    # Only the 8 hardest particles count (by a sort of their pTs here), with the lepton as the reference.
+    leading = torch.zeros_like(particles)
+    for event, count in enumerate(counts):
+        kept = sorted({*np.argsort(-particles[event, :count, pt].numpy())[:8].tolist(), max(count - 1, 0)})
+        leading[event, : len(kept)] = particles[event, kept]
+    torch.testing.assert_close(network(leading, hlf), expected)
+    # The truncation is at work: reading all 30 rows changes the events with more than 8 particles only.
+    every_particle = build(model, {**reads, "particles": rows}).eval()
     every_particle.load_state_dict(network.state_dict())
     changed = ~torch.isclose(every_particle(particles, hlf), expected).all(dim=1)
-    assert changed.tolist() == [True, False, False, False, False]
+    assert changed.tolist() == [count > 8 for count in counts]
 
 
 def test_the_edgeconv_cloud_reads_the_particles_relative_to_the_lepton():
@@ -483,7 +496,7 @@ def test_a_training_past_its_timeout_fails_and_leaves_no_outputs(features, tmp_p
 def bigdl_environment():
     """The BigDL environment that `make test` builds from envs/bigdl.lock before the network-less tests
     (skipped where the machine has no Python 3.10)."""
-    from dltrigger import environments
+    from dltrigger.tools import environments
 
     environment, lock = str(REPO / ".venvs" / "bigdl"), str(REPO / "envs" / "bigdl.lock")
     if not environments.is_built(environment, lock):
@@ -537,7 +550,7 @@ def test_bigdl_parameter_counts_differ_from_keras_only_by_the_gru_bias():
 
 
 def test_no_python_310_is_one_line_naming_the_setting(tmp_path):
-    from dltrigger.environments import find_python
+    from dltrigger.tools.environments import find_python
 
     interpreter = os.path.realpath(sys.executable)  # the test environment's, not 3.10
     with pytest.raises(InputError, match=rf"^train.bigdl.python: '{re.escape(interpreter)}' is not a Python 3.10 interpreter"):

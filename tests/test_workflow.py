@@ -22,8 +22,8 @@ import uproot
 import yaml
 from sklearn.metrics import roc_auc_score
 
-from dltrigger.environments import is_built
-from dltrigger.models import ENGINES, MODELS, REGISTRY, TREE_MODELS
+from dltrigger.core.registry import ENGINES, MODELS, REGISTRY, TREE_MODELS
+from dltrigger.tools.environments import is_built
 
 from conftest import REPO
 from helpers import SNAKEMAKE, SPARK, copy_workflow, snakemake, write_features
@@ -218,8 +218,8 @@ def test_yarn_and_kubernetes_spark_settings_dry_run(tmp_path, default_config, ov
     binding, the original's fixed executors for training)."""
     from snakemake.utils import update_config
 
-    from dltrigger.config import validate_config
-    from dltrigger.spark import session_settings
+    from dltrigger.core.config import validate_config
+    from dltrigger.core.spark import session_settings
 
     workdir = copy_workflow(tmp_path)
     dry = snakemake(workdir, "-n", "--cores", "1", "--configfile", f"config/{overlay}.yaml", "--quiet", "rules")
@@ -438,7 +438,7 @@ def start_stream(run: Path, output: Path, events_per_second: float, env=None) ->
     }
     code = (
         "import json, logging, sys; logging.basicConfig(level=logging.INFO)\n"
-        "from dltrigger.stream import run_stream\n"
+        "from dltrigger.trigger.stream import run_stream\n"
         f"run_stream(**json.loads({json.dumps(json.dumps(arguments))}))"
     )
     with open(output / "stream.log", "a") as log:
@@ -529,8 +529,8 @@ def test_the_streaming_trigger_killed_mid_stream_loses_and_duplicates_nothing(ti
 
 @pytest.mark.reliability("bad input")
 def test_an_onnx_file_that_does_not_match_its_menu_stops_the_trigger_at_start(tiny_run, tmp_path):
-    from dltrigger.errors import InputError
-    from dltrigger.stream import run_stream
+    from dltrigger.core.errors import InputError
+    from dltrigger.trigger.stream import run_stream
 
     export = tmp_path / "export"
     shutil.copytree(tiny_run / "results/export/inclusive", export)
@@ -661,7 +661,7 @@ def test_the_workflow_on_a_standalone_cluster_killed_and_recovered_matches_local
     run refuses the locked directory, then `snakemake --unlock` and the same command again (with the
     default profile's rerun-incomplete) complete it. Same raw events, cutflow, feature tables, trained
     weights and metrics as the local-mode run."""
-    from dltrigger.cluster import standalone_cluster
+    from dltrigger.tools.cluster import standalone_cluster
 
     (tmp_path / "cluster").mkdir()
     workdir = copy_workflow(tmp_path / "cluster")  # in another directory: no path may be relative to the run's

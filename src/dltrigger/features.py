@@ -22,12 +22,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pyarrow as pa
 
-from .arrays import arrow_lists, numpy_of_lists, numpy_of_ragged, ragged_lists, sequences_of, take_ragged
-from .errors import InputError
-from .files import write_parquet
-from .preprocess import particle_sequences, scale_hlf
-from .quirks import Quirks
-from .schema import HLF_NAMES, LABELS, LLF_NAMES, N_ROWS, PARTICLE_SCALING_FILE
+from .core.arrays import arrow_lists, numpy_of_lists, numpy_of_ragged, ragged_lists, sequences_of, take_ragged
+from .core.errors import InputError
+from .core.files import write_parquet
+from .core.schema import HLF_NAMES, LABELS, LLF_NAMES, N_ROWS, PARTICLE_SCALING_FILE
+from .physics.preprocess import particle_sequences, scale_hlf
+from .physics.quirks import Quirks
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
@@ -247,8 +247,8 @@ def run_features(
     from pyspark.ml.feature import MinMaxScaler
     from pyspark.ml.functions import array_to_vector
 
-    from .files import atomic_path, executor_path, remove, write_json
-    from .spark import executor_error, spark_session
+    from .core.files import atomic_path, executor_path, remove, write_json
+    from .core.spark import executor_error, spark_session
 
     with spark_session("dltrigger-features", spark_config, threads, log_dir) as spark:
         start = time.time()
@@ -377,8 +377,8 @@ def run_export(features_dirs: dict, outputs: dict, spark_config: dict, threads: 
     task per Parquet file; ``outputs`` names the directory of each. Returns the events per directory."""
     import glob
 
-    from .files import atomic_path, executor_path
-    from .spark import executor_error, spark_session
+    from .core.files import atomic_path, executor_path
+    from .core.spark import executor_error, spark_session
 
     written = {}
     with spark_session("dltrigger-export", spark_config, threads, log_dir) as spark:

@@ -17,15 +17,15 @@ from collections import Counter
 import numpy as np
 import pyarrow as pa
 
-from . import observables
-from .arrays import arrow_lists, ragged_lists
-from .delphes import TREE
-from .errors import InputError
-from .files import atomic_path, executor_path, write_parquet
-from .observables import BRANCH_NAMES, CUTS
-from .quirks import Quirks
-from .schema import HLF_NAMES, LABELS
-from .sources import is_remote, open_root
+from .core.arrays import arrow_lists, ragged_lists
+from .core.errors import InputError
+from .core.files import atomic_path, executor_path, write_parquet
+from .core.schema import HLF_NAMES, LABELS
+from .core.sources import is_remote, open_root
+from .physics import observables
+from .physics.delphes import TREE
+from .physics.observables import BRANCH_NAMES, CUTS
+from .physics.quirks import Quirks
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def ingest_ranges(ranges: list[dict], part: int, quirks: Quirks, output_dir: str
 
 
 def _ingest_range(task: dict, quirks: Quirks, remote: dict | None):
-    from .faults import fail_once
+    from .core.faults import fail_once
 
     fail_once("ingest", f"{os.path.basename(task['path'])}-{task['entry_start']}")
     try:
@@ -157,7 +157,7 @@ def run_ingest(
     Writes the per-class cutflow TSV; raises InputError (one line) for bad inputs, leaving no output.
     Returns the cutflow, the number of events read and the time of the Spark job (session start excluded).
     """
-    from .spark import executor_error, spark_session
+    from .core.spark import executor_error, spark_session
 
     tasks = plan_tasks(samples, events_per_task, remote)
     groups = group_tasks(tasks, events_per_task)

@@ -1,6 +1,6 @@
 """Throughput vs Spark workers (the original's "BigDL scalability" figure).
 
-For each worker count of the config, a real standalone cluster (``dltrigger.cluster``, one core per
+For each worker count of the config, a real standalone cluster (``dltrigger.tools.cluster``, one core per
 worker) runs the ingestion of the raw samples and a training of one model, and the steady-state
 throughput of each is recorded, as for a production run whose fixed costs are amortised: ingestion
 runs twice, on the raw files once and ``ingest_repeats`` times over, and its throughput is the
@@ -24,9 +24,9 @@ import tempfile
 import numpy as np
 import pandas as pd
 
-from .cluster import standalone_cluster
-from .files import atomic_path, remove
-from .quirks import Quirks
+from .core.files import atomic_path, remove
+from .physics.quirks import Quirks
+from .tools.cluster import standalone_cluster
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ import awkward as ak
 import numpy as np
 
 from .. import __version__
-from ..config import check_pythia_settings, derive_seed
-from ..delphes import empty_collections, write_delphes
-from ..files import write_json
+from ..core.config import check_pythia_settings, derive_seed
+from ..core.files import write_json
+from ..physics.delphes import empty_collections, write_delphes
 from . import detector
 from .events import DecayLibrary, final_state, heavy_flavour_truth, lepton_isolation, redecay_copies, times_through_filter, times_to_write
 from .pileup import load_pool, place_vertices

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pythia8mc
 
-from ..kinematics import delta_phi, pt_eta_phi
+from ..physics.kinematics import delta_phi, pt_eta_phi
 from .events import INVISIBLE_IDS
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 
-from ..files import write_json
+from ..core.files import write_json
 
 
 def write_manifest(path: str | os.PathLike, *, sample: str, label: str, source: str, files: list, chunk_metadata: list) -> dict:

@@ -7,7 +7,7 @@ import os
 import awkward as ak
 import numpy as np
 
-from ..files import atomic_path
+from ..core.files import atomic_path
 from .events import final_state
 from .processes import MINBIAS_CARD, make_pythia
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import observables
-from ..delphes import read_delphes
-from ..schema import HLF_NAMES
+from ..core.schema import HLF_NAMES
+from ..physics import observables
+from ..physics.delphes import read_delphes
 
 
 @dataclass

@@ -7,7 +7,8 @@ so each GRU(50) on 19 features has 10,500 parameters where Keras 2 (reset_after=
 
 from __future__ import annotations
 
-from . import DROPOUT, MODELS, N_CLASSES, RNN_UNITS
+from ..core.registry import MODELS
+from . import DROPOUT, N_CLASSES, RNN_UNITS
 
 # The particle branches it builds (None: the HLF network); BigDL's Keras API has no multi-head attention.
 BRANCHES = (None, "gru", "lstm")

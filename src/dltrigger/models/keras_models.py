@@ -4,8 +4,9 @@ process with ``TF_USE_LEGACY_KERAS=1`` (the keras engine's training processes se
 
 from __future__ import annotations
 
-from ..schema import HLF_NAMES, LLF_NAMES, N_ROWS
-from . import ATTENTION_HEADS, ATTENTION_KEY_DIM, ATTENTION_UNITS, DROPOUT, MODELS, N_CLASSES, RNN_UNITS, ROW_UNITS
+from ..core.registry import MODELS
+from ..core.schema import HLF_NAMES, LLF_NAMES, N_ROWS
+from . import ATTENTION_HEADS, ATTENTION_KEY_DIM, ATTENTION_UNITS, DROPOUT, N_CLASSES, RNN_UNITS, ROW_UNITS
 
 # The particle branches it builds (None: the HLF network).
 BRANCHES = (None, "gru", "lstm", "attention")

@@ -9,14 +9,14 @@ import math
 import torch
 from torch import nn
 
-from ..schema import LLF_NAMES, N_ROWS
+from ..core.registry import MODELS
+from ..core.schema import LLF_NAMES, N_ROWS
 from . import (
     ATTENTION_HEADS,
     ATTENTION_KEY_DIM,
     ATTENTION_UNITS,
     CLOUD_WIDTHS,
     DROPOUT,
-    MODELS,
     N_CLASSES,
     PAIR_BLOCKS,
     PAIR_EMBEDDING,

@@ -23,10 +23,10 @@ from dataclasses import asdict, replace
 
 import numpy as np
 
-from ..errors import InputError, first_error_line
-from ..files import atomic_path, remove, write_json
-from ..models import REGISTRY, model_setting
-from ..schema import LABELS, PARTICLE_SCALING_FILE
+from ..core.errors import InputError, first_error_line
+from ..core.files import atomic_path, remove, write_json
+from ..core.registry import REGISTRY, model_setting
+from ..core.schema import LABELS, PARTICLE_SCALING_FILE
 from .data import Dataset
 from .process import TrainingSpec, best_epoch, latest_checkpoint
 
@@ -111,7 +111,7 @@ def run_training(
     validated on ``validation_dir``; early stopping (``settings["early_stopping"]``) needs it apart from
     the test set. Per-epoch checkpoints go to ``output_dir``/checkpoints/<fingerprint>/ and survive a
     failed run, which then resumes from the last complete epoch. Returns the history."""
-    from ..spark import spark_session
+    from ..core.spark import spark_session
 
     engine = engine_module(settings["engine"])
     datasets = check_data(model, {"train": train_dir, "validation": validation_dir, "test": test_dir})

@@ -2,8 +2,8 @@
 
 BigDL 2.4 needs Python <= 3.10, pyspark 3.1.3 and Java 11, which cannot share a process with the
 workflow's Spark 4, so it lives in its own environment (``train.bigdl.environment``, built from its lock
-by ``dltrigger.environments``), and each training is a job in
-that environment (``dltrigger.bigdl_job``) with its own Spark 3.1.3 context: local[workers] by default,
+by ``dltrigger.tools.environments``), and each training is a job in
+that environment (``dltrigger.train.bigdl_job``) with its own Spark 3.1.3 context: local[workers] by default,
 or the Spark 3.1 cluster of ``train.bigdl.master``. This module starts the job, bounds it by the timeout
 and turns what it wrote into the outputs every engine writes (model, history, predictions, weights)."""
 
@@ -18,11 +18,11 @@ import numpy as np
 
 import dltrigger
 
-from ..checkpoints import check_npz_checkpoint, load_npz_checkpoint
-from ..environments import MARKER
-from ..errors import InputError
-from ..models import MODEL_FILES, REGISTRY
-from ..schema import ID_COLUMNS, SHAPES
+from ..core.checkpoints import check_npz_checkpoint, load_npz_checkpoint
+from ..core.errors import InputError
+from ..core.registry import MODEL_FILES, REGISTRY
+from ..core.schema import ID_COLUMNS, SHAPES
+from ..tools.environments import MARKER
 from .data import Dataset
 from .process import TrainingSpec, best_epoch, history_record, latest_checkpoint, learning_rate, weights_digest, write_predictions
 
@@ -53,7 +53,7 @@ def launch(spark, spec: TrainingSpec) -> dict:
     python = os.path.join(environment, "bin", "python")
     if not os.path.exists(os.path.join(environment, MARKER)):
         raise InputError(
-            f"{environment}: the BigDL environment is not built (python -m dltrigger.environments --environment {environment} --lock LOCK)"
+            f"{environment}: the BigDL environment is not built (python -m dltrigger.tools.environments --environment {environment} --lock LOCK)"
         )
     staging = spec.staging_dir
     job = {
@@ -89,7 +89,7 @@ def launch(spark, spec: TrainingSpec) -> dict:
     for variable in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON", "SPARK_HOME", "JAVA_HOME", "PYTHONHOME"):  # the main environment's
         env.pop(variable, None)
     status = subprocess.run(
-        [python, "-m", "dltrigger.bigdl_job", spec_path], env=env, stdout=sys.stdout, stderr=sys.stderr, timeout=spec.timeout_seconds
+        [python, "-m", "dltrigger.train.bigdl_job", spec_path], env=env, stdout=sys.stdout, stderr=sys.stderr, timeout=spec.timeout_seconds
     ).returncode
     if status != 0:
         raise RuntimeError(f"the BigDL job exited with status {status}")

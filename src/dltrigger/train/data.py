@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from ..arrays import numpy_of_lists, numpy_of_ragged, sequences_of
-from ..errors import InputError
-from ..schema import HLF_NAMES, ID_COLUMNS, LLF_NAMES, N_ROWS, PARTICLE_SCALING_FILE
+from ..core.arrays import numpy_of_lists, numpy_of_ragged, sequences_of
+from ..core.errors import InputError
+from ..core.schema import HLF_NAMES, ID_COLUMNS, LLF_NAMES, N_ROWS, PARTICLE_SCALING_FILE
 
 RAGGED = ("padding_row", "padding_at", "n_particles")  # read with a ragged GRU_input
 WIDTHS = {"HLF_input": len(HLF_NAMES), "encoded_label": 3}

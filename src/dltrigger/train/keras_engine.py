@@ -18,13 +18,13 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..checkpoints import check_npz_checkpoint, load_npz_checkpoint, save_npz_checkpoint
-from ..cluster import free_port
-from ..environments import activate_layer
-from ..errors import InputError
-from ..files import atomic_path
-from ..models import MODEL_FILES, REGISTRY
-from ..schema import ID_COLUMNS, SHAPES
+from ..core.checkpoints import check_npz_checkpoint, load_npz_checkpoint, save_npz_checkpoint
+from ..core.errors import InputError
+from ..core.files import atomic_path
+from ..core.registry import MODEL_FILES, REGISTRY
+from ..core.schema import ID_COLUMNS, SHAPES
+from ..tools.cluster import free_port
+from ..tools.environments import activate_layer
 from .data import Dataset
 from .process import VALIDATION_BATCH, EpochHooks, TrainingSpec, latest_checkpoint, reporting_errors, reuse_freed_memory, run_epochs, weights_digest
 

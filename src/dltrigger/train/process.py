@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..errors import leave_error_line
-from ..schema import ID_COLUMNS, LABELS
+from ..core.errors import leave_error_line
+from ..core.schema import ID_COLUMNS, LABELS
 
 VALIDATION_BATCH = 1024
 
@@ -174,7 +174,7 @@ def write_predictions(spec: TrainingSpec, rank: int, probabilities: list, ids: l
     """This process's test events: the 3 class probabilities, the true label and the event's identity."""
     import pyarrow as pa
 
-    from ..files import write_parquet
+    from ..core.files import write_parquet
 
     directory = os.path.join(spec.staging_dir, "predictions.parquet")
     os.makedirs(directory, exist_ok=True)

@@ -7,11 +7,11 @@ import os
 
 import numpy as np
 
-from ..errors import InputError
-from ..faults import kill_once
-from ..files import atomic_path
-from ..models import MODEL_FILES, REGISTRY
-from ..schema import ID_COLUMNS
+from ..core.errors import InputError
+from ..core.faults import kill_once
+from ..core.files import atomic_path
+from ..core.registry import MODEL_FILES, REGISTRY
+from ..core.schema import ID_COLUMNS
 from .data import Dataset
 from .process import (
     VALIDATION_BATCH,

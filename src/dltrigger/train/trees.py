@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 
-from ..errors import InputError
-from ..files import atomic_path, remove, write_json, write_parquet
-from ..schema import CLASSES, ID_COLUMNS, PROBABILITY_COLUMNS
+from ..core.errors import InputError
+from ..core.files import atomic_path, remove, write_json, write_parquet
+from ..core.schema import CLASSES, ID_COLUMNS, PROBABILITY_COLUMNS
 from . import _write_history, check_data
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def run_tree_training(
     writes: the model (``model.spark``), predictions.parquet for the test events, history.csv/.json (the
     training and validation events' log loss and accuracy: per boosting round for XGBoost, once for the
     forest) and training_config.json. Returns the history."""
-    from ..spark import spark_session
+    from ..core.spark import spark_session
 
     datasets = check_data(model, {"train": train_dir, "validation": validation_dir, "test": test_dir})
     rows = {split: data.rows for split, data in datasets.items()}

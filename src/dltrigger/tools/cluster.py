@@ -1,9 +1,9 @@
 """A Spark standalone cluster on this machine (one master, N workers, all on 127.0.0.1) started from the
 installed pyspark, for running the workflow's Spark stages against a real cluster:
 
-    python -m dltrigger.cluster start --workers 2 [--state logs/cluster/state.json]   # prints the master URL
+    python -m dltrigger.tools.cluster start --workers 2 [--state logs/cluster/state.json]   # prints the master URL
     snakemake --config spark='{master: spark://127.0.0.1:PORT, ...}'                  # or profiles/spark-standalone
-    python -m dltrigger.cluster stop [--state logs/cluster/state.json]
+    python -m dltrigger.tools.cluster stop [--state logs/cluster/state.json]
 
 pyspark's wheel ships ``bin/spark-class`` but not the ``sbin/`` scripts: each daemon is one
 ``spark-class`` process (which execs the JVM, so its PID is the JVM's). The state file records the PIDs

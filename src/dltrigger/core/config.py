@@ -11,24 +11,23 @@ import copy
 import hashlib
 import json
 import os
-from pathlib import Path
+from importlib import resources
 
 import jsonschema
 import pandas as pd
 import yaml
 
 from .errors import ConfigError
-from .models import MODELS
+from .registry import MODELS
 from .schema import LABELS
 from .sources import is_remote, local_files
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "config" / "schemas"
 SAMPLE_COLUMNS = ["sample", "label", "source", "process"]
 
 
 def _load_schema(name: str) -> dict:
-    with open(SCHEMA_DIR / name) as handle:
-        return yaml.safe_load(handle)
+    """A schema shipped with the package (core/schemas/), found wherever the package is installed."""
+    return yaml.safe_load(resources.files(__package__).joinpath("schemas", name).read_text())
 
 
 def _extend_with_defaults(validator_class):

@@ -4,7 +4,7 @@
 creates a marker and raises, later calls (retries) pass. ``DLTRIGGER_KILL_ONCE=<site>:<marker directory>``:
 the first call of ``kill_once(site)`` SIGKILLs its own process, as a crash or the OOM killer would (no
 cleanup runs). ``DLTRIGGER_PERTURB_ONCE=<site>:<marker directory>``: the first call of
-``perturb_once(site, path)`` shifts one weight of the ONNX graph at ``path``, as a faulty exporter would.
+``perturb_once(site)`` is true, and the caller shifts one weight of what it wrote, as a faulty exporter would.
 Unset, they do nothing. Spark executors and the processes they start inherit the variables
 in local mode.
 """
@@ -46,17 +46,6 @@ def kill_once(site: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def perturb_once(site: str, onnx_path: str) -> None:
-    if not _first_time(PERTURB_ENV, site, "perturbed"):
-        return
-    import onnx
-    from onnx import numpy_helper
-
-    graph = onnx.load(onnx_path)
-    weights = {tensor.name: tensor for tensor in graph.graph.initializer}
-    # The last weight the graph reads (the output layer's bias): every event's probabilities move.
-    name = next(name for node in reversed(graph.graph.node) for name in reversed(node.input) if name in weights)
-    shifted = numpy_helper.to_array(weights[name]).copy()
-    shifted.flat[0] += 1.0
-    weights[name].CopyFrom(numpy_helper.from_array(shifted, name))
-    onnx.save(graph, onnx_path)
+def perturb_once(site: str) -> bool:
+    """Whether to perturb the output at ``site`` now (the caller shifts it: the fault is the caller's format)."""
+    return _first_time(PERTURB_ENV, site, "perturbed")

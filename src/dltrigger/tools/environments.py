@@ -7,8 +7,8 @@ interpreter) says which lock built each.
   environment: the lock's packages installed without dependencies into a folder of their own, which the
   keras jobs add to their search path (``activate_layer``).
 
-    python -m dltrigger.environments --environment .venvs/bigdl --lock envs/bigdl.lock [--python P]
-    python -m dltrigger.environments --environment .venvs/keras --lock envs/keras.lock --layer
+    python -m dltrigger.tools.environments --environment .venvs/bigdl --lock envs/bigdl.lock [--python P]
+    python -m dltrigger.tools.environments --environment .venvs/keras --lock envs/keras.lock --layer
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import site
 import subprocess
 import sys
 
-from .errors import InputError
+from ..core.errors import InputError
 
 MARKER = "dltrigger-environment.json"
 PYTHON_VERSION = (3, 10)

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from .evaluate import one_vs_rest_auc, read_predictions
-from .schema import CLASSES
+from ..core.schema import CLASSES
+from . import one_vs_rest_auc, read_predictions
 
 
 def comparison_row(engine: str, model: str, history_path: str, predictions_dir: str) -> dict:

@@ -26,17 +26,17 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from . import observables
-from .arrays import arrow_lists, numpy_of_lists, take_ragged
-from .delphes import SCHEMA, read_delphes, write_delphes
-from .errors import InputError
-from .faults import kill_once
-from .files import atomic_path, executor_path, read_json, remove, write_json, write_parquet
-from .models.onnx_models import onnx_session
-from .preprocess import network_sequences, particle_sequences, scale_hlf
-from .quirks import Quirks
-from .schema import CLASSES
-from .statistics import binomial_error, output_rate
+from ..core.arrays import arrow_lists, numpy_of_lists, take_ragged
+from ..core.errors import InputError
+from ..core.faults import kill_once
+from ..core.files import atomic_path, executor_path, read_json, remove, write_json, write_parquet
+from ..core.rates import binomial_error, output_rate
+from ..core.schema import CLASSES
+from ..models.onnx_models import onnx_session
+from ..physics import observables
+from ..physics.delphes import SCHEMA, read_delphes, write_delphes
+from ..physics.preprocess import network_sequences, particle_sequences, scale_hlf
+from ..physics.quirks import Quirks
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ def run_stream(
     ``stream_metrics.tsv`` (one row per micro-batch), ``latency.tsv`` (per chunk: arrival to sink commit)
     and ``stream.json`` (totals, p50/p99 latency, throughput, output rates in Hz). Its working state
     (landing directory, checkpoint, per-batch sink) survives a killed run, which resumes from it."""
-    from .spark import spark_session
+    from ..core.spark import spark_session
 
     menu = read_json(menu_path)
     onnx_path = executor_path(os.path.join(os.path.dirname(menu_path), menu["onnx"]))

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arrays import dense_sequences, event_starts
+from ..core.arrays import dense_sequences, event_starts
+from ..core.schema import LLF_NAMES, N_ROWS
 from .kinematics import delta_phi
 from .quirks import Quirks
-from .schema import LLF_NAMES, N_ROWS
 
 ETA, PHI = LLF_NAMES.index("Eta"), LLF_NAMES.index("Phi")
 

@@ -2,7 +2,7 @@
 
 The master comes from the config (``spark.master``): ``local[{threads},2]`` by default, i.e. the job's
 threads with task retries; ``spark://``, ``yarn`` and ``k8s://`` masters work unchanged. In local mode
-and with a cluster on 127.0.0.1 (``dltrigger.cluster``) the driver binds to 127.0.0.1 and the UI is off,
+and with a cluster on 127.0.0.1 (``dltrigger.tools.cluster``) the driver binds to 127.0.0.1 and the UI is off,
 so nothing listens beyond this machine.
 """
 
@@ -27,7 +27,7 @@ def is_local(master: str) -> bool:
 
 
 def on_loopback(master: str) -> bool:
-    """A local-mode master or a cluster on this machine's loopback (dltrigger.cluster's)."""
+    """A local-mode master or a cluster on this machine's loopback (dltrigger.tools.cluster's)."""
     return is_local(master) or master.startswith(("spark://127.0.0.1:", "spark://localhost:"))
 
 

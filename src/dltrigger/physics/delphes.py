@@ -13,9 +13,9 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from .faults import kill_once
-from .files import atomic_path
-from .sources import open_root
+from ..core.faults import kill_once
+from ..core.files import atomic_path
+from ..core.sources import open_root
 
 TREE = "Delphes"
 F4, I4, I8 = np.float32, np.int32, np.int64

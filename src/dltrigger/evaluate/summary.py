@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .evaluate import PAPER_TEST_EVENTS, markdown_table, with_error
-from .files import atomic_path, read_json
-from .schema import CLASSES
+from ..core.files import atomic_path, read_json
+from ..core.schema import CLASSES
+from . import PAPER_TEST_EVENTS, markdown_table, with_error
 
 PACKAGES = (
     "snakemake",

@@ -13,9 +13,9 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
-from .files import atomic_path, read_json, write_json
-from .schema import CLASSES, ID_COLUMNS, PROBABILITY_COLUMNS, TPR_TARGET
+from ..core.errors import InputError
+from ..core.files import atomic_path, read_json, write_json
+from ..core.schema import CLASSES, ID_COLUMNS, PROBABILITY_COLUMNS, TPR_TARGET
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 # The two commands of the README. Both build the environment first (envs/setup.sh).
 #   make run    - the default workflow, to its final target and the HTML report results/report.html
 #                 (extra options: SNAKEMAKE_ARGS="...")
-#   make test   - the test suite (the fast subset; `make test-all` adds the slow tests)
+#   make test   - the linters (make lint), then the test suite (the fast subset; `make test-all` adds the slow tests)
 #   make studies - the side studies (throughput vs Spark workers, framework comparison), then the report
 SNAKEMAKE_ARGS ?=
 PYTEST_ARGS ?=
@@ -23,6 +23,7 @@ studies: setup
 # pytest exits 5 when it collects no test: that is a broken suite, reported as such.
 test:
 	@bash envs/setup.sh --test
+	@$(MAKE) --no-print-directory lint
 	@tests/loopback.sh .venv/bin/python -m pytest -m "not slow" $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
@@ -36,4 +37,7 @@ bench: setup
 	.venv/bin/python bench/bench_ingest.py
 
 lint: setup
+	.venv/bin/ruff check src scripts tests bench
+	.venv/bin/ruff format --check src scripts tests bench
+	.venv/bin/snakefmt --check Snakefile rules
 	.venv/bin/snakemake --lint

@@ -16,16 +16,16 @@ rule compare_train:
         "logs/compare_train/{engine}/{model}.log",
     benchmark:
         benchmarks("compare_train", "{engine}/{model}")
-    params:
-        train=lambda wildcards: get_train_settings(wildcards.engine, wildcards.model, config["compare_engines"]["epochs"]),
-        spark=config["spark"],
-        seed=config["seed"],
+    conda:
+        "../envs/train.yaml"
     threads: workflow.cores
     resources:
         mem_mb=8000,
         runtime=config["train"]["timeout_minutes"] + 10,
-    conda:
-        "../envs/train.yaml"
+    params:
+        train=lambda wildcards: get_train_settings(wildcards.engine, wildcards.model, config["compare_engines"]["epochs"]),
+        spark=config["spark"],
+        seed=config["seed"],
     script:
         "../scripts/train.py"
 
@@ -40,14 +40,14 @@ rule engine_comparison:
         "logs/engine_comparison/engine_comparison.log",
     benchmark:
         benchmarks("engine_comparison")
-    params:
-        engines=COMPARED_ENGINES,
-        models=config["compare_engines"]["models"],
+    conda:
+        "../envs/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/evaluate.yaml"
+    params:
+        engines=COMPARED_ENGINES,
+        models=config["compare_engines"]["models"],
     script:
         "../scripts/engine_comparison.py"

@@ -12,14 +12,14 @@ rule evaluate:
         f"logs/evaluate/{TRAIN_ENGINE}/{{model}}.log",
     benchmark:
         benchmarks("evaluate", f"{TRAIN_ENGINE}/{{model}}")
-    params:
-        engine=TRAIN_ENGINE,
+    conda:
+        "../envs/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../envs/evaluate.yaml"
+    params:
+        engine=TRAIN_ENGINE,
     script:
         "../scripts/evaluate.py"
 
@@ -33,14 +33,14 @@ rule trigger_rates:
         "logs/trigger_rates/trigger_rates.log",
     benchmark:
         benchmarks("trigger_rates")
-    params:
-        luminosity=config["evaluate"]["luminosity_cm2s"],
+    conda:
+        "../envs/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../envs/evaluate.yaml"
+    params:
+        luminosity=config["evaluate"]["luminosity_cm2s"],
     script:
         "../scripts/trigger_rates.py"
 
@@ -57,16 +57,16 @@ rule uncertainties:
         f"logs/uncertainties/{TRAIN_ENGINE}.log",
     benchmark:
         benchmarks("uncertainties", TRAIN_ENGINE)
-    params:
-        models=config["train"]["models"],
-        resamples=config["evaluate"]["bootstrap_resamples"],
-        seed=get_bootstrap_seed(),
+    conda:
+        "../envs/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/evaluate.yaml"
+    params:
+        models=config["train"]["models"],
+        resamples=config["evaluate"]["bootstrap_resamples"],
+        seed=get_bootstrap_seed(),
     script:
         "../scripts/uncertainties.py"
 
@@ -102,12 +102,12 @@ rule evaluation_tables:
         f"logs/evaluation_tables/{TRAIN_ENGINE}.log",
     benchmark:
         benchmarks("evaluation_tables", TRAIN_ENGINE)
+    conda:
+        "../envs/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/evaluate.yaml"
     script:
         "../scripts/evaluation_tables.py"
 
@@ -126,13 +126,13 @@ rule summary:
         "logs/summary/summary.log",
     benchmark:
         benchmarks("summary")
-    params:
-        run=get_summary_params(),
+    conda:
+        "../envs/evaluate.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/evaluate.yaml"
+    params:
+        run=get_summary_params(),
     script:
         "../scripts/summary.py"

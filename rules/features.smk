@@ -13,16 +13,16 @@ rule features:
         "logs/features/features.log",
     benchmark:
         benchmarks("features")
-    params:
-        spark=config["spark"],
-        seed=config["seed"],
-        features=config["features"],
+    conda:
+        "../envs/spark.yaml"
     threads: workflow.cores
     resources:
         mem_mb=6000,
         runtime=120,
-    conda:
-        "../envs/spark.yaml"
+    params:
+        spark=config["spark"],
+        seed=config["seed"],
+        features=config["features"],
     script:
         "../scripts/features.py"
 
@@ -39,13 +39,13 @@ rule export_original_schema:
         "logs/export_original_schema/export_original_schema.log",
     benchmark:
         benchmarks("export_original_schema")
-    params:
-        spark=config["spark"],
+    conda:
+        "../envs/spark.yaml"
     threads: workflow.cores
     resources:
         mem_mb=6000,
         runtime=120,
-    conda:
-        "../envs/spark.yaml"
+    params:
+        spark=config["spark"],
     script:
         "../scripts/export_original_schema.py"

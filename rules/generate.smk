@@ -9,16 +9,16 @@ rule pileup_pool:
         "logs/pileup_pool/pileup_pool.log",
     benchmark:
         benchmarks("pileup_pool")
-    params:
-        seed=config["seed"],
-        events=config["pileup"]["pool_events"],
-        sqrt_s_gev=config["generate"]["sqrt_s_gev"],
+    conda:
+        "../envs/generate.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../envs/generate.yaml"
+    params:
+        seed=config["seed"],
+        events=config["pileup"]["pool_events"],
+        sqrt_s_gev=config["generate"]["sqrt_s_gev"],
     script:
         "../scripts/pileup_pool.py"
 
@@ -34,16 +34,16 @@ rule generate_chunk:
         "logs/generate_chunk/{sample}/chunk_{chunk}.log",
     benchmark:
         benchmarks("generate_chunk", "{sample}/chunk_{chunk}")
-    params:
-        config=get_generate_chunk_params,
-        label=lambda wildcards: SAMPLES.loc[wildcards.sample, "label"],
-        process=lambda wildcards: SAMPLES.loc[wildcards.sample, "process"],
+    conda:
+        "../envs/generate.yaml"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=get_generate_chunk_runtime,
-    conda:
-        "../envs/generate.yaml"
+    params:
+        config=get_generate_chunk_params,
+        label=lambda wildcards: SAMPLES.loc[wildcards.sample, "label"],
+        process=lambda wildcards: SAMPLES.loc[wildcards.sample, "process"],
     script:
         "../scripts/generate_chunk.py"
 
@@ -56,16 +56,16 @@ rule sample_manifest:
         manifest="results/raw/{sample}/manifest.json",
     log:
         "logs/sample_manifest/{sample}.log",
-    params:
-        label=lambda wildcards: SAMPLES.loc[wildcards.sample, "label"],
-        source=lambda wildcards: SAMPLES.loc[wildcards.sample, "source"],
-        remote=get_sample_manifest_remote,
+    conda:
+        "../envs/generate.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../envs/generate.yaml"
+    params:
+        label=lambda wildcards: SAMPLES.loc[wildcards.sample, "label"],
+        source=lambda wildcards: SAMPLES.loc[wildcards.sample, "source"],
+        remote=get_sample_manifest_remote,
     script:
         "../scripts/sample_manifest.py"
 

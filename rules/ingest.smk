@@ -12,16 +12,16 @@ rule ingest:
         "logs/ingest/ingest.log",
     benchmark:
         benchmarks("ingest")
+    conda:
+        "../envs/spark.yaml"
+    threads: workflow.cores
+    resources:
+        mem_mb=6000,
+        runtime=120,
     params:
         spark=config["spark"],
         quirks=config["features"]["original_quirks"],
         events_per_task=config["ingest"]["events_per_task"],
         remote=config["ingest"]["remote"],
-    threads: workflow.cores
-    resources:
-        mem_mb=6000,
-        runtime=120,
-    conda:
-        "../envs/spark.yaml"
     script:
         "../scripts/ingest.py"

@@ -14,15 +14,15 @@ rule plot_roc:
         f"logs/plot_roc/{TRAIN_ENGINE}.log",
     benchmark:
         benchmarks("plot_roc", TRAIN_ENGINE)
-    params:
-        plots=get_plot_settings(),
-        models=config["train"]["models"],
+    conda:
+        "../envs/plots.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/plots.yaml"
+    params:
+        plots=get_plot_settings(),
+        models=config["train"]["models"],
     script:
         "../scripts/plot.py"
 
@@ -44,15 +44,15 @@ rule plot_trigger:
         f"logs/plot_trigger/{TRAIN_ENGINE}.log",
     benchmark:
         benchmarks("plot_trigger", TRAIN_ENGINE)
-    params:
-        plots=get_plot_settings(),
-        models=config["train"]["models"],
+    conda:
+        "../envs/plots.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/plots.yaml"
+    params:
+        plots=get_plot_settings(),
+        models=config["train"]["models"],
     script:
         "../scripts/plot.py"
 
@@ -67,15 +67,15 @@ rule plot_model:
         f"logs/plot_model/{TRAIN_ENGINE}.log",
     benchmark:
         benchmarks("plot_model", TRAIN_ENGINE)
-    params:
-        plots=get_plot_settings(),
-        models=config["train"]["models"],
+    conda:
+        "../envs/plots.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/plots.yaml"
+    params:
+        plots=get_plot_settings(),
+        models=config["train"]["models"],
     script:
         "../scripts/plot.py"
 
@@ -97,14 +97,14 @@ rule plot_cutflow:
         "logs/plot_cutflow/plot_cutflow.log",
     benchmark:
         benchmarks("plot_cutflow")
-    params:
-        plots=get_plot_settings(),
+    conda:
+        "../envs/plots.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/plots.yaml"
+    params:
+        plots=get_plot_settings(),
     script:
         "../scripts/plot.py"
 
@@ -124,14 +124,14 @@ rule plot_features:
         "logs/plot_features/plot_features.log",
     benchmark:
         benchmarks("plot_features")
-    params:
-        plots=get_plot_settings(),
+    conda:
+        "../envs/plots.yaml"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=20,
-    conda:
-        "../envs/plots.yaml"
+    params:
+        plots=get_plot_settings(),
     script:
         "../scripts/plot.py"
 
@@ -151,15 +151,15 @@ rule plot_scalability:
         "logs/plot_scalability/plot_scalability.log",
     benchmark:
         benchmarks("plot_scalability")
-    params:
-        plots=get_plot_settings(),
-        models=[config["scalability"]["model"]],
+    conda:
+        "../envs/plots.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/plots.yaml"
+    params:
+        plots=get_plot_settings(),
+        models=[config["scalability"]["model"]],
     script:
         "../scripts/plot.py"
 
@@ -179,14 +179,14 @@ rule plot_engine_comparison:
         "logs/plot_engine_comparison/plot_engine_comparison.log",
     benchmark:
         benchmarks("plot_engine_comparison")
-    params:
-        plots=get_plot_settings(),
-        models=config["compare_engines"]["models"],
+    conda:
+        "../envs/plots.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/plots.yaml"
+    params:
+        plots=get_plot_settings(),
+        models=config["compare_engines"]["models"],
     script:
         "../scripts/plot.py"

@@ -15,18 +15,18 @@ rule scalability:
         "logs/scalability/scalability.log",
     benchmark:
         benchmarks("scalability")
+    conda:
+        "../envs/train.yaml"
+    # The clusters use max(scalability.workers) cores; the job takes the machine so nothing else distorts the timing.
+    threads: workflow.cores
+    resources:
+        mem_mb=8000,
+        runtime=120,
     params:
         scalability=config["scalability"],
         spark=config["spark"],
         train=config["train"],
         quirks=config["features"]["original_quirks"],
         seed=config["seed"],
-    # The clusters use max(scalability.workers) cores; the job takes the machine so nothing else distorts the timing.
-    threads: workflow.cores
-    resources:
-        mem_mb=8000,
-        runtime=120,
-    conda:
-        "../envs/train.yaml"
     script:
         "../scripts/scalability.py"

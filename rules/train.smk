@@ -12,14 +12,14 @@ rule bigdl_env:
         "logs/bigdl_env/bigdl_env.log",
     benchmark:
         benchmarks("bigdl_env")
-    params:
-        python=config["train"]["bigdl"]["python"],
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../envs/train.yaml"
+    params:
+        python=config["train"]["bigdl"]["python"],
     script:
         "../scripts/bigdl_env.py"
 
@@ -35,19 +35,17 @@ rule keras_env:
         "logs/keras_env/keras_env.log",
     benchmark:
         benchmarks("keras_env")
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../envs/train.yaml"
     script:
         "../scripts/keras_env.py"
 
 
 rule train:
-    wildcard_constraints:
-        model="|".join(MODELS),
     input:
         unpack(lambda wildcards: engine_environment(TRAIN_ENGINE)),
         unpack(get_features),
@@ -61,16 +59,18 @@ rule train:
         f"logs/train/{TRAIN_ENGINE}/{{model}}.log",
     benchmark:
         benchmarks("train", f"{TRAIN_ENGINE}/{{model}}")
-    params:
-        train=lambda wildcards: get_train_settings(TRAIN_ENGINE, wildcards.model),
-        spark=config["spark"],
-        seed=config["seed"],
+    wildcard_constraints:
+        model="|".join(MODELS),
+    conda:
+        "../envs/train.yaml"
     threads: workflow.cores
     resources:
         mem_mb=8000,
         runtime=config["train"]["timeout_minutes"] + 10,
-    conda:
-        "../envs/train.yaml"
+    params:
+        train=lambda wildcards: get_train_settings(TRAIN_ENGINE, wildcards.model),
+        spark=config["spark"],
+        seed=config["seed"],
     script:
         "../scripts/train.py"
 
@@ -78,8 +78,6 @@ rule train:
 # The tree baselines on the 14 HLF (Spark ML random forest, XGBoost on Spark), whatever the engine: the
 # same outputs as the networks' training, so evaluation takes them unchanged.
 rule train_trees:
-    wildcard_constraints:
-        model="|".join(TREE_MODELS),
     input:
         unpack(get_features),
     output:
@@ -92,15 +90,17 @@ rule train_trees:
         f"logs/train/{TRAIN_ENGINE}/{{model}}.log",
     benchmark:
         benchmarks("train", f"{TRAIN_ENGINE}/{{model}}")
-    params:
-        train=lambda wildcards: get_tree_settings(wildcards.model),
-        spark=config["spark"],
-        seed=config["seed"],
+    wildcard_constraints:
+        model="|".join(TREE_MODELS),
+    conda:
+        "../envs/train.yaml"
     threads: workflow.cores
     resources:
         mem_mb=4000,
         runtime=config["train"]["timeout_minutes"] + 10,
-    conda:
-        "../envs/train.yaml"
+    params:
+        train=lambda wildcards: get_tree_settings(wildcards.model),
+        spark=config["spark"],
+        seed=config["seed"],
     script:
         "../scripts/train.py"

@@ -5,8 +5,6 @@
 
 
 rule export_onnx:
-    wildcard_constraints:
-        model="|".join(MODELS),
     input:
         unpack(lambda wildcards: engine_environment(TRAIN_ENGINE)),
         model=f"{TRAIN_DIR}/{MODEL_FILES[TRAIN_ENGINE]}",
@@ -20,15 +18,17 @@ rule export_onnx:
         "logs/export_onnx/{model}.log",
     benchmark:
         benchmarks("export_onnx", "{model}")
-    params:
-        paths=config["trigger"]["paths"],
-        keras_environment=config["train"]["keras"]["environment"],
+    wildcard_constraints:
+        model="|".join(MODELS),
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/train.yaml"
+    params:
+        paths=config["trigger"]["paths"],
+        keras_environment=config["train"]["keras"]["environment"],
     script:
         "../scripts/export_onnx.py"
 
@@ -43,22 +43,20 @@ rule replay_chunks:
         "logs/replay_chunks/replay_chunks.log",
     benchmark:
         benchmarks("replay_chunks")
-    params:
-        events_per_chunk=config["trigger"]["events_per_chunk"],
-        seed=get_replay_seed(),
+    conda:
+        "../envs/spark.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/spark.yaml"
+    params:
+        events_per_chunk=config["trigger"]["events_per_chunk"],
+        seed=get_replay_seed(),
     script:
         "../scripts/replay_chunks.py"
 
 
 rule stream_trigger:
-    wildcard_constraints:
-        model="|".join(MODELS),
     input:
         onnx=rules.export_onnx.output.onnx,
         menu=rules.export_onnx.output.menu,
@@ -72,16 +70,18 @@ rule stream_trigger:
         "logs/stream_trigger/{model}.log",
     benchmark:
         benchmarks("stream_trigger", "{model}")
-    params:
-        trigger=config["trigger"],
-        spark=config["spark"],
+    wildcard_constraints:
+        model="|".join(MODELS),
+    conda:
+        "../envs/spark.yaml"
     # The stream's throughput and latency are measured: the job takes the machine.
     threads: workflow.cores
     resources:
         mem_mb=6000,
         runtime=config["trigger"]["timeout_minutes"] + 10,
-    conda:
-        "../envs/spark.yaml"
+    params:
+        trigger=config["trigger"],
+        spark=config["spark"],
     script:
         "../scripts/stream_trigger.py"
 
@@ -103,13 +103,13 @@ rule plot_stream:
         "logs/plot_stream/{model}.log",
     benchmark:
         benchmarks("plot_stream", "{model}")
-    params:
-        plots=get_plot_settings(),
+    conda:
+        "../envs/plots.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/plots.yaml"
+    params:
+        plots=get_plot_settings(),
     script:
         "../scripts/plot.py"

@@ -130,9 +130,14 @@ TRAIN_DIR = f"results/train/{TRAIN_ENGINE}/{{model}}"
 EVALUATE_DIR = f"results/evaluate/{TRAIN_ENGINE}/{{model}}"
 
 
+def trained_models():
+    """The models of train.models, networks and trees, in their configured order."""
+    return config["train"]["models"]
+
+
 def per_model(pattern):
     """`pattern` expanded for every trained model."""
-    return expand(pattern, model=config["train"]["models"])
+    return expand(pattern, model=trained_models())
 
 
 BIGDL_ENVIRONMENT_MARKER = f"{config['train']['bigdl']['environment']}/{ENVIRONMENT_MARKER}"
@@ -188,7 +193,7 @@ def get_trigger_targets():
     workflow's own events (the replay needs raw events; BigDL's models are not exported)."""
     if TRAIN_ENGINE == "bigdl" or EXTERNAL_FEATURES:
         return []
-    networks = [model for model in config["train"]["models"] if model in MODELS]
+    networks = [model for model in trained_models() if model in MODELS]
     return [*expand("results/export/{model}/menu.json", model=networks), f"results/plots/trigger_stream_{config['trigger']['model']}.png"]
 
 
@@ -206,7 +211,7 @@ def benchmarks(rule, name=None):
 
 def get_summary_benchmarks(wildcards):
     """The benchmark files of every job before the summary, by rule, for its stage-timing table."""
-    models = config["train"]["models"]
+    models = trained_models()
     files = {
         "train": [benchmarks("train", f"{TRAIN_ENGINE}/{model}") for model in models],
         "evaluate": [benchmarks("evaluate", f"{TRAIN_ENGINE}/{model}") for model in models],
@@ -242,7 +247,7 @@ def get_plot_roc_output():
 def get_plot_model_output():
     """Per trained model: training curves and confusion matrix, PNG (in the report) and PDF."""
     outputs = {}
-    for model in config["train"]["models"]:
+    for model in trained_models():
         for figure, caption, category in (
             ("training", "training", "2. Training"),
             ("confusion", "confusion", "3. Classifier performance"),

@@ -64,7 +64,7 @@ rule uncertainties:
         mem_mb=4000,
         runtime=30,
     params:
-        models=config["train"]["models"],
+        models=trained_models(),
         resamples=config["evaluate"]["bootstrap_resamples"],
         seed=get_bootstrap_seed(),
     script:

@@ -22,7 +22,7 @@ rule plot_roc:
         runtime=10,
     params:
         plots=get_plot_settings(),
-        models=config["train"]["models"],
+        models=trained_models(),
     script:
         "../scripts/plot.py"
 
@@ -52,7 +52,7 @@ rule plot_trigger:
         runtime=10,
     params:
         plots=get_plot_settings(),
-        models=config["train"]["models"],
+        models=trained_models(),
     script:
         "../scripts/plot.py"
 
@@ -75,7 +75,7 @@ rule plot_model:
         runtime=10,
     params:
         plots=get_plot_settings(),
-        models=config["train"]["models"],
+        models=trained_models(),
     script:
         "../scripts/plot.py"
 

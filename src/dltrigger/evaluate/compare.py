@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 
+from ..core.files import atomic_path
 from ..core.schema import CLASSES
 from . import one_vs_rest_auc, read_predictions
 
@@ -36,5 +37,6 @@ def comparison_row(engine: str, model: str, history_path: str, predictions_dir: 
 def write_comparison(runs: list[tuple[str, str, str, str]], path: str) -> pd.DataFrame:
     """``runs``: (engine, model, history.json, predictions.parquet) each; one row per run, as TSV."""
     table = pd.DataFrame([comparison_row(*run) for run in runs])
-    table.to_csv(path, sep="\t", index=False, float_format="%.6g")
+    with atomic_path(path) as temporary:
+        table.to_csv(temporary, sep="\t", index=False, float_format="%.6g")
     return table

@@ -151,23 +151,16 @@ def run_training(
     if resume:
         engine.check_checkpoint(resume[1])
     timeout = spec.timeout_seconds
-    outputs = {
-        name: os.path.join(output_dir, name)
-        for name in (engine.MODEL_FILE, "predictions.parquet", "history.csv", "history.json", "training_config.json")
-    }
-    for stale in glob.glob(os.path.join(output_dir, ".staging-*")):  # left by a killed run
-        remove(stale)
-    staging = os.path.join(output_dir, f".staging-{os.getpid()}")
+    outputs = (engine.MODEL_FILE, "predictions.parquet", "history.csv", "history.json", "training_config.json")
     uses_spark = getattr(engine, "USES_SPARK", True)
     session = spark_session(f"dltrigger-train-{spec.engine}-{model}", spark_config, threads, log_dir) if uses_spark else contextlib.nullcontext()
-    with session as spark, _removed_after(staging):
+    with session as spark, staged_outputs(output_dir, outputs) as staging:
         slots = spark.sparkContext.defaultParallelism if spark else spec.workers
         if spec.workers > slots:
             raise InputError(
                 f"train.workers: {spec.workers} training processes, but Spark offers {slots} task slots (master {spark.sparkContext.master})"
             )
         spec = replace(spec, staging_dir=os.path.abspath(staging))
-        os.makedirs(staging)
         log.info(
             "training %s with engine %s: %d workers x %d events/batch, at most %d epochs%s, %d train / %d validation / %d test events%s",
             model,
@@ -196,18 +189,24 @@ def run_training(
             **({"trainable_parameters": result["parameters"]} if "parameters" in result else {}),
         }
         write_json(os.path.join(staging, "training_config.json"), used)
-        for name, target in outputs.items():
-            with atomic_path(target) as temporary:
-                os.replace(os.path.join(staging, name), temporary)
     return history
 
 
 @contextlib.contextmanager
-def _removed_after(path: str):
+def staged_outputs(output_dir: str, names):
+    """A staging folder in ``output_dir`` for a training's outputs ``names``: each moved into place
+    atomically when the block succeeds, the folder removed in any case (and those a killed run left)."""
+    for stale in glob.glob(os.path.join(output_dir, ".staging-*")):
+        remove(stale)
+    staging = os.path.join(output_dir, f".staging-{os.getpid()}")
+    os.makedirs(staging)
     try:
-        yield
+        yield staging
+        for name in names:
+            with atomic_path(os.path.join(output_dir, name)) as temporary:
+                os.replace(os.path.join(staging, name), temporary)
     finally:
-        remove(path)
+        remove(staging)
 
 
 def _bounded(spark, function, seconds: float, what: str, staging: str, restarts: int = 0):

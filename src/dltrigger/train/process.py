@@ -174,16 +174,25 @@ def write_predictions(spec: TrainingSpec, rank: int, probabilities: list, ids: l
     """This process's test events: the 3 class probabilities, the true label and the event's identity."""
     import pyarrow as pa
 
+    probs = np.concatenate(probabilities) if probabilities else np.zeros((0, len(LABELS)), np.float32)
+    types = {"source_file": pa.string(), "entry": pa.int64(), "event_number": pa.int64()}
+    columns = {name: pa.array(np.concatenate([batch[name] for batch in ids]) if ids else [], types[name]) for name in ID_COLUMNS}
+    labels = np.concatenate([batch["label"] for batch in ids]) if ids else np.zeros(0, np.int32)
+    write_prediction_part(os.path.join(spec.staging_dir, "predictions.parquet"), rank, probs, labels, columns)
+
+
+def write_prediction_part(directory: str, part: int, probabilities: np.ndarray, labels: np.ndarray, ids: dict) -> None:
+    """One part of a predictions Parquet directory, as every model writes it: the class probabilities
+    (float32), the true label (int32) and the events' identity columns (``ids``: name -> Arrow array)."""
+    import pyarrow as pa
+
     from ..core.files import write_parquet
 
-    directory = os.path.join(spec.staging_dir, "predictions.parquet")
     os.makedirs(directory, exist_ok=True)
-    probs = np.concatenate(probabilities) if probabilities else np.zeros((0, len(LABELS)), np.float32)
-    columns = {f"prob_{name}": pa.array(probs[:, code].astype(np.float32)) for name, code in LABELS.items()}
-    types = {"label": pa.int32(), "source_file": pa.string(), "entry": pa.int64(), "event_number": pa.int64()}
-    for name in ("label", *ID_COLUMNS):
-        columns[name] = pa.array(np.concatenate([batch[name] for batch in ids]) if ids else [], types[name])
-    write_parquet(pa.table(columns), os.path.join(directory, f"part-{rank:05d}.parquet"))
+    columns = {f"prob_{name}": pa.array(probabilities[:, code].astype(np.float32)) for name, code in LABELS.items()}
+    columns["label"] = pa.array(np.asarray(labels).astype(np.int32), pa.int32())
+    columns.update(ids)
+    write_parquet(pa.table(columns), os.path.join(directory, f"part-{part:05d}.parquet"))
 
 
 @dataclass

@@ -16,9 +16,10 @@ import time
 import numpy as np
 
 from ..core.errors import InputError
-from ..core.files import atomic_path, remove, write_json, write_parquet
-from ..core.schema import CLASSES, ID_COLUMNS, PROBABILITY_COLUMNS
-from . import _write_history, check_data
+from ..core.files import write_json
+from ..core.schema import CLASSES, ID_COLUMNS
+from . import _write_history, check_data, staged_outputs
+from .process import write_prediction_part
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +102,8 @@ def run_tree_training(
     rows = {split: data.rows for split, data in datasets.items()}
     tree_settings = settings["trees"][model]
     workers = settings["workers"]
-    staging = os.path.join(output_dir, f".staging-{os.getpid()}")
-    remove(staging)
-    os.makedirs(staging)
-    try:
+    outputs = (TREE_MODEL_FILE, "predictions.parquet", "history.csv", "history.json", "training_config.json")
+    with staged_outputs(output_dir, outputs) as staging:
         with spark_session(f"dltrigger-train-{model}", spark_config, threads, log_dir) as spark:
             slots = spark.sparkContext.defaultParallelism
             if model == "xgboost" and workers > slots:
@@ -124,15 +123,11 @@ def run_tree_training(
         history = tree_history(fitted, on_sets, seconds, rows["train"])
         accuracy = float(np.mean(probabilities.argmax(axis=1) == labels))
         log.info("%s: fit in %.1f s (%.0f events/s), test accuracy %.4f", model, seconds, rows["train"] / seconds, accuracy)
-        write_tree_predictions(probabilities, labels, ids, os.path.join(staging, "predictions.parquet"))
+        ids = {name: column.combine_chunks() for name, column in ids.items()}
+        write_prediction_part(os.path.join(staging, "predictions.parquet"), 0, probabilities, labels, ids)
         _write_history(history, os.path.join(staging, "history.csv"), os.path.join(staging, "history.json"))
         used = {"model": model, "workers": workers, "seed": seed, **tree_settings, **{f"{split}_events": count for split, count in rows.items()}}
         write_json(os.path.join(staging, "training_config.json"), used)
-        for name in (TREE_MODEL_FILE, "predictions.parquet", "history.csv", "history.json", "training_config.json"):
-            with atomic_path(os.path.join(output_dir, name)) as temporary:
-                os.replace(os.path.join(staging, name), temporary)
-    finally:
-        remove(staging)
     return history
 
 
@@ -160,13 +155,3 @@ def tree_history(fitted, on_sets, seconds: float, train_events: int) -> list[dic
         }
         for round_ in range(len(losses))
     ]
-
-
-def write_tree_predictions(probabilities: np.ndarray, labels: np.ndarray, ids: dict, directory: str) -> None:
-    import pyarrow as pa
-
-    os.makedirs(directory)
-    columns = {name: pa.array(probabilities[:, code].astype(np.float32)) for code, name in enumerate(PROBABILITY_COLUMNS)}
-    columns["label"] = pa.array(labels.astype(np.int32))
-    columns.update({name: column.combine_chunks() for name, column in ids.items()})
-    write_parquet(pa.table(columns), os.path.join(directory, "part-00000.parquet"))

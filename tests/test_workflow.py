@@ -409,11 +409,12 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
 
 
 def test_a_network_trained_again_from_scratch_gives_the_same_weights_and_metrics(tiny_run, tmp_path):
-    """The tiny run's HLF network trained a second time in a copy of the run (its training folder gone):
+    """The tiny run's HLF network trained a second time in a copy of the run (its training and evaluation gone):
     the same weights, and a byte-identical metrics.json."""
     workdir = tmp_path / "again"
     shutil.copytree(tiny_run, workdir, symlinks=True, ignore=shutil.ignore_patterns(".snakemake"))
-    shutil.rmtree(workdir / "results/train/torch/hlf")
+    for folder in ("results/train/torch/hlf", "results/evaluate/torch/hlf"):
+        shutil.rmtree(workdir / folder)
     snakemake(workdir, "results/evaluate/torch/hlf/metrics.json", "--cores", "2", "--configfile", "tiny.yaml")
     for name in ("results/evaluate/torch/hlf/metrics.json", "results/evaluate/torch/hlf/roc.tsv"):
         assert (workdir / name).read_bytes() == (tiny_run / name).read_bytes(), name

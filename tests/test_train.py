@@ -333,26 +333,8 @@ def test_a_longer_run_resumes_a_shorter_one_only_where_the_schedule_ignores_the_
     from dltrigger.train.process import TrainingSpec
 
     datasets = [Dataset.open(directory) for directory in features]
-    spec = TrainingSpec(
-        engine="torch",
-        model="hlf",
-        workers=2,
-        threads=1,
-        epochs=1,
-        batch_size=32,
-        learning_rate=0.003,
-        learning_rate_schedule=schedule,
-        length_buckets=True,
-        device="cpu",
-        seed=11,
-        train_dir=features[0],
-        validation_dir=features[1],
-        test_dir=features[2],
-        timeout_seconds=60,
-        bigdl={},
-        keras_environment="",
-        particle_cloud={},
-    )
+    settings = {**SETTINGS, "learning_rate_schedule": schedule, "epochs": {"hlf": 1}}
+    spec = TrainingSpec.from_config("hlf", settings, dict(zip(("train_dir", "validation_dir", "test_dir"), features)), 11, 0, None)
     assert (fingerprint(spec, datasets) == fingerprint(dataclasses.replace(spec, epochs=3), datasets)) == resumable
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..core.errors import InputError, first_error_line
 from ..core.files import atomic_path, remove, write_json
-from ..core.registry import REGISTRY, model_setting
+from ..core.registry import REGISTRY
 from ..core.schema import LABELS, PARTICLE_SCALING_FILE
 from .data import Dataset
 from .process import TrainingSpec, best_epoch, latest_checkpoint
@@ -119,28 +119,8 @@ def run_training(
     if patience and os.path.abspath(validation_dir) == os.path.abspath(test_dir):
         log.info("the test set validates (the original's quirk): no early stopping, all %d epochs run", settings["epochs"][model])
         patience = 0
-    spec = TrainingSpec(
-        engine=settings["engine"],
-        model=model,
-        workers=settings["workers"],
-        threads=settings["threads_per_worker"],
-        epochs=settings["epochs"][model],
-        batch_size=model_setting(settings["batch_size"], model),
-        learning_rate=model_setting(settings["learning_rate"], model),
-        learning_rate_schedule=settings["learning_rate_schedule"],
-        length_buckets=settings["length_buckets"],
-        device=settings["device"],
-        seed=seed,
-        train_dir=os.path.abspath(train_dir),
-        validation_dir=os.path.abspath(validation_dir),
-        test_dir=os.path.abspath(test_dir),
-        patience=patience,
-        timeout_seconds=settings["timeout_minutes"] * 60,
-        bigdl=settings["bigdl"],
-        keras_environment=os.path.abspath(settings["keras"]["environment"]),
-        particle_cloud=settings["particle_cloud"] if REGISTRY[model].reads_particle_cloud else {},
-        particle_scaling=particle_scaling(model, datasets["train"]),
-    )
+    directories = {"train_dir": train_dir, "validation_dir": validation_dir, "test_dir": test_dir}
+    spec = TrainingSpec.from_config(model, settings, directories, seed, patience, particle_scaling(model, datasets["train"]))
     key = fingerprint(spec, datasets.values())
     checkpoints = os.path.join(output_dir, "checkpoints")
     for stale in glob.glob(os.path.join(checkpoints, "*")):  # other settings or data: never resumable

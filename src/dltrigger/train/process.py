@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..core.errors import leave_error_line
+from ..core.registry import REGISTRY, model_setting
 from ..core.schema import ID_COLUMNS, LABELS
 
 VALIDATION_BATCH = 1024
@@ -52,6 +53,32 @@ class TrainingSpec:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
+
+    @classmethod
+    def from_config(cls, model: str, settings: dict, directories: dict, seed: int, patience: int, particle_scaling: dict | None) -> TrainingSpec:
+        """The spec of ``model`` from the train config of its job (``settings``: engine, its own epochs,
+        batch size and learning rate, ...), its feature ``directories`` (train_dir, validation_dir,
+        test_dir), the seed, the early stopping's patience and the rows' particle scaling."""
+        return cls(
+            engine=settings["engine"],
+            model=model,
+            workers=settings["workers"],
+            threads=settings["threads_per_worker"],
+            epochs=settings["epochs"][model],
+            batch_size=model_setting(settings["batch_size"], model),
+            learning_rate=model_setting(settings["learning_rate"], model),
+            learning_rate_schedule=settings["learning_rate_schedule"],
+            length_buckets=settings["length_buckets"],
+            device=settings["device"],
+            seed=seed,
+            **{name: os.path.abspath(directory) for name, directory in directories.items()},
+            patience=patience,
+            timeout_seconds=settings["timeout_minutes"] * 60,
+            bigdl=settings["bigdl"],
+            keras_environment=os.path.abspath(settings["keras"]["environment"]),
+            particle_cloud=settings["particle_cloud"] if REGISTRY[model].reads_particle_cloud else {},
+            particle_scaling=particle_scaling,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> TrainingSpec:

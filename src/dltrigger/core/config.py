@@ -98,8 +98,8 @@ def combination_problem(config: dict) -> str | None:
     """What the training would reject in a valid config's combination of keys, as one line naming them
     (None if nothing): a network its engine does not have, or one that needs the rows' global scaling
     with features.particle_scaling: per_event."""
-    engine = config["train"]["engine"]
-    for model, key in trained_networks(config).items():
+    engine, networks = config["train"]["engine"], trained_networks(config)
+    for model, key in networks.items():
         if engine not in MODELS[model].engines:
             return f"keys '{key}' and 'train.engine': {model} has no {engine} version (engines: {', '.join(MODELS[model].engines)})"
     compared = config["compare_engines"]
@@ -108,7 +108,7 @@ def combination_problem(config: dict) -> str | None:
         if missing:
             return f"keys 'compare_engines.models' and 'compare_engines.engines': {model} has no {missing[0]} version"
     if config["features"]["particle_scaling"] == "per_event" and not config["features"]["external"]:
-        for model, key in trained_networks(config).items():
+        for model, key in networks.items():
             if MODELS[model].undoes_particle_scaling:
                 return (
                     f"keys '{key}' and 'features.particle_scaling': {model} computes its pair features from the unscaled "

@@ -31,7 +31,7 @@ from dltrigger.core.config import load_config  # noqa: E402
 from dltrigger.core.schema import CLASSES  # noqa: E402
 from dltrigger.evaluate import run_uncertainties, with_error  # noqa: E402
 from dltrigger.features import run_features  # noqa: E402
-from dltrigger.physics.quirks import Quirks  # noqa: E402
+from dltrigger.physics.preprocess import Preprocessing  # noqa: E402
 from dltrigger.train import run_training  # noqa: E402
 
 from helpers import SPARK  # noqa: E402  (the tests' Spark settings)
@@ -71,26 +71,33 @@ def main() -> None:
             key = json.dumps(features, sort_keys=True)
             if key not in prepared:
                 out = f"{tmp}/features-{len(prepared)}"
+                files = {split: f"{out}/{split}" for split in ("train", "validation", "test")}
+                files.update(counts=f"{out}/counts.json", preprocessing=f"{out}/preprocessing.json")
                 counts = run_features(
                     args.events,
-                    {split: f"{out}/{split}" for split in ("train", "validation", "test")},
-                    f"{out}/counts.json",
+                    files,
                     spark,
                     2,
                     config["seed"],
-                    Quirks.of(features["original_quirks"]),
-                    features["particle_scaling"],
+                    Preprocessing.of_settings(features),
                     features["test_fraction"],
                     features["validation_fraction"],
-                    features["padding"],
-                    features["hlf_scaling"],
                 )
                 prepared[key] = (out, sum(counts["train"].values()))
             out, train_events = prepared[key]
             for model in args.models:
                 began = time.time()
                 directories = (f"{out}/train", f"{out}/validation", f"{out}/test")
-                history = run_training(model, *directories, f"{tmp}/model-{index}-{model}", config["train"], spark, 2, seed=config["seed"])
+                history = run_training(
+                    model,
+                    *directories,
+                    f"{tmp}/model-{index}-{model}",
+                    config["train"],
+                    spark,
+                    2,
+                    seed=config["seed"],
+                    preprocessing_path=f"{out}/preprocessing.json",
+                )
                 trained.setdefault((key, model), []).append(
                     (variant, f"{tmp}/model-{index}-{model}/predictions.parquet", time.time() - began, history)
                 )

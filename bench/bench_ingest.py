@@ -34,6 +34,7 @@ from dltrigger.core.files import write_parquet
 from dltrigger.features import run_features
 from dltrigger.ingest import run_ingest
 from dltrigger.physics.observables import BRANCH_NAMES
+from dltrigger.physics.preprocess import Preprocessing
 from dltrigger.physics.quirks import CORRECTED
 
 ORIGINAL_INGEST_EV_S, ORIGINAL_INGEST_MB_S, ORIGINAL_FEATURES_EV_S = 11.7, 0.97, 2.9
@@ -91,7 +92,8 @@ def main() -> None:
         rows.append(("bare read + output write", events / floor, megabytes / floor))
         rows.append(("Spark ingestion", ingest["events_read"] / ingest["job_seconds"], megabytes / ingest["job_seconds"]))
         outputs = {split: f"{tmp}/{split}" for split in ("train", "validation", "test")}
-        counts = run_features(f"{tmp}/events.parquet", outputs, f"{tmp}/counts.json", SPARK, 1, 1, CORRECTED, "per_event", 0.2, 0.1)
+        files = dict(outputs, counts=f"{tmp}/counts.json", preprocessing=f"{tmp}/preprocessing.json")
+        counts = run_features(f"{tmp}/events.parquet", files, SPARK, 1, 1, Preprocessing(CORRECTED, "per_event", "after"), 0.2, 0.1)
         selected = sum(counts["selected"].values())
         rows.append(("Spark feature preparation", selected / counts["job_seconds"], float("nan")))
         written = sum(sum(counts[split].values()) for split in outputs)

@@ -83,14 +83,19 @@ EXTERNAL_FEATURES = config["features"]["external"]
 
 
 def get_features(wildcards):
-    """The train, validation and test feature tables: the workflow's own, or the external ones of
-    features.external. The test set validates where there is no validation set: with the original's
-    quirks, or external tables without one (as the original)."""
+    """The train, validation and test feature tables, with their preprocessing: the workflow's own, or
+    the external tables of features.external (no preprocessing file). The test set validates where there
+    is no validation set: with the original's quirks, or external tables without one (as the original)."""
     if EXTERNAL_FEATURES:
         tables = {split: EXTERNAL_FEATURES[split] for split in ("train", "test")}
         return dict(tables, validation=EXTERNAL_FEATURES.get("validation") or tables["test"])
     validation = rules.features.output.test if config["features"]["original_quirks"] else rules.features.output.validation
-    return {"train": rules.features.output.train, "validation": validation, "test": rules.features.output.test}
+    return {
+        "train": rules.features.output.train,
+        "validation": validation,
+        "test": rules.features.output.test,
+        "preprocessing": rules.features.output.preprocessing,
+    }
 
 
 def get_trigger_rates_input(wildcards):

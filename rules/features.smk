@@ -9,6 +9,7 @@ rule features:
         validation=directory("results/features/validation.parquet"),
         test=directory("results/features/test.parquet"),
         counts="results/features/counts.json",
+        preprocessing="results/features/preprocessing.json",
     log:
         "logs/features/features.log",
     benchmark:

@@ -9,7 +9,7 @@ rule export_onnx:
         unpack(lambda wildcards: engine_environment(TRAIN_ENGINE)),
         model=f"{TRAIN_DIR}/{MODEL_FILES[TRAIN_ENGINE]}",
         test=rules.features.output.test,
-        counts=rules.features.output.counts,
+        preprocessing=rules.features.output.preprocessing,
         rates=rules.trigger_rates.output.rates,
     output:
         onnx="results/export/{model}/model.onnx",

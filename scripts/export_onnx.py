@@ -9,7 +9,7 @@ with job(globals()) as snakemake:
         snakemake.wildcards.model,
         model_path=snakemake.input.model,
         test_dir=snakemake.input.test,
-        counts_path=snakemake.input.counts,
+        preprocessing_path=snakemake.input.preprocessing,
         rates_path=snakemake.input.rates,
         paths=snakemake.params.paths,
         onnx_path=snakemake.output.onnx,

@@ -1,7 +1,7 @@
 """Snakemake adapter of rule features (logic: dltrigger.features)."""
 
 from dltrigger.features import run_features
-from dltrigger.physics.quirks import Quirks
+from dltrigger.physics.preprocess import Preprocessing
 
 from _helpers import job
 
@@ -9,15 +9,11 @@ with job(globals()) as snakemake:
     features = snakemake.params.features
     run_features(
         snakemake.input.events,
-        outputs={split: snakemake.output[split] for split in ("train", "validation", "test")},
-        counts_path=snakemake.output.counts,
+        outputs={name: snakemake.output[name] for name in ("train", "validation", "test", "counts", "preprocessing")},
         spark_config=snakemake.params.spark,
         threads=snakemake.threads,
         seed=snakemake.params.seed,
-        quirks=Quirks.of(features["original_quirks"]),
-        scaling=features["particle_scaling"],
+        preprocessing=Preprocessing.of_settings(features),
         test_fraction=features["test_fraction"],
         validation_fraction=features["validation_fraction"],
-        padding=features["padding"],
-        hlf_scaling=features["hlf_scaling"],
     )

@@ -10,8 +10,7 @@ from _helpers import job
 
 with job(globals()) as snakemake:
     model = snakemake.wildcards.model
-    (run_tree_training if model in TREE_MODELS else run_training)(
-        model,
+    common = dict(
         train_dir=snakemake.input.train,
         validation_dir=snakemake.input.validation,
         test_dir=snakemake.input.test,
@@ -21,3 +20,7 @@ with job(globals()) as snakemake:
         threads=snakemake.threads,
         seed=snakemake.params.seed,
     )
+    if model in TREE_MODELS:
+        run_tree_training(model, **common)
+    else:
+        run_training(model, preprocessing_path=snakemake.input.get("preprocessing"), **common)

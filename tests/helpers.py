@@ -16,11 +16,12 @@ import pyarrow as pa
 import uproot
 
 from dltrigger.core.arrays import arrow_lists, dense_sequences, ragged_lists, take_ragged
-from dltrigger.core.files import write_json, write_parquet
+from dltrigger.core.files import write_parquet
 from dltrigger.core.registry import MODELS
-from dltrigger.core.schema import LLF_NAMES, N_ROWS, PARTICLE_SCALING_FILE
+from dltrigger.core.schema import N_ROWS
 from dltrigger.ingest import run_ingest
 from dltrigger.physics.delphes import SCHEMA, write_delphes
+from dltrigger.physics.preprocess import Preprocessing
 from dltrigger.physics.quirks import CORRECTED
 
 from conftest import REPO
@@ -103,8 +104,14 @@ def write_features(
                 }
             )
         write_parquet(table, os.path.join(directory, f"part-{part:05d}.parquet"))
-    if layout == "workflow" and padding == 0.0:  # global scaling (here the identity) is written beside the tables
-        write_json(os.path.join(directory, PARTICLE_SCALING_FILE), {"names": list(LLF_NAMES), "mean": [0.0] * 19, "std": [1.0] * 19})
+
+
+def write_preprocessing(path, particle_scaling: str = "global", padding: str = "after") -> str:
+    """A preprocessing.json as feature preparation writes it, for tables like write_features's: global
+    scaling as the identity (zero padding rows), or per-event scaling."""
+    moments = {"particle_mean": (0.0,) * 19, "particle_std": (1.0,) * 19} if particle_scaling == "global" else {}
+    Preprocessing(CORRECTED, particle_scaling, padding, "none", **moments).write(path)
+    return str(path)
 
 
 def delphes_file(path, events):

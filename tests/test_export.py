@@ -21,7 +21,7 @@ from dltrigger.models.onnx_models import onnx_session
 from dltrigger.models.torch_models import build
 from dltrigger.trigger.export import model_inputs, operating_threshold
 
-from helpers import SETTINGS, SPARK, write_features
+from helpers import SETTINGS, SPARK, write_features, write_preprocessing
 
 
 def particle_rows(events: int, rows: int, seed: int) -> np.ndarray:
@@ -109,7 +109,7 @@ def test_the_operating_threshold_keeps_99_percent_of_the_signal_halfway_to_the_n
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """inclusive_part trained 2 epochs (torch): (model file, test feature directory, folder with the
-    features' counts and the rates the menu reads)."""
+    features' preprocessing and the rates the menu reads)."""
     from dltrigger.core.files import write_json
     from dltrigger.train import run_training
 
@@ -117,8 +117,8 @@ def trained(tmp_path_factory):
     directories = [root / f"{split}.parquet" for split in ("train", "validation", "test")]
     for directory, (events, seed) in zip(directories, ((256, 1), (48, 3), (90, 2))):
         write_features(directory, events, seed=seed)
-    run_training("inclusive_part", *map(str, directories), str(root / "model"), SETTINGS, SPARK, threads=2, seed=11)
-    write_json(root / "counts.json", {"preprocessing": {"particle_scaling": "global", "padding": "before"}})
+    preprocessing = write_preprocessing(root / "preprocessing.json", padding="before")
+    run_training("inclusive_part", *map(str, directories), str(root / "model"), SETTINGS, SPARK, threads=2, seed=11, preprocessing_path=preprocessing)
     write_json(root / "rates.json", {"rate_hz": dict.fromkeys(CLASSES)})
     return root / "model" / "model.torch", directories[2], root
 
@@ -126,7 +126,7 @@ def trained(tmp_path_factory):
 def export_by_hand(trained, output, env=None) -> subprocess.CompletedProcess:
     """run_export in a process of its own, as the export job runs it."""
     model_path, test_dir, root = trained
-    arguments = [str(model_path), str(test_dir), str(root / "counts.json"), str(root / "rates.json"), ["ttbar", "wjets"]]
+    arguments = [str(model_path), str(test_dir), str(root / "preprocessing.json"), str(root / "rates.json"), ["ttbar", "wjets"]]
     arguments += [str(output / "model.onnx"), str(output / "menu.json")]
     code = f"from dltrigger.trigger.export import run_export; run_export('inclusive_part', *{arguments!r})"
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)

@@ -235,24 +235,16 @@ def run_stages_and_measure(samples_json: str, output: str) -> None:
 
     from dltrigger.features import run_features
     from dltrigger.ingest import run_ingest
+    from dltrigger.physics.preprocess import Preprocessing
 
     spark = dict(STAGE_SPARK, driver_memory="1g")
     with open(samples_json) as handle:
         samples = json.load(handle)
     out = Path(output)
     ingested = run_ingest(samples, str(out / "events.parquet"), str(out / "cutflow.tsv"), spark, 2, CORRECTED, events_per_task=2000)
-    counts = run_features(
-        str(out / "events.parquet"),
-        {split: str(out / f"{split}.parquet") for split in ("train", "validation", "test")},
-        str(out / "counts.json"),
-        spark,
-        2,
-        7,
-        CORRECTED,
-        "per_event",
-        0.2,
-        0.1,
-    )
+    outputs = {split: str(out / f"{split}.parquet") for split in ("train", "validation", "test")}
+    outputs.update(counts=str(out / "counts.json"), preprocessing=str(out / "preprocessing.json"))
+    counts = run_features(str(out / "events.parquet"), outputs, spark, 2, 7, Preprocessing(CORRECTED, "per_event", "after"), 0.2, 0.1)
     jvm = next(child for child in psutil.Process().children() if "java" in child.name())
     print(
         json.dumps(

@@ -4,6 +4,7 @@ feature preparation (balance, split, scaling, ordering, determinism)."""
 from __future__ import annotations
 
 import glob
+import json
 import os
 
 import numpy as np
@@ -12,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import uproot
 
-from dltrigger.core.arrays import dense_sequences, sequences_of
+from dltrigger.core.arrays import dense_sequences, numpy_of_ragged, sequences_of
 from dltrigger.core.errors import InputError
 from dltrigger.core.schema import LABELS, N_ROWS
 from dltrigger.features import run_features
@@ -20,7 +21,7 @@ from dltrigger.ingest import plan_tasks
 from dltrigger.physics import observables
 from dltrigger.physics.delphes import empty_collections, write_delphes
 from dltrigger.physics.observables import CUTS
-from dltrigger.physics.preprocess import particle_sequences, scale_hlf
+from dltrigger.physics.preprocess import Preprocessing, particle_sequences, scale_hlf
 from dltrigger.physics.quirks import CORRECTED, ORIGINAL, Quirks
 from dltrigger.train.data import Dataset
 
@@ -208,10 +209,12 @@ def test_sequences_from_ragged_rows_equal_the_padded_matrices_bit_for_bit(sanity
 
 
 def prepare(events, directory, scaling="per_event", seed=7, quirks=CORRECTED):
-    """(train, validation, test, counts.json) paths and the counts of a feature preparation."""
+    """(train, validation, test, counts.json) paths and the counts of a feature preparation (its
+    preprocessing.json beside them)."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = [str(directory / name) for name in ("train.parquet", "validation.parquet", "test.parquet", "counts.json")]
-    counts = run_features(str(events), dict(zip(("train", "validation", "test"), paths)), paths[3], STAGE_SPARK, 2, seed, quirks, scaling, 0.2, 0.25)
+    outputs = dict(zip(("train", "validation", "test", "counts"), paths), preprocessing=str(directory / "preprocessing.json"))
+    counts = run_features(str(events), outputs, STAGE_SPARK, 2, seed, Preprocessing(quirks, scaling, "after"), 0.2, 0.25)
     return paths, counts
 
 
@@ -272,7 +275,7 @@ def test_feature_preparation_run_twice_writes_the_same_tables_in_the_same_order(
         assert written_rows(first).num_rows > 0 and written_rows(first).equals(written_rows(second)), first
 
 
-def test_global_scaling_keeps_padding_and_is_written_beside_every_split(ingested, prepared, tmp_path):
+def test_global_scaling_keeps_padding_and_its_moments_are_written_once(ingested, prepared, tmp_path):
     (train_path, validation_path, _, _), counts = prepared
     (again_train, again_validation, _, _), again = prepare(ingested[0], tmp_path / "global", scaling="global")
     assert all(again[split] == counts[split] for split in ("train", "validation", "test"))  # the split does not depend on it
@@ -281,11 +284,32 @@ def test_global_scaling_keeps_padding_and_is_written_beside_every_split(ingested
     written = pq.read_table(again_train).slice(0, 1)
     gru, n = sequences_of(written, N_ROWS, 19)[0], written.column("n_particles")[0].as_py()
     assert gru[:n].any() and not gru[n:].any()  # global scaling: padding stays zero, maskable
-    # Its mean and std beside both splits (the particle transformer undoes them), as in counts.json.
-    for directory in (again_train, again_validation, again_train.replace("train.parquet", "test.parquet")):
-        scaling = Dataset.open(directory).particle_scaling
-        assert scaling["mean"] == again["preprocessing"]["particle_mean"] and scaling["std"] == again["preprocessing"]["particle_std"]
-    assert Dataset.open(train_path).particle_scaling is None  # per-event scaling: nothing to undo
+    # The mean and std, fitted on the training rows, in preprocessing.json: the training rows they
+    # scaled have mean 0 and std 1 per feature (constant features: std 0, left as they are).
+    preprocessing = Preprocessing.read(tmp_path / "global" / "preprocessing.json")
+    assert preprocessing.particle_scaling == "global" and len(preprocessing.particle_moments["mean"]) == 19
+    rows, _ = numpy_of_ragged(pq.read_table(again_train, columns=["GRU_input"]).column("GRU_input"), 19)
+    varying = np.asarray(preprocessing.particle_std) > 0
+    np.testing.assert_allclose(rows[:, varying].mean(axis=0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(rows[:, varying].std(axis=0), 1.0, rtol=1e-4)
+    assert not glob.glob(f"{tmp_path}/global/*.parquet/*.json")  # nowhere else
+    assert Preprocessing.read(os.path.join(os.path.dirname(train_path), "preprocessing.json")).particle_moments is None  # per-event: nothing to undo
+
+
+def test_the_preprocessing_round_trips_through_json_and_names_a_bad_file(prepared, tmp_path):
+    """What the features stage writes is read back field for field; a file without a field, or with
+    features named otherwise, fails in one line naming it."""
+    path = os.path.join(os.path.dirname(prepared[0][0]), "preprocessing.json")
+    preprocessing = Preprocessing.read(path)
+    assert preprocessing == Preprocessing.from_json(json.loads(json.dumps(preprocessing.to_json())), "copy")
+    assert preprocessing.quirks == CORRECTED and preprocessing.hlf_scaling == "min_max" and len(preprocessing.hlf_min) == 14
+    broken = tmp_path / "preprocessing.json"
+    broken.write_text(json.dumps({k: v for k, v in preprocessing.to_json().items() if k != "hlf_max"}))
+    with pytest.raises(InputError, match=f"^{broken}: preprocessing lacks 'hlf_max'$"):
+        Preprocessing.read(broken)
+    broken.write_text(json.dumps(dict(preprocessing.to_json(), particle_names=["PT"])))
+    with pytest.raises(InputError, match=f"^{broken}: preprocessing's particle_names differ"):
+        Preprocessing.read(broken)
 
 
 @pytest.mark.reliability("bad input")

@@ -23,14 +23,14 @@ from dltrigger.core.arrays import arrow_lists
 from dltrigger.core.errors import InputError
 from dltrigger.core.files import write_parquet
 from dltrigger.core.registry import MODELS, REGISTRY, TREE_MODELS
-from dltrigger.core.schema import LABELS, LLF_NAMES, N_ROWS, PARTICLE_SCALING_FILE
+from dltrigger.core.schema import LABELS, LLF_NAMES, N_ROWS
 from dltrigger.models.torch_models import SequenceBranch, build, pair_features, trainable_parameters
 from dltrigger.train import engine_module, run_training
 from dltrigger.train.data import bucket_batches
 from dltrigger.train.process import weights_digest
 
 from conftest import REPO
-from helpers import SETTINGS, SPARK, write_features
+from helpers import SETTINGS, SPARK, write_features, write_preprocessing
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +40,15 @@ def features(tmp_path_factory):
     write_features(root / "train.parquet", 256, seed=1)
     write_features(root / "validation.parquet", 48, seed=3)
     write_features(root / "test.parquet", 90, seed=2)
+    write_preprocessing(root / "preprocessing.json")
     return str(root / "train.parquet"), str(root / "validation.parquet"), str(root / "test.parquet")
 
 
-def train(model, features, output, spark=SPARK, **changes):
+def train(model, features, output, spark=SPARK, preprocessing=None, **changes):
+    """run_training on ``features`` (with the preprocessing.json beside them, or ``preprocessing``)."""
     settings = {**SETTINGS, **changes}
-    return run_training(model, *features, str(output), settings, spark, threads=2, seed=11)
+    preprocessing = preprocessing or os.path.join(os.path.dirname(features[0]), "preprocessing.json")
+    return run_training(model, *features, str(output), settings, spark, threads=2, seed=11, preprocessing_path=preprocessing)
 
 
 def parameters(engine: str, model) -> int:
@@ -171,13 +174,12 @@ def test_the_particle_transformer_biases_attention_by_the_pairs_interaction_feat
 
 @pytest.mark.reliability("bad input")
 def test_the_particle_transformer_needs_the_particle_scaling(features, tmp_path):
-    """Feature tables without the global particle scaling (here: the file removed) stop its training with
-    one line naming the directory."""
-    train_dir = tmp_path / "train.parquet"
-    shutil.copytree(features[0], train_dir)
-    (train_dir / PARTICLE_SCALING_FILE).unlink()
-    with pytest.raises(InputError, match=f"train.parquet: no {PARTICLE_SCALING_FILE}; inclusive_part .* features.particle_scaling: global"):
-        train("inclusive_part", (str(train_dir), *features[1:]), tmp_path / "out")
+    """Features prepared with per-event scaling have no global scaling to undo: its training stops with
+    one line naming the preprocessing file."""
+    per_event = write_preprocessing(tmp_path / "preprocessing.json", "per_event")
+    with pytest.raises(InputError, match=r"preprocessing.json: no global particle scaling; inclusive_part .* features.particle_scaling: global"):
+        train("inclusive_part", features, tmp_path / "out", preprocessing=per_event)
+    assert not (tmp_path / "out" / "history.json").exists()
 
 
 def test_masked_rows_are_skipped_wherever_they_are():
@@ -318,8 +320,8 @@ def test_each_model_trains_distributed_with_two_workers(model, engine, features,
     assert parameters(engine, reloaded) == REGISTRY[model].keras_parameters
     if model in ("inclusive_pcloud", "inclusive_part"):  # its shape from config, kept in the model file
         assert used["particle_cloud"] == SETTINGS["particle_cloud"] and reloaded.sequence.particles == 128
-    if model == "inclusive_part":  # and the scaling it undoes, from the feature directory
-        assert used["particle_scaling"]["std"] == [1.0] * 19 and reloaded.sequence.std.tolist() == [1.0] * 19
+    if model == "inclusive_part":  # and the scaling it undoes, from the preprocessing
+        assert used["particle_moments"]["std"] == [1.0] * 19 and reloaded.sequence.std.tolist() == [1.0] * 19
     suffix = "pt" if engine == "torch" else "npz"
     assert sorted(os.listdir(tmp_path / "checkpoints" / used["fingerprint"])) == [f"epoch-001.{suffix}", f"epoch-002.{suffix}"]
 

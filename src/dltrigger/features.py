@@ -17,7 +17,7 @@ import hashlib
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -25,9 +25,8 @@ import pyarrow as pa
 from .core.arrays import arrow_lists, numpy_of_lists, numpy_of_ragged, ragged_lists, sequences_of, take_ragged
 from .core.errors import InputError
 from .core.files import write_parquet
-from .core.schema import HLF_NAMES, LABELS, LLF_NAMES, N_ROWS, PARTICLE_SCALING_FILE
-from .physics.preprocess import particle_sequences, scale_hlf
-from .physics.quirks import Quirks
+from .core.schema import HLF_NAMES, LABELS, LLF_NAMES, N_ROWS
+from .physics.preprocess import Preprocessing
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
@@ -51,21 +50,15 @@ def uniforms(source_file, entry, seed: int, purpose: str) -> np.ndarray:
 
 @dataclass
 class Plan:
-    """Everything a task needs to prepare its events: the random decisions and the fitted scalers."""
+    """Everything a task needs to prepare its events: the random decisions and the preprocessing (whose
+    scalers are fitted on the training events, see run_features)."""
 
     seed: int
     keep_fraction: np.ndarray  # per class
     test_fraction: float
-    quirks: Quirks
-    scaling: str
-    padding: str
     buckets: int
-    hlf_scaling: str = "min_max"
+    preprocessing: Preprocessing
     validation_below: np.ndarray | None = None  # per class: training events with a validation number below it validate
-    hlf_min: np.ndarray | None = None  # fitted on the training events (see run_features)
-    hlf_max: np.ndarray | None = None
-    mean: np.ndarray | None = None
-    std: np.ndarray | None = None
 
     def decide(self, label, source_file, entry, event_number) -> dict:
         keep = uniforms(source_file, entry, self.seed, "balance") < self.keep_fraction[label]
@@ -81,23 +74,6 @@ class Plan:
         """The balanced events outside the test set: the training and validation events together."""
         keep = uniforms(source_file, entry, self.seed, "balance") < self.keep_fraction[label]
         return keep & ~(uniforms(source_file, event_number, self.seed, "split") < self.test_fraction)
-
-    def preprocessing(self) -> dict:
-        """How an event becomes a classifier's inputs, fitted scalers included (JSON): a trigger prepares
-        streamed events with exactly this."""
-        return {
-            "quirks": asdict(self.quirks),
-            "particle_scaling": self.scaling,
-            "padding": self.padding,
-            "hlf_scaling": self.hlf_scaling,
-            "hlf_min": self.hlf_min.tolist(),
-            "hlf_max": self.hlf_max.tolist(),
-            "particle_mean": None if self.mean is None else self.mean.tolist(),
-            "particle_std": None if self.std is None else self.std.tolist(),
-        }
-
-    def scale_hlf(self, hlf: np.ndarray) -> np.ndarray:
-        return scale_hlf(hlf, self.hlf_scaling, self.hlf_min, self.hlf_max)
 
 
 def validation_numbers(source_file, event_number, seed: int) -> np.ndarray:
@@ -176,10 +152,10 @@ def prepare_part(part: str, index: int, plan: Plan, held_out_dirs: dict, stage_d
         if split == "train":
             events = events[np.argsort(decision["shuffle"][events], kind="stable")]
         rows, n_particles = take_ragged(all_rows, all_counts, events)
-        sequence, padding_row, padding_at = particle_sequences(rows, n_particles, plan.quirks, plan.scaling, plan.padding, plan.mean, plan.std)
+        sequence, padding_row, padding_at = plan.preprocessing.sequences(rows, n_particles)
         out = pa.table(
             {
-                "HLF_input": arrow_lists(plan.scale_hlf(all_hlf[events]), len(HLF_NAMES)),
+                "HLF_input": arrow_lists(plan.preprocessing.scale_hlf(all_hlf[events]), len(HLF_NAMES)),
                 "GRU_input": ragged_lists(sequence, n_particles),
                 "padding_row": arrow_lists(padding_row, len(LLF_NAMES)),
                 "padding_at": pa.array(padding_at, pa.int32()),
@@ -222,105 +198,120 @@ def shuffle_bucket(stage_dir: str, bucket: int, train_dir: str) -> None:
 def run_features(
     events: str,
     outputs: dict,
-    counts_path: str,
     spark_config: dict,
     threads: int,
     seed: int,
-    quirks: Quirks,
-    scaling: str,
+    preprocessing: Preprocessing,
     test_fraction: float,
     validation_fraction: float,
-    padding: str = "after",
-    hlf_scaling: str = "min_max",
     log_dir: str = "logs/spark",
 ) -> dict:
     """Balance, split, scale and write the train, validation and test Parquet directories (``outputs``: a
-    path per split); returns the row counts. With ``quirks.test_set_validates`` (the original) no events
-    validate: the validation directory stays empty and the training validates on the test set.
+    path per split, and the ``counts`` and ``preprocessing`` JSON files); returns the row counts. The
+    ``preprocessing``'s modes are applied with its scalers fitted on the training events. With
+    ``quirks.test_set_validates`` (the original) no events validate: the validation directory stays
+    empty and the training validates on the test set.
 
     Spark handles the light columns (class counts, the validation thresholds, the HLF min-max scaler with
     Spark ML) and schedules the heavy passes; those read and write the particle rows with pyarrow inside
     the tasks, which avoids Spark's row-by-row conversion of nested arrays (~10x the cost of the numpy work).
     """
-    import contextlib
-
-    from pyspark.ml.feature import MinMaxScaler
-    from pyspark.ml.functions import array_to_vector
-
-    from .core.files import atomic_path, executor_path, remove, write_json
-    from .core.spark import executor_error, spark_session
+    from .core.files import write_json
+    from .core.spark import spark_session
 
     with spark_session("dltrigger-features", spark_config, threads, log_dir) as spark:
         start = time.time()
         source = spark.read.parquet(events)
-        parts = sorted(source.inputFiles())
         selected = {row["label"]: row["count"] for row in source.groupBy("label").count().collect()}
         for name, code in LABELS.items():
             if not selected.get(code):
                 raise InputError(f"{events}: no selected events of class '{name}', cannot balance the classes")
-        smallest = min(selected.values())
         # Undersample every class to the smallest one (the original: DataFrame.sample per class).
-        keep_fraction = np.array([smallest / selected[code] for code in range(len(LABELS))])
-        plan = Plan(seed, keep_fraction, test_fraction, quirks, scaling, padding, spark_config["shuffle_partitions"], hlf_scaling)
-        light = source.select("label", "hfeatures", "source_file", "entry", "event_number")
-        if not quirks.test_set_validates:
-            numbers = light.mapInArrow(_candidate_numbers(plan), "label int, number double").toArrow()
-            plan.validation_below = validation_thresholds(
-                numbers.column("label").to_numpy(), numbers.column("number").to_numpy(), validation_fraction
-            )
-        # HLF min-max scaling with Spark ML, fitted on the training split (the original: on all events).
-        fit_on = light.select("hfeatures") if quirks.scaler_fitted_before_split else light.mapInArrow(_training_hlf(plan), "hfeatures array<float>")
-        scaler = MinMaxScaler(inputCol="h", outputCol="scaled").fit(fit_on.select(array_to_vector("hfeatures").alias("h")))
-        plan.hlf_min, plan.hlf_max = scaler.originalMin.toArray(), scaler.originalMax.toArray()
-        log.info("classes %s balanced to %d each, validation split and HLF scaler fitted (%.1f s)", selected, smallest, time.time() - start)
-
-        def run_tasks(items, function, schema):
-            # A few items per task: each Spark task costs ~0.1 s, more than a small Parquet part's work.
-            slices = max(1, min(len(items), 2 * spark.sparkContext.defaultParallelism))
-            frame = spark.createDataFrame(spark.sparkContext.parallelize(items, slices), "item string, index int")
-            try:
-                return frame.mapInArrow(lambda batches: (function(row) for b in batches for row in b.to_pylist()), schema).collect()
-            except Exception as exc:  # Spark wraps executor errors; bring ours back as one line
-                raise executor_error(exc) from None
-
-        if scaling == "global":
-            moments = run_tasks(
-                [(p, i) for i, p in enumerate(parts)], lambda row: _part_moments(row["item"], plan), "n long, sum array<double>, sum2 array<double>"
-            )
-            count = sum(row["n"] for row in moments)
-            plan.mean = np.sum([row["sum"] for row in moments], axis=0) / count
-            plan.std = np.sqrt(np.maximum(np.sum([row["sum2"] for row in moments], axis=0) / count - plan.mean**2, 0.0))
-
-        # The training events by shuffle bucket, then merged; absolute paths for the executors.
-        stage_dir = executor_path(f"{outputs['train']}.stage-{os.getpid()}")
-        with contextlib.ExitStack() as stack:
-            directories = {split: executor_path(stack.enter_context(atomic_path(outputs[split]))) for split in SPLITS}
-            for directory in (*directories.values(), stage_dir):
-                os.makedirs(directory)
-
-            def heavy(row):
-                written = prepare_part(row["item"], row["index"], plan, directories, stage_dir)
-                return pa.RecordBatch.from_arrays([pa.array([written[split]]) for split in SPLITS], names=list(SPLITS))
-
-            written = run_tasks([(p, i) for i, p in enumerate(parts)], heavy, ", ".join(f"{split} array<long>" for split in SPLITS))
-            run_tasks([("", b) for b in range(plan.buckets)], lambda row: _shuffled(stage_dir, row["index"], directories["train"]), "done int")
-            for directory in directories.values():
-                if scaling == "global":
-                    scales = {"names": list(LLF_NAMES), "mean": plan.mean.tolist(), "std": plan.std.tolist()}
-                    write_json(os.path.join(directory, PARTICLE_SCALING_FILE), scales)
-                open(os.path.join(directory, "_SUCCESS"), "w").close()
-            remove(stage_dir)
+        keep_fraction = np.array([min(selected.values()) / selected[code] for code in range(len(LABELS))])
+        plan = Plan(seed, keep_fraction, test_fraction, spark_config["shuffle_partitions"], preprocessing)
+        parts = [(part, index) for index, part in enumerate(sorted(source.inputFiles()))]
+        plan = _fitted(spark, plan, source.select("label", "hfeatures", "source_file", "entry", "event_number"), parts, validation_fraction)
+        log.info(
+            "classes %s balanced to %d each, validation split and scalers fitted (%.1f s)", selected, min(selected.values()), time.time() - start
+        )
+        written = _write_splits(spark, plan, parts, outputs)
         counts = {"selected": {name: selected[code] for name, code in LABELS.items()}}
         for split in SPLITS:
             totals = np.sum([row[split] for row in written], axis=0)
             counts[split] = {name: int(totals[code]) for name, code in LABELS.items()}
-        counts["validation_set"] = "test" if quirks.test_set_validates else "validation"
+        counts["validation_set"] = "test" if preprocessing.quirks.test_set_validates else "validation"
         counts["hlf_names"] = list(HLF_NAMES)
-        counts["preprocessing"] = plan.preprocessing()
         counts["job_seconds"] = time.time() - start
         log.info("train %s, validation %s, test %s written (%.1f s)", counts["train"], counts["validation"], counts["test"], counts["job_seconds"])
-        write_json(counts_path, counts)
+        plan.preprocessing.write(outputs["preprocessing"])
+        write_json(outputs["counts"], counts)
     return counts
+
+
+def _run_tasks(spark, items: list, function, schema: str) -> list:
+    """``function`` of each (item, index) in Spark tasks, a few items per task (each Spark task costs
+    ~0.1 s, more than a small Parquet part's work); its rows collected."""
+    from .core.spark import executor_error
+
+    slices = max(1, min(len(items), 2 * spark.sparkContext.defaultParallelism))
+    frame = spark.createDataFrame(spark.sparkContext.parallelize(items, slices), "item string, index int")
+    try:
+        return frame.mapInArrow(lambda batches: (function(row) for b in batches for row in b.to_pylist()), schema).collect()
+    except Exception as exc:  # Spark wraps executor errors; bring ours back as one line
+        raise executor_error(exc) from None
+
+
+def _fitted(spark, plan: Plan, light, parts: list, validation_fraction: float) -> Plan:
+    """``plan`` with its validation thresholds and its preprocessing's scalers fitted on the training events:
+    the HLF min-max scaler with Spark ML (the original: on all events), the particle rows' moments where
+    the scaling is global."""
+    from pyspark.ml.feature import MinMaxScaler
+    from pyspark.ml.functions import array_to_vector
+
+    preprocessing = plan.preprocessing
+    if not preprocessing.quirks.test_set_validates:
+        numbers = light.mapInArrow(_candidate_numbers(plan), "label int, number double").toArrow()
+        below = validation_thresholds(numbers.column("label").to_numpy(), numbers.column("number").to_numpy(), validation_fraction)
+        plan = replace(plan, validation_below=below)
+    fit_on = (
+        light.select("hfeatures")
+        if preprocessing.quirks.scaler_fitted_before_split
+        else light.mapInArrow(_training_hlf(plan), "hfeatures array<float>")
+    )
+    scaler = MinMaxScaler(inputCol="h", outputCol="scaled").fit(fit_on.select(array_to_vector("hfeatures").alias("h")))
+    preprocessing = preprocessing.fitted(hlf_min=scaler.originalMin.toArray(), hlf_max=scaler.originalMax.toArray())
+    if preprocessing.particle_scaling == "global":
+        moments = _run_tasks(spark, parts, lambda row: _part_moments(row["item"], plan), "n long, sum array<double>, sum2 array<double>")
+        count = sum(row["n"] for row in moments)
+        mean = np.sum([row["sum"] for row in moments], axis=0) / count
+        std = np.sqrt(np.maximum(np.sum([row["sum2"] for row in moments], axis=0) / count - mean**2, 0.0))
+        preprocessing = preprocessing.fitted(particle_mean=mean, particle_std=std)
+    return replace(plan, preprocessing=preprocessing)
+
+
+def _write_splits(spark, plan: Plan, parts: list, outputs: dict) -> list:
+    """Every part's events prepared into the split directories (each complete or absent), the training
+    events by shuffle bucket, then merged; the events written per part, split and class."""
+    import contextlib
+
+    from .core.files import atomic_path, executor_path, remove
+
+    stage_dir = executor_path(f"{outputs['train']}.stage-{os.getpid()}")  # absolute paths for the executors
+    with contextlib.ExitStack() as stack:
+        directories = {split: executor_path(stack.enter_context(atomic_path(outputs[split]))) for split in SPLITS}
+        for directory in (*directories.values(), stage_dir):
+            os.makedirs(directory)
+
+        def heavy(row):
+            written = prepare_part(row["item"], row["index"], plan, directories, stage_dir)
+            return pa.RecordBatch.from_arrays([pa.array([written[split]]) for split in SPLITS], names=list(SPLITS))
+
+        written = _run_tasks(spark, parts, heavy, ", ".join(f"{split} array<long>" for split in SPLITS))
+        _run_tasks(spark, [("", b) for b in range(plan.buckets)], lambda row: _shuffled(stage_dir, row["index"], directories["train"]), "done int")
+        for directory in directories.values():
+            open(os.path.join(directory, "_SUCCESS"), "w").close()
+        remove(stage_dir)
+    return written
 
 
 def particle_moments(rows: np.ndarray) -> pa.RecordBatch:

@@ -80,7 +80,9 @@ def measure(
                     train_settings, workers=workers, threads_per_worker=1, epochs={model: settings["epochs"]}, early_stopping={"patience": 0}
                 )
                 directories = (train_dir, validation_dir, test_dir)
-                history = run_training(model, *directories, os.path.join(scratch, f"train-{workers}"), training, spark, workers, seed, log_dir)
+                history = run_training(
+                    model, *directories, os.path.join(scratch, f"train-{workers}"), training, spark, workers, seed, log_dir=log_dir
+                )
                 rows.append(_row("training", workers, [(e["train_events"], e["wall_seconds"]) for e in history[1:]]))
                 log.info(
                     "%d worker(s): ingestion %.0f events/s, training %.0f events/s",

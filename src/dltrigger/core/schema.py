@@ -60,9 +60,6 @@ EVENT_COLUMNS = ("hfeatures", "lfeatures", "n_particles", "label", "weight", *ID
 # Features -> training (results/features/{train,test}.parquet): the scaled HLF, the particle rows sorted
 # and scaled (ragged), with the value of the padding rows and where their block starts.
 FEATURE_COLUMNS = ("HLF_input", "GRU_input", "padding_row", "padding_at", "n_particles", "label", "encoded_label", *ID_COLUMNS)
-# Beside those tables, with global particle scaling: each particle feature's mean and standard deviation
-# (JSON: names, mean, std), so that a model can undo the scaling (the particle transformer's pair features).
-PARTICLE_SCALING_FILE = "_particle_scaling.json"
 # The original's published schema (trainUndersampled_InclusiveClassifier.parquet, ...): GRU_input as
 # 801 x 19 values, flat or nested; written by the export, read by the training.
 ORIGINAL_COLUMNS = ("HLF_input", "GRU_input", "encoded_label", "label")

@@ -282,12 +282,12 @@ class InclusiveClassifier(nn.Module):
     (15,703 with an LSTM; 173,378 with the Transformer branch; 17,221 with the EdgeConv cloud; 20,321 with
     the particle transformer)."""
 
-    def __init__(self, cell: str = "gru", n_hlf: int = 14, particle_cloud: dict | None = None, particle_scaling: dict | None = None):
+    def __init__(self, cell: str = "gru", n_hlf: int = 14, particle_cloud: dict | None = None, particle_moments: dict | None = None):
         super().__init__()
         branches = {
             "attention": (AttentionBranch, ATTENTION_UNITS),
             "edgeconv": (lambda: ParticleCloudBranch(**particle_cloud), 2 * CLOUD_WIDTHS[-1]),  # mean and maximum
-            "pairattention": (lambda: PairAttentionBranch(particle_cloud["particles"], particle_scaling), PAIR_WIDTH),  # every pair
+            "pairattention": (lambda: PairAttentionBranch(particle_cloud["particles"], particle_moments), PAIR_WIDTH),  # every pair
         }
         branch, branch_units = branches.get(cell, (lambda: SequenceBranch(cell), RNN_UNITS))
         self.sequence = branch()
@@ -298,23 +298,23 @@ class InclusiveClassifier(nn.Module):
         return self.head(torch.cat([self.sequence(particles), self.hlf_dropout(hlf)], dim=1))
 
 
-def build(model: str, particle_cloud: dict | None = None, particle_scaling: dict | None = None) -> nn.Module:
+def build(model: str, particle_cloud: dict | None = None, particle_moments: dict | None = None) -> nn.Module:
     """A fresh model; its ``forward`` takes the inputs named in ``MODELS[model]``, in that order.
     ``particle_cloud``: the particle cloud's ``particles`` and ``neighbours`` (config train.particle_cloud);
-    ``particle_scaling``: the particle rows' global scaling (``mean``, ``std``), which the particle
+    ``particle_moments``: the particle rows' global scaling (``mean``, ``std``), which the particle
     transformer undoes for its pair features."""
     cell = MODELS[model].branch
     if model == "hlf":
         return HLFClassifier()
     if model == "particle":
         return ParticleClassifier(cell)
-    return InclusiveClassifier(cell, particle_cloud=particle_cloud, particle_scaling=particle_scaling)
+    return InclusiveClassifier(cell, particle_cloud=particle_cloud, particle_moments=particle_moments)
 
 
 def load(path: str) -> nn.Module:
     """A trained model from the torch engine's model file, in evaluation mode."""
     state = torch.load(path, map_location="cpu", weights_only=False)
-    model = build(state["model"], state.get("particle_cloud"), state.get("particle_scaling"))  # (absent from files of the models without them)
+    model = build(state["model"], state.get("particle_cloud"), state.get("particle_moments"))  # (absent from files of the models without them)
     model.load_state_dict(state["state_dict"])
     return model.eval()
 

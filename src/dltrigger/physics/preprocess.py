@@ -5,14 +5,87 @@ network reads."""
 
 from __future__ import annotations
 
+import os
+from dataclasses import asdict, dataclass, fields, replace
+
 import numpy as np
 
 from ..core.arrays import dense_sequences, event_starts
-from ..core.schema import LLF_NAMES, N_ROWS
+from ..core.errors import InputError
+from ..core.files import read_json, write_json
+from ..core.schema import HLF_NAMES, LLF_NAMES, N_ROWS
 from .kinematics import delta_phi
 from .quirks import Quirks
 
 ETA, PHI = LLF_NAMES.index("Eta"), LLF_NAMES.index("Phi")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an event's observables become a classifier's inputs: the modes the configuration chose and the
+    numbers fitted on the training events. Feature preparation writes it once (``preprocessing.json``);
+    the training (models that undo the particle scaling), the export and the trigger read it."""
+
+    quirks: Quirks
+    particle_scaling: str  # global (the training rows' mean and std below) or per_event
+    padding: str  # where the padding rows go: after, before or by_distance
+    hlf_scaling: str = "min_max"  # or none
+    hlf_min: tuple[float, ...] | None = None  # per HLF, fitted on the training events
+    hlf_max: tuple[float, ...] | None = None
+    particle_mean: tuple[float, ...] | None = None  # per particle feature, over the training events' real rows (global scaling)
+    particle_std: tuple[float, ...] | None = None
+
+    @classmethod
+    def of_settings(cls, features: dict) -> Preprocessing:
+        """The modes of the configuration's ``features`` section, nothing fitted yet."""
+        return cls(Quirks.of(features["original_quirks"]), features["particle_scaling"], features["padding"], features["hlf_scaling"])
+
+    def fitted(self, hlf_min=None, hlf_max=None, particle_mean=None, particle_std=None) -> Preprocessing:
+        """A copy with the numbers given (arrays) filled in; the rest kept."""
+        numbers = {"hlf_min": hlf_min, "hlf_max": hlf_max, "particle_mean": particle_mean, "particle_std": particle_std}
+        return replace(self, **{key: tuple(float(x) for x in value) for key, value in numbers.items() if value is not None})
+
+    @property
+    def particle_moments(self) -> dict | None:
+        """The global particle scaling's mean and std (lists), which a model that computes from the
+        unscaled momenta undoes; none under per-event scaling."""
+        if self.particle_scaling != "global" or self.particle_mean is None:
+            return None
+        return {"mean": list(self.particle_mean), "std": list(self.particle_std)}
+
+    def sequences(self, rows: np.ndarray, n_particles: np.ndarray):
+        """``particle_sequences`` of a batch of events with these modes and moments."""
+        mean, std = (None if value is None else np.asarray(value) for value in (self.particle_mean, self.particle_std))
+        return particle_sequences(rows, n_particles, self.quirks, self.particle_scaling, self.padding, mean, std)
+
+    def scale_hlf(self, hlf: np.ndarray) -> np.ndarray:
+        return scale_hlf(hlf, self.hlf_scaling, self.hlf_min, self.hlf_max)
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "hlf_names": list(HLF_NAMES), "particle_names": list(LLF_NAMES)}
+
+    @classmethod
+    def from_json(cls, data: dict, source: str) -> Preprocessing:
+        """From ``to_json``'s dict; a missing key, or features named otherwise than this version's, is
+        named in one line with ``source``."""
+        names = [field.name for field in fields(cls)]
+        missing = [name for name in names if name not in data]
+        if missing:
+            raise InputError(f"{source}: preprocessing lacks '{missing[0]}'")
+        for key, expected in (("hlf_names", HLF_NAMES), ("particle_names", LLF_NAMES)):
+            if data.get(key) != list(expected):
+                raise InputError(f"{source}: preprocessing's {key} differ from this version's ({', '.join(expected)})")
+        values = {name: tuple(data[name]) if isinstance(data[name], list) else data[name] for name in names}
+        return cls(**dict(values, quirks=Quirks(**data["quirks"])))
+
+    def write(self, path: str | os.PathLike) -> None:
+        write_json(path, self.to_json())
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> Preprocessing:
+        if not os.path.isfile(path):
+            raise InputError(f"{path}: no such preprocessing file (written by the feature preparation)")
+        return cls.from_json(read_json(path), str(path))
 
 
 def particle_sequences(rows: np.ndarray, n_particles: np.ndarray, quirks: Quirks, scaling: str, padding: str, mean=None, std=None):

@@ -26,7 +26,8 @@ import numpy as np
 from ..core.errors import InputError, first_error_line
 from ..core.files import atomic_path, remove, write_json
 from ..core.registry import REGISTRY
-from ..core.schema import LABELS, PARTICLE_SCALING_FILE
+from ..core.schema import LABELS
+from ..physics.preprocess import Preprocessing
 from .data import Dataset
 from .process import TrainingSpec, best_epoch, latest_checkpoint
 
@@ -56,16 +57,17 @@ def check_data(model: str, directories: dict) -> dict:
     return datasets
 
 
-def particle_scaling(model: str, train: Dataset) -> dict | None:
-    """The training rows' global particle scaling, for a model that undoes it (else none)."""
+def particle_moments(model: str, preprocessing_path: str | None) -> dict | None:
+    """The training rows' global particle scaling (mean, std), for a model that undoes it (else none)."""
     if not REGISTRY[model].undoes_particle_scaling:
         return None
-    if train.particle_scaling is None:
+    moments = None if preprocessing_path is None else Preprocessing.read(preprocessing_path).particle_moments
+    if moments is None:
         raise InputError(
-            f"{train.directory}: no {PARTICLE_SCALING_FILE}; {model} computes its pair features from the unscaled momenta, "
-            "so it needs features prepared with features.particle_scaling: global"
+            f"{preprocessing_path or 'features.external'}: no global particle scaling; {model} computes its pair features from the "
+            "unscaled momenta, so it needs the feature preparation's preprocessing.json with features.particle_scaling: global"
         )
-    return train.particle_scaling
+    return moments
 
 
 def fingerprint(spec: TrainingSpec, datasets) -> str:
@@ -85,7 +87,7 @@ def fingerprint(spec: TrainingSpec, datasets) -> str:
             "device",
             "length_buckets",
             "particle_cloud",
-            "particle_scaling",
+            "particle_moments",
         )
     }
     if spec.learning_rate_schedule == "cosine":
@@ -104,10 +106,12 @@ def run_training(
     spark_config: dict,
     threads: int,
     seed: int,
+    preprocessing_path: str | None = None,
     log_dir: str = "logs/spark",
 ) -> list[dict]:
     """Train ``model`` and write into ``output_dir``: the model file, history.csv/.json, predictions.parquet
-    (of the test events, scored once after the training) and training_config.json. Each epoch is
+    (of the test events, scored once after the training) and training_config.json. A model that undoes
+    the particle scaling reads its numbers from ``preprocessing_path`` (the feature preparation's). Each epoch is
     validated on ``validation_dir``; early stopping (``settings["early_stopping"]``) needs it apart from
     the test set. Per-epoch checkpoints go to ``output_dir``/checkpoints/<fingerprint>/ and survive a
     failed run, which then resumes from the last complete epoch. Returns the history."""
@@ -120,7 +124,7 @@ def run_training(
         log.info("the test set validates (the original's quirk): no early stopping, all %d epochs run", settings["epochs"][model])
         patience = 0
     directories = {"train_dir": train_dir, "validation_dir": validation_dir, "test_dir": test_dir}
-    spec = TrainingSpec.from_config(model, settings, directories, seed, patience, particle_scaling(model, datasets["train"]))
+    spec = TrainingSpec.from_config(model, settings, directories, seed, patience, particle_moments(model, preprocessing_path))
     key = fingerprint(spec, datasets.values())
     checkpoints = os.path.join(output_dir, "checkpoints")
     for stale in glob.glob(os.path.join(checkpoints, "*")):  # other settings or data: never resumable

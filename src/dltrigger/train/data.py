@@ -18,7 +18,6 @@ the same step and none waits long for the others.
 from __future__ import annotations
 
 import glob
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ import pyarrow as pa
 
 from ..core.arrays import numpy_of_lists, numpy_of_ragged, sequences_of
 from ..core.errors import InputError
-from ..core.schema import HLF_NAMES, ID_COLUMNS, LLF_NAMES, N_ROWS, PARTICLE_SCALING_FILE
+from ..core.schema import HLF_NAMES, ID_COLUMNS, LLF_NAMES, N_ROWS
 
 RAGGED = ("padding_row", "padding_at", "n_particles")  # read with a ragged GRU_input
 WIDTHS = {"HLF_input": len(HLF_NAMES), "encoded_label": 3}
@@ -43,7 +42,6 @@ class Dataset:
     parts: list[tuple[str, int]]
     ragged: bool  # the workflow's layout (else the original's published schema)
     zero_padding: bool  # padding rows are zero: batches may be cut to their longest event
-    particle_scaling: dict | None = None  # the global particle scaling's mean and std, where the directory has them
 
     @classmethod
     def open(cls, directory: str) -> Dataset:
@@ -61,14 +59,7 @@ class Dataset:
             if ragged and parts[0][1]:
                 first = pq.ParquetFile(paths[0]).read_row_group(0, columns=["padding_row"])
                 zero_padding = not numpy_of_lists(first.column("padding_row")).any()
-        scaling_file = os.path.join(directory, PARTICLE_SCALING_FILE)
-        scaling = None
-        if os.path.isfile(scaling_file):
-            with open(scaling_file) as file:
-                scaling = json.load(file)
-            if scaling.get("names") != list(LLF_NAMES):
-                raise InputError(f"{scaling_file}: names differ from the 19 particle features {', '.join(LLF_NAMES)}")
-        return cls(directory, parts, ragged, zero_padding, scaling)
+        return cls(directory, parts, ragged, zero_padding)
 
     @property
     def rows(self) -> int:

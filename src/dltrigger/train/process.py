@@ -45,7 +45,7 @@ class TrainingSpec:
     bigdl: dict
     keras_environment: str  # the keras engine's package layer (train.keras.environment)
     particle_cloud: dict  # the particle cloud's shape (train.particle_cloud); empty for the other models
-    particle_scaling: dict | None = None  # the training rows' global particle scaling, for the models that undo it
+    particle_moments: dict | None = None  # the global particle scaling's mean and std, for the models that undo it
     patience: int = 0  # early stopping: epochs without a new lowest validation loss before the training stops; 0: off
     checkpoint_dir: str = ""  # per-epoch checkpoints of this exact run
     staging_dir: str = ""  # outputs before they are moved into place
@@ -55,7 +55,7 @@ class TrainingSpec:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_config(cls, model: str, settings: dict, directories: dict, seed: int, patience: int, particle_scaling: dict | None) -> TrainingSpec:
+    def from_config(cls, model: str, settings: dict, directories: dict, seed: int, patience: int, particle_moments: dict | None) -> TrainingSpec:
         """The spec of ``model`` from the train config of its job (``settings``: engine, its own epochs,
         batch size and learning rate, ...), its feature ``directories`` (train_dir, validation_dir,
         test_dir), the seed, the early stopping's patience and the rows' particle scaling."""
@@ -77,7 +77,7 @@ class TrainingSpec:
             bigdl=settings["bigdl"],
             keras_environment=os.path.abspath(settings["keras"]["environment"]),
             particle_cloud=settings["particle_cloud"] if REGISTRY[model].reads_particle_cloud else {},
-            particle_scaling=particle_scaling,
+            particle_moments=particle_moments,
         )
 
     @classmethod

@@ -54,7 +54,7 @@ def train_process(spec: TrainingSpec) -> list[dict] | None:
     rank, world = dist.get_rank(), dist.get_world_size()
     device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if cuda else torch.device("cpu")
     torch.manual_seed(spec.seed)  # rank 0's initial weights are broadcast by DDP anyway
-    model = build(spec.model, spec.particle_cloud, spec.particle_scaling).to(device)
+    model = build(spec.model, spec.particle_cloud, spec.particle_moments).to(device)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=spec.learning_rate, eps=1e-7)  # Keras's epsilon
     history, start = [], 0
     resume = latest_checkpoint(spec)
@@ -140,7 +140,7 @@ def train_process(spec: TrainingSpec) -> list[dict] | None:
     if rank == 0:
         _save(
             torch,
-            {"model": spec.model, "particle_cloud": spec.particle_cloud, "particle_scaling": spec.particle_scaling, "state_dict": model.state_dict()},
+            {"model": spec.model, "particle_cloud": spec.particle_cloud, "particle_moments": spec.particle_moments, "state_dict": model.state_dict()},
             os.path.join(spec.staging_dir, MODEL_FILE),
         )
     digests = [None] * world  # every process's final weights, to show they agree

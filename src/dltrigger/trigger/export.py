@@ -19,6 +19,7 @@ from ..core.rates import binomial_error, output_rate
 from ..core.registry import MODEL_FILES, MODELS
 from ..core.schema import CLASSES, LLF_NAMES, N_ROWS, SHAPES, TPR_TARGET
 from ..models.onnx_models import onnx_session
+from ..physics.preprocess import Preprocessing
 from ..tools.environments import activate_layer
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,7 @@ def run_export(
     model: str,
     model_path: str,
     test_dir: str,
-    counts_path: str,
+    preprocessing_path: str,
     rates_path: str,
     paths: list[str],
     onnx_path: str,
@@ -182,7 +183,7 @@ def run_export(
     if unknown:
         raise InputError(f"trigger.paths: unknown selector '{unknown[0]}' (known: {', '.join(CLASSES)})")
     predict, export, every_row = trained_model(model, model_path, keras_environment)
-    counts, rates = read_json(counts_path), read_json(rates_path)
+    preprocessing, rates = Preprocessing.read(preprocessing_path), read_json(rates_path)
     test = pq.ParquetDataset(test_dir)
     table = test.read(columns=[name for name in (*MODELS[model].inputs, "padding_row", "padding_at", "label") if name in test.schema.names])
     if not table.num_rows:
@@ -228,7 +229,7 @@ def run_export(
         "opset": OPSET,
         "inputs": {name: SHAPES[name][-1] for name in MODELS[model].inputs},
         "every_row": every_row,
-        "preprocessing": counts["preprocessing"],
+        "preprocessing": preprocessing.to_json(),
         "paths": {path: {"threshold": float(thresholds[k]), **efficiencies(k), **rates(k)} for k, path in enumerate(paths)},
         **efficiencies(len(paths)),
         **rates(len(paths)),

@@ -35,8 +35,7 @@ from ..core.schema import CLASSES
 from ..models.onnx_models import onnx_session
 from ..physics import observables
 from ..physics.delphes import SCHEMA, read_delphes, write_delphes
-from ..physics.preprocess import network_sequences, particle_sequences, scale_hlf
-from ..physics.quirks import Quirks
+from ..physics.preprocess import Preprocessing, network_sequences
 
 log = logging.getLogger(__name__)
 
@@ -118,24 +117,20 @@ def score_chunks(menu: dict, onnx_path: str, threads: int, schema: pa.Schema):
     """The executors' work on a micro-batch (``mapInArrow``): each streamed chunk read from its bytes,
     selected, featurised and scored; one row per chunk (an unreadable one: its error, nothing scored)
     and one per selected event."""
-    preparation = menu["preprocessing"]
-    quirks = Quirks(**preparation["quirks"])
-    mean, std = (None if preparation[key] is None else np.asarray(preparation[key]) for key in ("particle_mean", "particle_std"))
+    preprocessing = Preprocessing.from_json(menu["preprocessing"], "the trigger menu")
     selectors = [CLASSES.index(path) for path in menu["paths"]]
     thresholds = np.array([path["threshold"] for path in menu["paths"].values()])  # float64, as the export's check
 
     def score(content: bytes) -> dict:
         events = observables.read(io.BytesIO(content), None, None)
-        result = observables.compute(events, quirks)
+        result = observables.compute(events, preprocessing.quirks)
         n = result["entry"].size
         out = {"read": result["cutflow"]["read"], "entry": result["entry"], "event_number": result["event_number"]}
         if not n:
             return {**out, "probabilities": np.zeros((0, len(CLASSES)), np.float32)}
         counts = result["n_particles"]
-        rows, padding_row, padding_at = particle_sequences(
-            result["llf"], counts, quirks, preparation["particle_scaling"], preparation["padding"], mean, std
-        )
-        hlf = scale_hlf(result["hlf"], preparation["hlf_scaling"], preparation["hlf_min"], preparation["hlf_max"])
+        rows, padding_row, padding_at = preprocessing.sequences(result["llf"], counts)
+        hlf = preprocessing.scale_hlf(result["hlf"])
         probabilities = np.empty((n, len(CLASSES)), np.float32)
         # Events of similar length scored together: each group's sequences only as long as its longest.
         for group in np.array_split(np.argsort(counts, kind="stable"), -(-n // SCORING_GROUP)):

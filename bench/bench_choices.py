@@ -29,7 +29,8 @@ import yaml
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from dltrigger.core.config import load_config  # noqa: E402
 from dltrigger.core.schema import CLASSES  # noqa: E402
-from dltrigger.evaluate import run_uncertainties, with_error  # noqa: E402
+from dltrigger.evaluate.tables import with_error  # noqa: E402
+from dltrigger.evaluate.uncertainty import run_uncertainties  # noqa: E402
 from dltrigger.features import run_features  # noqa: E402
 from dltrigger.physics.preprocess import Preprocessing  # noqa: E402
 from dltrigger.train import run_training  # noqa: E402

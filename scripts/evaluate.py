@@ -1,6 +1,6 @@
 """Snakemake adapter of rule evaluate (logic: dltrigger.evaluate)."""
 
-from dltrigger.evaluate import run_evaluation
+from dltrigger.evaluate.metrics import run_evaluation
 
 from _helpers import job
 

@@ -1,6 +1,6 @@
 """Snakemake adapter of rule evaluation_tables (logic: dltrigger.evaluate)."""
 
-from dltrigger.evaluate import write_tables
+from dltrigger.evaluate.tables import write_tables
 
 from _helpers import job
 

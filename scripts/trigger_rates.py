@@ -1,6 +1,6 @@
 """Snakemake adapter of rule trigger_rates (logic: dltrigger.evaluate)."""
 
-from dltrigger.evaluate import write_rates
+from dltrigger.evaluate.rates import write_rates
 
 from _helpers import job
 

@@ -1,6 +1,6 @@
 """Snakemake adapter of rule uncertainties (logic: dltrigger.evaluate, dltrigger.evaluate.uncertainty)."""
 
-from dltrigger.evaluate import run_uncertainties
+from dltrigger.evaluate.uncertainty import run_uncertainties
 
 from _helpers import job
 

@@ -14,11 +14,14 @@ import pyarrow.parquet as pq
 import pytest
 from sklearn.metrics import auc
 
-from dltrigger import evaluate
 from dltrigger.core.arrays import arrow_lists
 from dltrigger.core.errors import InputError
-from dltrigger.core.schema import HLF_NAMES
+from dltrigger.core.schema import CLASSES, HLF_NAMES
 from dltrigger.evaluate import plots
+from dltrigger.evaluate.metrics import evaluate_model, fpr_at_tpr, read_predictions, roc_curve, run_evaluation, tpr_at_fpr
+from dltrigger.evaluate.rates import write_rates
+from dltrigger.evaluate.tables import auc_table, trigger_rows, write_tables
+from dltrigger.evaluate.uncertainty import run_uncertainties
 
 
 def phi(x: float) -> float:
@@ -28,20 +31,20 @@ def phi(x: float) -> float:
 
 def binary(labels, score):
     """ROC of class 1 against class 0 through the three-class interface (no class-2 events)."""
-    return evaluate.roc_curve(np.asarray(labels), np.asarray(score, dtype=float), signal=1)
+    return roc_curve(np.asarray(labels), np.asarray(score, dtype=float), signal=1)
 
 
 def test_a_perfect_classifier():
     fpr, tpr, _ = binary([0, 0, 0, 1, 1], [0.1, 0.2, 0.3, 0.8, 0.9])
     assert auc(fpr, tpr) == 1.0
-    assert all(evaluate.tpr_at_fpr(fpr, tpr, p) == 1.0 for p in (0.0, 1e-3, 0.5))
-    assert evaluate.fpr_at_tpr(fpr, tpr, 0.99) == 0.0
+    assert all(tpr_at_fpr(fpr, tpr, p) == 1.0 for p in (0.0, 1e-3, 0.5))
+    assert fpr_at_tpr(fpr, tpr, 0.99) == 0.0
 
 
 def test_an_inverted_classifier():
     fpr, tpr, _ = binary([0, 0, 1, 1], [0.9, 0.8, 0.2, 0.1])
     assert auc(fpr, tpr) == 0.0
-    assert evaluate.fpr_at_tpr(fpr, tpr, 0.99) == 1.0
+    assert fpr_at_tpr(fpr, tpr, 0.99) == 1.0
 
 
 def test_a_random_classifier_has_auc_one_half():
@@ -49,7 +52,7 @@ def test_a_random_classifier_has_auc_one_half():
     labels = rng.integers(0, 2, 400_000)
     fpr, tpr, _ = binary(labels, rng.random(len(labels)))
     assert auc(fpr, tpr) == pytest.approx(0.5, abs=3e-3)
-    assert evaluate.tpr_at_fpr(fpr, tpr, 0.1) == pytest.approx(0.1, abs=3e-3)
+    assert tpr_at_fpr(fpr, tpr, 0.1) == pytest.approx(0.1, abs=3e-3)
 
 
 def test_two_gaussians_give_the_analytic_roc():
@@ -60,8 +63,8 @@ def test_two_gaussians_give_the_analytic_roc():
     labels = np.r_[np.zeros(n, int), np.ones(n, int)]
     fpr, tpr, thresholds = binary(labels, np.r_[rng.normal(0, 1, n), rng.normal(1, 1, n)])
     assert auc(fpr, tpr) == pytest.approx(phi(1 / math.sqrt(2)), abs=2e-3)  # 0.7602
-    assert evaluate.tpr_at_fpr(fpr, tpr, 0.1) == pytest.approx(1 - phi(1.2816 - 1), abs=4e-3)  # 0.3891
-    assert evaluate.fpr_at_tpr(fpr, tpr, 0.5) == pytest.approx(1 - phi(1), abs=4e-3)  # threshold at 1
+    assert tpr_at_fpr(fpr, tpr, 0.1) == pytest.approx(1 - phi(1.2816 - 1), abs=4e-3)  # 0.3891
+    assert fpr_at_tpr(fpr, tpr, 0.5) == pytest.approx(1 - phi(1), abs=4e-3)  # threshold at 1
     assert thresholds[0] == np.inf and np.all(np.diff(thresholds[1:]) < 0)
 
 
@@ -81,12 +84,12 @@ def test_operating_points_interpolate_between_roc_points():
     # Points: (0, 0), (0, 0.5), (0.5, 0.5), (0.5, 1), (1, 1).
     fpr, tpr, _ = binary([1, 0, 1, 0], [4.0, 3.0, 2.0, 1.0])
     assert list(zip(fpr, tpr)) == [(0, 0), (0, 0.5), (0.5, 0.5), (0.5, 1), (1, 1)]
-    assert evaluate.tpr_at_fpr(fpr, tpr, 0.25) == 0.5
-    assert evaluate.tpr_at_fpr(fpr, tpr, 0.5) == 1.0  # the best point at exactly that FPR
-    assert evaluate.fpr_at_tpr(fpr, tpr, 0.75) == 0.5
-    assert evaluate.fpr_at_tpr(fpr, tpr, 0.5) == 0.0
+    assert tpr_at_fpr(fpr, tpr, 0.25) == 0.5
+    assert tpr_at_fpr(fpr, tpr, 0.5) == 1.0  # the best point at exactly that FPR
+    assert fpr_at_tpr(fpr, tpr, 0.75) == 0.5
+    assert fpr_at_tpr(fpr, tpr, 0.5) == 0.0
     fpr, tpr, _ = binary([1, 0], [2.0, 1.0])  # (0, 0), (0, 1), (1, 1)
-    assert evaluate.fpr_at_tpr(fpr, tpr, 0.99) == 0.0
+    assert fpr_at_tpr(fpr, tpr, 0.99) == 0.0
 
 
 def three_class_scores(n_per_class: int, separation: float, seed: int = 4):
@@ -99,15 +102,15 @@ def three_class_scores(n_per_class: int, separation: float, seed: int = 4):
 
 def test_evaluate_model_metrics_confusion_and_operating_point():
     labels, scores = three_class_scores(20_000, 2.5)
-    metrics, curves = evaluate.evaluate_model(labels, scores)
+    metrics, curves = evaluate_model(labels, scores)
     assert metrics["test_events"] == {"qcd": 20_000, "ttbar": 20_000, "wjets": 20_000}
     confusion = np.array(metrics["confusion"])
     assert confusion.sum() == 60_000 and np.array_equal(confusion.sum(axis=1), [20_000] * 3)
     assert np.allclose(np.array(metrics["confusion_normalized"]).sum(axis=1), 1)
     assert metrics["accuracy"] == pytest.approx(np.trace(confusion) / 60_000)
-    for signal, name in enumerate(evaluate.CLASSES):
+    for signal, name in enumerate(CLASSES):
         selector = metrics["selectors"][name]
-        fpr, tpr, _ = evaluate.roc_curve(labels, scores[:, signal], signal)
+        fpr, tpr, _ = roc_curve(labels, scores[:, signal], signal)
         assert selector["auc"] == pytest.approx(auc(fpr, tpr), abs=1e-12) and 0.9 < selector["auc"] < 1
         point = selector["operating_point"]
         passed = scores[:, signal] >= point["threshold"]
@@ -115,7 +118,7 @@ def test_evaluate_model_metrics_confusion_and_operating_point():
         assert point["tpr"] == pytest.approx(passed[labels == signal].mean()) and point["tpr"] >= 0.99
         tighter = scores[:, signal] > point["threshold"]
         assert tighter[labels == signal].mean() < 0.99
-        for k, other in enumerate(evaluate.CLASSES):
+        for k, other in enumerate(CLASSES):
             assert point["efficiency"][other] == pytest.approx(passed[labels == k].mean())
         # The thinned curve for the plots keeps the area.
         thinned = curves[curves["selector"] == name]
@@ -123,7 +126,7 @@ def test_evaluate_model_metrics_confusion_and_operating_point():
         assert auc(thinned["fpr"].to_numpy(), thinned["tpr"].to_numpy()) == pytest.approx(selector["auc"], abs=1e-4)
     # 40,000 background events resolve FPR 1e-3 (40 events); a small test set does not.
     assert metrics["selectors"]["qcd"]["tpr_at_fpr"]["0.001"] is not None
-    small, _ = evaluate.evaluate_model(*three_class_scores(100, 2.5))
+    small, _ = evaluate_model(*three_class_scores(100, 2.5))
     points = small["selectors"]["qcd"]["tpr_at_fpr"]  # 200 background events
     assert points["0.001"] is None and points["0.01"] is not None and points["0.1"] is not None
 
@@ -147,7 +150,7 @@ def test_trigger_rates_weight_backgrounds_by_cross_section():
     }
     sigma = {"qcd": 1000.0, "ttbar": 10.0, "wjets": 3000.0}
     hz = 1e-36 * 1e34  # Hz per pb at 1e34 cm^-2 s^-1
-    rows = {row["selector"]: row for row in evaluate.trigger_rows(metrics, {c: s * hz for c, s in sigma.items()})}
+    rows = {row["selector"]: row for row in trigger_rows(metrics, {c: s * hz for c, s in sigma.items()})}
     assert rows["qcd"]["rate_before_hz"] == pytest.approx(3010 * hz)
     assert rows["qcd"]["rate_after_hz"] == pytest.approx((10 * 0.5 + 3000 * 0.1) * hz)
     assert rows["qcd"]["reduction"] == pytest.approx(3010 / 305) and not rows["qcd"]["reduction_is_lower_bound"]
@@ -156,7 +159,7 @@ def test_trigger_rates_weight_backgrounds_by_cross_section():
     assert rows["ttbar"]["rate_after_hz"] == pytest.approx((1000 + 3000) / 100 * hz)
     assert rows["wjets"]["reduction"] == pytest.approx(1010 / (1000 * 0.2 + 10 * 0.3))
     # Unknown cross-section of a background: no rates, the efficiencies still reported.
-    unknown = evaluate.trigger_rows(metrics, {c: None if c == "wjets" else s * hz for c, s in sigma.items()})
+    unknown = trigger_rows(metrics, {c: None if c == "wjets" else s * hz for c, s in sigma.items()})
     assert "rate_before_hz" not in unknown[0] and unknown[1]["tpr_99"] == 0.99 and "rate_before_hz" in unknown[2]
 
 
@@ -175,7 +178,7 @@ def test_trigger_cross_sections_from_manifests_and_selected_events(tmp_path):
     events.mkdir()
     source = ["a.root"] * 5 + ["b.root"] * 6 + ["c.root"] * 4 + ["d.root"] * 10 + ["e.root"] * 3
     pq.write_table(pa.table({"source_file": source}), events / "part-0.parquet")
-    rates = evaluate.write_rates(manifests, str(events), 2e34, str(tmp_path / "rates.json"))
+    rates = write_rates(manifests, str(events), 2e34, str(tmp_path / "rates.json"))
     assert rates["cross_section_pb"] == {"ttbar": pytest.approx(100.0), "wjets": pytest.approx(250.0 + 500.0), "qcd": None}
     assert rates["rate_hz"]["ttbar"] == pytest.approx(100 * 1e-36 * 2e34) and rates["rate_hz"]["qcd"] is None
     assert json.loads((tmp_path / "rates.json").read_text()) == rates
@@ -185,7 +188,7 @@ def write_predictions(directory, labels, scores):
     directory.mkdir(parents=True)
     table = pa.table(
         {
-            **{f"prob_{c}": scores[:, k].astype(np.float32) for k, c in enumerate(evaluate.CLASSES)},
+            **{f"prob_{c}": scores[:, k].astype(np.float32) for k, c in enumerate(CLASSES)},
             "label": labels.astype(np.int32),
             "source_file": ["test.root"] * len(labels),
             "entry": np.arange(len(labels)),
@@ -199,7 +202,7 @@ def test_predictions_without_a_class_are_refused_in_one_line(tmp_path):
     labels, scores = three_class_scores(10, 1.0)
     write_predictions(tmp_path / "p", labels[labels != 2], scores[labels != 2])
     with pytest.raises(InputError, match=r"p: no test events of class wjets: a ROC curve needs every class$"):
-        evaluate.read_predictions(str(tmp_path / "p"))
+        read_predictions(str(tmp_path / "p"))
 
 
 def test_tables_figures_and_reproducible_bytes(tmp_path):
@@ -207,7 +210,7 @@ def test_tables_figures_and_reproducible_bytes(tmp_path):
     for seed, model in enumerate(models):
         labels, scores = three_class_scores(500, 1.5 + seed, seed=seed)
         write_predictions(tmp_path / model / "predictions", labels, scores)
-        evaluate.run_evaluation(
+        run_evaluation(
             str(tmp_path / model / "predictions"),
             str(tmp_path / model / "metrics.json"),
             str(tmp_path / model / "roc.tsv"),
@@ -221,15 +224,15 @@ def test_tables_figures_and_reproducible_bytes(tmp_path):
     (tmp_path / "rates.json").write_text(json.dumps(rates))
     metrics = [str(tmp_path / m / "metrics.json") for m in models]
     uncertainties = str(tmp_path / "uncertainties.json")
-    evaluate.run_uncertainties({m: str(tmp_path / m / "predictions") for m in models}, str(tmp_path / "rates.json"), uncertainties, 200, seed=3)
+    run_uncertainties({m: str(tmp_path / m / "predictions") for m in models}, str(tmp_path / "rates.json"), uncertainties, 200, seed=3)
     tables = {f"{name}_{kind}": str(tmp_path / f"{name}.{kind}") for name in ("auc", "trigger", "ordering") for kind in ("tsv", "md")}
-    evaluate.write_tables(metrics, str(tmp_path / "rates.json"), uncertainties, tables)
+    write_tables(metrics, str(tmp_path / "rates.json"), uncertainties, tables)
     aucs = pd.read_csv(tables["auc_tsv"], sep="\t")
     assert list(aucs["model"]) == ["hlf"] * 3 + ["inclusive"] * 3
     assert aucs.loc[0, "paper_auc"] == 0.9874 and aucs["auc"].between(0.5, 1).all() and (aucs["auc_error"] > 0).all()
     for model in models:  # the bootstrap's nominal values are the evaluation's
         expected = json.loads((tmp_path / model / "metrics.json").read_text())["selectors"]
-        assert aucs[aucs.model == model]["auc"].tolist() == pytest.approx([expected[c]["auc"] for c in evaluate.CLASSES], rel=1e-6)
+        assert aucs[aucs.model == model]["auc"].tolist() == pytest.approx([expected[c]["auc"] for c in CLASSES], rel=1e-6)
     trigger = pd.read_csv(tables["trigger_tsv"], sep="\t")
     assert (trigger["tpr_99"] >= 0.99).all() and (trigger["reduction"] >= 1).all() and (trigger["reduction_error"] > 0).all()
     assert (tmp_path / "auc.md").read_text().startswith("| model | selector | auc |")
@@ -256,7 +259,7 @@ def test_tables_figures_and_reproducible_bytes(tmp_path):
     settings = {"label": "dltrigger", "dpi": 40, "sqrt_s_tev": 13.0, "max_events_per_class": 30}
     curves = {m: str(tmp_path / m / "roc.tsv") for m in models}
     per_model = dict(zip(models, metrics))
-    selectors = [f"{c}_{axis}_{kind}" for c in evaluate.CLASSES for axis in ("linear", "log") for kind in ("png", "pdf")]
+    selectors = [f"{c}_{axis}_{kind}" for c in CLASSES for axis in ("linear", "log") for kind in ("png", "pdf")]
     jobs = [
         ("roc", lambda outputs: plots.draw_roc(curves, per_model, uncertainties, outputs, settings), selectors),
         ("trigger", lambda outputs: plots.draw_trigger(curves, per_model, str(tmp_path / "rates.json"), outputs, settings), ("png", "pdf")),
@@ -324,7 +327,7 @@ def test_paired_bootstrap_orders_a_better_classifier_and_not_an_identical_one():
 
     labels, scores = gaussian_pair(400, seed=8)
     perfect = np.eye(3)[labels] + 0.01 * scores  # ranks every event of its class first
-    result = bootstrap(labels, {"gaussian": scores, "same": scores.copy(), "perfect": perfect}, list(evaluate.CLASSES), 300, 5, (0.1,), 0.99)
+    result = bootstrap(labels, {"gaussian": scores, "same": scores.copy(), "perfect": perfect}, list(CLASSES), 300, 5, (0.1,), 0.99)
     identical = result["pairs"]["same - gaussian"]["ttbar"]["auc"]
     assert identical["value"] == 0 and identical["error"] == 0 and not identical["beyond_1_sigma"]
     better = result["pairs"]["perfect - gaussian"]["ttbar"]["auc"]
@@ -352,8 +355,8 @@ def test_copies_of_one_generated_event_are_drawn_together():
     labels, scores = gaussian_pair(50, seed=2)
     one_in_six = slice(0, None, 6)  # 25 events of all three classes
     labels, scores = np.repeat(labels[one_in_six], 4), np.repeat(scores[one_in_six], 4, axis=0)  # every event copied 4 times
-    as_groups = bootstrap(labels, {"m": scores}, list(evaluate.CLASSES), 400, 3, (0.1,), 0.99, groups=groups)
-    as_rows = bootstrap(labels, {"m": scores}, list(evaluate.CLASSES), 400, 3, (0.1,), 0.99)
+    as_groups = bootstrap(labels, {"m": scores}, list(CLASSES), 400, 3, (0.1,), 0.99, groups=groups)
+    as_rows = bootstrap(labels, {"m": scores}, list(CLASSES), 400, 3, (0.1,), 0.99)
     error = lambda result: result["models"]["m"]["ttbar"]["auc"]["error"]
     assert as_groups["independent_events"] == 25 and error(as_groups) == pytest.approx(2 * error(as_rows), rel=0.3)
 
@@ -379,12 +382,10 @@ def test_the_pull_is_the_distance_to_the_paper_in_our_uncertainty():
         "models": {
             "hlf": {
                 name: {"auc": auc}
-                for name, auc in zip(
-                    evaluate.CLASSES, ({"value": 0.9774, "error": 0.005}, {"value": 0.9886, "error": 0.003}, {"value": 0.99, "error": 0.0})
-                )
+                for name, auc in zip(CLASSES, ({"value": 0.9774, "error": 0.005}, {"value": 0.9886, "error": 0.003}, {"value": 0.99, "error": 0.0}))
             }
         }
     }
     metrics = {"model": "hlf", "accuracy": 0.9, "test_events": {"qcd": 1, "ttbar": 1, "wjets": 1}}
-    table = evaluate.auc_table([metrics], uncertainties)
+    table = auc_table([metrics], uncertainties)
     assert table.pull[:2].tolist() == pytest.approx([-2.0, 1.0], rel=1e-9) and pd.isna(table.pull[2])

@@ -502,7 +502,7 @@ def bigdl_environment():
 def test_bigdl_trains_the_hlf_classifier_on_its_own_spark(bigdl_environment, features, tmp_path):
     """BigDL 2.4 in its environment (Python 3.10, Spark 3.1.3, Java 11) trains on local[2]: one model
     replica per core on the same Parquet, predictions better than chance, the Keras parameter count."""
-    from dltrigger.evaluate import read_predictions
+    from dltrigger.evaluate.metrics import read_predictions
     from dltrigger.models.bigdl_models import bigdl_parameters
 
     history = train(
@@ -546,7 +546,7 @@ def test_tree_baselines_fit_on_spark_and_write_what_the_networks_write(model, fe
     """The random forest (Spark ML) and XGBoost (its Spark estimator, 2 workers) on local[2,2]: test
     predictions as the networks write them, well above chance on separable classes, a history (XGBoost:
     a row per boosting round, its validation loss falling), and the same predictions on a rerun."""
-    from dltrigger.evaluate import one_vs_rest_auc, read_predictions
+    from dltrigger.evaluate.metrics import one_vs_rest_auc, read_predictions
     from dltrigger.train.trees import run_tree_training
 
     runs = []

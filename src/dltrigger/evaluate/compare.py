@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..core.files import atomic_path
 from ..core.schema import CLASSES
-from . import one_vs_rest_auc, read_predictions
+from .metrics import one_vs_rest_auc, read_predictions
 
 
 def comparison_row(engine: str, model: str, history_path: str, predictions_dir: str) -> dict:

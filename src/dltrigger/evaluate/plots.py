@@ -13,7 +13,7 @@ import pandas as pd
 from ..core.arrays import numpy_of_lists
 from ..core.files import atomic_path, read_json
 from ..core.schema import CLASSES, HLF_NAMES, TPR_TARGET
-from . import with_error
+from .tables import with_error
 
 # One colour per model and per class, the same in every figure.
 MODEL_STYLE = {

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..core.files import atomic_path, read_json
 from ..core.schema import CLASSES
-from . import PAPER_TEST_EVENTS, markdown_table, with_error
+from .tables import PAPER_TEST_EVENTS, markdown_table, with_error
 
 PACKAGES = (
     "snakemake",

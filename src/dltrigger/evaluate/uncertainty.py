@@ -15,6 +15,12 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import pandas as pd
+
+from ..core.errors import InputError
+from ..core.files import read_json, write_json
+from ..core.schema import CLASSES, ID_COLUMNS, PROBABILITY_COLUMNS, TPR_TARGET
+from .metrics import FPR_POINTS
 
 log = logging.getLogger(__name__)
 
@@ -150,3 +156,43 @@ def bootstrap(
         "models": per_model,
         "pairs": pairs,
     }
+
+
+def read_scored_events(directory: str) -> pd.DataFrame:
+    """A predictions directory as a table of test events (label, probabilities, identity), in the order
+    of their identity (source file, entry), so that the predictions of several models line up."""
+    import pyarrow.parquet as pq
+
+    columns = [*PROBABILITY_COLUMNS, "label", *ID_COLUMNS]
+    try:
+        frame = pq.read_table(directory, columns=columns).to_pandas()
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"{directory}: not a predictions Parquet directory with columns {columns}: {exc}") from None
+    return frame.sort_values(["source_file", "entry"], kind="stable").reset_index(drop=True)
+
+
+def run_uncertainties(predictions: dict, rates_path: str, output: str, resamples: int, seed: int) -> dict:
+    """Paired bootstrap of every model's test-set metrics (``predictions``: model -> predictions
+    directory), written as JSON: each metric with its 68 % interval, and each pair of models ordered
+    beyond 1 or 2 sigma or not."""
+    frames = {model: read_scored_events(directory) for model, directory in predictions.items()}
+    first_model, first = next(iter(frames.items()))
+    for model, frame in frames.items():
+        if len(frame) != len(first) or not frame[["source_file", "entry", "label"]].equals(first[["source_file", "entry", "label"]]):
+            raise InputError(f"{predictions[model]}: not the test events of {predictions[first_model]}; models are compared on the same events")
+    rate_hz = read_json(rates_path)["rate_hz"]
+    rates = [rate_hz[c] for c in CLASSES] if all(rate_hz[c] is not None for c in CLASSES) else None
+    scores = {model: frame[list(PROBABILITY_COLUMNS)].to_numpy(np.float64) for model, frame in frames.items()}
+    # Copies of one generated event (one source file and event number) are resampled together.
+    groups = first.groupby(["source_file", "event_number"], sort=False).ngroup().to_numpy()
+    result = bootstrap(first["label"].to_numpy(np.int64), scores, list(CLASSES), resamples, seed, FPR_POINTS, TPR_TARGET, rates, groups)
+    write_json(output, result)
+    ordered = [f"{pair} ({selector})" for pair, by in result["pairs"].items() for selector, m in by.items() if m["auc"]["beyond_2_sigma"]]
+    log.info(
+        "%d resamples of %d test events (%d generated events); AUC differences beyond 2 sigma: %s",
+        resamples,
+        len(first),
+        result["independent_events"],
+        ", ".join(ordered) or "none",
+    )
+    return result

@@ -27,7 +27,6 @@ from ..core.errors import InputError, first_error_line
 from ..core.files import atomic_path, remove, write_json
 from ..core.registry import REGISTRY
 from ..core.schema import LABELS
-from ..physics.preprocess import Preprocessing
 from .data import Dataset
 from .process import TrainingSpec, best_epoch, latest_checkpoint
 
@@ -59,6 +58,9 @@ def check_data(model: str, directories: dict) -> dict:
 
 def particle_moments(model: str, preprocessing_path: str | None) -> dict | None:
     """The training rows' global particle scaling (mean, std), for a model that undoes it (else none)."""
+    # Imported here: the BigDL job imports this package in an environment without the physics' awkward.
+    from ..physics.preprocess import Preprocessing
+
     if not REGISTRY[model].undoes_particle_scaling:
         return None
     moments = None if preprocessing_path is None else Preprocessing.read(preprocessing_path).particle_moments
@@ -118,19 +120,9 @@ def run_training(
     from ..core.spark import spark_session
 
     engine = engine_module(settings["engine"])
-    datasets = check_data(model, {"train": train_dir, "validation": validation_dir, "test": test_dir})
-    patience = settings["early_stopping"]["patience"]
-    if patience and os.path.abspath(validation_dir) == os.path.abspath(test_dir):
-        log.info("the test set validates (the original's quirk): no early stopping, all %d epochs run", settings["epochs"][model])
-        patience = 0
     directories = {"train_dir": train_dir, "validation_dir": validation_dir, "test_dir": test_dir}
-    spec = TrainingSpec.from_config(model, settings, directories, seed, patience, particle_moments(model, preprocessing_path))
-    key = fingerprint(spec, datasets.values())
-    checkpoints = os.path.join(output_dir, "checkpoints")
-    for stale in glob.glob(os.path.join(checkpoints, "*")):  # other settings or data: never resumable
-        if os.path.basename(stale) != key:
-            remove(stale)
-    spec = replace(spec, checkpoint_dir=os.path.abspath(os.path.join(checkpoints, key)))
+    datasets = check_data(model, {"train": train_dir, "validation": validation_dir, "test": test_dir})
+    spec, key = _resumable_spec(model, settings, directories, seed, preprocessing_path, datasets, output_dir)
     resume = latest_checkpoint(spec)
     if resume:
         engine.check_checkpoint(resume[1])
@@ -164,9 +156,7 @@ def run_training(
         used = {
             **asdict(spec),
             "fingerprint": key,
-            "train_events": datasets["train"].rows,
-            "validation_events": datasets["validation"].rows,
-            "test_events": datasets["test"].rows,
+            **{f"{split}_events": data.rows for split, data in datasets.items()},
             "epochs_run": len(history),
             "model_epoch": best_epoch(history) if spec.patience else len(history),
             "final_weights_sha256": result["weights"],
@@ -174,6 +164,23 @@ def run_training(
         }
         write_json(os.path.join(staging, "training_config.json"), used)
     return history
+
+
+def _resumable_spec(model: str, settings: dict, directories: dict, seed: int, preprocessing_path, datasets: dict, output_dir: str):
+    """The job's TrainingSpec with its checkpoint folder, and its fingerprint. Checkpoints of other
+    settings or data are never resumable: removed. The test set validates with the original's quirk:
+    then no early stopping."""
+    patience = settings["early_stopping"]["patience"]
+    if patience and os.path.abspath(directories["validation_dir"]) == os.path.abspath(directories["test_dir"]):
+        log.info("the test set validates (the original's quirk): no early stopping, all %d epochs run", settings["epochs"][model])
+        patience = 0
+    spec = TrainingSpec.from_config(model, settings, directories, seed, patience, particle_moments(model, preprocessing_path))
+    key = fingerprint(spec, datasets.values())
+    checkpoints = os.path.join(output_dir, "checkpoints")
+    for stale in glob.glob(os.path.join(checkpoints, "*")):
+        if os.path.basename(stale) != key:
+            remove(stale)
+    return replace(spec, checkpoint_dir=os.path.abspath(os.path.join(checkpoints, key))), key
 
 
 @contextlib.contextmanager

@@ -74,98 +74,118 @@ def _die_with_parent() -> None:
 @reporting_errors
 def train_process(spec: TrainingSpec) -> dict:
     """One MultiWorkerMirroredStrategy worker (rank ``spec.rank`` of ``spec.workers``)."""
-    activate_layer(spec.keras_environment)
-    import tensorflow as tf
-    import tf_keras as keras
+    process = KerasProcess(spec)
+    hooks = EpochHooks(process.begin_epoch, process.train_epoch, process.validate, process.predict_test, process.save_checkpoint, process.restore)
+    history = run_epochs(spec, spec.rank, hooks, process.start, process.history, CHECKPOINT_SUFFIX)
+    return process.finish(history)
 
-    from ..models.keras_models import build
 
-    reuse_freed_memory()
-    tf.config.threading.set_intra_op_parallelism_threads(spec.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(spec.threads)
-    cuda = spec.device == "cuda"
-    if cuda and not tf.config.list_physical_devices("GPU"):
-        raise InputError(
-            "train.device: cuda, but TensorFlow sees no GPU (the environment has tensorflow-cpu; the keras engine on GPUs needs tensorflow[and-cuda]==2.21.0)"
-        )
-    implementation = (
-        tf.distribute.experimental.CommunicationImplementation.NCCL if cuda else tf.distribute.experimental.CommunicationImplementation.RING
-    )
-    strategy = tf.distribute.MultiWorkerMirroredStrategy(
-        communication_options=tf.distribute.experimental.CommunicationOptions(implementation=implementation)
-    )
-    rank, world = spec.rank, spec.workers
-    keras.utils.set_random_seed(spec.seed)
-    inputs = REGISTRY[spec.model].inputs
-    train, validation, test = (Dataset.open(directory) for directory in (spec.train_dir, spec.validation_dir, spec.test_dir))
-    train_rows = train.shard(rank, world, equal=True)
-    steps = math.ceil((train_rows[1] - train_rows[0]) / spec.batch_size)
-    signature = (tuple(tf.TensorSpec((None, *SHAPES[name]), tf.float32) for name in inputs), tf.TensorSpec((None,), tf.int32))
+class KerasProcess:
+    """A worker's strategy, model, optimizer and shares of the data, with the steps of the shared epoch
+    loop (``EpochHooks``) as methods."""
 
-    def feed(_input_context):  # this worker's shard, in batches of the per-worker batch size
+    def __init__(self, spec: TrainingSpec):
+        activate_layer(spec.keras_environment)
+        import tensorflow as tf
+        import tf_keras as keras
+
+        from ..models.keras_models import build
+
+        reuse_freed_memory()
+        tf.config.threading.set_intra_op_parallelism_threads(spec.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(spec.threads)
+        self.spec, self.tf = spec, tf
+        self.strategy = self._strategy(spec.device == "cuda")
+        keras.utils.set_random_seed(spec.seed)
+        self.inputs = REGISTRY[spec.model].inputs
+        self.train, self.validation, self.test = (Dataset.open(directory) for directory in (spec.train_dir, spec.validation_dir, spec.test_dir))
+        self.train_rows = self.train.shard(spec.rank, spec.workers, equal=True)
+        self.signature = (tuple(tf.TensorSpec((None, *SHAPES[name]), tf.float32) for name in self.inputs), tf.TensorSpec((None,), tf.int32))
+        with self.strategy.scope():
+            self.model = build(spec.model)
+            self.optimizer = keras.optimizers.Adam(learning_rate=spec.learning_rate)  # Keras defaults, as the original
+            self.model.compile(optimizer=self.optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            self.optimizer.build(self.model.trainable_variables)
+        model = self.model
+        self.predict = tf.function(lambda x: model(list(x) if len(x) > 1 else x[0], training=False), input_signature=[self.signature[0]])
+        self.feeder = keras.utils.experimental.DatasetCreator(self._feed)
+        self.history, self.start = [], 0
+        resume = latest_checkpoint(spec)
+        if resume:
+            self.history, self.start = _resume(self.model, self.optimizer, resume[1]), resume[0]
+            if spec.rank == 0:
+                print(f"[keras/{spec.model}] resuming after epoch {self.start} from {resume[1]}", flush=True)
+        strategy = self.strategy
+
+        @tf.function(input_signature=[tf.TensorSpec((3,), tf.float64)])  # traced: eager collectives are slow
+        def all_workers_sum(values):
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(tf.identity, args=(values,)), axis=None)
+
+        self.all_workers_sum = all_workers_sum
+
+    def _strategy(self, cuda: bool):
+        tf = self.tf
+        if cuda and not tf.config.list_physical_devices("GPU"):
+            raise InputError(
+                "train.device: cuda, but TensorFlow sees no GPU (the environment has tensorflow-cpu; the keras engine on GPUs needs tensorflow[and-cuda]==2.21.0)"
+            )
+        implementations = tf.distribute.experimental.CommunicationImplementation
+        options = tf.distribute.experimental.CommunicationOptions(implementation=implementations.NCCL if cuda else implementations.RING)
+        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+
+    def _feed(self, _input_context):
+        """This worker's shard, in batches of the per-worker batch size."""
+
         def batches():
-            for batch in train.batches(*train_rows, spec.batch_size, (*inputs, "label")):
-                yield tuple(batch[name] for name in inputs), batch["label"].astype(np.int32)
+            for batch in self.train.batches(*self.train_rows, self.spec.batch_size, (*self.inputs, "label")):
+                yield tuple(batch[name] for name in self.inputs), batch["label"].astype(np.int32)
 
-        return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(2)
+        return self.tf.data.Dataset.from_generator(batches, output_signature=self.signature).prefetch(2)
 
-    with strategy.scope():
-        model = build(spec.model)
-        optimizer = keras.optimizers.Adam(learning_rate=spec.learning_rate)  # Keras defaults, as the original
-        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        optimizer.build(model.trainable_variables)
-    predict = tf.function(lambda x: model(list(x) if len(x) > 1 else x[0], training=False), input_signature=[signature[0]])
-    history, start = [], 0
-    resume = latest_checkpoint(spec)
-    if resume:
-        history = _resume(model, optimizer, resume[1])
-        start = resume[0]
-        if rank == 0:
-            print(f"[keras/{spec.model}] resuming after epoch {start} from {resume[1]}", flush=True)
-
-    @tf.function(input_signature=[tf.TensorSpec((3,), tf.float64)])  # traced: eager collectives are slow
-    def all_workers_sum(values):
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(tf.identity, args=(values,)), axis=None)
-
-    def scored(data: Dataset, columns):
+    def scored(self, data: Dataset, columns):
         """(probabilities, labels, batch) of this worker's share of ``data``."""
-        for batch in data.batches(*data.shard(rank, world, equal=False), VALIDATION_BATCH, columns):
-            yield predict(tuple(tf.constant(batch[name]) for name in inputs)).numpy(), batch["label"].astype(np.int64), batch
+        for batch in data.batches(*data.shard(self.spec.rank, self.spec.workers, equal=False), VALIDATION_BATCH, columns):
+            yield self.predict(tuple(self.tf.constant(batch[name]) for name in self.inputs)).numpy(), batch["label"].astype(np.int64), batch
 
-    def validate() -> np.ndarray:
+    def validate(self) -> np.ndarray:
         sums = np.zeros(3)
-        for p, label, _ in scored(validation, (*inputs, "label")):
+        for p, label, _ in self.scored(self.validation, (*self.inputs, "label")):
             chosen = np.clip(p[np.arange(label.size), label], 1e-7, 1.0)  # Keras's clipping in the cross-entropy
             sums += [-np.log(chosen).sum(), (p.argmax(1) == label).sum(), label.size]
-        return all_workers_sum(tf.constant(sums)).numpy()
+        return self.all_workers_sum(self.tf.constant(sums)).numpy()
 
-    def predict_test():
+    def predict_test(self):
         probs, ids = [], []
-        for p, _, batch in scored(test, (*inputs, "label", *ID_COLUMNS)):
+        for p, _, batch in self.scored(self.test, (*self.inputs, "label", *ID_COLUMNS)):
             probs.append(p)
             ids.append({name: batch[name] for name in ("label", *ID_COLUMNS)})
         return probs, ids
 
-    feeder = keras.utils.experimental.DatasetCreator(feed)
+    def begin_epoch(self, epoch: int, lr: float) -> None:
+        self.optimizer.learning_rate.assign(lr)
 
-    def train_epoch(epoch: int) -> np.ndarray:
-        fitted = model.fit(feeder, epochs=epoch + 1, initial_epoch=epoch, steps_per_epoch=steps, verbose=0).history
-        events = world * (train_rows[1] - train_rows[0])
+    def train_epoch(self, epoch: int) -> np.ndarray:
+        steps = math.ceil((self.train_rows[1] - self.train_rows[0]) / self.spec.batch_size)
+        fitted = self.model.fit(self.feeder, epochs=epoch + 1, initial_epoch=epoch, steps_per_epoch=steps, verbose=0).history
+        events = self.spec.workers * (self.train_rows[1] - self.train_rows[0])
         return np.array([fitted["loss"][-1] * events, fitted["accuracy"][-1] * events, events])
 
-    def save_checkpoint(history: list[dict], path: str) -> None:
-        save_npz_checkpoint(path, model.get_weights(), history, [v.numpy() for v in optimizer.variables])
+    def save_checkpoint(self, history: list[dict], path: str) -> None:
+        save_npz_checkpoint(path, self.model.get_weights(), history, [v.numpy() for v in self.optimizer.variables])
 
-    def restore(path: str) -> None:
-        model.set_weights(load_npz_checkpoint(path)[0])
+    def restore(self, path: str) -> None:
+        self.model.set_weights(load_npz_checkpoint(path)[0])
 
-    hooks = EpochHooks(lambda epoch, lr: optimizer.learning_rate.assign(lr), train_epoch, validate, predict_test, save_checkpoint, restore)
-    history = run_epochs(spec, rank, hooks, start, history, CHECKPOINT_SUFFIX)
-    if rank == 0:  # saved from a plain copy: the distributed model's variables belong to the strategy
-        plain = build(spec.model)
-        plain.set_weights(model.get_weights())
-        plain.save(os.path.join(spec.staging_dir, MODEL_FILE))
-    return {"history": history, "weights": weights_digest(model.get_weights())}
+    def finish(self, history: list[dict]) -> dict:
+        """Rank 0 writes the model file, from a plain copy: the distributed model's variables belong to the
+        strategy."""
+        from ..models.keras_models import build
+
+        if self.spec.rank == 0:
+            plain = build(self.spec.model)
+            plain.set_weights(self.model.get_weights())
+            plain.save(os.path.join(self.spec.staging_dir, MODEL_FILE))
+        return {"history": history, "weights": weights_digest(self.model.get_weights())}
 
 
 def _resume(model, optimizer, path: str) -> list[dict]:

@@ -40,113 +40,150 @@ def launch(spark, spec: TrainingSpec) -> dict:
 @reporting_errors
 def train_process(spec: TrainingSpec) -> list[dict] | None:
     """One data-parallel training process (rank and world size from torchrun's environment)."""
-    import torch
     import torch.distributed as dist
-    import torch.nn.functional as F
-    from torch.nn.parallel import DistributedDataParallel
 
-    from ..models.torch_models import build, probabilities
+    process = TorchProcess(spec)
+    hooks = EpochHooks(
+        process.begin_epoch, process.train_epoch, process.validate, process.predict_test, process.save_checkpoint, process.restore, dist.barrier
+    )
+    history = run_epochs(spec, process.rank, hooks, process.start, process.history, "pt")
+    return process.finish(history)
 
-    reuse_freed_memory()
-    torch.set_num_threads(spec.threads)
-    cuda = spec.device == "cuda"
-    dist.init_process_group("nccl" if cuda else "gloo")
-    rank, world = dist.get_rank(), dist.get_world_size()
-    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if cuda else torch.device("cpu")
-    torch.manual_seed(spec.seed)  # rank 0's initial weights are broadcast by DDP anyway
-    model = build(spec.model, spec.particle_cloud, spec.particle_moments).to(device)
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=spec.learning_rate, eps=1e-7)  # Keras's epsilon
-    history, start = [], 0
-    resume = latest_checkpoint(spec)
-    if resume:
-        state = torch.load(resume[1], map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        history, start = state["history"], resume[0]
-        if rank == 0:
-            print(f"[torch/{spec.model}] resuming after epoch {start} from {resume[1]}", flush=True)
-    ddp = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
-    inputs = REGISTRY[spec.model].inputs
-    # Batches only as long as their longest event, unless the model reads every row in its place.
-    compact = not REGISTRY[spec.model].reads_every_row
-    train, validation, test = (Dataset.open(directory) for directory in (spec.train_dir, spec.validation_dir, spec.test_dir))
-    train_rows = train.shard(rank, world, equal=True)
 
-    def tensors(batch):
+class TorchProcess:
+    """A training process's model, optimizer and its shares of the data, with the steps of the shared
+    epoch loop (``EpochHooks``) as methods."""
+
+    def __init__(self, spec: TrainingSpec):
+        import torch
+        import torch.distributed as dist
+        from torch.nn.parallel import DistributedDataParallel
+
+        from ..models.torch_models import build
+
+        reuse_freed_memory()
+        torch.set_num_threads(spec.threads)
+        cuda = spec.device == "cuda"
+        dist.init_process_group("nccl" if cuda else "gloo")
+        self.spec, self.rank, self.world = spec, dist.get_rank(), dist.get_world_size()
+        self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if cuda else torch.device("cpu")
+        torch.manual_seed(spec.seed)  # rank 0's initial weights are broadcast by DDP anyway
+        self.model = build(spec.model, spec.particle_cloud, spec.particle_moments).to(self.device)
+        parameters = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(parameters, lr=spec.learning_rate, eps=1e-7)  # Keras's epsilon
+        self.history, self.start = [], 0
+        resume = latest_checkpoint(spec)
+        if resume:
+            state = torch.load(resume[1], map_location=self.device, weights_only=False)
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.history, self.start = state["history"], resume[0]
+            if self.rank == 0:
+                print(f"[torch/{spec.model}] resuming after epoch {self.start} from {resume[1]}", flush=True)
+        self.ddp = DistributedDataParallel(self.model, device_ids=[self.device.index] if cuda else None)
+        self.inputs = REGISTRY[spec.model].inputs
+        # Batches only as long as their longest event, unless the model reads every row in its place.
+        self.compact = not REGISTRY[spec.model].reads_every_row
+        self.train, self.validation, self.test = (Dataset.open(directory) for directory in (spec.train_dir, spec.validation_dir, spec.test_dir))
+        self.train_rows = self.train.shard(self.rank, self.world, equal=True)
+
+    def tensors(self, batch):
+        import torch
+
         # Arrow's buffers are read-only: torch wants arrays it may write (a copy only where needed).
-        features = [torch.from_numpy(np.require(batch[name], requirements=["C", "W"])).to(device) for name in inputs]
-        return features, torch.from_numpy(batch["label"].astype(np.int64)).to(device)
+        features = [torch.from_numpy(np.require(batch[name], requirements=["C", "W"])).to(self.device) for name in self.inputs]
+        return features, torch.from_numpy(batch["label"].astype(np.int64)).to(self.device)
 
-    def scored(data: Dataset, columns):
+    def scored(self, data: Dataset, columns):
         """(logits, labels, batch) of this process's share of ``data``, in evaluation mode. Batch-norm
         statistics (the particle transformer's) are updated by each process's own last batch after DDP's
         broadcast: rank 0's, which it saves, score every share."""
-        for buffer in model.buffers():
-            dist.broadcast(buffer, 0)
-        model.eval()
-        with torch.no_grad():
-            for batch in data.batches(
-                *data.shard(rank, world, equal=False), VALIDATION_BATCH, columns, compact=compact, buckets=(None, 0) if compact else None
-            ):
-                x, y = tensors(batch)
-                yield model(*x), y, batch
+        import torch
+        import torch.distributed as dist
 
-    def validate() -> np.ndarray:
+        for buffer in self.model.buffers():
+            dist.broadcast(buffer, 0)
+        self.model.eval()
+        share = data.shard(self.rank, self.world, equal=False)
+        with torch.no_grad():
+            for batch in data.batches(*share, VALIDATION_BATCH, columns, compact=self.compact, buckets=(None, 0) if self.compact else None):
+                x, y = self.tensors(batch)
+                yield self.model(*x), y, batch
+
+    def validate(self) -> np.ndarray:
+        import torch
+        import torch.distributed as dist
+        import torch.nn.functional as F
+
         sums = torch.zeros(3, dtype=torch.float64)
-        for logits, y, _ in scored(validation, (*inputs, "label")):
-            sums += torch.tensor(
-                [F.cross_entropy(logits, y, reduction="sum").item(), (logits.argmax(1) == y).sum().item(), y.numel()], dtype=torch.float64
-            )
+        for logits, y, _ in self.scored(self.validation, (*self.inputs, "label")):
+            loss = F.cross_entropy(logits, y, reduction="sum").item()
+            sums += torch.tensor([loss, (logits.argmax(1) == y).sum().item(), y.numel()], dtype=torch.float64)
         dist.all_reduce(sums)
         return sums.numpy()
 
-    def predict_test():
+    def predict_test(self):
+        from ..models.torch_models import probabilities
+
         probs, ids = [], []
-        for logits, _, batch in scored(test, (*inputs, "label", *ID_COLUMNS)):
+        for logits, _, batch in self.scored(self.test, (*self.inputs, "label", *ID_COLUMNS)):
             probs.append(probabilities(logits).cpu().numpy())
             ids.append({name: batch[name] for name in ("label", *ID_COLUMNS)})
         return probs, ids
 
-    def begin_epoch(epoch: int, lr: float) -> None:
-        torch.manual_seed(epoch_seed(spec, epoch, rank))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        model.train()
+    def begin_epoch(self, epoch: int, lr: float) -> None:
+        import torch
 
-    def train_epoch(epoch: int) -> np.ndarray:
+        torch.manual_seed(epoch_seed(self.spec, epoch, self.rank))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.model.train()
+
+    def train_epoch(self, epoch: int) -> np.ndarray:
+        import torch
+        import torch.distributed as dist
+        import torch.nn.functional as F
+
+        spec = self.spec
         sums = torch.zeros(3, dtype=torch.float64)
-        buckets = (spec.seed, epoch) if spec.length_buckets and compact else None
-        for step, batch in enumerate(train.batches(*train_rows, spec.batch_size, (*inputs, "label"), compact=compact, buckets=buckets)):
-            x, y = tensors(batch)
-            logits = ddp(*x)
+        buckets = (spec.seed, epoch) if spec.length_buckets and self.compact else None
+        batches = self.train.batches(*self.train_rows, spec.batch_size, (*self.inputs, "label"), compact=self.compact, buckets=buckets)
+        for step, batch in enumerate(batches):
+            x, y = self.tensors(batch)
+            logits = self.ddp(*x)
             loss = F.cross_entropy(logits, y)
-            optimizer.zero_grad()
+            self.optimizer.zero_grad()
             loss.backward()
-            optimizer.step()
+            self.optimizer.step()
             sums += torch.tensor([loss.item() * y.numel(), (logits.argmax(1) == y).sum().item(), y.numel()], dtype=torch.float64)
             if step == 0:
-                kill_once(f"train-rank{rank}-epoch{epoch + 1}")  # the reliability tests kill a process mid-epoch here
+                kill_once(f"train-rank{self.rank}-epoch{epoch + 1}")  # the reliability tests kill a process mid-epoch here
         dist.all_reduce(sums)
         return sums.numpy()
 
-    def save_checkpoint(history: list[dict], path: str) -> None:
-        _save(torch, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history}, path)
+    def save_checkpoint(self, history: list[dict], path: str) -> None:
+        import torch
 
-    def restore(path: str) -> None:
-        model.load_state_dict(torch.load(path, map_location=device, weights_only=False)["model"])
+        _save(torch, {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "history": history}, path)
 
-    hooks = EpochHooks(begin_epoch, train_epoch, validate, predict_test, save_checkpoint, restore, end_epoch=dist.barrier)
-    history = run_epochs(spec, rank, hooks, start, history, "pt")
-    if rank == 0:
-        _save(
-            torch,
-            {"model": spec.model, "particle_cloud": spec.particle_cloud, "particle_moments": spec.particle_moments, "state_dict": model.state_dict()},
-            os.path.join(spec.staging_dir, MODEL_FILE),
-        )
-    digests = [None] * world  # every process's final weights, to show they agree
-    dist.all_gather_object(digests, weights_digest(model.state_dict().values()))
-    dist.destroy_process_group()
-    return {"history": history, "weights": digests} if rank == 0 else None
+    def restore(self, path: str) -> None:
+        import torch
+
+        self.model.load_state_dict(torch.load(path, map_location=self.device, weights_only=False)["model"])
+
+    def finish(self, history: list[dict]) -> dict | None:
+        """Rank 0 writes the model file; every process's final weights are gathered to show they agree."""
+        import torch
+        import torch.distributed as dist
+
+        spec = self.spec
+        if self.rank == 0:
+            state = {"model": spec.model, "particle_cloud": spec.particle_cloud, "particle_moments": spec.particle_moments}
+            _save(torch, dict(state, state_dict=self.model.state_dict()), os.path.join(spec.staging_dir, MODEL_FILE))
+        digests = [None] * self.world
+        dist.all_gather_object(digests, weights_digest(self.model.state_dict().values()))
+        dist.destroy_process_group()
+        return {"history": history, "weights": digests} if self.rank == 0 else None
 
 
 def check_checkpoint(path: str) -> None:

@@ -159,6 +159,39 @@ def operating_threshold(score: np.ndarray, signal: np.ndarray) -> float:
     return float((lowest_kept + below.max()) / 2 if below.size else lowest_kept / 2)
 
 
+def _test_events(model: str, test_dir: str):
+    """The test events' inputs of ``model``, their padding and labels (an Arrow table)."""
+    import pyarrow.parquet as pq
+
+    test = pq.ParquetDataset(test_dir)
+    table = test.read(columns=[name for name in (*MODELS[model].inputs, "padding_row", "padding_at", "label") if name in test.schema.names])
+    if not table.num_rows:
+        raise InputError(f"{test_dir}: no test events to check the exported model on")
+    return table
+
+
+def acceptance(passed: np.ndarray, labels: np.ndarray, rate_hz: dict) -> list[dict]:
+    """Per column of ``passed`` (events x paths: which event each accepts), the fraction of each class it
+    accepts with its binomial error, and its output rate with its error (none where a class's rate into
+    the trigger is unknown)."""
+    tested = np.bincount(labels, minlength=len(CLASSES))[:, None]
+    accepted = np.array([passed[labels == code].sum(axis=0) for code in range(len(CLASSES))])
+    efficiency, error = accepted / np.maximum(tested, 1), binomial_error(accepted, tested)
+    known = all(rate_hz[name] is not None for name in CLASSES)
+    columns = []
+    for column in range(passed.shape[1]):
+        rate, rate_error = output_rate([rate_hz[name] for name in CLASSES], accepted[:, column], tested[:, 0]) if known else (None, None)
+        columns.append(
+            {
+                "efficiency": {name: float(efficiency[code, column]) for code, name in enumerate(CLASSES)},
+                "efficiency_error": {name: float(error[code, column]) for code, name in enumerate(CLASSES)},
+                "rate_hz": rate,
+                "rate_hz_error": rate_error,
+            }
+        )
+    return columns
+
+
 def run_export(
     model: str,
     model_path: str,
@@ -176,18 +209,13 @@ def run_export(
     model's (torch or tf-keras, by its file; the latter with the keras engine's package layer
     ``keras_environment``) by more than ``TOLERANCE``, or that decides any test event otherwise, fails:
     nothing is written."""
-    import pyarrow.parquet as pq
-
     started = time.time()
     unknown = [path for path in paths if path not in CLASSES]
     if unknown:
         raise InputError(f"trigger.paths: unknown selector '{unknown[0]}' (known: {', '.join(CLASSES)})")
     predict, export, every_row = trained_model(model, model_path, keras_environment)
-    preprocessing, rates = Preprocessing.read(preprocessing_path), read_json(rates_path)
-    test = pq.ParquetDataset(test_dir)
-    table = test.read(columns=[name for name in (*MODELS[model].inputs, "padding_row", "padding_at", "label") if name in test.schema.names])
-    if not table.num_rows:
-        raise InputError(f"{test_dir}: no test events to check the exported model on")
+    preprocessing, rate_hz = Preprocessing.read(preprocessing_path), read_json(rates_path)["rate_hz"]
+    table = _test_events(model, test_dir)
     labels = table.column("label").to_numpy()
     selectors = [CLASSES.index(path) for path in paths]
     with atomic_path(onnx_path) as temporary:
@@ -203,26 +231,8 @@ def run_export(
                 f"{onnx_path}: {model}: onnxruntime's probabilities differ from the trained model's by up to {largest:.1e} (limit {TOLERANCE:g}) "
                 f"and {differing} of {table.num_rows} test events are decided differently; not exported"
             )
-    # The fraction of each class that each path, and any of them, accepts.
-    passed = np.c_[fired, fired.any(axis=1)]
-    tested = np.bincount(labels, minlength=len(CLASSES))[:, None]
-    accepted = np.array([passed[labels == code].sum(axis=0) for code in range(len(CLASSES))])
-    efficiency, error = accepted / np.maximum(tested, 1), binomial_error(accepted, tested)
-    rate_hz = rates["rate_hz"]
+    *per_path, menu_as_a_whole = acceptance(np.c_[fired, fired.any(axis=1)], labels, rate_hz)
     known = all(rate_hz[name] is not None for name in CLASSES)
-
-    def rates(column: int) -> dict:
-        if not known:
-            return {"rate_hz": None, "rate_hz_error": None}
-        rate, rate_error = output_rate([rate_hz[name] for name in CLASSES], accepted[:, column], tested[:, 0])
-        return {"rate_hz": rate, "rate_hz_error": rate_error}
-
-    def efficiencies(column: int) -> dict:
-        return {
-            "efficiency": {name: float(efficiency[code, column]) for code, name in enumerate(CLASSES)},
-            "efficiency_error": {name: float(error[code, column]) for code, name in enumerate(CLASSES)},
-        }
-
     menu = {
         "model": model,
         "onnx": os.path.basename(onnx_path),
@@ -230,9 +240,8 @@ def run_export(
         "inputs": {name: SHAPES[name][-1] for name in MODELS[model].inputs},
         "every_row": every_row,
         "preprocessing": preprocessing.to_json(),
-        "paths": {path: {"threshold": float(thresholds[k]), **efficiencies(k), **rates(k)} for k, path in enumerate(paths)},
-        **efficiencies(len(paths)),
-        **rates(len(paths)),
+        "paths": {path: {"threshold": float(thresholds[k]), **per_path[k]} for k, path in enumerate(paths)},
+        **menu_as_a_whole,
         # Each class's rate into the trigger (its isolated-lepton events), for the rates of a stream.
         "class_rate_hz": rate_hz if known else None,
         "signal_efficiency_target": TPR_TARGET,

@@ -247,7 +247,7 @@ def run_stream(
         finally:
             replay.stopping.set()
             query.stop()
-    summary = _write_outputs(menu, provenance, batches, output_dir, time.time() - started, threads)
+    summary = _write_outputs(menu, batches, output_dir, time.time() - started, threads)
     remove(work)  # kept only for a restart after a kill: a new run measures anew
     log.info(
         "trigger %s: %d chunks, %d events read, %d selected, %d accepted (%.0f Hz), latency p50 %.2f s, p99 %.2f s",
@@ -345,7 +345,7 @@ def _wait_for_every_chunk(query, replay: Replay, landing: str, batches: str, tim
         time.sleep(0.2)
 
 
-def _write_outputs(menu: dict, provenance: pd.DataFrame, batches: str, output_dir: str, wall_seconds: float, cores: int) -> dict:
+def _write_outputs(menu: dict, batches: str, output_dir: str, wall_seconds: float, cores: int) -> dict:
     """The stream's results from its committed micro-batches (each once, by batch id)."""
     import pyarrow.parquet as pq
 
@@ -355,40 +355,48 @@ def _write_outputs(menu: dict, provenance: pd.DataFrame, batches: str, output_di
         [(batch, chunk, seconds) for batch, chunks in zip(metrics.batch, metrics.latency) for chunk, seconds in chunks.items()],
         columns=["batch", "chunk", "latency_s"],
     )
-    read = {name: int(metrics[f"read_{name}"].sum()) for name in CLASSES}
-    passed = {name: int(metrics[f"accepted_{name}"].sum()) for name in CLASSES}
-    # Output rates: each class's rate into the trigger times the fraction of its streamed events accepted.
-    class_rates = menu["class_rate_hz"]
-    per_class = None
-    rate, rate_error = (
-        output_rate([class_rates[name] for name in CLASSES], list(passed.values()), list(read.values())) if class_rates else (None, None)
-    )
-    if class_rates:
-        per_class = {name: class_rates[name] * passed[name] / read[name] if read[name] else 0.0 for name in CLASSES}
-        metrics["rate_hz"] = sum(
-            (class_rates[name] * metrics[f"accepted_{name}"] / metrics[f"read_{name}"].where(metrics[f"read_{name}"] > 0)).fillna(0.0)
-            for name in CLASSES
-        )
-    columns = [
-        "batch",
-        "elapsed_s",
-        "processing_s",
-        "chunks",
-        "corrupt",
-        "events_read",
-        "selected",
-        "accepted",
-        *(f"read_{n}" for n in CLASSES),
-        *(f"accepted_{n}" for n in CLASSES),
-    ]
+    per_batch = _per_batch(metrics, menu["class_rate_hz"])
+    summary = _summary(menu, metrics, accepted.num_rows, latency, wall_seconds, cores)
+    order = np.lexsort((accepted.column("entry").to_numpy(), accepted.column("chunk").to_numpy(zero_copy_only=False)))
+    write_parquet(accepted.take(order), os.path.join(output_dir, "accepted.parquet"))
+    for frame, name in ((per_batch, "stream_metrics.tsv"), (latency, "latency.tsv")):
+        with atomic_path(os.path.join(output_dir, name)) as temporary:
+            frame.to_csv(temporary, sep="\t", index=False, float_format="%.6g")
+    write_json(os.path.join(output_dir, "stream.json"), summary)
+    return summary
+
+
+def _per_batch(metrics: pd.DataFrame, class_rates: dict | None) -> pd.DataFrame:
+    """One row per micro-batch: when it committed (from the first chunk's arrival), its counts, its
+    chunks' latency percentiles and its output rate (each class's rate into the trigger times the
+    fraction of its events in the batch accepted)."""
     first_arrival = min(committed - max(chunks.values()) for committed, chunks in zip(metrics.committed, metrics.latency))
-    metrics = metrics.assign(
+    frame = metrics.assign(
         elapsed_s=metrics.committed - first_arrival,
         latency_p50_s=[np.percentile(list(chunks.values()), 50) for chunks in metrics.latency],
         latency_p99_s=[np.percentile(list(chunks.values()), 99) for chunks in metrics.latency],
     )
-    columns += ["latency_p50_s", "latency_p99_s", *(["rate_hz"] if class_rates else [])]
-    summary = {
+    counts = ["chunks", "corrupt", "events_read", "selected", "accepted", *(f"read_{n}" for n in CLASSES), *(f"accepted_{n}" for n in CLASSES)]
+    columns = ["batch", "elapsed_s", "processing_s", *counts, "latency_p50_s", "latency_p99_s"]
+    if class_rates:
+        frame["rate_hz"] = sum(
+            (class_rates[name] * frame[f"accepted_{name}"] / frame[f"read_{name}"].where(frame[f"read_{name}"] > 0)).fillna(0.0) for name in CLASSES
+        )
+        columns.append("rate_hz")
+    return frame[columns]
+
+
+def _summary(menu: dict, metrics: pd.DataFrame, accepted: int, latency: pd.DataFrame, wall_seconds: float, cores: int) -> dict:
+    """The whole stream: counts, each class's efficiency and the output rate beside the menu's, latency
+    percentiles and throughput."""
+    read = {name: int(metrics[f"read_{name}"].sum()) for name in CLASSES}
+    passed = {name: int(metrics[f"accepted_{name}"].sum()) for name in CLASSES}
+    class_rates = menu["class_rate_hz"]
+    rate, rate_error, per_class = None, None, None
+    if class_rates:
+        rate, rate_error = output_rate([class_rates[name] for name in CLASSES], list(passed.values()), list(read.values()))
+        per_class = {name: class_rates[name] * passed[name] / read[name] if read[name] else 0.0 for name in CLASSES}
+    return {
         "model": menu["model"],
         "paths": list(menu["paths"]),
         "chunks": int(metrics.chunks.sum()),
@@ -396,7 +404,7 @@ def _write_outputs(menu: dict, provenance: pd.DataFrame, batches: str, output_di
         "batches": len(metrics),
         "events_read": int(metrics.events_read.sum()),
         "selected": int(metrics.selected.sum()),
-        "accepted": accepted.num_rows,
+        "accepted": accepted,
         "read": read,
         "accepted_by_class": passed,
         "efficiency": {name: passed[name] / read[name] if read[name] else None for name in CLASSES},
@@ -413,10 +421,3 @@ def _write_outputs(menu: dict, provenance: pd.DataFrame, batches: str, output_di
         "wall_seconds": wall_seconds,
         "events_per_second_per_core": float(metrics.events_read.sum() / metrics.processing_s.sum() / max(cores, 1)),
     }
-    order = np.lexsort((accepted.column("entry").to_numpy(), accepted.column("chunk").to_numpy(zero_copy_only=False)))
-    write_parquet(accepted.take(order), os.path.join(output_dir, "accepted.parquet"))
-    for frame, name in ((metrics[columns], "stream_metrics.tsv"), (latency, "latency.tsv")):
-        with atomic_path(os.path.join(output_dir, name)) as temporary:
-            frame.to_csv(temporary, sep="\t", index=False, float_format="%.6g")
-    write_json(os.path.join(output_dir, "stream.json"), summary)
-    return summary

@@ -32,12 +32,17 @@ if ! java_ok; then
   fi
 fi
 
-# Test tools from Debian: xrootd (the remote-input tests serve files with it) and rsync (the storage plugin
-# of the Kubernetes profile copies with it; its test runs the workflow through that storage).
+# Test tools from Debian: xrootd (the remote-input tests serve files with it), rsync (the storage plugin
+# of the Kubernetes profile copies with it; its test runs the workflow through that storage), and SLURM
+# with munge (the SLURM profile's tests start a one-node cluster on 127.0.0.1, tests/slurm_cluster.py).
 if [ "${1:-}" = --test ]; then
   missing=()
   command -v xrootd >/dev/null 2>&1 || missing+=(xrootd-server)
   command -v rsync >/dev/null 2>&1 || missing+=(rsync)
+  command -v slurmctld >/dev/null 2>&1 || missing+=(slurmctld)
+  command -v slurmd >/dev/null 2>&1 || missing+=(slurmd)
+  command -v sbatch >/dev/null 2>&1 || missing+=(slurm-client)
+  command -v munged >/dev/null 2>&1 || missing+=(munge)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
       echo "dltrigger setup: installing Debian's ${missing[*]} for the tests" >&2

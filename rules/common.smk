@@ -171,6 +171,12 @@ def get_train_settings(engine, model, epochs=None):
     return dict(network, **own, engine=engine, epochs=epochs_of, early_stopping=stopping)
 
 
+def get_training_gpus():
+    """GPUs a network's training job asks its scheduler for: one per training process with
+    train.device: cuda (SLURM: --gpus), none on CPUs."""
+    return config["train"]["workers"] if config["train"]["device"] == "cuda" else 0
+
+
 def get_tree_settings(model):
     """What a tree baseline's fit depends on: its own settings and the number of workers."""
     return {"workers": config["train"]["workers"], "trees": {model: config["train"]["trees"][model]}}

@@ -22,6 +22,7 @@ rule compare_train:
     resources:
         mem_mb=8000,
         runtime=config["train"]["timeout_minutes"] + 10,
+        gpu=get_training_gpus(),
     params:
         train=lambda wildcards: get_train_settings(wildcards.engine, wildcards.model, config["compare_engines"]["epochs"]),
         spark=config["spark"],

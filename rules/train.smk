@@ -67,6 +67,7 @@ rule train:
     resources:
         mem_mb=8000,
         runtime=config["train"]["timeout_minutes"] + 10,
+        gpu=get_training_gpus(),
     params:
         train=lambda wildcards: get_train_settings(TRAIN_ENGINE, wildcards.model),
         spark=config["spark"],

@@ -12,12 +12,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import slurm_cluster
 import uproot
 import yaml
 from sklearn.metrics import roc_auc_score
@@ -40,7 +42,8 @@ TINY = {
     "pileup": {"mu": 3, "pool_events": 30},
     # A quarter of the ~40 training events validate: every class among them.
     "features": {"validation_fraction": 0.25},
-    "train": {"models": ["hlf", "inclusive", "xgboost"], "epochs": {"hlf": 1, "inclusive": 1}, "batch_size": 4},
+    # Two epochs of the inclusive network: a run stopped after the first resumes from its checkpoint.
+    "train": {"models": ["hlf", "inclusive", "xgboost"], "epochs": {"hlf": 1, "inclusive": 2}, "batch_size": 4},
     "evaluate": {"bootstrap_resamples": 200},
     # The test events (~12) replayed in chunks of 2: several micro-batches.
     "trigger": {"events_per_chunk": 2, "events_per_second": 50, "chunks_per_batch": 2},
@@ -307,11 +310,11 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
     assert (workdir / "benchmarks/ingest/ingest.tsv").exists() and (workdir / "logs/features/features.log").exists()
     # ... and through distributed training of each configured classifier.
     for model in ("hlf", "inclusive"):  # the networks (the XGBoost baseline below)
-        trained = workdir / "results/train/torch" / model
+        trained, epochs = workdir / "results/train/torch" / model, TINY["train"]["epochs"][model]
         history = json.loads((trained / "history.json").read_text())
-        assert len(history) == 1 and history[0]["train_events"] == 2 * (sum(counts["train"].values()) // 2)
+        assert len(history) == epochs and history[0]["train_events"] == 2 * (sum(counts["train"].values()) // 2)
         assert pq.read_table(trained / "predictions.parquet").num_rows == sum(counts["test"].values())
-        assert (trained / "model.torch").exists() and "epoch 1/1" in (workdir / f"logs/train/torch/{model}.log").read_text()
+        assert (trained / "model.torch").exists() and f"epoch {epochs}/{epochs}" in (workdir / f"logs/train/torch/{model}.log").read_text()
 
     # ... exported to ONNX with their trigger menus, checked against torch on every test event ...
     tested = sum(counts["test"].values())
@@ -730,3 +733,169 @@ def assert_same_results(run: Path, reference: Path):
     reference_auc, auc = (pd.read_csv(d / "results/evaluate/torch/auc.tsv", sep="\t") for d in (reference, run))
     # The reference (the tiny run) also trained the XGBoost baseline: the networks' rows must be the same.
     assert auc.equals(reference_auc[reference_auc.model.isin(auc.model)].reset_index(drop=True))
+
+
+# The SLURM profile on a real single-node SLURM cluster on 127.0.0.1 (tests/slurm_cluster.py).
+SLURM_MISSING = slurm_cluster.missing()
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    """The environment (SLURM_CONF) of a running single-node SLURM cluster."""
+    if SLURM_MISSING:
+        pytest.skip(f"no SLURM test cluster: {SLURM_MISSING}")
+    with slurm_cluster.single_node_slurm(tmp_path_factory.mktemp("slurm")) as env:
+        yield env
+
+
+def site_profile(directory: Path, threads: int) -> Path:
+    """A site's own profile, given after profiles/slurm: the test cluster's partition, no account (the
+    cluster keeps no accounting database), job status from squeue, and the node's cores for the
+    multi-core rules."""
+    profile = directory / "test-site"
+    profile.mkdir()
+    rules = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())["set-threads"]
+    settings = {
+        "default-resources": {"slurm_partition": slurm_cluster.PARTITION},
+        "slurm-no-account": True,
+        "slurm-status-command": "squeue",
+        "set-threads": dict.fromkeys(rules, threads),
+    }
+    (profile / "config.yaml").write_text(yaml.safe_dump(settings))
+    return profile
+
+
+def slurm_jobs_of(env: dict) -> list[dict]:
+    """The cluster's jobs with the rule each ran (the executor's comment: rule_<name>[_wildcards_<values>])."""
+    listed = subprocess.run(
+        ["squeue", "--noheader", "--states=all", "--format=%i|%k|%T"], env=env, capture_output=True, text=True, timeout=30, check=True
+    )
+    jobs = []
+    for line in listed.stdout.splitlines():
+        job_id, comment, state = line.split("|")
+        rule, _, wildcards = comment.removeprefix("rule_").partition("_wildcards_")
+        jobs.append({"id": job_id, "rule": rule, "wildcards": wildcards, "state": state})
+    return jobs
+
+
+@pytest.mark.reliability("kill point")
+@pytest.mark.timeout(1500)
+def test_the_tiny_workflow_through_the_slurm_profile_matches_local_mode(tiny_run, slurm, tmp_path):
+    """The tiny config through `--profile profiles/slurm` and a site profile: every job a SLURM job with
+    the CPUs, memory and time limit its rule declares; the inclusive network's training job cancelled by
+    the scheduler (scancel) after its first epoch, resubmitted by the profile's retries and resumed from
+    that epoch's checkpoint; the same raw events, feature tables, weights and metrics as the local run."""
+    (tmp_path / "run").mkdir()
+    workdir = copy_workflow(tmp_path / "run")
+    (workdir / "slurm.yaml").write_text(yaml.safe_dump(TINY_NETWORKS))
+    command = [SNAKEMAKE, "--profile", "profiles/slurm", "--profile", str(site_profile(tmp_path, 2)), "--configfile", "slurm.yaml"]
+    planned = job_counts(snakemake(workdir, "-n", "--cores", "2", "--configfile", "slurm.yaml", "--quiet", "rules"))
+    declared = declared_resources(snakemake(workdir, *command[1:], "-n", env=slurm).stdout)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    env = {**slurm, "DLTRIGGER_PAUSE_ONCE": f"train-rank0-epoch2:{markers}"}
+    started = time.monotonic()
+    with open(tmp_path / "snakemake.log", "w") as log:
+        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            # The inclusive network's training waits at its second epoch, its first one checkpointed.
+            deadline = time.monotonic() + 1200
+            while not (markers / "train-rank0-epoch2-paused").exists():
+                assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "snakemake.log").read_text()[-3000:]
+                time.sleep(0.5)
+            running = [job for job in slurm_jobs_of(slurm) if job["rule"] == "train" and job["state"] == "RUNNING"]
+            assert [job["wildcards"] for job in running] == ["inclusive"]
+            subprocess.run(["scancel", running[0]["id"]], env=slurm, check=True, timeout=30)
+            assert process.wait(timeout=1200) == 0, (tmp_path / "snakemake.log").read_text()[-3000:]
+        finally:
+            if process.poll() is None:
+                process.kill()
+    wall = time.monotonic() - started
+    jobs = slurm_jobs_of(slurm)
+    completed = Counter(job["rule"] for job in jobs if job["state"] == "COMPLETED")
+    assert completed == {rule: int(n) for rule, n in planned.items() if rule not in ("total", "all")}, (completed, planned)
+    assert [(job["rule"], job["wildcards"]) for job in jobs if job["state"] != "COMPLETED"] == [("train", "inclusive")]
+    assert "resuming after epoch 1" in (workdir / "logs/train/torch/inclusive.log").read_text()
+    # A job of each kind got the CPUs, memory and time limit its rule declares (threads: the site profile's).
+    for rule in ("generate_chunk", "ingest", "train"):
+        threads, memory_mb, runtime = declared[rule]
+        job = next(job for job in jobs if job["rule"] == rule and job["state"] == "COMPLETED")
+        details = slurm_cluster.job_details(job["id"], slurm)
+        allocated = (int(details["NumCPUs"]), details["MinMemoryNode"], details["TimeLimit"], details["Partition"])
+        assert allocated == (threads, f"{memory_mb}M", f"{runtime // 60:02d}:{runtime % 60:02d}:00", slurm_cluster.PARTITION), rule
+    print(f"the tiny config through SLURM: {wall:.0f} s wall, {len(jobs)} jobs")
+    assert_same_results(workdir, tiny_run)
+
+    # train.device: cuda asks SLURM for a GPU per training process; this cluster has none, so sbatch
+    # refuses the job, and the executor's report shows the call.
+    (workdir / "cuda.yaml").write_text(yaml.safe_dump({**TINY_NETWORKS, "train": {**TINY_NETWORKS["train"], "device": "cuda"}}))
+    target = "results/train/torch/hlf/history.json"
+    on_gpus = snakemake(workdir, *command[1:-1], "cuda.yaml", "-n", target, env=slurm).stdout
+    train_job = on_gpus[on_gpus.index("\nrule train:") :].split("\n\n")[0]
+    assert "gpu=2" in train_job
+    refused = snakemake(workdir, *command[1:-1], "cuda.yaml", "--retries", "0", target, env=slurm, check=False)
+    assert refused.returncode != 0
+    assert re.search(
+        r"SLURM sbatch failed.*\n\s+sbatch call:\n\s+sbatch .*--comment '?rule_train_wildcards_hlf'?.* --gpus=2\b", refused.stdout + refused.stderr
+    )
+
+
+def declared_resources(dry_run: str) -> dict:
+    """Per rule, the (threads, mem_mb, runtime) of its first job in a dry run's job listing."""
+    declared = {}
+    for block in dry_run.split("\nrule ")[1:]:
+        rule = block.split(":", 1)[0]
+        threads = re.search(r"^\s+threads: (\d+)$", block, flags=re.M)
+        resources = dict(re.findall(r"(\w+)=(\d+)\b", re.search(r"^\s+resources: (.*)$", block, flags=re.M).group(1)))
+        declared.setdefault(rule, (int(threads.group(1)) if threads else 1, int(resources["mem_mb"]), int(resources["runtime"])))
+    return declared
+
+
+@pytest.mark.timeout(900)
+def test_spark_stages_run_on_a_standalone_cluster_inside_one_slurm_allocation(tiny_run, slurm, tmp_path):
+    """profiles/slurm/spark-in-allocation.sbatch: one allocation starts a Spark master and a worker per
+    core, and the workflow's Spark stages (here ingestion and feature preparation of the tiny run's raw
+    events) run as applications on that master with executors on those workers; the cluster is gone
+    when the job ends. The same feature tables as the local run."""
+    (tmp_path / "run").mkdir()
+    workdir = copy_workflow(tmp_path / "run")
+    (workdir / ".venv").symlink_to(REPO / ".venv")
+    (workdir / "slurm.yaml").write_text(yaml.safe_dump(TINY_NETWORKS))
+    for generated in ("results/raw", "results/pileup"):  # the generated events, as they were
+        shutil.copytree(tiny_run / generated, workdir / generated)
+    script = "profiles/slurm/spark-in-allocation.sbatch"
+    submitted = subprocess.run(
+        [
+            "sbatch",
+            "--parsable",
+            "--wait",
+            "--cpus-per-task=2",
+            "--mem=8000",
+            "--time=15",
+            script,
+            "--configfile",
+            "slurm.yaml",
+            "results/features/counts.json",
+        ],
+        cwd=workdir,
+        env=slurm,
+        capture_output=True,
+        text=True,
+        timeout=840,
+    )
+    job_id = submitted.stdout.strip().split(";")[0]
+    output = (workdir / f"slurm-{job_id}.out").read_text()
+    assert submitted.returncode == 0, output[-3000:]
+    master = re.search(r"spark-in-allocation: job \d+, master (spark://127\.0\.0\.1:\d+), 2 workers", output).group(1)
+    for stage in ("ingest/ingest.log", "features/features.log"):
+        assert f"on {master}" in (workdir / "logs" / stage).read_text()
+    spark_logs = workdir / f"logs/slurm/spark-{job_id}"
+    registered = (spark_logs / "master.log").read_text()
+    for application in ("dltrigger-ingest", "dltrigger-features"):
+        assert f"Registering app {application}" in registered
+    launched = "".join((spark_logs / f"worker-{index}.log").read_text() for index in range(2))
+    assert launched.count("Asked to launch executor") >= 2 and not (spark_logs / "state.json").exists()
+    counts, reference = (json.loads((run / "results/features/counts.json").read_text()) for run in (workdir, tiny_run))
+    assert {**counts, "job_seconds": None} == {**reference, "job_seconds": None}
+    for split in ("train", "validation", "test"):
+        assert sorted_rows(workdir / f"results/features/{split}.parquet").equals(sorted_rows(tiny_run / f"results/features/{split}.parquet"))

@@ -2,8 +2,10 @@
 
 ``DLTRIGGER_FAIL_ONCE=<site>:<marker directory>``: the first call of ``fail_once(site, key)`` for each key
 creates a marker and raises, later calls (retries) pass. ``DLTRIGGER_KILL_ONCE=<site>:<marker directory>``:
-the first call of ``kill_once(site)`` SIGKILLs its own process, as a crash or the OOM killer would (no
-cleanup runs). ``DLTRIGGER_PERTURB_ONCE=<site>:<marker directory>``: the first call of
+the first call of ``interrupt_once(site)`` SIGKILLs its own process, as a crash or the OOM killer would (no
+cleanup runs); ``DLTRIGGER_PAUSE_ONCE=<site>:<marker directory>``: there the first call waits instead (an
+hour at most), its marker telling a test that the process stands at ``site``, for it to be killed from
+outside (e.g. cancelled by the scheduler). ``DLTRIGGER_PERTURB_ONCE=<site>:<marker directory>``: the first call of
 ``perturb_once(site)`` is true, and the caller shifts one weight of what it wrote, as a faulty exporter would.
 Unset, they do nothing. Spark executors and the processes they start inherit the variables
 in local mode.
@@ -13,10 +15,13 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 ENV = "DLTRIGGER_FAIL_ONCE"
 KILL_ENV = "DLTRIGGER_KILL_ONCE"
 PERTURB_ENV = "DLTRIGGER_PERTURB_ONCE"
+PAUSE_ENV = "DLTRIGGER_PAUSE_ONCE"
+PAUSE_SECONDS = 3600
 
 
 class InjectedFault(RuntimeError):
@@ -41,9 +46,11 @@ def fail_once(site: str, key: str) -> None:
         raise InjectedFault(f"injected fault at {site} ({key})")
 
 
-def kill_once(site: str) -> None:
+def interrupt_once(site: str) -> None:
     if _first_time(KILL_ENV, site, "killed"):
         os.kill(os.getpid(), signal.SIGKILL)
+    if _first_time(PAUSE_ENV, site, "paused"):
+        time.sleep(PAUSE_SECONDS)
 
 
 def perturb_once(site: str) -> bool:

@@ -13,7 +13,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from ..core.faults import kill_once
+from ..core.faults import interrupt_once
 from ..core.files import atomic_path
 from ..core.sources import open_root
 
@@ -67,7 +67,7 @@ def write_delphes(path: str | os.PathLike, collections: dict) -> None:
                         for name, fields in SCHEMA.items()
                     }
                 )
-                kill_once("generate-write")  # the reliability tests kill a job here, its file half written
+                interrupt_once("generate-write")  # the reliability tests kill a job here, its file half written
 
 
 def read_delphes(path: str | os.PathLike, collections: dict, entry_start=None, entry_stop=None, remote: dict | None = None) -> dict:

@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from ..core.errors import InputError
-from ..core.faults import kill_once
+from ..core.faults import interrupt_once
 from ..core.files import atomic_path
 from ..core.registry import MODEL_FILES, REGISTRY
 from ..core.schema import ID_COLUMNS
@@ -157,7 +157,7 @@ class TorchProcess:
             self.optimizer.step()
             sums += torch.tensor([loss.item() * y.numel(), (logits.argmax(1) == y).sum().item(), y.numel()], dtype=torch.float64)
             if step == 0:
-                kill_once(f"train-rank{self.rank}-epoch{epoch + 1}")  # the reliability tests kill a process mid-epoch here
+                interrupt_once(f"train-rank{self.rank}-epoch{epoch + 1}")  # the reliability tests kill a process mid-epoch here
         dist.all_reduce(sums)
         return sums.numpy()
 

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from ..core.arrays import arrow_lists, numpy_of_lists, take_ragged
 from ..core.errors import InputError
-from ..core.faults import kill_once
+from ..core.faults import interrupt_once
 from ..core.files import atomic_path, executor_path, read_json, remove, write_json, write_parquet
 from ..core.rates import binomial_error, output_rate
 from ..core.schema import CLASSES
@@ -285,7 +285,7 @@ def _committer(menu: dict, provenance: pd.DataFrame, batches: str):
         import pyarrow.compute as pc
 
         begun = time.time()
-        kill_once(f"stream-before-write-{batch_id}")
+        interrupt_once(f"stream-before-write-{batch_id}")
         rows = frame.toArrow()
         chunks = rows.filter(pc.equal(rows.column("kind"), "chunk")).select(["chunk", "arrival", "events_read", "error"]).to_pandas()
         events = rows.filter(pc.equal(rows.column("kind"), "event"))
@@ -323,7 +323,7 @@ def _committer(menu: dict, provenance: pd.DataFrame, batches: str):
             "latency": dict(zip(chunks.chunk, committed - chunks.arrival)),
         }
         write_json(os.path.join(batches, f"batch-{batch_id:06d}.json"), metrics)
-        kill_once(f"stream-after-write-{batch_id}")  # the sink written, Spark's commit of the batch not
+        interrupt_once(f"stream-after-write-{batch_id}")  # the sink written, Spark's commit of the batch not
 
     return commit
 

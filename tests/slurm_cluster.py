@@ -7,7 +7,12 @@ One node (this machine, with the CPUs and memory slurmd detects), one partition,
 (proctrack/linuxproc), no accounting database: Snakemake's SLURM executor follows its jobs with squeue,
 which keeps finished jobs for MinJobAge seconds, and every finished job is also written to a
 job-completion file. Its own munge daemon and key, its own ports: nothing of the machine's SLURM, if
-any, is used or changed. Must run as root (slurmd starts the jobs as their users)."""
+any, is used or changed. Must run as root (slurmd starts the jobs as their users).
+
+Its configuration is found through SLURM_CONF, which snakemake-executor-plugin-slurm-jobstep (0.6.1)
+removes from the environment of the `srun` it runs inside each job (it keeps only the allocation's
+identity); a site's configuration in /etc/slurm or served by slurmctld is not affected. So the
+cluster's PATH starts with an `srun` that sets SLURM_CONF again."""
 
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ MIN_JOB_AGE = 3600
 
 def missing() -> str | None:
     """Why no cluster can start here (None where one can)."""
-    absent = [name for name in (*DAEMONS, "sbatch", "squeue", "scontrol") if shutil.which(name) is None]
+    absent = [name for name in (*DAEMONS, "sbatch", "srun", "squeue", "scontrol") if shutil.which(name) is None]
     if absent:
         return f"no {', '.join(absent)} (Debian: slurmctld slurmd slurm-client munge)"
     if os.geteuid() != 0:
@@ -101,7 +106,11 @@ def single_node_slurm(directory: Path, timeout: float = 60):
     Stops the daemons, and every job left, afterwards. Each step is bounded by ``timeout`` seconds."""
     directory = Path(directory).absolute()
     conf = write_config(directory)
-    env = {**os.environ, "SLURM_CONF": str(conf)}
+    (directory / "bin").mkdir(exist_ok=True)
+    srun = directory / "bin" / "srun"
+    srun.write_text(f'#!/bin/sh\nSLURM_CONF={conf} exec {shutil.which("srun")} "$@"\n')
+    srun.chmod(0o755)
+    env = {**os.environ, "SLURM_CONF": str(conf), "PATH": f"{srun.parent}{os.pathsep}{os.environ['PATH']}"}
     munge = directory / "munge"
     commands = [
         ["munged", "--foreground", "--force", f"--socket={munge / 'munge.socket'}", f"--key-file={munge / 'munge.key'}"]

@@ -23,6 +23,7 @@ from ..core.errors import InputError
 from ..core.registry import MODEL_FILES, REGISTRY
 from ..core.schema import ID_COLUMNS, SHAPES
 from ..tools.environments import MARKER
+from .bigdl_job import BigDLJob
 from .data import Dataset
 from .process import TrainingSpec, best_epoch, history_record, latest_checkpoint, learning_rate, weights_digest, write_predictions
 
@@ -56,34 +57,19 @@ def launch(spark, spec: TrainingSpec) -> dict:
             f"{environment}: the BigDL environment is not built (python -m dltrigger.tools.environments --environment {environment} --lock LOCK)"
         )
     staging = spec.staging_dir
-    job = {
-        **{
-            key: getattr(spec, key)
-            for key in (
-                "model",
-                "workers",
-                "epochs",
-                "patience",
-                "batch_size",
-                "seed",
-                "train_dir",
-                "validation_dir",
-                "test_dir",
-                "checkpoint_dir",
-                "staging_dir",
-            )
-        },
-        "inputs": list(REGISTRY[spec.model].inputs),
-        "shapes": {name: list(shape) for name, shape in SHAPES.items()},
-        "learning_rates": [learning_rate(spec, epoch) for epoch in range(spec.epochs)],
-        "model_file": MODEL_FILE,
-        "master": spec.bigdl["master"] or f"local[{spec.workers}]",
-        "resume": latest_checkpoint(spec),
-        "spark_conf": job_spark_conf(spec.bigdl["memory"]),
-    }
+    job = BigDLJob(
+        **{key: getattr(spec, key) for key in ("model", "workers", "epochs", "patience", "batch_size", "seed")},
+        **{key: getattr(spec, key) for key in ("train_dir", "validation_dir", "test_dir", "checkpoint_dir", "staging_dir")},
+        inputs=list(REGISTRY[spec.model].inputs),
+        shapes={name: list(shape) for name, shape in SHAPES.items()},
+        learning_rates=[learning_rate(spec, epoch) for epoch in range(spec.epochs)],
+        model_file=MODEL_FILE,
+        master=spec.bigdl["master"] or f"local[{spec.workers}]",
+        resume=latest_checkpoint(spec),
+        spark_conf=job_spark_conf(spec.bigdl["memory"]),
+    )
     spec_path = os.path.join(staging, "bigdl-spec.json")
-    with open(spec_path, "w") as handle:
-        json.dump(job, handle)
+    job.write(spec_path)
     source = os.path.dirname(os.path.dirname(os.path.abspath(dltrigger.__file__)))  # dltrigger for the job and its workers
     env = {**os.environ, "PYTHONPATH": source, "PYTHONNOUSERSITE": "1"}
     for variable in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON", "SPARK_HOME", "JAVA_HOME", "PYTHONHOME"):  # the main environment's

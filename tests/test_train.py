@@ -348,6 +348,9 @@ def uninterrupted(features, tmp_path_factory):
     return history, json.loads((output / "training_config.json").read_text()), output
 
 
+# Slow: make test's SLURM run cancels a training after its first epoch and checks the resumed run's
+# weights against an uninterrupted run's (test_workflow.py).
+@pytest.mark.slow
 def test_a_resumed_run_continues_at_the_next_epoch_and_matches_an_uninterrupted_one(features, uninterrupted, tmp_path):
     whole = uninterrupted[0]
     first = train("hlf", features, tmp_path / "resumed", epochs={"hlf": 1})  # as if the run had stopped here

@@ -857,6 +857,8 @@ def declared_resources(dry_run: str) -> dict:
     return declared
 
 
+# Slow (~75 s on 2 cores), to keep make test under 25 min beside the SLURM run above.
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_spark_stages_run_on_a_standalone_cluster_inside_one_slurm_allocation(tiny_run, slurm, tmp_path):
     """profiles/slurm/spark-in-allocation.sbatch: one allocation starts a Spark master and a worker per

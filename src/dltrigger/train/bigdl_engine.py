@@ -23,9 +23,8 @@ from ..core.errors import InputError
 from ..core.registry import MODEL_FILES, REGISTRY
 from ..core.schema import ID_COLUMNS, SHAPES
 from ..tools.environments import MARKER
-from .bigdl_job import BigDLJob
 from .data import Dataset
-from .process import TrainingSpec, best_epoch, history_record, latest_checkpoint, learning_rate, weights_digest, write_predictions
+from .process import BigDLJob, TrainingSpec, best_epoch, history_record, latest_checkpoint, learning_rate, weights_digest, write_predictions
 
 MODEL_FILE = MODEL_FILES["bigdl"]
 CHECKPOINT_SUFFIX = "npz"

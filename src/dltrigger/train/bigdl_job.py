@@ -17,49 +17,14 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from ..core.checkpoints import load_npz_checkpoint, save_npz_checkpoint
 from ..core.errors import leave_error_line
-from .process import best_epoch, stops_early
+from .process import BigDLJob, best_epoch, stops_early
 
 PREDICTION_BATCH = 256  # events per prediction step over all partitions (BigDL's GRU keeps every step of its batch)
-
-
-@dataclass(frozen=True)
-class BigDLJob:
-    """What the job trains, how and where: written as JSON by the engine in the main environment, read
-    here in the BigDL one."""
-
-    model: str
-    workers: int
-    epochs: int
-    patience: int
-    batch_size: int  # per worker
-    seed: int
-    train_dir: str
-    validation_dir: str
-    test_dir: str
-    checkpoint_dir: str
-    staging_dir: str  # the job's outputs: probabilities, model file, history
-    inputs: list  # the model's input columns
-    shapes: dict  # each input's shape per event
-    learning_rates: list  # per epoch
-    model_file: str
-    master: str  # BigDL's own Spark master
-    resume: list | None  # (epoch, checkpoint path) to resume after
-    spark_conf: dict
-
-    def write(self, path: str) -> None:
-        with open(path, "w") as handle:
-            json.dump(asdict(self), handle)
-
-    @classmethod
-    def read(cls, path: str) -> BigDLJob:
-        with open(path) as handle:
-            return cls(**json.load(handle))
 
 
 def main(spec_path: str) -> None:

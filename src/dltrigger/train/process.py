@@ -261,3 +261,37 @@ def run_epochs(spec: TrainingSpec, rank: int, hooks: EpochHooks, start: int, his
     probs, ids = hooks.predict_test()
     write_predictions(spec, rank, probs, ids)
     return history
+
+
+@dataclass(frozen=True)
+class BigDLJob:
+    """What the job trains, how and where: written as JSON by the engine in the main environment, read
+    here in the BigDL one."""
+
+    model: str
+    workers: int
+    epochs: int
+    patience: int
+    batch_size: int  # per worker
+    seed: int
+    train_dir: str
+    validation_dir: str
+    test_dir: str
+    checkpoint_dir: str
+    staging_dir: str  # the job's outputs: probabilities, model file, history
+    inputs: list  # the model's input columns
+    shapes: dict  # each input's shape per event
+    learning_rates: list  # per epoch
+    model_file: str
+    master: str  # BigDL's own Spark master
+    resume: list | None  # (epoch, checkpoint path) to resume after
+    spark_conf: dict
+
+    def write(self, path: str) -> None:
+        with open(path, "w") as handle:
+            json.dump(asdict(self), handle)
+
+    @classmethod
+    def read(cls, path: str) -> BigDLJob:
+        with open(path) as handle:
+            return cls(**json.load(handle))

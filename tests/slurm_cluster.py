@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from dltrigger.tools.cluster import free_port
+
 PARTITION = "debug"
 DAEMONS = ("munged", "slurmctld", "slurmd")
 # Completed jobs stay in squeue this long (seconds): the executor's status queries need them there.
@@ -40,12 +42,6 @@ def missing() -> str | None:
     if os.geteuid() != 0:
         return "slurmd must run as root"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def node_resources() -> dict:
@@ -151,14 +147,6 @@ def _wait(ready, timeout: float, what: str, directory: Path) -> None:
             logs = "; ".join(f"{log.name}: {log.read_text()[-400:]}" for log in sorted((directory / "log").glob("*")) if log.is_file())
             raise TimeoutError(f"SLURM test cluster: no {what} after {timeout:.0f} s ({logs})")
         time.sleep(0.25)
-
-
-def jobs(env: dict) -> list[dict]:
-    """Every job the cluster knows (running, or finished within MinJobAge): id, name, state."""
-    listed = subprocess.run(
-        ["squeue", "--noheader", "--states=all", "--format=%i|%j|%T"], env=env, capture_output=True, text=True, timeout=30, check=True
-    )
-    return [dict(zip(("id", "name", "state"), line.split("|"))) for line in listed.stdout.splitlines() if line]
 
 
 def job_details(job_id: str, env: dict) -> dict:

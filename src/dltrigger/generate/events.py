@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import awkward as ak
 import numpy as np
 
-from ..physics.kinematics import ConeIndex, isin, pt_eta_phi
+from ..physics.cones import ConeIndex
+from ..physics.kinematics import isin, pt_eta_phi
 from .processes import COPIES_ENTRY, WEAK_B_HADRONS, WEAK_HF_HADRONS, make_pythia
 
 INVISIBLE_IDS = (12, 14, 16)

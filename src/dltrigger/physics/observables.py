@@ -33,8 +33,9 @@ BRANCH_NAMES = [f"{name}.{field}" for name, fields in BRANCHES.items() for field
 CUTS = ("read", "finite", "isolation maps", "lepton pT > 23 GeV", "isolated lepton")
 
 
-def compute(events: dict, quirks: Quirks = CORRECTED) -> dict:
+def compute(events: dict, quirks: Quirks = CORRECTED, compiled: bool = True) -> dict:
     """Selection and features of a batch of events (jagged records per collection, as read).
+    ``compiled=False``: with the numpy reference of the compiled kernels (identical results).
 
     Returns ``cutflow`` (events surviving each cut), ``entry`` (index in the batch of each selected
     event), ``hlf`` (n, 14), ``llf`` (the real particle rows of all events, grouped by event: (total, 19)
@@ -52,7 +53,7 @@ def compute(events: dict, quirks: Quirks = CORRECTED) -> dict:
     n = entry.size
 
     maps = IsolationMaps.of(collections)
-    indices = maps.indices()
+    indices = maps.indices(compiled)
     lepton = select_lepton(collections, maps, indices, quirks)
     maps_ok = maps.non_empty(n) if quirks.drop_empty_isolation_maps else np.ones(n, dtype=bool)
     has_hard_lepton = np.zeros(n, dtype=bool)

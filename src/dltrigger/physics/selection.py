@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import awkward as ak
 import numpy as np
 
-from .kinematics import EVENT_STRIDE, ConeIndex, delta_phi
+from .cones import EVENT_STRIDE, ConeIndex
+from .kinematics import delta_phi
 from .quirks import CORRECTED, Quirks
 
 LEPTON_PT_MIN = 23.0
@@ -97,11 +98,12 @@ class IsolationMaps:
     def n_events(self) -> int:
         return self.tracks.n_events
 
-    def indices(self):
+    def indices(self, compiled: bool = True):
+        """A cone index per map; ``compiled=False``: their sums with the numpy reference."""
         return {
-            "charged": ConeIndex(self.tracks.event, self.tracks["Eta"], self.tracks["Phi"], self.tracks["PT"]),
-            "photon": ConeIndex(self.photons.event, self.photons["Eta"], self.photons["Phi"], self.photons["ET"]),
-            "neutral": ConeIndex(self.neutrals.event, self.neutrals["Eta"], self.neutrals["Phi"], self.neutrals["ET"]),
+            "charged": ConeIndex(self.tracks.event, self.tracks["Eta"], self.tracks["Phi"], self.tracks["PT"], compiled),
+            "photon": ConeIndex(self.photons.event, self.photons["Eta"], self.photons["Phi"], self.photons["ET"], compiled),
+            "neutral": ConeIndex(self.neutrals.event, self.neutrals["Eta"], self.neutrals["Phi"], self.neutrals["ET"], compiled),
         }
 
     def non_empty(self, n_events) -> np.ndarray:

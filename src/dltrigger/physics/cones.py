@@ -1,0 +1,59 @@
+"""Cone sums: the pT of the objects of a map within dR of each query, over an (event, eta)-sorted index,
+as the isolation of the selection and of the particle rows needs for every object of a batch. The sums
+run in a compiled kernel (``kernels``); the numpy version stays as its reference."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import kernels
+from .kinematics import delta_phi
+
+EVENT_STRIDE = 1000.0
+
+
+class ConeIndex:
+    """Objects of one isolation map sorted by (event, eta), to find those within dR < radius of queries.
+    ``compiled``: cone sums with the compiled kernel (the default) or with the numpy reference."""
+
+    def __init__(self, event, eta, phi, pt, compiled: bool = True):
+        grouped = compiled and bool(np.all(event[1:] >= event[:-1]))  # as every collection of a batch
+        if grouped:
+            self.order = kernels.order_by_event_and_eta(np.ascontiguousarray(event, dtype=np.int64), np.ascontiguousarray(eta, dtype=np.float64))
+        else:
+            self.order = np.lexsort((eta, event))
+        self.event, self.eta, self.phi, self.pt = event[self.order], eta[self.order], phi[self.order], pt[self.order]
+        # One sortable key: events are separated by more than any eta range (|eta| < 500).
+        self.key = self.event * EVENT_STRIDE + self.eta
+        self.compiled = compiled
+        # Where each event's objects start (up to the last event with one), for the kernel's search.
+        self.first = np.searchsorted(self.event, np.arange(int(self.event[-1]) + 2 if self.event.size else 0))
+
+    def sums(self, q_event, q_eta, q_phi, radius=0.3, own=None, wrap_phi=True):
+        """Sum of pT within ``radius`` (the study's isolation cone by default) of each query. ``own``: index (in the map's input order) of an object
+        that is the query itself and must not count, or -1. ``wrap_phi=False`` reproduces the original's
+        wrapping at +-2 pi, i.e. none: neighbours across phi = +-pi are missed."""
+        if not self.compiled:
+            return self.reference_sums(q_event, q_eta, q_phi, radius, own, wrap_phi)
+        q_eta, q_phi = (np.ascontiguousarray(values, dtype=np.float64) for values in (q_eta, q_phi))
+        q_event = np.ascontiguousarray(q_event, dtype=np.int64)
+        own = np.full(q_eta.size, -1, dtype=np.int64) if own is None else np.ascontiguousarray(own, dtype=np.int64)
+        out = np.empty(q_eta.size)
+        q_key = q_event * EVENT_STRIDE + q_eta
+        kernels.cone_sums(
+            self.key, self.first, self.eta, self.phi, self.pt, self.order, q_event, q_key, q_eta, q_phi, own, float(radius), bool(wrap_phi), out
+        )
+        return out
+
+    def reference_sums(self, q_event, q_eta, q_phi, radius=0.3, own=None, wrap_phi=True):
+        """``sums`` in numpy: every (query, candidate) pair of the key windows at once."""
+        low = np.searchsorted(self.key, q_event * EVENT_STRIDE + q_eta - radius, side="left")
+        high = np.searchsorted(self.key, q_event * EVENT_STRIDE + q_eta + radius, side="right")
+        counts = high - low
+        query = np.repeat(np.arange(q_eta.size), counts)
+        partner = np.repeat(low - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        dphi = delta_phi(q_phi[query], self.phi[partner]) if wrap_phi else q_phi[query] - self.phi[partner]
+        inside = (q_eta[query] - self.eta[partner]) ** 2 + dphi**2 < radius**2
+        if own is not None:
+            inside &= self.order[partner] != own[query]
+        return np.bincount(query[inside], weights=self.pt[partner[inside]], minlength=q_eta.size)

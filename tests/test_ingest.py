@@ -99,9 +99,9 @@ def test_compiled_observables_equal_the_numpy_reference_on_hand_built_events(han
 @pytest.fixture(scope="module")
 def pileup_chunk(default_config, tmp_path_factory):
     """A W+jets chunk with pileup mu = 20 from a small min-bias pool: hundreds of particles per event."""
-    from conftest import make_chunk
-
     from dltrigger.generate.pileup import build_pool
+
+    from conftest import make_chunk
 
     directory = tmp_path_factory.mktemp("pileup")
     config = copy.deepcopy(default_config)
@@ -117,7 +117,10 @@ def test_compiled_observables_equal_the_numpy_reference_on_generated_chunks(sani
         events = observables.read(str(root), 0, meta["events_kept"])
         assert_compiled_equals_reference(events, quirks)
     piled = observables.compute(observables.read(str(pileup_chunk[0]), None, None), quirks)
-    assert piled["n_particles"].mean() > 3 * observables.compute(observables.read(str(sanity_samples["wjets"][0]), None, None), quirks)["n_particles"].mean()
+    assert (
+        piled["n_particles"].mean()
+        > 3 * observables.compute(observables.read(str(sanity_samples["wjets"][0]), None, None), quirks)["n_particles"].mean()
+    )
 
 
 def test_the_compiled_kernels_are_compiled_once_per_machine(tmp_path):
@@ -132,7 +135,10 @@ def test_the_compiled_kernels_are_compiled_once_per_machine(tmp_path):
         "print(json.dumps([[sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values())] for k in kernels.KERNELS]))"
     )
     environment = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    runs = [json.loads(subprocess.run([sys.executable, "-c", probe], env=environment, capture_output=True, text=True, check=True).stdout) for _ in range(2)]
+    runs = [
+        json.loads(subprocess.run([sys.executable, "-c", probe], env=environment, capture_output=True, text=True, check=True).stdout)
+        for _ in range(2)
+    ]
     assert all(misses >= 1 and hits == 0 for hits, misses in runs[0])  # compiled, written to the cache
     assert all(hits >= 1 and misses == 0 for hits, misses in runs[1])  # loaded: nothing compiled
     assert any(tmp_path.rglob("*.nbi"))

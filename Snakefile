@@ -52,12 +52,14 @@ rule trigger:
         get_trigger_targets(),
 
 
-# Side studies, not part of the default target: throughput vs Spark workers and the framework
-# comparison (with the BigDL engine's environment where configured). make studies.
+# Side studies, not part of the default target: throughput vs Spark workers, the framework comparison
+# (with the BigDL engine's environment where configured) and the streaming trigger's latency against
+# offered load. make studies.
 rule studies:
     input:
         rules.plot_scalability.output,
         rules.plot_engine_comparison.output,
+        rules.plot_stream_load.output,
 
 
 # The features in the original study's published schema (HLF_input, GRU_input 801 x 19 flattened,

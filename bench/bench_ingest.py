@@ -5,13 +5,20 @@ pass --files), then prints events/s/core and compressed-input MB/s/core of:
   1. a bare uproot read of the ingestion's branches (the limit),
   2. the bare read plus writing the ingestion's output again (no selection, no features, no Spark):
      the best any ingestion writing this output can do,
-  3. the Spark ingestion (local[1]: one core; Spark job time, session start excluded),
+  3. the Spark ingestion (local[1]: one core; tasks of the config's ingest.events_per_task; Spark job
+     time, session start excluded),
   4. the Spark feature preparation of the ingested events,
 with the original study's rates (ingestion 11.7 ev/s/core = 0.97 MB/s/core; feature preparation
 ~2.9 ev/s/core), and the bytes per selected event of the ingestion and feature tables on disk.
+Then, in this process on the same events: the observables (selection, HLF, particle rows) per event with
+the compiled kernels and with the numpy reference; their cost against the particles per event (the
+events in quartiles of their particle count, and the log-log slope: 1 is linear); and the kernels' JIT
+cost, compiling in a fresh cache and loading from it, each in a new process.
 Targets: ingestion >= 50 % of the bare read; feature preparation >= 3,000 selected ev/s/core.
 
     .venv/bin/python bench/bench_ingest.py [--files 'results/raw/*/chunk_*.root'] [--repeat 10]
+
+With pileup: --files on a sample generated with pileup.mu: 20 (config/paper-mini.yaml).
 
 ``--repeat N`` ingests N copies of every file, so that Spark's fixed start-up costs (JVM, Python
 workers, code generation: ~10 s) do not dominate the rates of a small sample.
@@ -24,18 +31,25 @@ import glob
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import uproot
 
+from dltrigger.core.config import load_config
 from dltrigger.core.files import write_parquet
 from dltrigger.features import run_features
 from dltrigger.ingest import run_ingest
+from dltrigger.physics import observables
 from dltrigger.physics.observables import BRANCH_NAMES
 from dltrigger.physics.preprocess import Preprocessing
 from dltrigger.physics.quirks import CORRECTED
+
+from machine import cpu_model
 
 ORIGINAL_INGEST_EV_S, ORIGINAL_INGEST_MB_S, ORIGINAL_FEATURES_EV_S = 11.7, 0.97, 2.9
 SPARK = {"master": "local[1,2]", "driver_memory": "4g", "executor_memory": "2g", "shuffle_partitions": 4, "event_log": False, "conf": {}}
@@ -66,10 +80,84 @@ def size_of(directory: str) -> int:
     return sum(path.stat().st_size for path in Path(directory).glob("part-*.parquet"))
 
 
+def observables_cost(files: list[str], repeats: int = 3) -> None:
+    """Per event, in this process: the observables with the compiled kernels and with the numpy reference
+    (the best of ``repeats`` passes), and the compiled cost against the particles per event."""
+    from dltrigger.physics import kernels
+
+    kernels.warm_up()
+    batches = [observables.read(path, None, None) for path in files]
+    events = sum(len(batch["Event"]) for batch in batches)
+    particles = np.concatenate([sum(_counts(batch[name]) for name in MAPS) for batch in batches])
+    print(f"\nobservables in one process, {events} events, {particles.mean():.0f} particles per event (tracks, photons, neutral hadrons):")
+    for compiled in (True, False):
+        best = _best(
+            repeats, lambda batches, compiled: [observables.compute(batch, CORRECTED, compiled=compiled) for batch in batches], batches, compiled
+        )
+        print(f"  {'compiled kernels' if compiled else 'numpy reference':18s} {best / events * 1e6:7.1f} us/event")
+    # The events in quartiles of their particle count, each quartile computed as one batch.
+    everything = {name: _concatenate([batch[name] for batch in batches]) for name in batches[0]}
+    order = np.argsort(particles, kind="stable")
+    means, costs = [], []
+    for quartile in np.array_split(order, 4):
+        subset = {name: values[np.sort(quartile)] for name, values in everything.items()}
+        best = _best(repeats, observables.compute, subset, CORRECTED)
+        means.append(particles[quartile].mean())
+        costs.append(best / quartile.size * 1e6)
+        print(f"  quartile of {means[-1]:6.0f} particles per event: {costs[-1]:7.1f} us/event")
+    slope = np.polyfit(np.log(means), np.log(costs), 1)[0]
+    print(f"  cost ~ particles^{slope:.2f} (1: linear)")
+
+
+MAPS = ("EFlowTrack", "EFlowPhoton", "EFlowNeutralHadron")
+
+
+def _counts(records) -> np.ndarray:
+    import awkward as ak
+
+    return ak.to_numpy(ak.num(records))
+
+
+def _concatenate(parts):
+    import awkward as ak
+
+    return ak.concatenate(parts)
+
+
+def _best(repeats: int, work, *arguments) -> float:
+    """The least CPU time of ``repeats`` calls of ``work(*arguments)``."""
+    seconds = []
+    for _ in range(repeats):
+        start = time.process_time()
+        work(*arguments)
+        seconds.append(time.process_time() - start)
+    return min(seconds)
+
+
+def jit_cost() -> None:
+    """The kernels' compilation in a fresh cache and their loading from it, each in a new process (the
+    interpreter's and numba's imports timed apart)."""
+    probe = (
+        "import time; start = time.perf_counter(); import numba, dltrigger.physics.kernels as k; imported = time.perf_counter(); "
+        "k.warm_up(); print(imported - start, time.perf_counter() - imported)"
+    )
+    with tempfile.TemporaryDirectory() as cache:
+        environment = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        runs = [
+            subprocess.run([sys.executable, "-c", probe], env=environment, capture_output=True, text=True, check=True).stdout.split()
+            for _ in range(2)
+        ]
+    (imports, compiled), (_, loaded) = ([float(value) for value in run] for run in runs)
+    print(
+        f"\nJIT, per process: importing numba and the kernels {imports:.2f} s; compiling every kernel {compiled:.2f} s (once per machine: cached); loading them from the cache {loaded:.2f} s"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", default="results/raw/*/chunk_*.root")
     parser.add_argument("--repeat", type=int, default=10, help="copies of each file to ingest (default 10)")
+    parser.add_argument("--config", default="config/config.yaml", help="the workflow's settings (ingest.events_per_task)")
     args = parser.parse_args()
     originals = sorted(glob.glob(args.files))
     if not originals:
@@ -87,7 +175,8 @@ def main() -> None:
         megabytes = sum(os.path.getsize(f) for f in files) / 1e6
         events, seconds = bare_read(files)
         rows = [("bare uproot read", events / seconds, megabytes / seconds)]
-        ingest = run_ingest(list(by_sample.values()), f"{tmp}/events.parquet", f"{tmp}/cutflow.tsv", SPARK, 1, CORRECTED, 8000)
+        events_per_task = load_config(args.config)["ingest"]["events_per_task"]  # the workflow's tasks
+        ingest = run_ingest(list(by_sample.values()), f"{tmp}/events.parquet", f"{tmp}/cutflow.tsv", SPARK, 1, CORRECTED, events_per_task)
         floor = seconds + rewrite(f"{tmp}/events.parquet", tmp)
         rows.append(("bare read + output write", events / floor, megabytes / floor))
         rows.append(("Spark ingestion", ingest["events_read"] / ingest["job_seconds"], megabytes / ingest["job_seconds"]))
@@ -98,8 +187,9 @@ def main() -> None:
         rows.append(("Spark feature preparation", selected / counts["job_seconds"], float("nan")))
         written = sum(sum(counts[split].values()) for split in outputs)
         disk = {"ingestion": size_of(f"{tmp}/events.parquet") / selected, "features": sum(size_of(path) for path in outputs.values()) / written}
+    print(cpu_model())
     print(
-        f"{len(files)} files ({args.repeat} copies of each), {events} events, {megabytes:.1f} MB; {selected} selected events into feature preparation"
+        f"{len(originals) * args.repeat} files ({args.repeat} copies of each), {events} events, {megabytes:.1f} MB; {selected} selected events into feature preparation"
     )
     print(f"{'step':28s} {'ev/s/core':>10s} {'MB/s/core':>10s} {'vs bare read':>12s} {'vs original':>12s}")
     reference = [None, None, ORIGINAL_INGEST_EV_S, ORIGINAL_FEATURES_EV_S]
@@ -108,6 +198,8 @@ def main() -> None:
         print(f"{name:28s} {rate:10.0f} {mb_rate:10.2f} {rate / rows[0][1]:11.0%} {versus_original:>12s}")
     print(f"bytes per selected event on disk: ingestion {disk['ingestion']:.0f}, features {disk['features']:.0f}")
     print("targets: ingestion >= 50 % of the bare read; feature preparation >= 3,000 ev/s/core")
+    observables_cost(originals)
+    jit_cost()
 
 
 if __name__ == "__main__":

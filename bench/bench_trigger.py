@@ -6,25 +6,25 @@ workflow's test events (``--features``, for their real particle counts), one thr
 1,024, onnxruntime on the exported graph vs torch eager; microseconds per event, mean +- standard
 deviation over ``--repeats``.
 
-Streaming: the workflow's exported inclusive selector (``--menu``; ``make run`` builds it) on its test
-events replayed ``--copies`` times in chunks of ``--events-per-chunk`` through the Spark Structured
-Streaming trigger on local[2]: at saturation (every chunk landed at once), raw events per second per
-core from the first arrival to the last commit, and without the first micro-batch (start-up); at
-``--rate`` events/s, the chunks' latency from arrival to sink commit, p50 and p99. Each ``--repeats``
-times.
+Streaming: the workflow's exported selector (``--menu``) on its replay (``--replay``; ``make run``
+builds both) through the Spark Structured Streaming trigger on local[2], as the load study of
+``snakemake studies`` runs it with the config's settings: at saturation (every chunk landed at once),
+then at fractions of that rate; per point, mean +- spread over ``--repeats``: chunk latency p50 and p99
+in steady state and of the start-up batch, raw events per second per core, the executors' CPU per
+event, the median fixed cost of a micro-batch.
 
 Anchors, for scale: the CMS High-Level Trigger's CPU budget is of order 100 ms per event; hls4ml runs a
 small MLP in ~100 ns on an FPGA; a Spark Structured Streaming micro-batch costs of order 100 ms.
-Goals: the inclusive selector at <= 1 ms per event with onnxruntime (batch 1,024, one core); the stream
-at >= 1,000 raw events/s/core end to end.
+Goals: the inclusive selector at <= 1 ms per event with onnxruntime (batch 1,024, one core); the
+stream's executors at <= 0.25 ms per event, >= 2,000 raw events/s/core at saturation, p99 <= 1 s at half
+load.
 
-    tests/loopback.sh .venv/bin/python bench/bench_trigger.py [--repeats 3] [--rate 500]
+    tests/loopback.sh .venv/bin/python bench/bench_trigger.py [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -32,15 +32,14 @@ import tempfile
 import time
 
 import numpy as np
-import pandas as pd
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from dltrigger.core.registry import MODELS  # noqa: E402
 from dltrigger.models.onnx_models import onnx_session  # noqa: E402
 from dltrigger.trigger.export import export_onnx, model_inputs  # noqa: E402
-from dltrigger.trigger.stream import PROVENANCE, prepare_replay, run_stream  # noqa: E402
 
 from helpers import SPARK  # noqa: E402
+from machine import cpu_model  # noqa: E402
 
 CORES = 2
 BATCHES = (1, 1024)
@@ -85,73 +84,54 @@ def inference(features: str, repeats: int) -> None:
                 )
 
 
-def replay_copies(test_dir: str, directory: str, events_per_chunk: int, copies: int) -> str:
-    """The test events as a replay (the workflow's own step), ``copies`` times under other chunk names: a
-    stream long enough for the first micro-batch not to dominate it."""
-    import shutil
+def streaming(menu: str, replay: str, args) -> None:
+    """The load study of the workflow (``trigger.load.run_load_study``, its settings from the config):
+    saturation, then the offered loads, each ``--repeats`` times; mean +- spread per point."""
+    from dltrigger.core.config import load_config
+    from dltrigger.trigger.load import run_load_study
 
-    import pandas as pd
-
-    single, replay = os.path.join(directory, "single"), os.path.join(directory, "replay")
-    prepare_replay(test_dir, single, events_per_chunk, seed=1)
-    provenance = pd.read_parquet(os.path.join(single, PROVENANCE))
-    os.makedirs(replay)
-    for copy in range(copies):
-        for name in provenance.chunk.unique():
-            shutil.copyfile(os.path.join(single, name), os.path.join(replay, f"copy{copy}-{name}"))
-    pd.concat([provenance.assign(chunk=f"copy{copy}-" + provenance.chunk) for copy in range(copies)]).to_parquet(os.path.join(replay, PROVENANCE))
-    return replay
-
-
-def streaming(menu: str, test_dir: str, args) -> None:
+    trigger = load_config(args.config)["trigger"]
+    study = trigger["load_study"]
     print(
-        f"\nstreaming trigger ({menu}), local[{CORES}], the test events {args.copies} times in chunks of {args.events_per_chunk}, "
-        f"at most {args.chunks_per_batch} chunks per micro-batch"
+        f"\nstreaming trigger ({menu}), local[{CORES}]: the replay {replay} {study['copies']} times over, "
+        f"at most {trigger['chunks_per_batch']} chunks per micro-batch; {args.repeats} repeats"
     )
-    print(f"{'run':>12} {'events':>7} {'events/s/core':>14} {'after batch 1':>14} {'latency p50 s':>14} {'latency p99 s':>14}")
-    results = {"saturation": [], f"{args.rate:g} ev/s": []}
     with tempfile.TemporaryDirectory() as directory:
-        replay = replay_copies(test_dir, directory, args.events_per_chunk, args.copies)
-        for repeat in range(args.repeats):
-            for name, events_per_second in (("saturation", 1e9), (f"{args.rate:g} ev/s", args.rate)):
-                output = os.path.join(directory, f"{repeat}-{name.split()[0]}")
-                spark = {**SPARK, "master": f"local[{CORES}]"}
-                summary = run_stream(menu, replay, output, spark, CORES, events_per_second, args.chunks_per_batch, 900, log_dir=directory)
-                metrics = pd.read_csv(os.path.join(output, "stream_metrics.tsv"), sep="\t")
-                # From the first arrival to the last commit; and without the first micro-batch (its start-up).
-                whole = summary["events_read"] / metrics.elapsed_s.iloc[-1] / CORES
-                later = metrics.events_read.iloc[1:].sum() / (metrics.elapsed_s.iloc[-1] - metrics.elapsed_s.iloc[0]) / CORES
-                results[name].append((whole, later, summary["latency_p50_s"], summary["latency_p99_s"]))
-                print(
-                    f"{name:>12} {summary['events_read']:>7} {whole:>14.0f} {later:>14.0f} {summary['latency_p50_s']:>14.2f} {summary['latency_p99_s']:>14.2f}"
-                )
-    for name, values in results.items():
-        values = np.array(values)
-        spread = values.std(axis=0, ddof=1) if len(values) > 1 else np.zeros(4)
-        print(
-            f"{name:>12} mean of {len(values)}: {values[:, 0].mean():.0f} +- {spread[0]:.0f} events/s/core "
-            f"({values[:, 1].mean():.0f} +- {spread[1]:.0f} after the first micro-batch), "
-            f"latency p50 {values[:, 2].mean():.2f} +- {spread[2]:.2f} s, p99 {values[:, 3].mean():.2f} +- {spread[3]:.2f} s"
+        table = run_load_study(
+            menu,
+            replay,
+            os.path.join(directory, "load.tsv"),
+            {**SPARK, "master": f"local[{CORES}]"},
+            CORES,
+            study["loads"],
+            args.repeats,
+            study["copies"],
+            trigger["chunks_per_batch"],
+            900,
+            log_dir=directory,
         )
+    columns = ["latency_p50_s", "latency_p99_s", "first_batch_latency_s", "events_per_second_per_core", "executor_ms_per_event", "batch_overhead_s"]
+    print(f"{'load':>10} " + " ".join(f"{name:>26}" for name in columns))
+    for load, runs in table.groupby("load", sort=False):
+        cells = [f"{runs[name].mean():>15.3f} +- {runs[name].std(ddof=1) if len(runs) > 1 else 0.0:<7.3f}" for name in columns]
+        print(f"{'saturation' if load == 1 else f'{load:.0%}':>10} " + " ".join(f"{cell:>26}" for cell in cells))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", default="results/features/test.parquet")
     parser.add_argument("--menu", default="results/export/inclusive/menu.json")
-    parser.add_argument("--rate", type=float, default=500.0, help="replay rate of the latency runs (raw events/s)")
-    parser.add_argument("--events-per-chunk", type=int, default=500)
-    parser.add_argument("--chunks-per-batch", type=int, default=8)
-    parser.add_argument("--copies", type=int, default=5, help="times the test events are streamed")
+    parser.add_argument("--replay", default="results/trigger/replay", help="the workflow's replay of the test events")
+    parser.add_argument("--config", default="config/config.yaml", help="the trigger's settings (chunks per batch, the load study's)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    for path in (args.features, args.menu):
+    for path in (args.features, args.menu, args.replay):
         if not os.path.exists(path):
             sys.exit(f"{path}: missing; run the workflow first (make run)")
     logging.basicConfig(level=logging.WARNING)
     inference(args.features, args.repeats)
-    streaming(args.menu, args.features, args)
-    print(json.dumps({"machine": os.uname().nodename, "cores": CORES}))
+    print(cpu_model())
+    streaming(args.menu, args.replay, args)
 
 
 if __name__ == "__main__":

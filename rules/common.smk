@@ -113,7 +113,7 @@ def get_data_figures():
 def built_studies():
     """The side studies' figures that `snakemake studies` has built: kept in the default target, and so in
     its report (an existence check: nothing is run to decide)."""
-    figures = [rules.plot_scalability.output, rules.plot_engine_comparison.output]
+    figures = [rules.plot_scalability.output, rules.plot_engine_comparison.output, rules.plot_stream_load.output]
     return [figure for figure in figures if os.path.exists(figure.png)]
 
 

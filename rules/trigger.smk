@@ -113,3 +113,57 @@ rule plot_stream:
         plots=get_plot_settings(),
     script:
         "../scripts/plot.py"
+
+
+# Latency against offered load (a side study: `snakemake studies`): the trigger's selector at saturation,
+# then at fractions of that rate, each point repeated.
+rule stream_load:
+    input:
+        onnx=f"results/export/{config['trigger']['model']}/model.onnx",
+        menu=f"results/export/{config['trigger']['model']}/menu.json",
+        replay=rules.replay_chunks.output.replay,
+    output:
+        table="results/trigger/load/latency_vs_load.tsv",
+    log:
+        "logs/stream_load/stream_load.log",
+    benchmark:
+        benchmarks("stream_load")
+    conda:
+        "../envs/spark.yaml"
+    # Latency and throughput are measured: the job takes the machine.
+    threads: workflow.cores
+    resources:
+        mem_mb=6000,
+        runtime=120,
+    params:
+        trigger=config["trigger"],
+        spark=config["spark"],
+    script:
+        "../scripts/stream_load.py"
+
+
+rule plot_stream_load:
+    input:
+        table=rules.stream_load.output.table,
+    output:
+        png=report(
+            "results/plots/trigger_latency_vs_load.png",
+            caption="../report/stream_load.rst",
+            category="5. Trigger",
+            labels={"figure": "streaming trigger: latency against offered load"},
+        ),
+        pdf="results/plots/trigger_latency_vs_load.pdf",
+    log:
+        "logs/plot_stream_load/plot_stream_load.log",
+    benchmark:
+        benchmarks("plot_stream_load")
+    conda:
+        "../envs/plots.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        plots=get_plot_settings(),
+    script:
+        "../scripts/plot.py"

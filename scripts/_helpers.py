@@ -39,6 +39,7 @@ def job_log(path: str | os.PathLike):
         os.dup2(handle.fileno(), 1)
         os.dup2(handle.fileno(), 2)
         logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+        logging.getLogger("py4j").setLevel(logging.WARNING)  # a line per call back from the JVM (each micro-batch)
         try:
             yield
         except Exception as exc:

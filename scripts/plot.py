@@ -17,5 +17,6 @@ with job(globals()) as snakemake:
         "plot_scalability": lambda: plots.draw_scalability(inputs.table, models[0], outputs, settings),
         "plot_engine_comparison": lambda: plots.draw_engine_comparison(inputs.table, models, outputs, settings),
         "plot_stream": lambda: plots.draw_stream(inputs.metrics, inputs.latency, inputs.summary, outputs, settings),
+        "plot_stream_load": lambda: plots.draw_stream_load(inputs.table, outputs, settings),
     }
     figures[snakemake.rule]()

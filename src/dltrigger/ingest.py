@@ -22,7 +22,7 @@ from .core.errors import InputError
 from .core.files import atomic_path, executor_path, write_parquet
 from .core.schema import HLF_NAMES, LABELS
 from .core.sources import is_remote, open_root
-from .physics import observables
+from .physics import kernels, observables
 from .physics.delphes import TREE
 from .physics.observables import BRANCH_NAMES, CUTS
 from .physics.quirks import Quirks
@@ -157,7 +157,7 @@ def run_ingest(
     Writes the per-class cutflow TSV; raises InputError (one line) for bad inputs, leaving no output.
     Returns the cutflow, the number of events read and the time of the Spark job (session start excluded).
     """
-    from .core.spark import executor_error, spark_session
+    from .core.spark import executor_error, on_every_slot, spark_session
 
     tasks = plan_tasks(samples, events_per_task, remote)
     groups = group_tasks(tasks, events_per_task)
@@ -174,6 +174,10 @@ def run_ingest(
                     yield pa.RecordBatch.from_arrays([pa.array(groups[group], pa.int32()), counts], names=["task", "counts"])
 
         frame = spark.createDataFrame(spark.sparkContext.parallelize([(g,) for g in range(len(groups))], len(groups)), "group int")
+        # The kernels compiled here (once per machine: cached), then loaded in every Python worker, so
+        # that no task waits for them.
+        kernels.warm_up()
+        on_every_slot(spark, kernels.warm_up)
         started = time.time()
         try:
             # Only successful task attempts report: retried tasks are counted once.

@@ -80,6 +80,20 @@ def spark_session(app_name: str, spark_config: dict, threads: int = 1, log_dir: 
         session.stop()
 
 
+def on_every_slot(spark, prepare) -> None:
+    """Run ``prepare()`` once in every task slot's Python worker, through the DataFrame path (``mapInArrow``)
+    the stages' tasks take: Spark keeps those workers for the later jobs of the session (an RDD job's
+    workers are others), so what each loads once (compiled kernels, an inference session) is loaded
+    before the first task that needs it, not inside it."""
+    slots = spark.sparkContext.defaultParallelism
+
+    def run(batches):
+        prepare()
+        yield from batches
+
+    spark.range(slots, numPartitions=slots).mapInArrow(run, "id long").collect()
+
+
 def executor_error(exc: Exception) -> Exception:
     """The error an executor raised, out of Spark's wrapping: an ``InputError`` again (one line for the
     user), an injected fault as a RuntimeError; anything else as it came."""

@@ -335,10 +335,12 @@ def plot_features(sample: dict, outputs: dict, settings: dict) -> None:
 
 def plot_stream(metrics: pd.DataFrame, latency: pd.DataFrame, summary: dict, outputs: dict, settings: dict) -> None:
     """The streaming trigger over time: its output rate per micro-batch beside the rate its menu expects,
-    the micro-batches' latency (file arrival to sink commit, p50 and p99), and the latency of every chunk
-    as a histogram with its p50 and p99."""
+    the micro-batches' latency (file arrival to sink commit, p50 and p99) with the start-up batch (the
+    first) marked apart, and the latency of every later chunk as a cumulative distribution with its p50
+    and p99 (the steady state), the start-up batch's as a line."""
     colour = MODEL_STYLE.get(summary["model"], ("#e42536", summary["model"]))[0]
     elapsed = metrics.elapsed_s
+    first = metrics.batch.min()
     with figure(ncols=3, size=(30, 9)) as (fig, axes):
         rate_ax, latency_ax, histogram_ax = axes[0]
         if "rate_hz" in metrics:
@@ -361,19 +363,72 @@ def plot_stream(metrics: pd.DataFrame, latency: pd.DataFrame, summary: dict, out
         rate_ax.legend(loc="upper left", fontsize="small", title=f"paths: {' or '.join(summary['paths'])}", title_fontsize="small")
         for column, style in (("latency_p50_s", "o-"), ("latency_p99_s", "s--")):
             latency_ax.plot(elapsed, metrics[column], style, color=colour, label=column.split("_")[1])
+        startup = metrics.batch == first
+        latency_ax.plot(elapsed[startup], metrics.latency_p99_s[startup], "D", color="black", ms=12, fillstyle="none", label="start-up batch")
         latency_ax.set_xlabel("Time since the first chunk arrived [s]")
         latency_ax.set_ylabel("Latency, arrival to sink commit [s]")
         latency_ax.set_ylim(0, metrics.latency_p99_s.max() * 1.4)
         latency_ax.legend(loc="upper left", fontsize="small", title=f"{summary['batches']} micro-batches", title_fontsize="small")
-        counts, _, _ = histogram_ax.hist(latency.latency_s, bins=30, color=colour, alpha=0.7, label=f"{len(latency)} chunks")
-        histogram_ax.set_ylim(0, counts.max() * 1.6)  # room for the legend
+        # Every later chunk's latency as a cumulative distribution: readable for a handful of chunks as
+        # for thousands.
+        later = np.sort((latency[latency.batch != first] if (latency.batch != first).any() else latency).latency_s.to_numpy())
+        histogram_ax.step(
+            later, np.arange(1, later.size + 1) / later.size, where="post", color=colour, lw=2, label=f"{later.size} chunks after the start-up batch"
+        )
         for name, ls in (("p50", "-"), ("p99", "--")):
             value = summary[f"latency_{name}_s"]
             histogram_ax.axvline(value, color="black", ls=ls, lw=2, label=f"{name}: {value:.2f} s")
+        histogram_ax.axvline(
+            summary["first_batch_latency_s"], color="grey", ls=":", lw=2, label=f"start-up batch: {summary['first_batch_latency_s']:.2f} s"
+        )
         histogram_ax.set_xlabel("Chunk latency [s]")
-        histogram_ax.set_ylabel("Chunks")
-        throughput = f"{summary['events_per_second_per_core']:.0f} events/s/core while processing"
-        histogram_ax.legend(loc="upper right", fontsize="small", title=throughput, title_fontsize="small")
+        histogram_ax.set_ylabel("Fraction of chunks with a lower latency")
+        histogram_ax.set_xlim(0, max(later.max(initial=0), summary["first_batch_latency_s"]) * 1.15)
+        histogram_ax.set_ylim(0, 1.6)  # room for the legend
+        offered = summary["offered_events_per_second"]
+        throughput = (
+            f"{f'{offered:.0f} events/s offered' if offered else 'every chunk at once'}\n"
+            f"{summary['events_per_second_per_core']:.0f} events/s/core, {summary['executor_ms_per_event']:.2f} ms/event in the executors"
+        )
+        histogram_ax.legend(loc="upper left", fontsize="small", title=throughput, title_fontsize="small")
+        for ax in axes[0]:
+            label(ax, settings, fontsize=18)
+        save(fig, outputs, settings)
+
+
+def plot_stream_load(table: pd.DataFrame, outputs: dict, settings: dict) -> None:
+    """Latency against offered load: chunk latency p50 and p99 (steady state; mean and spread of the
+    repeats) at each fraction of the measured saturation rate, with that rate; and the throughput per
+    core the stream delivers against the rate offered, with the executors' CPU per event."""
+    saturation = table[table.load == 1.0]
+    loads = table[table.load < 1.0].groupby("load")
+    capacity = saturation.events_per_second_per_core
+    spread = lambda values: values.std(ddof=1) if len(values) > 1 else 0.0  # noqa: E731
+    with figure(ncols=2, size=(22, 9)) as (fig, axes):
+        latency_ax, throughput_ax = axes[0]
+        x = np.array(sorted(loads.groups)) * 100
+        for column, style, name in (("latency_p50_s", "o-", "p50"), ("latency_p99_s", "s--", "p99")):
+            latency_ax.errorbar(x, loads[column].mean(), yerr=loads[column].agg(spread), fmt=style, capsize=6, lw=2, ms=10, label=name)
+        latency_ax.axhline(1.0, color="grey", ls=":", lw=2, label="goal at 50 % load: p99 ≤ 1 s")
+        latency_ax.axhline(0.1, color="grey", ls="-.", lw=1.5, label="Spark micro-batch floor (~0.1 s)")
+        latency_ax.set_xlabel("Offered load [% of the saturation rate]")
+        latency_ax.set_ylabel("Chunk latency, arrival to sink commit [s]")
+        latency_ax.set_xlim(0, 100)
+        latency_ax.set_ylim(0, max(loads.latency_p99_s.mean().max() * 1.5, 1.2))
+        title = f"saturation: {capacity.mean():.0f} ± {spread(capacity):.0f} events/s/core ({len(saturation)} repeats)"
+        latency_ax.legend(loc="upper left", fontsize="small", title=title, title_fontsize="small")
+        offered = loads.offered_events_per_second.mean() / loads.cores.first()  # offered over all cores
+        delivered = loads.events_per_second_per_core
+        throughput_ax.errorbar(x, delivered.mean(), yerr=delivered.agg(spread), fmt="o-", capsize=6, lw=2, ms=10, label="delivered")
+        throughput_ax.plot(x, offered, "k:", lw=2, label="offered")
+        throughput_ax.axhline(capacity.mean(), color="grey", ls="--", lw=2, label="saturation")
+        executor = table.executor_ms_per_event
+        throughput_ax.set_xlabel("Offered load [% of the saturation rate]")
+        throughput_ax.set_ylabel("Raw events per second per core")
+        throughput_ax.set_xlim(0, 100)
+        throughput_ax.set_ylim(0, capacity.mean() * 1.3)
+        note = f"executors: {executor.mean():.3f} ± {spread(executor):.3f} ms/event"
+        throughput_ax.legend(loc="upper left", fontsize="small", title=note, title_fontsize="small")
         for ax in axes[0]:
             label(ax, settings, fontsize=18)
         save(fig, outputs, settings)
@@ -381,6 +436,10 @@ def plot_stream(metrics: pd.DataFrame, latency: pd.DataFrame, summary: dict, out
 
 def draw_stream(metrics: str, latency: str, summary: str, outputs: dict, settings: dict) -> None:
     plot_stream(pd.read_csv(metrics, sep="\t"), pd.read_csv(latency, sep="\t"), read_json(summary), _pair(outputs), settings)
+
+
+def draw_stream_load(table: str, outputs: dict, settings: dict) -> None:
+    plot_stream_load(pd.read_csv(table, sep="\t"), _pair(outputs), settings)
 
 
 def _pair(outputs: dict, prefix: str = "") -> dict:

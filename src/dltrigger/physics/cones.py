@@ -17,11 +17,7 @@ class ConeIndex:
     ``compiled``: cone sums with the compiled kernel (the default) or with the numpy reference."""
 
     def __init__(self, event, eta, phi, pt, compiled: bool = True):
-        grouped = compiled and bool(np.all(event[1:] >= event[:-1]))  # as every collection of a batch
-        if grouped:
-            self.order = kernels.order_by_event_and_eta(np.ascontiguousarray(event, dtype=np.int64), np.ascontiguousarray(eta, dtype=np.float64))
-        else:
-            self.order = np.lexsort((eta, event))
+        self.order = kernels.lexsort_within_events(eta, event) if compiled else np.lexsort((eta, event))
         self.event, self.eta, self.phi, self.pt = event[self.order], eta[self.order], phi[self.order], pt[self.order]
         # One sortable key: events are separated by more than any eta range (|eta| < 500).
         self.key = self.event * EVENT_STRIDE + self.eta

@@ -52,9 +52,9 @@ def cone_sums(key, first, eta, phi, pt, order, q_event, q_key, q_eta, q_phi, own
 
 
 @numba.njit(**COMPILE)
-def order_by_event_and_eta(event, eta):
-    """``np.lexsort((eta, event))`` for objects already grouped by event (``event`` non-decreasing): a
-    stable sort of each event's eta, much shorter than one sort of the whole batch."""
+def order_within_events(event, values):
+    """``np.lexsort((values, event))`` for objects already grouped by event (``event`` non-decreasing): a
+    stable sort of each event's values, much shorter than one sort of the whole batch."""
     n = event.size
     order = np.empty(n, dtype=np.int64)
     start = 0
@@ -62,9 +62,17 @@ def order_by_event_and_eta(event, eta):
         stop = start + 1
         while stop < n and event[stop] == event[start]:
             stop += 1
-        order[start:stop] = start + np.argsort(eta[start:stop], kind="mergesort")
+        order[start:stop] = start + np.argsort(values[start:stop], kind="mergesort")
         start = stop
     return order
+
+
+def lexsort_within_events(values: np.ndarray, event: np.ndarray) -> np.ndarray:
+    """``np.lexsort((values, event))``, with the compiled per-event sort where the objects are grouped by
+    event (the same order: both sorts are stable)."""
+    if event.size and np.all(event[1:] >= event[:-1]):
+        return order_within_events(np.ascontiguousarray(event, dtype=np.int64), np.ascontiguousarray(values, dtype=np.float64))
+    return np.lexsort((values, event))
 
 
 def warm_up() -> None:
@@ -72,9 +80,9 @@ def warm_up() -> None:
     that no event's latency includes it."""
     floats, integers = np.zeros(1), np.zeros(1, dtype=np.int64)
     cone_sums(floats, np.array([0, 1]), floats, floats, floats, integers, integers, floats, floats, floats, integers, 0.3, True, np.empty(1))
-    order_by_event_and_eta(integers, floats)
+    order_within_events(integers, floats)
 
 
 # Every kernel, for the warm-up's callers and the cache's checks (a dispatcher's ``stats`` counts its
 # cache hits and misses).
-KERNELS = (cone_sums, order_by_event_and_eta)
+KERNELS = (cone_sums, order_within_events)

@@ -14,6 +14,7 @@ from ..core.arrays import dense_sequences, event_starts
 from ..core.errors import InputError
 from ..core.files import read_json, write_json
 from ..core.schema import HLF_NAMES, LLF_NAMES, N_ROWS
+from .kernels import lexsort_within_events
 from .kinematics import delta_phi
 from .quirks import Quirks
 
@@ -116,7 +117,7 @@ def particle_sequences(rows: np.ndarray, n_particles: np.ndarray, quirks: Quirks
 
     lepton = rows[event_starts(n_particles)]
     distance = _distance(rows[:, ETA], rows[:, PHI], lepton[event, ETA], lepton[event, PHI])
-    ordered = scaled[np.lexsort((-distance, event))]  # lexsort is stable: ties keep their ingested order
+    ordered = scaled[lexsort_within_events(-distance, event)]  # a stable sort: ties keep their ingested order
     if quirks.padding_sorted_with_particles or padding == "by_distance":
         # Zero rows sit at (0, 0): the stable sort puts them after every real row at least as far away.
         zero = np.zeros(n, dtype=rows.dtype)

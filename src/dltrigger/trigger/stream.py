@@ -17,6 +17,7 @@ import glob
 import hashlib
 import io
 import logging
+import math
 import os
 import shutil
 import threading
@@ -33,20 +34,21 @@ from ..core.files import atomic_path, executor_path, read_json, remove, write_js
 from ..core.rates import binomial_error, output_rate
 from ..core.schema import CLASSES
 from ..models.onnx_models import onnx_session
-from ..physics import observables
+from ..physics import kernels, observables
 from ..physics.delphes import SCHEMA, read_delphes, write_delphes
 from ..physics.preprocess import Preprocessing, network_sequences
 
 log = logging.getLogger(__name__)
 
-# One row per streamed chunk (kind "chunk") and one per selected event (kind "event").
+# One row per streamed chunk (kind "chunk") and one per selected event (kind "event"). A chunk's row
+# says when an executor began it (``started``) and the CPU seconds its work took there (``executor_s``).
 SCORED_SCHEMA = (
-    "kind string, chunk string, arrival double, events_read int, events_selected int, error string, "
+    "kind string, chunk string, arrival double, started double, executor_s double, events_read int, events_selected int, error string, "
     "entry long, event_number long, probabilities array<float>, fired array<boolean>"
 )
 PROVENANCE = "provenance.parquet"
 # Selected events scored per onnxruntime call, grouped by length.
-SCORING_GROUP = 128
+SCORING_GROUP = 32
 # A streamed chunk as Spark's binaryFile source reads it.
 CHUNK_SCHEMA = "path string, modificationTime timestamp, length long, content binary"
 
@@ -85,6 +87,20 @@ def prepare_replay(test_dir: str, output_dir: str, events_per_chunk: int, seed: 
     return len(rows)
 
 
+def replay_copies(replay_dir: str, output_dir: str, copies: int) -> str:
+    """The replay ``copies`` times over, each copy's chunks under other names (``copy<k>-chunk-...``) with
+    their provenance: a stream long enough for steady state, from the same test events."""
+    provenance = pd.read_parquet(os.path.join(replay_dir, PROVENANCE))
+    with atomic_path(output_dir) as temporary:
+        os.makedirs(temporary)
+        for copy in range(copies):
+            for name in provenance.chunk.unique():
+                shutil.copyfile(os.path.join(replay_dir, name), os.path.join(temporary, f"copy{copy}-{name}"))
+        frames = [provenance.assign(chunk=f"copy{copy}-" + provenance.chunk) for copy in range(copies)]
+        write_parquet(pa.Table.from_pandas(pd.concat(frames, ignore_index=True), preserve_index=False), os.path.join(temporary, PROVENANCE))
+    return output_dir
+
+
 def check_menu(menu: dict, onnx_path: str, menu_path: str) -> None:
     """The exported graph must take exactly the inputs its menu describes: else one line, before any event."""
     inputs = {item.name: item.shape for item in onnx_session(onnx_path).get_inputs()}
@@ -106,11 +122,10 @@ def cached_session(onnx_path: str, threads: int):
     return _SESSIONS[onnx_path]
 
 
-def warm_up(spark, onnx_path: str, threads: int) -> None:
-    """Load the selector in every task slot before the first chunk lands, as a trigger farm loads its menu
-    before the run: the first micro-batch's latency is then the trigger's, not the start-up's."""
-    slots = spark.sparkContext.defaultParallelism
-    spark.sparkContext.parallelize(range(slots), slots).foreach(lambda _: cached_session(onnx_path, threads))
+def load_trigger(onnx_path: str, threads: int) -> None:
+    """What a Python worker loads once: the selector's session and the compiled kernels of the event path."""
+    cached_session(onnx_path, threads)
+    kernels.warm_up()
 
 
 def score_chunks(menu: dict, onnx_path: str, threads: int, schema: pa.Schema):
@@ -144,14 +159,23 @@ def score_chunks(menu: dict, onnx_path: str, threads: int, schema: pa.Schema):
         for batch in batches:
             for chunk in batch.to_pylist():
                 name, arrival = os.path.basename(chunk["path"]), chunk["modificationTime"].timestamp()
+                timing = {"started": time.time(), "executor_s": -time.process_time()}
                 try:
                     scored = score(chunk["content"])
                 except Exception as exc:  # truncated or corrupt on arrival: reported, never scored
                     error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
                     yield pa.RecordBatch.from_pylist([{"kind": "chunk", "chunk": name, "arrival": arrival, "error": error}], schema=schema)
                     continue
+                timing["executor_s"] += time.process_time()
                 probabilities = scored["probabilities"]
-                summary = {"kind": "chunk", "chunk": name, "arrival": arrival, "events_read": scored["read"], "events_selected": len(probabilities)}
+                summary = {
+                    "kind": "chunk",
+                    "chunk": name,
+                    "arrival": arrival,
+                    **timing,
+                    "events_read": scored["read"],
+                    "events_selected": len(probabilities),
+                }
                 yield pa.RecordBatch.from_pylist([summary], schema=schema)
                 n = len(probabilities)
                 columns = {
@@ -207,12 +231,24 @@ def run_stream(
     timeout_seconds: float,
     log_dir: str = "logs/spark",
 ) -> dict:
-    """Run the trigger on the replayed stream until every landed chunk is processed. Writes, in
+    """Run the trigger on the replayed stream until every landed chunk is processed, in a Spark session of
+    its own (``stream_on``)."""
+    from ..core.spark import spark_session
+
+    with spark_session("dltrigger-trigger", spark_config, threads, log_dir) as spark:
+        return stream_on(spark, menu_path, replay_dir, output_dir, threads, events_per_second, chunks_per_batch, timeout_seconds)
+
+
+def stream_on(
+    spark, menu_path: str, replay_dir: str, output_dir: str, cores: int, events_per_second: float, chunks_per_batch: int, timeout_seconds: float
+) -> dict:
+    """Run the trigger on the replayed stream in ``spark`` until every landed chunk is processed. Writes, in
     ``output_dir``: ``accepted.parquet`` (accepted events, scores, the paths that fired, true class),
     ``stream_metrics.tsv`` (one row per micro-batch), ``latency.tsv`` (per chunk: arrival to sink commit)
-    and ``stream.json`` (totals, p50/p99 latency, throughput, output rates in Hz). Its working state
-    (landing directory, checkpoint, per-batch sink) survives a killed run, which resumes from it."""
-    from ..core.spark import spark_session
+    and ``stream.json`` (totals, latency and throughput in steady state and of the start-up batch,
+    output rates in Hz). Its working state (landing directory, checkpoint, per-batch sink) survives a
+    killed run, which resumes from it."""
+    from ..core.spark import on_every_slot
 
     menu = read_json(menu_path)
     onnx_path = executor_path(os.path.join(os.path.dirname(menu_path), menu["onnx"]))
@@ -224,33 +260,34 @@ def run_stream(
         os.makedirs(directory, exist_ok=True)
     replay = Replay(replay_dir, landing, events_per_second, provenance.groupby("chunk", sort=True).size())
     started = time.time()
-    with spark_session("dltrigger-trigger", spark_config, threads, log_dir) as spark:
-        # One task per chunk: counted as this large, files are never packed into one task's split.
-        spark.conf.set("spark.sql.files.openCostInBytes", str(1 << 30))
-        warm_up(spark, onnx_path, 1)
-        chunks = (
-            spark.readStream.format("binaryFile")
-            .schema(CHUNK_SCHEMA)
-            .option("pathGlobFilter", "*.root")
-            .option("maxFilesPerTrigger", chunks_per_batch)
-            .load(executor_path(landing))
-        )
-        from pyspark.sql.pandas.types import to_arrow_schema
+    # Loaded in every task slot before the first chunk lands, as a trigger farm loads its menu before the
+    # run: the first micro-batch's latency is then the trigger's, not the start-up's.
+    kernels.warm_up()  # compiled here if this machine has not yet (cached)
+    on_every_slot(spark, lambda: load_trigger(onnx_path, 1))
+    chunks = (
+        spark.readStream.format("binaryFile")
+        .schema(CHUNK_SCHEMA)
+        .option("pathGlobFilter", "*.root")
+        .option("maxFilesPerTrigger", chunks_per_batch)
+        .load(executor_path(landing))
+    )
+    from pyspark.sql.pandas.types import to_arrow_schema
 
-        schema = to_arrow_schema(spark.createDataFrame([], SCORED_SCHEMA).schema)
-        scored = chunks.mapInArrow(score_chunks(menu, onnx_path, 1, schema), SCORED_SCHEMA)
-        commit = _committer(menu, provenance, batches)
-        query = scored.writeStream.foreachBatch(commit).option("checkpointLocation", executor_path(checkpoint)).start()
-        replay.start()
-        try:
-            _wait_for_every_chunk(query, replay, landing, batches, timeout_seconds)
-        finally:
-            replay.stopping.set()
-            query.stop()
-    summary = _write_outputs(menu, batches, output_dir, time.time() - started, threads)
+    schema = to_arrow_schema(spark.createDataFrame([], SCORED_SCHEMA).schema)
+    scored = chunks.mapInArrow(score_chunks(menu, onnx_path, 1, schema), SCORED_SCHEMA)
+    commit = _committer(menu, provenance, batches)
+    query = scored.writeStream.foreachBatch(commit).option("checkpointLocation", executor_path(checkpoint)).start()
+    replay.start()
+    try:
+        _wait_for_every_chunk(query, replay, landing, batches, timeout_seconds)
+    finally:
+        replay.stopping.set()
+        query.stop()
+    summary = _write_outputs(menu, batches, output_dir, time.time() - started, cores, events_per_second)
     remove(work)  # kept only for a restart after a kill: a new run measures anew
     log.info(
-        "trigger %s: %d chunks, %d events read, %d selected, %d accepted (%.0f Hz), latency p50 %.2f s, p99 %.2f s",
+        "trigger %s: %d chunks, %d events read, %d selected, %d accepted (%.0f Hz); steady state: latency p50 %.2f s, p99 %.2f s, "
+        "%.0f events/s/core, %.3f ms per event in the executors; start-up batch: %.2f s",
         menu["model"],
         summary["chunks"],
         summary["events_read"],
@@ -259,6 +296,9 @@ def run_stream(
         summary["rate_hz"] or float("nan"),
         summary["latency_p50_s"],
         summary["latency_p99_s"],
+        summary["events_per_second_per_core"],
+        summary["executor_ms_per_event"],
+        summary["first_batch_latency_s"],
     )
     return summary
 
@@ -287,7 +327,11 @@ def _committer(menu: dict, provenance: pd.DataFrame, batches: str):
         begun = time.time()
         interrupt_once(f"stream-before-write-{batch_id}")
         rows = frame.toArrow()
-        chunks = rows.filter(pc.equal(rows.column("kind"), "chunk")).select(["chunk", "arrival", "events_read", "error"]).to_pandas()
+        chunks = (
+            rows.filter(pc.equal(rows.column("kind"), "chunk"))
+            .select(["chunk", "arrival", "started", "executor_s", "events_read", "error"])
+            .to_pandas()
+        )
         events = rows.filter(pc.equal(rows.column("kind"), "event"))
         for chunk in chunks[chunks.error.notna()].itertuples():
             log.warning("%s: unreadable on arrival (%s); skipped", chunk.chunk, chunk.error)
@@ -311,8 +355,11 @@ def _committer(menu: dict, provenance: pd.DataFrame, batches: str):
         read_by_class = np.bincount(provenance.label[provenance.chunk.isin(readable.chunk)], minlength=len(CLASSES))
         metrics = {
             "batch": batch_id,
+            "begun": begun,
+            "started": float(readable.started.min()) if len(readable) else begun,
             "committed": committed,
             "processing_s": committed - begun,
+            "executor_s": float(readable.executor_s.sum()),
             "chunks": len(chunks),
             "corrupt": int(chunks.error.notna().sum()),
             "events_read": int(readable.events_read.sum()),
@@ -345,7 +392,7 @@ def _wait_for_every_chunk(query, replay: Replay, landing: str, batches: str, tim
         time.sleep(0.2)
 
 
-def _write_outputs(menu: dict, batches: str, output_dir: str, wall_seconds: float, cores: int) -> dict:
+def _write_outputs(menu: dict, batches: str, output_dir: str, wall_seconds: float, cores: int, offered: float) -> dict:
     """The stream's results from its committed micro-batches (each once, by batch id)."""
     import pyarrow.parquet as pq
 
@@ -356,7 +403,7 @@ def _write_outputs(menu: dict, batches: str, output_dir: str, wall_seconds: floa
         columns=["batch", "chunk", "latency_s"],
     )
     per_batch = _per_batch(metrics, menu["class_rate_hz"])
-    summary = _summary(menu, metrics, accepted.num_rows, latency, wall_seconds, cores)
+    summary = _summary(menu, metrics, accepted.num_rows, latency, wall_seconds, cores, offered)
     order = np.lexsort((accepted.column("entry").to_numpy(), accepted.column("chunk").to_numpy(zero_copy_only=False)))
     write_parquet(accepted.take(order), os.path.join(output_dir, "accepted.parquet"))
     for frame, name in ((per_batch, "stream_metrics.tsv"), (latency, "latency.tsv")):
@@ -373,11 +420,15 @@ def _per_batch(metrics: pd.DataFrame, class_rates: dict | None) -> pd.DataFrame:
     first_arrival = min(committed - max(chunks.values()) for committed, chunks in zip(metrics.committed, metrics.latency))
     frame = metrics.assign(
         elapsed_s=metrics.committed - first_arrival,
+        # Spark's own time between two micro-batches (planning, its offset and commit logs), and from the
+        # batch's start to its first task.
+        between_s=metrics.begun - metrics.committed.shift(1, fill_value=first_arrival),
+        launch_s=metrics.started - metrics.begun,
         latency_p50_s=[np.percentile(list(chunks.values()), 50) for chunks in metrics.latency],
         latency_p99_s=[np.percentile(list(chunks.values()), 99) for chunks in metrics.latency],
     )
     counts = ["chunks", "corrupt", "events_read", "selected", "accepted", *(f"read_{n}" for n in CLASSES), *(f"accepted_{n}" for n in CLASSES)]
-    columns = ["batch", "elapsed_s", "processing_s", *counts, "latency_p50_s", "latency_p99_s"]
+    columns = ["batch", "elapsed_s", "between_s", "launch_s", "processing_s", "executor_s", *counts, "latency_p50_s", "latency_p99_s"]
     if class_rates:
         frame["rate_hz"] = sum(
             (class_rates[name] * frame[f"accepted_{name}"] / frame[f"read_{name}"].where(frame[f"read_{name}"] > 0)).fillna(0.0) for name in CLASSES
@@ -386,9 +437,9 @@ def _per_batch(metrics: pd.DataFrame, class_rates: dict | None) -> pd.DataFrame:
     return frame[columns]
 
 
-def _summary(menu: dict, metrics: pd.DataFrame, accepted: int, latency: pd.DataFrame, wall_seconds: float, cores: int) -> dict:
-    """The whole stream: counts, each class's efficiency and the output rate beside the menu's, latency
-    percentiles and throughput."""
+def _summary(menu: dict, metrics: pd.DataFrame, accepted: int, latency: pd.DataFrame, wall_seconds: float, cores: int, offered: float) -> dict:
+    """The whole stream: counts, each class's efficiency and the output rate beside the menu's, the rate
+    offered (raw events/s; None: every chunk at once), latency percentiles and throughput."""
     read = {name: int(metrics[f"read_{name}"].sum()) for name in CLASSES}
     passed = {name: int(metrics[f"accepted_{name}"].sum()) for name in CLASSES}
     class_rates = menu["class_rate_hz"]
@@ -416,8 +467,39 @@ def _summary(menu: dict, metrics: pd.DataFrame, accepted: int, latency: pd.DataF
         "expected_rate_hz": menu["rate_hz"],
         "expected_rate_hz_error": menu["rate_hz_error"],
         "input_rate_hz": sum(class_rates.values()) if class_rates else None,
-        "latency_p50_s": float(np.percentile(latency.latency_s, 50)),
-        "latency_p99_s": float(np.percentile(latency.latency_s, 99)),
         "wall_seconds": wall_seconds,
-        "events_per_second_per_core": float(metrics.events_read.sum() / metrics.processing_s.sum() / max(cores, 1)),
+        "cores": cores,
+        "offered_events_per_second": offered if math.isfinite(offered) else None,
+        **stream_timing(metrics, latency, cores),
+    }
+
+
+def stream_timing(metrics: pd.DataFrame, latency: pd.DataFrame, cores: int) -> dict:
+    """Latency and throughput in steady state, the start-up batch (the run's first micro-batch: its
+    chunks wait for Spark's first query plan and task launch) reported apart.
+
+    ``latency_p50_s``/``latency_p99_s``: the later batches' chunks, arrival to sink commit.
+    ``events_per_second_per_core``: raw events of the later batches per second from the first batch's
+    commit to the last one's, per core: the offered rate where the stream keeps up, its capacity at
+    saturation. ``executor_ms_per_event``: the executors' CPU per raw event of the later batches (read,
+    selection, features, scoring). ``batch_overhead_s``: the median time a later micro-batch takes beyond
+    its executors' work spread over the cores (Spark's planning, logs, task launch, collection, sink).
+    With a single batch, all of these are the first batch's."""
+    first = metrics.batch.min()
+    later = metrics[metrics.batch != first] if len(metrics) > 1 else metrics
+    steady = latency[latency.batch.isin(later.batch)]
+    startup = latency[latency.batch == first]
+    committed = metrics.committed.to_numpy()
+    span = committed[-1] - committed[0] if len(metrics) > 1 else float(metrics.processing_s.sum())
+    interval = np.diff(committed) if len(metrics) > 1 else metrics.processing_s.to_numpy()
+    spread = later.executor_s.to_numpy() / np.minimum(later.chunks.to_numpy(), max(cores, 1))
+    events = int(later.events_read.sum())
+    return {
+        "latency_p50_s": float(np.percentile(steady.latency_s, 50)),
+        "latency_p99_s": float(np.percentile(steady.latency_s, 99)),
+        "first_batch_latency_s": float(startup.latency_s.max()),
+        "first_batch_events": int(metrics.events_read.iloc[0]),
+        "events_per_second_per_core": events / span / max(cores, 1) if span > 0 else None,
+        "executor_ms_per_event": float(later.executor_s.sum() / events * 1e3) if events else None,
+        "batch_overhead_s": float(np.median(interval - spread)),
     }

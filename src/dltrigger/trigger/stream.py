@@ -47,7 +47,9 @@ SCORED_SCHEMA = (
     "entry long, event_number long, probabilities array<float>, fired array<boolean>"
 )
 PROVENANCE = "provenance.parquet"
-# Selected events scored per onnxruntime call, grouped by length.
+# Selected events scored per onnxruntime call, grouped by length: a call's sequences are as long as its
+# longest event, so small groups pad least (measured on the default test events, chunks of 500: 84 us per
+# event in groups of 32, 94 in groups of 64, 128 in groups of 128).
 SCORING_GROUP = 32
 # A streamed chunk as Spark's binaryFile source reads it.
 CHUNK_SCHEMA = "path string, modificationTime timestamp, length long, content binary"

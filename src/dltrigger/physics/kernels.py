@@ -29,18 +29,17 @@ def cone_sums(key, first, eta, phi, pt, order, q_event, q_key, q_eta, q_phi, own
     two_pi, r2 = 2 * np.pi, radius**2
     for i in range(q_eta.size):
         event = q_event[i]
-        start, stop = (first[event], first[event + 1]) if event + 1 < first.size else (0, 0)
+        begin, end = (first[event], first[event + 1]) if event + 1 < first.size else (0, 0)
         low, high = q_key[i] - radius, q_key[i] + radius
-        while start < stop:  # the window's first object: binary search in the event's objects
-            middle = (start + stop) >> 1
+        j, bound = begin, end
+        while j < bound:  # the window's first object: a binary search among the event's objects
+            middle = (j + bound) >> 1
             if key[middle] < low:
-                start = middle + 1
+                j = middle + 1
             else:
-                stop = middle
-        stop = first[event + 1] if event + 1 < first.size else 0
+                bound = middle
         total = 0.0
-        j = start
-        while j < stop and key[j] <= high:
+        while j < end and key[j] <= high:
             dphi = q_phi[i] - phi[j]
             if wrap_phi:
                 dphi = (dphi + np.pi) % two_pi - np.pi

@@ -37,6 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import awkward as ak
 import numpy as np
 import uproot
 
@@ -80,6 +81,10 @@ def size_of(directory: str) -> int:
     return sum(path.stat().st_size for path in Path(directory).glob("part-*.parquet"))
 
 
+# The collections whose objects the cone sums run over (the isolation maps before their thresholds).
+MAPS = ("EFlowTrack", "EFlowPhoton", "EFlowNeutralHadron")
+
+
 def observables_cost(files: list[str], repeats: int = 3) -> None:
     """Per event, in this process: the observables with the compiled kernels and with the numpy reference
     (the best of ``repeats`` passes), and the compiled cost against the particles per event."""
@@ -88,15 +93,13 @@ def observables_cost(files: list[str], repeats: int = 3) -> None:
     kernels.warm_up()
     batches = [observables.read(path, None, None) for path in files]
     events = sum(len(batch["Event"]) for batch in batches)
-    particles = np.concatenate([sum(_counts(batch[name]) for name in MAPS) for batch in batches])
+    particles = np.concatenate([sum(ak.to_numpy(ak.num(batch[name])) for name in MAPS) for batch in batches])
     print(f"\nobservables in one process, {events} events, {particles.mean():.0f} particles per event (tracks, photons, neutral hadrons):")
     for compiled in (True, False):
-        best = _best(
-            repeats, lambda batches, compiled: [observables.compute(batch, CORRECTED, compiled=compiled) for batch in batches], batches, compiled
-        )
+        best = _best(repeats, _compute_all, batches, compiled)
         print(f"  {'compiled kernels' if compiled else 'numpy reference':18s} {best / events * 1e6:7.1f} us/event")
     # The events in quartiles of their particle count, each quartile computed as one batch.
-    everything = {name: _concatenate([batch[name] for batch in batches]) for name in batches[0]}
+    everything = {name: ak.concatenate([batch[name] for batch in batches]) for name in batches[0]}
     order = np.argsort(particles, kind="stable")
     means, costs = [], []
     for quartile in np.array_split(order, 4):
@@ -109,19 +112,9 @@ def observables_cost(files: list[str], repeats: int = 3) -> None:
     print(f"  cost ~ particles^{slope:.2f} (1: linear)")
 
 
-MAPS = ("EFlowTrack", "EFlowPhoton", "EFlowNeutralHadron")
-
-
-def _counts(records) -> np.ndarray:
-    import awkward as ak
-
-    return ak.to_numpy(ak.num(records))
-
-
-def _concatenate(parts):
-    import awkward as ak
-
-    return ak.concatenate(parts)
+def _compute_all(batches: list[dict], compiled: bool) -> None:
+    for batch in batches:
+        observables.compute(batch, CORRECTED, compiled=compiled)
 
 
 def _best(repeats: int, work, *arguments) -> float:

@@ -403,23 +403,22 @@ def plot_stream_load(table: pd.DataFrame, outputs: dict, settings: dict) -> None
     saturation = table[table.load == 1.0]
     loads = table[table.load < 1.0].groupby("load")
     capacity = saturation.events_per_second_per_core
-    spread = lambda values: values.std(ddof=1) if len(values) > 1 else 0.0  # noqa: E731
     with figure(ncols=2, size=(22, 9)) as (fig, axes):
         latency_ax, throughput_ax = axes[0]
         x = np.array(sorted(loads.groups)) * 100
         for column, style, name in (("latency_p50_s", "o-", "p50"), ("latency_p99_s", "s--", "p99")):
-            latency_ax.errorbar(x, loads[column].mean(), yerr=loads[column].agg(spread), fmt=style, capsize=6, lw=2, ms=10, label=name)
+            latency_ax.errorbar(x, loads[column].mean(), yerr=loads[column].agg(_spread), fmt=style, capsize=6, lw=2, ms=10, label=name)
         latency_ax.axhline(1.0, color="grey", ls=":", lw=2, label="goal at 50 % load: p99 ≤ 1 s")
         latency_ax.axhline(0.1, color="grey", ls="-.", lw=1.5, label="Spark micro-batch floor (~0.1 s)")
         latency_ax.set_xlabel("Offered load [% of the saturation rate]")
         latency_ax.set_ylabel("Chunk latency, arrival to sink commit [s]")
         latency_ax.set_xlim(0, 100)
         latency_ax.set_ylim(0, max(loads.latency_p99_s.mean().max() * 1.5, 1.2))
-        title = f"saturation: {capacity.mean():.0f} ± {spread(capacity):.0f} events/s/core ({len(saturation)} repeats)"
+        title = f"saturation: {capacity.mean():.0f} ± {_spread(capacity):.0f} events/s/core ({len(saturation)} repeats)"
         latency_ax.legend(loc="upper left", fontsize="small", title=title, title_fontsize="small")
         offered = loads.offered_events_per_second.mean() / loads.cores.first()  # offered over all cores
         delivered = loads.events_per_second_per_core
-        throughput_ax.errorbar(x, delivered.mean(), yerr=delivered.agg(spread), fmt="o-", capsize=6, lw=2, ms=10, label="delivered")
+        throughput_ax.errorbar(x, delivered.mean(), yerr=delivered.agg(_spread), fmt="o-", capsize=6, lw=2, ms=10, label="delivered")
         throughput_ax.plot(x, offered, "k:", lw=2, label="offered")
         throughput_ax.axhline(capacity.mean(), color="grey", ls="--", lw=2, label="saturation")
         executor = table.executor_ms_per_event
@@ -427,7 +426,7 @@ def plot_stream_load(table: pd.DataFrame, outputs: dict, settings: dict) -> None
         throughput_ax.set_ylabel("Raw events per second per core")
         throughput_ax.set_xlim(0, 100)
         throughput_ax.set_ylim(0, capacity.mean() * 1.3)
-        note = f"executors: {executor.mean():.3f} ± {spread(executor):.3f} ms/event"
+        note = f"executors: {executor.mean():.3f} ± {_spread(executor):.3f} ms/event"
         throughput_ax.legend(loc="upper left", fontsize="small", title=note, title_fontsize="small")
         for ax in axes[0]:
             label(ax, settings, fontsize=18)
@@ -436,6 +435,11 @@ def plot_stream_load(table: pd.DataFrame, outputs: dict, settings: dict) -> None
 
 def draw_stream(metrics: str, latency: str, summary: str, outputs: dict, settings: dict) -> None:
     plot_stream(pd.read_csv(metrics, sep="\t"), pd.read_csv(latency, sep="\t"), read_json(summary), _pair(outputs), settings)
+
+
+def _spread(values) -> float:
+    """The standard deviation of repeated measurements (0 for a single one)."""
+    return float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
 def draw_stream_load(table: str, outputs: dict, settings: dict) -> None:

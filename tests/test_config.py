@@ -169,6 +169,7 @@ def test_the_schema_and_the_builders_follow_the_model_registry():
     for key, form in (("epochs", "properties"), ("batch_size", "oneOf"), ("learning_rate", "oneOf")):
         per_model = train[key]["properties"] if form == "properties" else train[key]["oneOf"][1]["properties"]
         assert list(per_model) == list(MODELS), key
+    assert list(train["early_stopping"]["properties"]["patience"]["oneOf"][1]["properties"]) == list(MODELS)
     # The side studies' choices: models that every engine has.
     everywhere = [name for name, model in MODELS.items() if model.engines == ENGINES]
     assert schema_properties("compare_engines")["properties"]["models"]["items"]["enum"] == everywhere

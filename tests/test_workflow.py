@@ -42,8 +42,14 @@ TINY = {
     "pileup": {"mu": 3, "pool_events": 30},
     # A quarter of the ~40 training events validate: every class among them.
     "features": {"validation_fraction": 0.25},
-    # Two epochs of the inclusive network: a run stopped after the first resumes from its checkpoint.
-    "train": {"models": ["hlf", "inclusive", "xgboost"], "epochs": {"hlf": 1, "inclusive": 2}, "batch_size": 4},
+    # Two epochs of the inclusive network: a run stopped after the first resumes from its checkpoint. A
+    # patience per network, each at least its epochs: every epoch runs, and the best one is the model.
+    "train": {
+        "models": ["hlf", "inclusive", "xgboost"],
+        "epochs": {"hlf": 1, "inclusive": 2},
+        "batch_size": 4,
+        "early_stopping": {"patience": {"hlf": 3, "inclusive": 2}},
+    },
     "evaluate": {"bootstrap_resamples": 200},
     # The test events (~12) replayed in chunks of 2: several micro-batches.
     "trigger": {"events_per_chunk": 2, "events_per_second": 50, "chunks_per_batch": 2},
@@ -320,6 +326,7 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
         assert len(history) == epochs and history[0]["train_events"] == 2 * (sum(counts["train"].values()) // 2)
         assert pq.read_table(trained / "predictions.parquet").num_rows == sum(counts["test"].values())
         assert (trained / "model.torch").exists() and f"epoch {epochs}/{epochs}" in (workdir / f"logs/train/torch/{model}.log").read_text()
+        assert json.loads((trained / "training_config.json").read_text())["patience"] == TINY["train"]["early_stopping"]["patience"][model]
 
     # ... exported to ONNX with their trigger menus, checked against torch on every test event ...
     tested = sum(counts["test"].values())

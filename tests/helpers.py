@@ -182,6 +182,22 @@ def write_tree(path, branches: dict, name="Delphes"):
     return str(path)
 
 
+def assert_compiled_once_per_machine(setup: str, kernels: str, cache) -> None:
+    """Run ``setup`` (Python) in two fresh processes sharing numba's cache ``cache``: in the first every
+    dispatcher of ``kernels`` compiles and writes the cache, in the second it loads it, compiling nothing."""
+    import json
+
+    probe = f"import json; {setup}; print(json.dumps([[sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values())] for k in {kernels}]))"
+    environment = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    runs = [
+        json.loads(subprocess.run([sys.executable, "-c", probe], env=environment, capture_output=True, text=True, check=True).stdout)
+        for _ in range(2)
+    ]
+    assert all(misses >= 1 and hits == 0 for hits, misses in runs[0])  # compiled, written to the cache
+    assert all(hits >= 1 and misses == 0 for hits, misses in runs[1])  # loaded: nothing compiled
+    assert any(Path(cache).rglob("*.nbi"))
+
+
 def ingest(samples, directory, spark=STAGE_SPARK, quirks=CORRECTED, remote=None):
     directory.mkdir(parents=True, exist_ok=True)
     events, cutflow = directory / "events.parquet", directory / "cutflow.tsv"

@@ -15,7 +15,7 @@ from dltrigger.core.schema import HLF_NAMES, LLF_NAMES
 from dltrigger.physics import observables
 from dltrigger.physics.quirks import CORRECTED, ORIGINAL, Quirks
 
-from helpers import HAND_BUILT, delphes_file
+from helpers import HAND_BUILT, assert_compiled_once_per_machine, delphes_file
 
 
 @pytest.fixture(scope="module")
@@ -125,23 +125,7 @@ def test_compiled_observables_equal_the_numpy_reference_on_generated_chunks(sani
 
 def test_the_compiled_kernels_are_compiled_once_per_machine(tmp_path):
     """The first process compiles the kernels into the cache; a second one loads them, compiling nothing."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    probe = (
-        "import json; from dltrigger.physics import kernels; kernels.warm_up(); "
-        "print(json.dumps([[sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values())] for k in kernels.KERNELS]))"
-    )
-    environment = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    runs = [
-        json.loads(subprocess.run([sys.executable, "-c", probe], env=environment, capture_output=True, text=True, check=True).stdout)
-        for _ in range(2)
-    ]
-    assert all(misses >= 1 and hits == 0 for hits, misses in runs[0])  # compiled, written to the cache
-    assert all(hits >= 1 and misses == 0 for hits, misses in runs[1])  # loaded: nothing compiled
-    assert any(tmp_path.rglob("*.nbi"))
+    assert_compiled_once_per_machine("from dltrigger.physics import kernels; kernels.warm_up()", "kernels.KERNELS", tmp_path)
 
 
 @pytest.mark.parametrize("quirks", [False, True])

@@ -27,6 +27,7 @@ from . import (
     RNN_UNITS,
     ROW_UNITS,
 )
+from .gru_kernels import last_states
 
 
 class SequenceBranch(nn.Module):
@@ -35,7 +36,8 @@ class SequenceBranch(nn.Module):
     Keras's Masking skips the rows whose 19 values are all zero, wherever they are, and carries the
     state across them; here the real rows are moved before the zero ones (in order) and the state is
     read after the last real row: the same result. With per-event standardisation no row is zero, as in
-    the original, and all rows are read.
+    the original, and all rows are read. On CPU the GRU runs as compiled loops (``gru_kernels``), with
+    this module's ``nn.GRU`` parameters; the ONNX export and GPUs use ``nn.GRU`` itself.
     """
 
     def __init__(self, cell: str, n_features: int = 19):
@@ -58,7 +60,10 @@ class SequenceBranch(nn.Module):
             if not torch.equal(real, first):  # zero rows before real ones
                 order = torch.argsort((~real).to(torch.int8), dim=1, stable=True)
                 particles = particles.gather(1, order.unsqueeze(2).expand_as(particles))
-            outputs, _ = self.rnn(particles[:, : int(length.max().clamp(min=1))])  # rows after every event's last real one: skipped
+            particles = particles[:, : int(length.max().clamp(min=1))]  # rows after every event's last real one: skipped
+            if isinstance(self.rnn, nn.GRU) and particles.device.type == "cpu" and particles.dtype == torch.float32:
+                return self.dropout(last_states(self.rnn, particles, length))
+            outputs, _ = self.rnn(particles)
         state = outputs[torch.arange(particles.shape[0], device=particles.device), (length - 1).clamp(min=0)]
         return self.dropout(torch.where(length[:, None] > 0, state, torch.zeros_like(state)))
 

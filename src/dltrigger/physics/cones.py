@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels
-from .kinematics import delta_phi
 
 EVENT_STRIDE = 1000.0
+TWO_PI = 2 * np.pi
 
 
 class ConeIndex:
@@ -48,7 +48,9 @@ class ConeIndex:
         counts = high - low
         query = np.repeat(np.arange(q_eta.size), counts)
         partner = np.repeat(low - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-        dphi = delta_phi(q_phi[query], self.phi[partner]) if wrap_phi else q_phi[query] - self.phi[partner]
+        dphi = q_phi[query] - self.phi[partner]
+        if wrap_phi:  # as the kernel wraps: one step of 2 pi (the azimuths lie within [-pi, pi])
+            dphi = dphi - TWO_PI * (dphi >= np.pi) + TWO_PI * (dphi < -np.pi)
         inside = (q_eta[query] - self.eta[partner]) ** 2 + dphi**2 < radius**2
         if own is not None:
             inside &= self.order[partner] != own[query]

@@ -180,7 +180,7 @@ def _particles(maps: IsolationMaps, indices: dict, selected: np.ndarray, lep: di
 
 def _fill(out, row, pt, eta, phi, vertex, iso, onehot, charge):
     """Write the 19 features of objects into their rows of the particle rows."""
-    values = np.zeros((pt.size, len(LLF_NAMES)))
+    values = np.zeros((pt.size, len(LLF_NAMES)), dtype=out.dtype)  # each column rounds once, as it lands
     values[:, 0] = pt * np.cosh(eta)  # massless (E, px, py, pz) from (pT, eta, phi), as the original
     values[:, 1] = pt * np.cos(phi)
     values[:, 2] = pt * np.sin(phi)

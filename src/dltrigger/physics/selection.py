@@ -61,6 +61,8 @@ class Flat:
 
     def events(self, keep: np.ndarray) -> Flat:
         """The objects of the events ``keep`` (a mask over events), the events numbered anew."""
+        if keep.all():  # the usual case of the finite-input check: nothing to copy
+            return self
         number = np.cumsum(keep) - 1
         inside = keep[self.event]
         return Flat(number[self.event[inside]], {name: column[inside] for name, column in self.columns.items()}, int(keep.sum()))

@@ -49,7 +49,7 @@ class ConeIndex:
         query = np.repeat(np.arange(q_eta.size), counts)
         partner = np.repeat(low - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
         dphi = q_phi[query] - self.phi[partner]
-        if wrap_phi:  # as the kernel wraps: one step of 2 pi (the azimuths lie within [-pi, pi])
+        if wrap_phi:  # as the kernel wraps: one step of 2 pi, exact for |dphi| < 3 pi
             dphi = dphi - TWO_PI * (dphi >= np.pi) + TWO_PI * (dphi < -np.pi)
         inside = (q_eta[query] - self.eta[partner]) ** 2 + dphi**2 < radius**2
         if own is not None:

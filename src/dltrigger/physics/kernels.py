@@ -41,7 +41,7 @@ def cone_sums(key, first, eta, phi, pt, order, q_event, q_key, q_eta, q_phi, own
         total = 0.0
         while j < end and key[j] <= high:
             dphi = q_phi[i] - phi[j]
-            if wrap_phi:  # one step of 2 pi (azimuths within [-pi, pi]): a modulo took a quarter of the time
+            if wrap_phi:  # one step of 2 pi, exact for |dphi| < 3 pi: a modulo took a quarter of the time
                 dphi = dphi - two_pi if dphi >= np.pi else (dphi + two_pi if dphi < -np.pi else dphi)
             deta = q_eta[i] - eta[j]
             # Adding 0.0 leaves the sum's bits as they are: a select, not a branch the CPU mispredicts.

@@ -3,6 +3,7 @@ barrier task, launched by Spark's ``TorchDistributor`` on the master from config
 
 from __future__ import annotations
 
+import gc
 import os
 
 import numpy as np
@@ -183,6 +184,11 @@ class TorchProcess:
         digests = [None] * self.world
         dist.all_gather_object(digests, weights_digest(self.model.state_dict().values()))
         dist.destroy_process_group()
+        # DistributedDataParallel sits in a reference cycle that keeps the process group alive: freed
+        # here, not at interpreter exit, where gloo's threads can abort the process (SIGABRT) and leave
+        # the other torchrun agents waiting out torch elastic's 300-s exit barrier.
+        del self.ddp
+        gc.collect()
         return {"history": history, "weights": digests} if self.rank == 0 else None
 
 

@@ -168,12 +168,13 @@ def run_ingest(
 
         def compute(batches):
             for batch in batches:
-                for group in batch.column("group").to_pylist():  # one row per Spark task
+                for group in batch.column("id").to_pylist():  # one row per Spark task
                     cutflows = ingest_ranges([tasks[i] for i in groups[group]], group, quirks, output_dir, remote)
                     counts = pa.array([[cutflow[cut] for cut in CUTS] for cutflow in cutflows], pa.list_(pa.int64()))
                     yield pa.RecordBatch.from_arrays([pa.array(groups[group], pa.int32()), counts], names=["task", "counts"])
 
-        frame = spark.createDataFrame(spark.sparkContext.parallelize([(g,) for g in range(len(groups))], len(groups)), "group int")
+        # One row per task, made in the JVM: a DataFrame from Python rows would add a Python stage per task.
+        frame = spark.range(len(groups), numPartitions=len(groups))
         # The kernels compiled here (once per machine: cached), then loaded in every Python worker, so
         # that no task waits for them.
         kernels.warm_up()

@@ -18,27 +18,36 @@ class ConeIndex:
 
     def __init__(self, event, eta, phi, pt, compiled: bool = True):
         self.order = kernels.lexsort_within_events(eta, event) if compiled else np.lexsort((eta, event))
-        self.event, self.eta, self.phi, self.pt = event[self.order], eta[self.order], phi[self.order], pt[self.order]
+        self.eta, self.phi, self.pt = eta[self.order], phi[self.order], pt[self.order]
         # One sortable key: events are separated by more than any eta range (|eta| < 500).
-        self.key = self.event * EVENT_STRIDE + self.eta
-        self.compiled = compiled
-        # Where each event's objects start (up to the last event with one), for the kernel's search.
-        self.first = np.searchsorted(self.event, np.arange(int(self.event[-1]) + 2 if self.event.size else 0))
+        self.key = (event * EVENT_STRIDE + eta)[self.order]
+        # The kernel's sweep needs finite keys; the event path drops events with non-finite inputs first.
+        self.compiled = compiled and bool(np.isfinite(self.key).all())
 
-    def sums(self, q_event, q_eta, q_phi, radius=0.3, own=None, wrap_phi=True):
-        """Sum of pT within ``radius`` (the study's isolation cone by default) of each query. ``own``: index (in the map's input order) of an object
-        that is the query itself and must not count, or -1. ``wrap_phi=False`` reproduces the original's
-        wrapping at +-2 pi, i.e. none: neighbours across phi = +-pi are missed."""
+    def key_order(self, objects: np.ndarray) -> np.ndarray:
+        """For queries that are this index's own ``objects`` (indices in its input order, each once): the
+        order of the queries by key, from the index's sort instead of a sort of their own."""
+        query = np.full(self.order.size, -1)
+        query[objects] = np.arange(objects.size)
+        query = query[self.order]
+        return query[query >= 0]
+
+    def sums(self, q_event, q_eta, q_phi, radius=0.3, own=None, wrap_phi=True, q_order=None):
+        """Sum of pT within ``radius`` (the study's isolation cone by default) of each query. ``own``: index
+        (in the map's input order) of an object that is the query itself and must not count, or -1.
+        ``wrap_phi=False`` reproduces the original's wrapping at +-2 pi, i.e. none: neighbours across
+        phi = +-pi are missed. ``q_order``: the queries by (event, eta), where the caller knows it
+        (``key_order``); sorted here otherwise."""
         if not self.compiled:
             return self.reference_sums(q_event, q_eta, q_phi, radius, own, wrap_phi)
         q_eta, q_phi = (np.ascontiguousarray(values, dtype=np.float64) for values in (q_eta, q_phi))
         q_event = np.ascontiguousarray(q_event, dtype=np.int64)
         own = np.full(q_eta.size, -1, dtype=np.int64) if own is None else np.ascontiguousarray(own, dtype=np.int64)
+        if q_order is None:
+            q_order = kernels.lexsort_within_events(q_eta, q_event)
         out = np.empty(q_eta.size)
         q_key = q_event * EVENT_STRIDE + q_eta
-        kernels.cone_sums(
-            self.key, self.first, self.eta, self.phi, self.pt, self.order, q_event, q_key, q_eta, q_phi, own, float(radius), bool(wrap_phi), out
-        )
+        kernels.cone_sums(self.key, self.eta, self.phi, self.pt, self.order, q_order, q_key, q_eta, q_phi, own, float(radius), bool(wrap_phi), out)
         return out
 
     def reference_sums(self, q_event, q_eta, q_phi, radius=0.3, own=None, wrap_phi=True):

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..core.arrays import event_starts
 from ..core.schema import HLF_NAMES, LLF_NAMES, MAX_NEUTRALS, MAX_PHOTONS, MAX_TRACKS
+from . import kernels
 from .delphes import read_delphes
 from .kinematics import delta_phi
 from .quirks import CORRECTED, Quirks
@@ -71,7 +72,7 @@ def compute(events: dict, quirks: Quirks = CORRECTED, compiled: bool = True) -> 
     keep = np.flatnonzero(selected)
     lep = {name: values[keep] for name, values in lepton.items()}
     hlf = _high_level({name: collections[name].events(selected) for name in ("Jet", "MissingET")}, lep, quirks)
-    llf, n_particles = _particles(maps, indices, keep, lep, quirks)
+    llf, n_particles = _particles(maps, indices, keep, lep, quirks, compiled)
     event = collections["Event"].events(selected)
     return {
         "cutflow": cutflow,
@@ -118,10 +119,14 @@ def _float32_sums(event: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
 
 def _rank(event: np.ndarray) -> np.ndarray:
     """Position of each object within its event (objects grouped by event, in collection order)."""
-    return np.arange(event.size) - np.searchsorted(event, event, side="left")
+    index = np.arange(event.size)
+    starts = np.empty(event.size, dtype=bool)
+    starts[:1] = True
+    np.not_equal(event[1:], event[:-1], out=starts[1:])
+    return index - np.maximum.accumulate(np.where(starts, index, 0))  # minus the index of the event's first
 
 
-def _particles(maps: IsolationMaps, indices: dict, selected: np.ndarray, lep: dict, quirks: Quirks):
+def _particles(maps: IsolationMaps, indices: dict, selected: np.ndarray, lep: dict, quirks: Quirks, compiled: bool):
     """The real rows of the original's 801x19 particle matrix of the ``selected`` events of the maps, in
     its order (lepton, tracks, photons, neutral hadrons; the zero rows after them are not stored), and
     the number of rows of each event. ``lep``: the isolated lepton of each selected event."""
@@ -163,22 +168,29 @@ def _particles(maps: IsolationMaps, indices: dict, selected: np.ndarray, lep: di
     first_row = event_starts(n_particles)
     out = np.empty((int(n_particles.sum()), len(LLF_NAMES)), dtype=np.float32)
     iso = {"charged": lep["iso_charged"], "photon": lep["iso_photon"], "neutral": lep["iso_neutral"]}
-    _fill(out, first_row, lep["PT"], lep["Eta"], lep["Phi"], None, iso, 16 + (1 - lep["is_electron"]).astype(np.int64), lep["Charge"])
+    _fill(out, first_row, lep["PT"], lep["Eta"], lep["Phi"], None, iso, 16 + (1 - lep["is_electron"]).astype(np.int64), lep["Charge"], compiled)
     for name, (objects, pt, own, onehot, charge, vertex) in groups.items():
         q = (objects.event, objects["Eta"], objects["Phi"])
+        ((own_kind, own_objects),) = own.items()
+        q_order = indices[own_kind].key_order(own_objects)  # the objects' order by (event, eta), from their map's sort
         iso = {}
         for kind, cone in indices.items():
             own_index = own.get(kind)
             minus_one = quirks.isolation_minus_one and own_index is not None
-            sums = cone.sums(*q, own=None if quirks.isolation_minus_one or own_index is None else own_index, wrap_phi=not quirks.phi_not_wrapped)
+            sums = cone.sums(
+                *q,
+                own=None if quirks.isolation_minus_one or own_index is None else own_index,
+                wrap_phi=not quirks.phi_not_wrapped,
+                q_order=q_order,
+            )
             iso[kind] = sums / pt - (1.0 if minus_one else 0.0)
         mine = slot[objects.event]
         position = first_row[mine] + start[name][mine] + _rank(objects.event)
-        _fill(out, position, pt, objects["Eta"], objects["Phi"], vertex, iso, onehot, charge)
+        _fill(out, position, pt, objects["Eta"], objects["Phi"], vertex, iso, onehot, charge, compiled)
     return out, n_particles
 
 
-def _fill(out, row, pt, eta, phi, vertex, iso, onehot, charge):
+def _fill(out, row, pt, eta, phi, vertex, iso, onehot, charge, compiled):
     """Write the 19 features of objects into their rows of the particle rows."""
     values = np.zeros((pt.size, len(LLF_NAMES)), dtype=out.dtype)  # each column rounds once, as it lands
     values[:, 0] = pt * np.cosh(eta)  # massless (E, px, py, pz) from (pT, eta, phi), as the original
@@ -191,7 +203,10 @@ def _fill(out, row, pt, eta, phi, vertex, iso, onehot, charge):
     values[:, 10], values[:, 11], values[:, 12] = iso["charged"], iso["photon"], iso["neutral"]
     values[np.arange(pt.size), onehot] = 1.0
     values[:, 18] = charge
-    out[row] = values
+    if compiled:
+        kernels.scatter_rows(out, row.astype(np.int64, copy=False), values)
+    else:
+        out[row] = values
 
 
 def read(path: str, entry_start: int, entry_stop: int, remote: dict | None = None) -> dict:

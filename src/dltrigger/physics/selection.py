@@ -56,8 +56,12 @@ class Flat:
     def take(self, index) -> Flat:
         return Flat(self.event[index], {name: column[index] for name, column in self.columns.items()}, self.n_events)
 
-    def float64(self) -> Flat:
-        return Flat(self.event, {name: column.astype(np.float64) for name, column in self.columns.items()}, self.n_events)
+    def float64(self, *names: str) -> Flat:
+        """The columns ``names`` (every column without names) as float64, the cone sums' precision."""
+        names = names or tuple(self.columns)
+        return Flat(
+            self.event, {name: column.astype(np.float64) if name in names else column for name, column in self.columns.items()}, self.n_events
+        )
 
     def events(self, keep: np.ndarray) -> Flat:
         """The objects of the events ``keep`` (a mask over events), the events numbered anew."""
@@ -88,12 +92,13 @@ class IsolationMaps:
 
     @classmethod
     def of(cls, events: dict) -> IsolationMaps:
-        """From a batch's collections, jagged records or ``Flat`` (float64 columns for the sums)."""
+        """From a batch's collections, jagged records or ``Flat`` (the kinematics as float64 for the sums;
+        the other columns, e.g. the tracks' vertex and charge, as read)."""
         tracks, photons, neutrals = (Flat.of(events[name]) for name in ("EFlowTrack", "EFlowPhoton", "EFlowNeutralHadron"))
         return cls(
-            tracks=tracks.take(np.flatnonzero(tracks["PT"] > TRACK_PT_MIN)).float64(),
-            photons=photons.take(np.flatnonzero(photons["ET"] > NEUTRAL_ET_MIN)).float64(),
-            neutrals=neutrals.take(np.flatnonzero(neutrals["ET"] > NEUTRAL_ET_MIN)).float64(),
+            tracks=tracks.take(np.flatnonzero(tracks["PT"] > TRACK_PT_MIN)).float64("PT", "Eta", "Phi"),
+            photons=photons.take(np.flatnonzero(photons["ET"] > NEUTRAL_ET_MIN)).float64("ET", "Eta", "Phi"),
+            neutrals=neutrals.take(np.flatnonzero(neutrals["ET"] > NEUTRAL_ET_MIN)).float64("ET", "Eta", "Phi"),
         )
 
     @property

@@ -123,6 +123,29 @@ def test_compiled_observables_equal_the_numpy_reference_on_generated_chunks(sani
     )
 
 
+def test_a_range_read_in_small_batches_gives_what_one_batch_gives(sanity_samples, pileup_chunk, tmp_path):
+    """The ingestion reads an entry range in batches (``batch_events``, from the file's bytes per event):
+    the batches' Parquet rows and cutflow are those of the range read at once, and a pileup file's
+    batches are smaller than a file without pileup's."""
+    import pyarrow.parquet as pq
+
+    from dltrigger.ingest import ingest_ranges, plan_tasks
+
+    root, meta = pileup_chunk
+    (task,) = plan_tasks([{"sample": "w", "label": "wjets", "files": [str(root)]}], 100_000)
+    (without_pileup,) = plan_tasks([{"sample": "w", "label": "wjets", "files": [str(sanity_samples["wjets"][0])]}], 100_000)
+    assert meta["events_kept"] <= task["batch_events"] < without_pileup["batch_events"] / 2  # a small file: one batch
+    outputs = {}
+    for batch_events in (task["batch_events"], 37):
+        directory = tmp_path / str(batch_events)
+        directory.mkdir()
+        (cutflow,) = ingest_ranges([{**task, "batch_events": batch_events}], 0, CORRECTED, str(directory))
+        outputs[batch_events] = (cutflow, pq.read_table(next(directory.glob("part-*.parquet"))))
+    (whole_cutflow, whole), (batched_cutflow, batched) = outputs.values()
+    assert batched_cutflow == whole_cutflow and whole_cutflow["read"] == meta["events_kept"]
+    assert batched.equals(whole) and whole.num_rows == whole_cutflow["isolated lepton"] > 0
+
+
 def test_the_compiled_kernels_are_compiled_once_per_machine(tmp_path):
     """The first process compiles the kernels into the cache; a second one loads them, compiling nothing."""
     assert_compiled_once_per_machine("from dltrigger.physics import kernels; kernels.warm_up()", "kernels.KERNELS", tmp_path)

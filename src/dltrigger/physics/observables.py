@@ -18,6 +18,9 @@ from .quirks import CORRECTED, Quirks
 from .selection import LEPTON_PT_MIN, Flat, IsolationMaps, select_lepton
 
 JET_PT_MIN, JET_ETA_MAX = 30.0, 2.6
+# The particle rows' columns with a value (E, px, py, pz, pT, eta, phi, vertex x y z, the three
+# isolations, charge); 13-17 are the one-hot particle type.
+VALUE_COLUMNS = np.array([*range(13), 18])
 
 BRANCHES = {
     "Event": ("Number", "Weight"),
@@ -191,21 +194,33 @@ def _particles(maps: IsolationMaps, indices: dict, selected: np.ndarray, lep: di
 
 
 def _fill(out, row, pt, eta, phi, vertex, iso, onehot, charge, compiled):
-    """Write the 19 features of objects into their rows of the particle rows."""
-    values = np.zeros((pt.size, len(LLF_NAMES)), dtype=out.dtype)  # each column rounds once, as it lands
-    values[:, 0] = pt * np.cosh(eta)  # massless (E, px, py, pz) from (pT, eta, phi), as the original
-    values[:, 1] = pt * np.cos(phi)
-    values[:, 2] = pt * np.sin(phi)
-    values[:, 3] = pt * np.sinh(eta)
-    values[:, 4], values[:, 5], values[:, 6] = pt, eta, phi
-    if vertex is not None:
-        values[:, 7], values[:, 8], values[:, 9] = vertex
-    values[:, 10], values[:, 11], values[:, 12] = iso["charged"], iso["photon"], iso["neutral"]
-    values[np.arange(pt.size), onehot] = 1.0
-    values[:, 18] = charge
+    """Write the 19 features of objects into their rows of the particle rows: each value computed in
+    float64 and rounded once to float32 as it lands."""
+    n = pt.size
+    zeros = np.zeros(n)
+    columns = (
+        pt * np.cosh(eta),  # massless (E, px, py, pz) from (pT, eta, phi), as the original
+        pt * np.cos(phi),
+        pt * np.sin(phi),
+        pt * np.sinh(eta),
+        pt,
+        eta,
+        phi,
+        *((zeros,) * 3 if vertex is None else vertex),
+        iso["charged"],
+        iso["photon"],
+        iso["neutral"],
+        np.broadcast_to(charge, n),
+    )
+    # One array type for the kernel (a broadcast scalar is a read-only view: copied).
+    columns = tuple(np.require(values, np.float64, ("C", "W")) for values in columns)
+    onehot = np.require(np.broadcast_to(onehot, n), np.int64, ("C", "W"))
     if compiled:
-        kernels.scatter_rows(out, row.astype(np.int64, copy=False), values)
+        kernels.fill_rows(out, row.astype(np.int64, copy=False), columns, VALUE_COLUMNS, onehot)
     else:
+        values = np.zeros((n, len(LLF_NAMES)), dtype=out.dtype)
+        values[:, VALUE_COLUMNS] = np.stack(columns, axis=1)
+        values[np.arange(n), onehot] = 1.0
         out[row] = values
 
 

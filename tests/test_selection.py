@@ -59,8 +59,9 @@ def test_selection_thresholds():
 
 def test_compiled_cone_sums_equal_the_numpy_reference_for_any_query_order():
     """The kernel sweeps the queries in key order (given, or sorted here): for queries in any order, of
-    events the map lacks, with phi beyond +-pi and with non-finite coordinates, its sums are the
-    reference's, bit for bit, in both phi conventions, with and without an excluded own object."""
+    events the map lacks and with phi beyond +-pi, its sums are the reference's, bit for bit, in both phi
+    conventions, with and without an excluded own object. Queries its keys cannot hold (non-finite, or
+    |eta| >= 500) take the reference; a query order of the wrong length is refused."""
     rng = np.random.default_rng(7)
     n_map, n_query = 4000, 3000
     event = np.sort(rng.integers(0, 50, n_map))
@@ -68,17 +69,24 @@ def test_compiled_cone_sums_equal_the_numpy_reference_for_any_query_order():
     compiled, reference = (ConeIndex(event, eta, phi, pt, compiled=flag) for flag in (True, False))
     q_event = rng.integers(0, 55, n_query)  # unsorted, and events 50-54 have no objects
     q_eta, q_phi = rng.uniform(-2.8, 2.8, n_query), rng.uniform(-4.0, 4.0, n_query)
-    q_eta[:3], q_phi[3:6] = (np.nan, np.inf, -np.inf), (np.nan, np.inf, -np.inf)
     own = np.where(rng.random(n_query) < 0.5, rng.integers(0, n_map, n_query), -1)
     for wrap_phi in (True, False):
         for excluded in (None, own):
             expected = reference.sums(q_event, q_eta, q_phi, own=excluded, wrap_phi=wrap_phi)
-            got = compiled.sums(q_event, q_eta, q_phi, own=excluded, wrap_phi=wrap_phi)
-            assert expected[:6].tolist() == [0.0] * 6 and (expected > 0).mean() > 0.3
-            assert got.tobytes() == expected.tobytes()
+            assert (expected > 0).mean() > 0.3
+            assert compiled.sums(q_event, q_eta, q_phi, own=excluded, wrap_phi=wrap_phi).tobytes() == expected.tobytes()
     # Queries that are the map's own objects, in the order its sort gives them.
     objects = np.flatnonzero(rng.random(n_map) < 0.3)
     order = compiled.key_order(objects)
     assert np.all(np.diff((event * 1000.0 + eta)[objects][order]) >= 0)
     q = (event[objects], eta[objects], phi[objects])
     assert compiled.sums(*q, own=objects, q_order=order).tobytes() == reference.sums(*q, own=objects).tobytes()
+    with pytest.raises(ValueError, match="q_order has 2 entries for 3 queries"):
+        compiled.sums(*(values[:3] for values in q), q_order=order[:2])
+    # Outside the keys' room: NaN and infinite eta and phi sum to nothing; eta = 1500 of event 0 must not
+    # reach event 1's objects at eta 0.
+    strange_eta, strange_phi = np.array([np.nan, np.inf, -np.inf, 0.0, 0.0, 1500.0]), np.array([0.0, 0.0, 0.0, np.nan, np.inf, 0.0])
+    strange = compiled.sums(np.zeros(6, dtype=np.int64), strange_eta, strange_phi)
+    assert strange.tolist() == [0.0] * 6
+    two_events = ConeIndex(np.array([0, 1]), np.array([0.0, 0.0]), np.array([0.0, 0.0]), np.array([1.0, 1.0]))
+    assert two_events.sums(np.array([0, 1]), np.array([1500.0, 0.0]), np.zeros(2)).tolist() == [0.0, 1.0]

@@ -29,18 +29,20 @@ from .physics.quirks import Quirks
 
 log = logging.getLogger(__name__)
 
-# Entry ranges are read and computed in batches of about this much compressed input: ~5,000 events
-# with pileup mu = 20 (~12 kB each), ~24,000 without (~2.7 kB). With pileup, a 25,000-event batch held
-# several GB and spent more time in the kernel's memory handling than in the observables (measured:
-# 164-275 us per event against 113-121 in batches of 4,000-8,000); small batches cost a fixed overhead.
-BATCH_BYTES = 64_000_000
+# Entry ranges are read and computed in batches of about this much compressed input of the branches
+# read: 3,600-6,300 events with pileup mu = 20 (7.6-13 kB each), 19,000-28,000 without (1.7-2.5 kB).
+# With pileup, a 25,000-event batch held several GB and spent more time in the kernel's memory handling
+# than in the observables (164-275 us per event against 113-121 in batches of 4,000-8,000); batches of
+# 2,000 events or fewer cost a fixed overhead each.
+BATCH_BYTES = 48_000_000
 
 
 # --------------------------------------------------------------------------------------------------
 # Spark: plan tasks on the driver, compute features in the executors, write Parquet + cutflow
 # --------------------------------------------------------------------------------------------------
 def check_input(path: str, remote: dict | None = None) -> tuple[int, int]:
-    """Open a ROOT file's Delphes tree and check its branches; returns its number of events and bytes."""
+    """Open a ROOT file's Delphes tree and check its branches; returns its number of events and the
+    compressed bytes of the branches the ingestion reads."""
     try:
         file = open_root(path, remote)
     except Exception as exc:  # uproot raises many types for damaged files
@@ -59,7 +61,7 @@ def check_input(path: str, remote: dict | None = None) -> tuple[int, int]:
         missing = [name for name in BRANCH_NAMES if name not in present and not any(key.endswith("/" + name) for key in present)]
         if missing:
             raise InputError(f"{path}: missing branches {', '.join(missing)}")
-        return tree.num_entries, file.file.fEND
+        return tree.num_entries, sum(tree[name].compressed_bytes for name in BRANCH_NAMES)
 
 
 def plan_tasks(samples: list[dict], events_per_task: int, remote: dict | None = None) -> list[dict]:

@@ -12,6 +12,11 @@ EVENT_STRIDE = 1000.0
 TWO_PI = 2 * np.pi
 
 
+def _separable(eta: np.ndarray) -> bool:
+    """Whether every eta is finite and within the key's room for one event."""
+    return bool(np.all(np.abs(eta) < EVENT_STRIDE / 2))
+
+
 class ConeIndex:
     """Objects of one isolation map sorted by (event, eta), to find those within dR < radius of queries.
     ``compiled``: cone sums with the compiled kernel (the default) or with the numpy reference."""
@@ -21,8 +26,9 @@ class ConeIndex:
         self.eta, self.phi, self.pt = eta[self.order], phi[self.order], pt[self.order]
         # One sortable key: events are separated by more than any eta range (|eta| < 500).
         self.key = (event * EVENT_STRIDE + eta)[self.order]
-        # The kernel's sweep needs finite keys; the event path drops events with non-finite inputs first.
-        self.compiled = compiled and bool(np.isfinite(self.key).all())
+        # The kernel's sweep needs keys that keep events apart (finite |eta| < 500, queries too); the
+        # event path drops events with non-finite inputs first. Other inputs take the numpy reference.
+        self.compiled = compiled and _separable(eta)
 
     def key_order(self, objects: np.ndarray) -> np.ndarray:
         """For queries that are this index's own ``objects`` (indices in its input order, each once): the
@@ -38,13 +44,15 @@ class ConeIndex:
         ``wrap_phi=False`` reproduces the original's wrapping at +-2 pi, i.e. none: neighbours across
         phi = +-pi are missed. ``q_order``: the queries by (event, eta), where the caller knows it
         (``key_order``); sorted here otherwise."""
-        if not self.compiled:
+        if not (self.compiled and _separable(q_eta)):
             return self.reference_sums(q_event, q_eta, q_phi, radius, own, wrap_phi)
         q_eta, q_phi = (np.ascontiguousarray(values, dtype=np.float64) for values in (q_eta, q_phi))
         q_event = np.ascontiguousarray(q_event, dtype=np.int64)
         own = np.full(q_eta.size, -1, dtype=np.int64) if own is None else np.ascontiguousarray(own, dtype=np.int64)
         if q_order is None:
             q_order = kernels.lexsort_within_events(q_eta, q_event)
+        if q_order.size != q_eta.size:
+            raise ValueError(f"q_order has {q_order.size} entries for {q_eta.size} queries")
         out = np.empty(q_eta.size)
         q_key = q_event * EVENT_STRIDE + q_eta
         kernels.cone_sums(self.key, self.eta, self.phi, self.pt, self.order, q_order, q_key, q_eta, q_phi, own, float(radius), bool(wrap_phi), out)

@@ -22,15 +22,13 @@ COMPILE = {"cache": True, "nogil": True, "error_model": "numpy"}
 def cone_sums(key, eta, phi, pt, order, q_order, q_key, q_eta, q_phi, own, radius, wrap_phi, out):
     """For each query, the sum of ``pt`` of the objects within ``radius`` in (eta, phi), except the one
     whose ``order`` (index in the map's input order) is the query's ``own``. The objects are sorted by
-    ``key`` (event * stride + eta, finite); each query's candidates are its key window, in key order, as in the
+    ``key`` (event * stride + eta, with every eta, the queries' too, finite and within half the stride:
+    ``ConeIndex`` checks); each query's candidates are its key window, in key order, as in the
     numpy version (``ConeIndex.reference_sums``). The queries are taken in the order ``q_order``, in which
     their keys do not decrease, so the window's ends only move forward: no search per query."""
     two_pi, r2 = 2 * np.pi, radius**2
     start = stop = 0
     for i in q_order:
-        if not np.isfinite(q_key[i]):  # no window (as in numpy), and the ends must not run off
-            out[i] = 0.0
-            continue
         low, high = q_key[i] - radius, q_key[i] + radius
         while start < key.size and key[start] < low:
             start += 1

@@ -8,7 +8,7 @@ import pytest
 
 from dltrigger.physics.cones import ConeIndex
 from dltrigger.physics.quirks import CORRECTED, ORIGINAL
-from dltrigger.physics.selection import IsolationMaps, isolated_lepton_mask, select_lepton
+from dltrigger.physics.selection import isolated_lepton_mask, select_lepton
 
 
 def events_of(electrons, muons, tracks, photons=None, neutrals=None):
@@ -35,15 +35,14 @@ def test_isolation_sums_and_the_lepton_own_track_is_excluded():
         photons=[[(2.0, 0.4, 0.9)]],
         neutrals=[[(8.0, 0.5, 1.0 + 2 * np.pi - 0.1)]],  # across the phi boundary: dphi = -0.1
     )
-    maps = IsolationMaps.of(events)
-    lepton = select_lepton(events, maps, maps.indices(), quirks=CORRECTED)
+    lepton = select_lepton(events, CORRECTED)
     assert lepton["found"].tolist() == [True]
     assert lepton["iso_charged"][0] == pytest.approx(4.0 / 40.0)  # own track, the far and the soft track left out
     assert lepton["iso_photon"][0] == pytest.approx(2.0 / 40.0)
     assert lepton["iso_neutral"][0] == pytest.approx(8.0 / 40.0)  # found across phi = +-pi
     assert lepton["own"][0] == 0
     # The original: charged ratio minus one, and no phi wrapping (the neutral hadron is missed).
-    original = select_lepton(events, maps, maps.indices(), quirks=ORIGINAL)
+    original = select_lepton(events, ORIGINAL)
     assert original["iso_charged"][0] == pytest.approx((40.0 + 4.0) / 40.0 - 1.0)
     assert original["iso_neutral"][0] == 0.0
 
@@ -55,6 +54,68 @@ def test_selection_thresholds():
         tracks=[[], [], [(30.0, 1.1, 2.0)], [(13.0, 0.1, 0.1)]],  # event 2: muon with 0.6 iso; event 3: 0.43
     )
     assert isolated_lepton_mask(events).tolist() == [True, False, False, True]
+
+
+def random_events(rng, n: int) -> dict:
+    """``n`` events of random objects, float32 as read: lepton candidates, tracks (the first of an event
+    at its first electron's (eta, phi): that electron's own track), photons and neutral hadrons around the
+    maps' thresholds, eta in steps of 0.01 (objects at equal eta), phi beyond +-pi."""
+
+    def collection(mean, fields):
+        counts = rng.poisson(mean, n)
+        size = int(counts.sum())
+        values = {name: make(size).astype(np.float32) for name, make in fields.items()}
+        return counts, values
+
+    # Dense enough for several objects in most cones: the order of the sums matters only from three on.
+    kinematics = {"Eta": lambda k: np.round(rng.uniform(-1.0, 1.0, k), 2), "Phi": lambda k: rng.uniform(-3.3, 3.3, k)}
+    charge = {"Charge": lambda k: rng.choice([-1.0, 1.0], k)}
+    electrons = collection(0.8, {"PT": lambda k: rng.uniform(15.0, 80.0, k), **kinematics, **charge})
+    muons = collection(0.8, {"PT": lambda k: rng.uniform(15.0, 80.0, k), **kinematics, **charge})
+    tracks = collection(300, {"PT": lambda k: rng.exponential(0.8, k), **kinematics})
+    photons = collection(100, {"ET": lambda k: rng.exponential(0.8, k), **kinematics})
+    neutrals = collection(50, {"ET": lambda k: rng.exponential(0.8, k), **kinematics})
+    track_first = np.cumsum(tracks[0]) - tracks[0]
+    electron_first = np.cumsum(electrons[0]) - electrons[0]
+    both = (tracks[0] > 0) & (electrons[0] > 0)
+    for name in ("Eta", "Phi"):
+        tracks[1][name][track_first[both]] = electrons[1][name][electron_first[both]]
+    tracks[1]["PT"][track_first[both]] = 30.0
+    return {
+        name: ak.zip({field: ak.unflatten(values, counts) for field, values in fields.items()})
+        for name, (counts, fields) in {
+            "Electron": electrons,
+            "MuonTight": muons,
+            "EFlowTrack": tracks,
+            "EFlowPhoton": photons,
+            "EFlowNeutralHadron": neutrals,
+        }.items()
+    }
+
+
+@pytest.mark.parametrize("quirks", [CORRECTED, ORIGINAL])
+def test_candidates_scanning_their_own_event_select_as_the_cone_indices_do(quirks):
+    """The compiled selection scans each lepton candidate's own event instead of sorting every event's
+    objects into cone indices: its isolations, own tracks and chosen leptons are the numpy reference's, bit
+    for bit, with objects at equal eta (whose order in an index is their position, and so the order of
+    the sums), objects below the maps' thresholds, own tracks and phi beyond +-pi. An |eta| >= 500 in a
+    map takes the reference."""
+    rng = np.random.default_rng(11)
+    events = random_events(rng, 400)
+    compiled, reference = select_lepton(events, quirks), select_lepton(events, quirks, compiled=False)
+    assert compiled.keys() == reference.keys()
+    for name, values in reference.items():
+        assert compiled[name].tobytes() == values.tobytes(), name
+    assert 0.2 < reference["found"].mean() < 0.9
+    if not quirks.isolation_minus_one:
+        assert (reference["own"] >= 0).sum() > 20
+    events["EFlowPhoton"] = ak.zip({"ET": [[5.0]] * 400, "Eta": [[600.0]] + [[0.0]] * 399, "Phi": [[0.0]] * 400})
+    assert select_lepton(events, quirks)["found"].tolist() == select_lepton(events, quirks, compiled=False)["found"].tolist()
+    # Sums of float32 values in float64 are exact unless the values span ~9 orders of magnitude: then
+    # their order shows, and at equal eta it is the objects' position.
+    tied = events_of(electrons=[[(1e18, 0.0, 0.0, 1)]], muons=[[]], tracks=[[]], photons=[[(1.5, 0.1, 0.0), (1e16, 0.1, 0.05), (3.0, 0.1, 0.1)]])
+    expected = ((1.5 + float(np.float32(1e16))) + 3.0) / float(np.float32(1e18))
+    assert select_lepton(tied, quirks)["iso_photon"].tolist() == select_lepton(tied, quirks, compiled=False)["iso_photon"].tolist() == [expected]
 
 
 def test_compiled_cone_sums_equal_the_numpy_reference_for_any_query_order():

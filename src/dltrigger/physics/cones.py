@@ -9,10 +9,11 @@ import numpy as np
 from . import kernels
 
 EVENT_STRIDE = 1000.0
+CONE_RADIUS = 0.3  # the study's isolation cone, in dR
 TWO_PI = 2 * np.pi
 
 
-def _separable(eta: np.ndarray) -> bool:
+def separable(eta: np.ndarray) -> bool:
     """Whether every eta is finite and within the key's room for one event."""
     return bool(np.all(np.abs(eta) < EVENT_STRIDE / 2))
 
@@ -28,7 +29,7 @@ class ConeIndex:
         self.key = (event * EVENT_STRIDE + eta)[self.order]
         # The kernel's sweep needs keys that keep events apart (finite |eta| < 500, queries too); the
         # event path drops events with non-finite inputs first. Other inputs take the numpy reference.
-        self.compiled = compiled and _separable(eta)
+        self.compiled = compiled and separable(eta)
 
     def key_order(self, objects: np.ndarray) -> np.ndarray:
         """For queries that are this index's own ``objects`` (indices in its input order, each once): the
@@ -38,13 +39,13 @@ class ConeIndex:
         query = query[self.order]
         return query[query >= 0]
 
-    def sums(self, q_event, q_eta, q_phi, radius=0.3, own=None, wrap_phi=True, q_order=None):
+    def sums(self, q_event, q_eta, q_phi, radius=CONE_RADIUS, own=None, wrap_phi=True, q_order=None):
         """Sum of pT within ``radius`` (the study's isolation cone by default) of each query. ``own``: index
         (in the map's input order) of an object that is the query itself and must not count, or -1.
         ``wrap_phi=False`` reproduces the original's wrapping at +-2 pi, i.e. none: neighbours across
         phi = +-pi are missed. ``q_order``: the queries by (event, eta), where the caller knows it
         (``key_order``); sorted here otherwise."""
-        if not (self.compiled and _separable(q_eta)):
+        if not (self.compiled and separable(q_eta)):
             return self.reference_sums(q_event, q_eta, q_phi, radius, own, wrap_phi)
         q_eta, q_phi = (np.ascontiguousarray(values, dtype=np.float64) for values in (q_eta, q_phi))
         q_event = np.ascontiguousarray(q_event, dtype=np.int64)
@@ -58,7 +59,7 @@ class ConeIndex:
         kernels.cone_sums(self.key, self.eta, self.phi, self.pt, self.order, q_order, q_key, q_eta, q_phi, own, float(radius), bool(wrap_phi), out)
         return out
 
-    def reference_sums(self, q_event, q_eta, q_phi, radius=0.3, own=None, wrap_phi=True):
+    def reference_sums(self, q_event, q_eta, q_phi, radius=CONE_RADIUS, own=None, wrap_phi=True):
         """``sums`` in numpy: every (query, candidate) pair of the key windows at once."""
         low = np.searchsorted(self.key, q_event * EVENT_STRIDE + q_eta - radius, side="left")
         high = np.searchsorted(self.key, q_event * EVENT_STRIDE + q_eta + radius, side="right")

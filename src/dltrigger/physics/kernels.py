@@ -47,6 +47,67 @@ def cone_sums(key, eta, phi, pt, order, q_order, q_key, q_eta, q_phi, own, radiu
 
 
 @numba.njit(**COMPILE)
+def event_cone_sums(first, eta, phi, pt, pt_min, q_event, q_eta, q_phi, own, radius, stride, wrap_phi, out):
+    """``cone_sums`` without an index, for a few queries per event (the lepton candidates): each query
+    scans the objects of its own event (``first``: each event's first object, and the end) with ``pt``
+    above ``pt_min``, keeps those in its key window (``stride``: the index's key) and its cone but
+    ``own`` (an object's position, or -1), and adds them in the index's order, eta then position: the
+    same sums as ``cone_sums`` over an index of the objects above ``pt_min``, bit for bit, without
+    sorting every event's objects for a handful of queries."""
+    two_pi, r2 = 2 * np.pi, radius**2
+    largest = 0
+    for e in range(first.size - 1):
+        largest = max(largest, first[e + 1] - first[e])
+    hit_eta, hit_pt = np.empty(largest), np.empty(largest)
+    for i in range(q_eta.size):
+        e = q_event[i]
+        q_key = e * stride + q_eta[i]
+        low, high = q_key - radius, q_key + radius
+        hits = 0
+        for j in range(first[e], first[e + 1]):
+            key = e * stride + eta[j]
+            if not (pt[j] > pt_min and key >= low and key <= high and j != own[i]):
+                continue
+            dphi = q_phi[i] - phi[j]
+            if wrap_phi:
+                dphi = dphi - two_pi * (dphi >= np.pi) + two_pi * (dphi < -np.pi)
+            deta = q_eta[i] - eta[j]
+            if deta * deta + dphi * dphi < r2:
+                k = hits  # insertion in eta order, after equal etas: the index's stable sort
+                while k > 0 and hit_eta[k - 1] > eta[j]:
+                    hit_eta[k], hit_pt[k] = hit_eta[k - 1], hit_pt[k - 1]
+                    k -= 1
+                hit_eta[k], hit_pt[k] = eta[j], pt[j]
+                hits += 1
+        total = 0.0
+        for k in range(hits):
+            total += hit_pt[k]
+        out[i] = total
+
+
+@numba.njit(**COMPILE)
+def own_objects(first, eta, phi, pt, pt_min, q_event, q_eta, q_phi, match_dr, match_dr2, stride, out):
+    """For each query, the object of its event with ``pt`` above ``pt_min`` within ``match_dr`` of it
+    (its key window, then dR^2 < ``match_dr2``), the first in the index's order (eta, then position), or
+    -1; phi differences wrapped as ``kinematics.delta_phi`` does: ``selection.own_track_index`` without
+    an index."""
+    for i in range(q_eta.size):
+        e = q_event[i]
+        q_key = e * stride + q_eta[i]
+        low, high = q_key - match_dr, q_key + match_dr
+        best = -1
+        for j in range(first[e], first[e + 1]):
+            key = e * stride + eta[j]
+            if not (pt[j] > pt_min and key >= low and key <= high):
+                continue
+            dphi = (q_phi[i] - phi[j] + np.pi) % (2 * np.pi) - np.pi
+            deta = q_eta[i] - eta[j]
+            if deta * deta + dphi * dphi < match_dr2 and (best < 0 or eta[j] < eta[best]):
+                best = j
+        out[i] = best
+
+
+@numba.njit(**COMPILE)
 def order_within_events(event, values):
     """``np.lexsort((values, event))`` for objects already grouped by event (``event`` non-decreasing): a
     stable sort of each event's values, much shorter than one sort of the whole batch."""
@@ -89,8 +150,11 @@ def warm_up() -> None:
     cone_sums(floats, floats, floats, floats, integers, integers, floats, floats, floats, integers, 0.3, True, np.empty(1))
     order_within_events(integers, floats)
     fill_rows(np.zeros((1, 19), dtype=np.float32), integers, (floats,) * 14, np.arange(14), integers)
+    first, read = np.zeros(2, dtype=np.int64), np.zeros(1, dtype=np.float32)  # the collections as read
+    event_cone_sums(first, read, read, read, 0.5, integers, floats, floats, integers, 0.3, 1000.0, True, np.empty(1))
+    own_objects(first, read, read, read, 0.5, integers, floats, floats, 1e-4, 1e-8, 1000.0, integers.copy())
 
 
 # Every kernel, for the warm-up's callers and the cache's checks (a dispatcher's ``stats`` counts its
 # cache hits and misses).
-KERNELS = (cone_sums, order_within_events, fill_rows)
+KERNELS = (cone_sums, event_cone_sums, own_objects, order_within_events, fill_rows)

@@ -15,7 +15,7 @@ from . import kernels
 from .delphes import read_delphes
 from .kinematics import delta_phi
 from .quirks import CORRECTED, Quirks
-from .selection import LEPTON_PT_MIN, Flat, IsolationMaps, select_lepton
+from .selection import LEPTON_PT_MIN, Flat, IsolationMaps, maps_non_empty, select_lepton
 
 JET_PT_MIN, JET_ETA_MAX = 30.0, 2.6
 # The particle rows' columns with a value (E, px, py, pz, pT, eta, phi, vertex x y z, the three
@@ -56,10 +56,8 @@ def compute(events: dict, quirks: Quirks = CORRECTED, compiled: bool = True) -> 
     collections = {name: flat.events(finite) for name, flat in collections.items()}
     n = entry.size
 
-    maps = IsolationMaps.of(collections)
-    indices = maps.indices(compiled)
-    lepton = select_lepton(collections, maps, indices, quirks)
-    maps_ok = maps.non_empty(n) if quirks.drop_empty_isolation_maps else np.ones(n, dtype=bool)
+    lepton = select_lepton(collections, quirks, compiled)
+    maps_ok = maps_non_empty(collections, n) if quirks.drop_empty_isolation_maps else np.ones(n, dtype=bool)
     has_hard_lepton = np.zeros(n, dtype=bool)
     for collection in ("Electron", "MuonTight"):
         leptons = collections[collection]
@@ -75,7 +73,10 @@ def compute(events: dict, quirks: Quirks = CORRECTED, compiled: bool = True) -> 
     keep = np.flatnonzero(selected)
     lep = {name: values[keep] for name, values in lepton.items()}
     hlf = _high_level({name: collections[name].events(selected) for name in ("Jet", "MissingET")}, lep, quirks)
-    llf, n_particles = _particles(maps, indices, keep, lep, quirks, compiled)
+    # The particle rows' isolation maps hold the selected events only (numbered as in the batch): a
+    # third of the events or fewer, and the only ones whose objects need a cone index.
+    maps = IsolationMaps.of(collections, keep=selected)
+    llf, n_particles = _particles(maps, maps.indices(compiled), keep, lep, quirks, compiled)
     event = collections["Event"].events(selected)
     return {
         "cutflow": cutflow,

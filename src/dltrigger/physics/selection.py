@@ -12,11 +12,13 @@ physics; the default is the corrected behaviour.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import awkward as ak
 import numpy as np
 
-from .cones import EVENT_STRIDE, ConeIndex
+from . import kernels
+from .cones import CONE_RADIUS, EVENT_STRIDE, ConeIndex, separable
 from .kinematics import delta_phi
 from .quirks import CORRECTED, Quirks
 
@@ -43,8 +45,14 @@ class Flat:
         if isinstance(records, Flat):
             flat = records
         else:
-            counts = ak.to_numpy(ak.num(records))
-            columns = {name: ak.to_numpy(ak.flatten(records[name])) for name in records.fields}
+            layout = ak.to_layout(records)
+            if _is_flat_records(layout):  # as read and zipped: the columns are views of the read buffers
+                offsets = np.asarray(layout.offsets)
+                counts = np.diff(offsets)
+                columns = {name: np.asarray(layout.content.content(name).data)[offsets[0] : offsets[-1]] for name in layout.content.fields}
+            else:
+                counts = ak.to_numpy(ak.num(records))
+                columns = {name: ak.to_numpy(ak.flatten(records[name])) for name in records.fields}
             flat = cls(np.repeat(np.arange(counts.size), counts), columns, counts.size)
         if mask is None:
             return flat
@@ -74,12 +82,27 @@ class Flat:
     def counts(self) -> np.ndarray:
         return np.bincount(self.event, minlength=self.n_events)
 
+    @cached_property
+    def bounds(self) -> np.ndarray:
+        """Each event's first object, then the end (objects grouped by event, events in order)."""
+        bounds = np.zeros(self.n_events + 1, dtype=np.int64)
+        np.cumsum(self.counts(), out=bounds[1:])
+        return bounds
+
     def first(self, name: str) -> np.ndarray:
         """The first object's ``name`` of each event, as float64 (NaN for an event without objects)."""
         counts = self.counts()
         values = np.full(self.n_events, np.nan)
         values[counts > 0] = self[name][(np.cumsum(counts) - counts)[counts > 0]]
         return values
+
+
+# The isolation maps: the collection, its transverse-momentum field and its threshold.
+MAPS = {
+    "charged": ("EFlowTrack", "PT", TRACK_PT_MIN),
+    "photon": ("EFlowPhoton", "ET", NEUTRAL_ET_MIN),
+    "neutral": ("EFlowNeutralHadron", "ET", NEUTRAL_ET_MIN),
+}
 
 
 @dataclass
@@ -91,15 +114,15 @@ class IsolationMaps:
     neutrals: Flat
 
     @classmethod
-    def of(cls, events: dict) -> IsolationMaps:
+    def of(cls, events: dict, keep: np.ndarray | None = None) -> IsolationMaps:
         """From a batch's collections, jagged records or ``Flat`` (the kinematics as float64 for the sums;
-        the other columns, e.g. the tracks' vertex and charge, as read)."""
-        tracks, photons, neutrals = (Flat.of(events[name]) for name in ("EFlowTrack", "EFlowPhoton", "EFlowNeutralHadron"))
-        return cls(
-            tracks=tracks.take(np.flatnonzero(tracks["PT"] > TRACK_PT_MIN)).float64("PT", "Eta", "Phi"),
-            photons=photons.take(np.flatnonzero(photons["ET"] > NEUTRAL_ET_MIN)).float64("ET", "Eta", "Phi"),
-            neutrals=neutrals.take(np.flatnonzero(neutrals["ET"] > NEUTRAL_ET_MIN)).float64("ET", "Eta", "Phi"),
-        )
+        the other columns, e.g. the tracks' vertex and charge, as read). ``keep``: a mask over events, the
+        only events whose objects enter the maps (numbered as before)."""
+        collections = {kind: Flat.of(events[name]) for kind, (name, _, _) in MAPS.items()}
+        maps = {
+            kind: objects.take(above_threshold(objects, kind, keep)).float64(MAPS[kind][1], "Eta", "Phi") for kind, objects in collections.items()
+        }
+        return cls(tracks=maps["charged"], photons=maps["photon"], neutrals=maps["neutral"])
 
     @property
     def n_events(self) -> int:
@@ -113,15 +136,38 @@ class IsolationMaps:
             "neutral": ConeIndex(self.neutrals.event, self.neutrals["Eta"], self.neutrals["Phi"], self.neutrals["ET"], compiled),
         }
 
-    def non_empty(self, n_events) -> np.ndarray:
-        """Events where all three maps have an entry (the original dropped the others)."""
-        present = np.ones(n_events, dtype=bool)
-        for flat in (self.tracks, self.photons, self.neutrals):
-            present &= np.bincount(flat.event, minlength=n_events) > 0
-        return present
+
+def above_threshold(objects: Flat, kind: str, keep: np.ndarray | None = None) -> np.ndarray:
+    """Positions of the objects of a map's collection that enter the map ``kind`` (``keep``: of those
+    events only, a mask over events)."""
+    _, field, threshold = MAPS[kind]
+    above = objects[field] > threshold
+    return np.flatnonzero(above if keep is None else above & keep[objects.event])
 
 
-def own_track_index(maps: IsolationMaps, indices: dict, event, eta, phi) -> np.ndarray:
+def _is_flat_records(layout) -> bool:
+    """Whether a layout is a list of records of plain numbers (what zipping the branches read gives)."""
+    return (
+        isinstance(layout, ak.contents.ListOffsetArray)
+        and isinstance(layout.content, ak.contents.RecordArray)
+        and not layout.content.is_tuple
+        and all(
+            isinstance(layout.content.content(name), ak.contents.NumpyArray) and layout.content.content(name).data.ndim == 1
+            for name in layout.content.fields
+        )
+    )
+
+
+def maps_non_empty(events: dict, n_events: int) -> np.ndarray:
+    """Events where all three maps have an entry (the original dropped the others)."""
+    present = np.ones(n_events, dtype=bool)
+    for kind, (name, _, _) in MAPS.items():
+        objects = Flat.of(events[name])
+        present &= np.bincount(objects.event[above_threshold(objects, kind)], minlength=n_events) > 0
+    return present
+
+
+def own_track_index(indices: dict, event, eta, phi) -> np.ndarray:
     """Index in the charged map of the track at the same (eta, phi) as each object (dR < 1e-4), or -1."""
     cone = indices["charged"]
     low = np.searchsorted(cone.key, event * EVENT_STRIDE + eta - SELF_MATCH_DR, side="left")
@@ -138,35 +184,92 @@ def own_track_index(maps: IsolationMaps, indices: dict, event, eta, phi) -> np.n
 
 
 def isolation(indices: dict, objects: Flat, pt, own_track, quirks: Quirks) -> dict:
-    """Charged, photon and neutral relative isolation of each object.
+    """Charged, photon and neutral relative isolation of each object, from the maps' cone indices.
 
     Corrected: the object's own track (``own_track``) is left out of the charged sum. Original: the
     charged ratio minus 1 (assumes the own track is there and has the object's pT), phi not wrapped.
     """
     q = (objects.event, objects["Eta"], objects["Phi"])
     wrap = not quirks.phi_not_wrapped
-    charged = indices["charged"].sums(*q, own=None if quirks.isolation_minus_one else own_track, wrap_phi=wrap) / pt
-    if quirks.isolation_minus_one:
-        charged = charged - 1.0
-    return {
-        "charged": charged,
-        "photon": indices["photon"].sums(*q, wrap_phi=wrap) / pt,
-        "neutral": indices["neutral"].sums(*q, wrap_phi=wrap) / pt,
+    sums = {
+        kind: cone.sums(*q, own=own_track if kind == "charged" and not quirks.isolation_minus_one else None, wrap_phi=wrap)
+        for kind, cone in indices.items()
     }
+    return _relative(sums, pt, quirks)
 
 
-def select_lepton(events: dict, maps: IsolationMaps, indices: dict, quirks: Quirks) -> dict:
-    """The isolated lepton of each event, if any: flat per-event arrays (``found`` says which events)."""
-    chosen = {}
-    for collection, is_electron in (("Electron", 1.0), ("MuonTight", 0.0)):
-        leptons = Flat.of(events[collection]).float64()
-        n_events = leptons.n_events
+def scanned_isolation(collections: dict, objects: Flat, own_track, quirks: Quirks) -> dict:
+    """``isolation`` for a few objects per event, each scanning its own event's collections (``Flat``, as
+    read) instead of cone indices of every event: the same values, bit for bit (``kernels.event_cone_sums``).
+    ``own_track``: a position in the tracks as read, or -1."""
+    q = (objects.event.astype(np.int64), objects["Eta"], objects["Phi"])
+    none = np.full(q[0].size, -1, dtype=np.int64)
+    sums = {}
+    for kind, (name, field, threshold) in MAPS.items():
+        maps_own = own_track if kind == "charged" and not quirks.isolation_minus_one else none
+        scan = collections[name]
+        sums[kind] = np.empty(q[0].size)
+        kernels.event_cone_sums(
+            scan.bounds,
+            scan["Eta"],
+            scan["Phi"],
+            scan[field],
+            threshold,
+            *q,
+            maps_own,
+            CONE_RADIUS,
+            EVENT_STRIDE,
+            not quirks.phi_not_wrapped,
+            sums[kind],
+        )
+    return _relative(sums, objects["PT"], quirks)
+
+
+def _relative(sums: dict, pt, quirks: Quirks) -> dict:
+    iso = {kind: values / pt for kind, values in sums.items()}
+    if quirks.isolation_minus_one:
+        iso["charged"] = iso["charged"] - 1.0
+    return iso
+
+
+def select_lepton(events: dict, quirks: Quirks, compiled: bool = True) -> dict:
+    """The isolated lepton of each event, if any: flat per-event arrays (``found`` says which events;
+    ``own``: the position of its own track among the tracks as read, or -1).
+
+    Compiled: each candidate scans its own event (``scanned_isolation``), so no event without a
+    candidate is sorted; ``compiled=False``, or coordinates the cone indices' keys cannot hold: the
+    numpy reference, with cone indices of every event."""
+    collections = {name: Flat.of(events[name]) for name in ("Electron", "MuonTight", *(name for name, _, _ in MAPS.values()))}
+    candidates = {}
+    for collection in ("Electron", "MuonTight"):
+        leptons = collections[collection].float64()
         candidate = leptons["PT"] > LEPTON_PT_MIN
         if not quirks.no_lepton_eta_cut:
             candidate &= np.abs(leptons["Eta"]) < LEPTON_ETA_MAX
-        leptons = leptons.take(np.flatnonzero(candidate))
-        own = own_track_index(maps, indices, leptons.event, leptons["Eta"], leptons["Phi"])
-        iso = isolation(indices, leptons, leptons["PT"], own, quirks)
+        candidates[collection] = leptons.take(np.flatnonzero(candidate))
+    compiled = compiled and all(separable(collections[name]["Eta"]) for name, _, _ in MAPS.values())
+    compiled = compiled and all(separable(leptons["Eta"]) for leptons in candidates.values())
+    if compiled:
+        tracks = collections["EFlowTrack"]
+    else:
+        tracks_kept = above_threshold(collections["EFlowTrack"], "charged")
+        indices = IsolationMaps.of(collections).indices(compiled=False)
+
+    chosen = {}
+    for collection, is_electron in (("Electron", 1.0), ("MuonTight", 0.0)):
+        leptons = candidates[collection]
+        n_events = leptons.n_events
+        q = (leptons.event.astype(np.int64), leptons["Eta"], leptons["Phi"])
+        if compiled:
+            own = np.empty(q[0].size, dtype=np.int64)
+            kernels.own_objects(
+                tracks.bounds, tracks["Eta"], tracks["Phi"], tracks["PT"], TRACK_PT_MIN, *q, SELF_MATCH_DR, SELF_MATCH_DR**2, EVENT_STRIDE, own
+            )
+            iso = scanned_isolation(collections, leptons, own, quirks)
+        else:
+            own = own_track_index(indices, *q)
+            iso = isolation(indices, leptons, leptons["PT"], own, quirks)
+            own[own >= 0] = tracks_kept[own[own >= 0]]  # the map's position -> the position as read
         passing = np.flatnonzero(iso["charged"] + iso["photon"] + iso["neutral"] < ISOLATION_MAX)
         # Original: first qualifying lepton in collection order; corrected: the highest-pT one (the same
         # for pT-ordered Delphes collections, but not assumed).
@@ -195,8 +298,7 @@ def select_lepton(events: dict, maps: IsolationMaps, indices: dict, quirks: Quir
 
 def isolated_lepton_mask(events: dict, quirks: Quirks = CORRECTED) -> np.ndarray:
     """Events passing the isolated-lepton trigger emulation."""
-    maps = IsolationMaps.of(events)
-    found = select_lepton(events, maps, maps.indices(), quirks)["found"]
+    found = select_lepton(events, quirks)["found"]
     if quirks.drop_empty_isolation_maps:
-        found &= maps.non_empty(len(found))
+        found &= maps_non_empty(events, len(found))
     return found

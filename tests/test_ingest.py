@@ -15,7 +15,7 @@ from dltrigger.core.schema import HLF_NAMES, LLF_NAMES
 from dltrigger.physics import observables
 from dltrigger.physics.quirks import CORRECTED, ORIGINAL, Quirks
 
-from helpers import HAND_BUILT, assert_compiled_once_per_machine, delphes_file
+from helpers import HAND_BUILT, STAGE_SPARK, assert_compiled_once_per_machine, delphes_file
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +149,31 @@ def test_a_range_read_in_small_batches_gives_what_one_batch_gives(sanity_samples
 def test_the_compiled_kernels_are_compiled_once_per_machine(tmp_path):
     """The first process compiles the kernels into the cache; a second one loads them, compiling nothing."""
     assert_compiled_once_per_machine("from dltrigger.physics import kernels; kernels.warm_up()", "kernels.KERNELS", tmp_path)
+
+
+def test_every_python_worker_keeps_the_kernels_loaded_and_out_of_the_garbage_collector():
+    """What ``on_every_slot`` loads stays in every task slot's worker for the session's later tasks, frozen
+    out of Python's garbage collector (whose full passes over numba's objects cost ~0.1 s a task)."""
+    import gc
+
+    import pyarrow as pa
+
+    from dltrigger.core.spark import on_every_slot, spark_session
+    from dltrigger.physics import kernels
+
+    def report(batches):
+        import sys
+
+        for batch in batches:
+            loaded = "dltrigger.physics.kernels" in sys.modules
+            yield pa.RecordBatch.from_arrays(
+                [pa.array([loaded] * batch.num_rows), pa.array([gc.get_freeze_count()] * batch.num_rows)], ["loaded", "frozen"]
+            )
+
+    with spark_session("test-slots", STAGE_SPARK, 2) as spark:
+        on_every_slot(spark, kernels.warm_up)
+        rows = spark.range(8, numPartitions=8).mapInArrow(report, "loaded boolean, frozen long").collect()
+    assert len(rows) == 8 and all(row["loaded"] and row["frozen"] > 10_000 for row in rows)
 
 
 @pytest.mark.parametrize("quirks", [False, True])

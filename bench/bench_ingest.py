@@ -12,7 +12,7 @@ with the original study's rates (ingestion 11.7 ev/s/core = 0.97 MB/s/core; feat
 ~2.9 ev/s/core), and the bytes per selected event of the ingestion and feature tables on disk.
 Then, in this process on the same events: the observables (selection, HLF, particle rows) per event with
 the compiled kernels and with the numpy reference; their cost against the particles per event (the
-events in quartiles of their particle count, and the log-log slope: 1 is linear); and the kernels' JIT
+events in quartiles of their particle count, all and the selected ones, and the log-log slope: 1 is linear); and the kernels' JIT
 cost, compiling in a fresh cache and loading from it, each in a new process.
 Targets: ingestion >= 50 % of the bare read; feature preparation >= 3,000 selected ev/s/core.
 
@@ -104,18 +104,23 @@ def observables_cost(files: list[str], repeats: int = 3) -> None:
     for compiled in (True, False):
         best = _best(repeats, _compute_all, batches, compiled)
         print(f"  {'compiled kernels' if compiled else 'numpy reference':18s} {best / events * 1e6:7.1f} us/event")
-    # The events in quartiles of their particle count, each quartile computed as one batch.
+    # The events in quartiles of their particle count, each quartile computed as one batch (packed, as a
+    # read batch is): all events, then the selected ones alone, since an event the selection drops costs
+    # less (no particle rows) and the classes differ in both particles and selected fraction.
     everything = {name: ak.concatenate([batch[name] for batch in batches]) for name in batches[0]}
-    order = np.argsort(particles, kind="stable")
-    means, costs = [], []
-    for quartile in np.array_split(order, 4):
-        subset = {name: values[np.sort(quartile)] for name, values in everything.items()}
-        best = _best(repeats, observables.compute, subset, CORRECTED)
-        means.append(particles[quartile].mean())
-        costs.append(best / quartile.size * 1e6)
-        print(f"  quartile of {means[-1]:6.0f} particles per event: {costs[-1]:7.1f} us/event")
-    slope = np.polyfit(np.log(means), np.log(costs), 1)[0]
-    print(f"  cost ~ particles^{slope:.2f} (1: linear)")
+    starts = np.cumsum([0] + [len(batch["Event"]) for batch in batches])
+    selected = np.concatenate([start + observables.compute(batch, CORRECTED)["entry"] for start, batch in zip(starts, batches)])
+    for label, events_of in (("all events", np.arange(particles.size)), ("selected events", selected)):
+        order = events_of[np.argsort(particles[events_of], kind="stable")]
+        means, costs = [], []
+        for quartile in np.array_split(order, 4):
+            subset = {name: ak.to_packed(values[np.sort(quartile)]) for name, values in everything.items()}
+            best = _best(repeats, observables.compute, subset, CORRECTED)
+            means.append(particles[quartile].mean())
+            costs.append(best / quartile.size * 1e6)
+        quartiles = ", ".join(f"{mean:.0f}: {cost:.1f}" for mean, cost in zip(means, costs))
+        slope = np.polyfit(np.log(means), np.log(costs), 1)[0]
+        print(f"  {label}, quartiles of particles per event: us/event {quartiles}; cost ~ particles^{slope:.2f} (1: linear)")
 
 
 def _compute_all(batches: list[dict], compiled: bool) -> None:

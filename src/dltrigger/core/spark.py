@@ -95,6 +95,7 @@ def on_every_slot(spark, prepare) -> None:
         import gc
 
         prepare()
+        gc.collect()  # what loading left as garbage goes now, not frozen with the rest
         gc.freeze()  # the loaded state lives as long as the worker: never traverse it again
         yield from batches
 

@@ -1,6 +1,7 @@
 """Cone sums: the pT of the objects of a map within dR of each query, over an (event, eta)-sorted index,
-as the isolation of the selection and of the particle rows needs for every object of a batch. The sums
-run in a compiled kernel (``kernels``); the numpy version stays as its reference."""
+as the isolation of the particle rows needs for every object of the selected events (and the selection's
+numpy reference for its candidates). The sums run in a compiled kernel (``kernels``); the numpy version
+stays as its reference."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ def cone_sums(key, eta, phi, pt, order, q_order, q_key, q_eta, q_phi, own, radiu
     numpy version (``ConeIndex.reference_sums``). The queries are taken in the order ``q_order``, in which
     their keys do not decrease, so the window's ends only move forward: no search per query."""
     two_pi, r2 = 2 * np.pi, radius**2
-    inside = np.empty(key.size)
+    inside = np.empty(key.size)  # a window's hits at most; only the pages used are ever touched
     start = stop = 0
     for i in q_order:
         low, high = q_key[i] - radius, q_key[i] + radius

@@ -3,9 +3,9 @@
 An electron or tight muon with pT > 23 GeV whose relative isolation (charged tracks with pT > 0.5 GeV,
 photons and neutral hadrons with ET > 1 GeV, within dR < 0.3) is below 0.45.
 
-Everything works on flat numpy arrays of a whole batch of events (an ``event`` index per object), and
-cone sums use an eta-sorted index per event, so the cost grows with the particles near each query, not
-with all pairs. ``quirks`` (a ``Quirks``) reproduces the original code where it differs from the
+Everything works on flat numpy arrays of a whole batch of events (an ``event`` index per object). Each
+lepton candidate scans its own event's objects once (a handful of candidates per event), in compiled
+kernels; the numpy reference sums over eta-sorted cone indices, as the particle rows do. ``quirks`` (a ``Quirks``) reproduces the original code where it differs from the
 physics; the default is the corrected behaviour.
 """
 
@@ -41,7 +41,8 @@ class Flat:
     @classmethod
     def of(cls, records, mask=None) -> Flat:
         """The flat form of jagged records (columns keep their dtype), or of a ``Flat`` itself; ``mask``:
-        per object (flat or jagged), the objects to keep."""
+        per object (flat or jagged), the objects to keep. Columns may be views of the records' buffers:
+        read them, do not write into them."""
         if isinstance(records, Flat):
             flat = records
         else:
@@ -91,9 +92,9 @@ class Flat:
 
     def first(self, name: str) -> np.ndarray:
         """The first object's ``name`` of each event, as float64 (NaN for an event without objects)."""
-        counts = self.counts()
+        starts, stops = self.bounds[:-1], self.bounds[1:]
         values = np.full(self.n_events, np.nan)
-        values[counts > 0] = self[name][(np.cumsum(counts) - counts)[counts > 0]]
+        values[stops > starts] = self[name][starts[stops > starts]]
         return values
 
 
@@ -130,11 +131,8 @@ class IsolationMaps:
 
     def indices(self, compiled: bool = True):
         """A cone index per map; ``compiled=False``: their sums with the numpy reference."""
-        return {
-            "charged": ConeIndex(self.tracks.event, self.tracks["Eta"], self.tracks["Phi"], self.tracks["PT"], compiled),
-            "photon": ConeIndex(self.photons.event, self.photons["Eta"], self.photons["Phi"], self.photons["ET"], compiled),
-            "neutral": ConeIndex(self.neutrals.event, self.neutrals["Eta"], self.neutrals["Phi"], self.neutrals["ET"], compiled),
-        }
+        maps = {"charged": self.tracks, "photon": self.photons, "neutral": self.neutrals}
+        return {kind: ConeIndex(objects.event, objects["Eta"], objects["Phi"], objects[MAPS[kind][1]], compiled) for kind, objects in maps.items()}
 
 
 def above_threshold(objects: Flat, kind: str, keep: np.ndarray | None = None) -> np.ndarray:
@@ -240,6 +238,8 @@ def select_lepton(events: dict, quirks: Quirks, compiled: bool = True) -> dict:
     candidate is sorted; ``compiled=False``, or coordinates the cone indices' keys cannot hold: the
     numpy reference, with cone indices of every event."""
     collections = {name: Flat.of(events[name]) for name in ("Electron", "MuonTight", *(name for name, _, _ in MAPS.values()))}
+    if len({flat.n_events for flat in collections.values()}) > 1:  # the kernels index every collection by event
+        raise ValueError(f"collections of different numbers of events: { {name: flat.n_events for name, flat in collections.items()} }")
     candidates = {}
     for collection in ("Electron", "MuonTight"):
         leptons = collections[collection].float64()
@@ -298,6 +298,7 @@ def select_lepton(events: dict, quirks: Quirks, compiled: bool = True) -> dict:
 
 def isolated_lepton_mask(events: dict, quirks: Quirks = CORRECTED) -> np.ndarray:
     """Events passing the isolated-lepton trigger emulation."""
+    events = {name: Flat.of(records) for name, records in events.items()}  # flattened once for both uses
     found = select_lepton(events, quirks)["found"]
     if quirks.drop_empty_isolation_maps:
         found &= maps_non_empty(events, len(found))

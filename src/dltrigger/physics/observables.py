@@ -73,8 +73,8 @@ def compute(events: dict, quirks: Quirks = CORRECTED, compiled: bool = True) -> 
     keep = np.flatnonzero(selected)
     lep = {name: values[keep] for name, values in lepton.items()}
     hlf = _high_level({name: collections[name].events(selected) for name in ("Jet", "MissingET")}, lep, quirks)
-    # The particle rows' isolation maps hold the selected events only (numbered as in the batch): a
-    # third of the events or fewer, and the only ones whose objects need a cone index.
+    # The particle rows' isolation maps hold the selected events only (numbered as in the batch), the
+    # only ones whose objects need a cone index: 28 % of the default run's events.
     maps = IsolationMaps.of(collections, keep=selected)
     llf, n_particles = _particles(maps, maps.indices(compiled), keep, lep, quirks, compiled)
     event = collections["Event"].events(selected)

@@ -6,9 +6,14 @@ import awkward as ak
 import numpy as np
 import pytest
 
+from dltrigger.core.arrays import event_starts
+from dltrigger.core.schema import MAX_NEUTRALS, MAX_PHOTONS, MAX_TRACKS
+from dltrigger.physics import observables
 from dltrigger.physics.cones import ConeIndex
 from dltrigger.physics.quirks import CORRECTED, ORIGINAL
 from dltrigger.physics.selection import isolated_lepton_mask, select_lepton
+
+from helpers import TRACK, delphes_file
 
 
 def events_of(electrons, muons, tracks, photons=None, neutrals=None):
@@ -56,10 +61,11 @@ def test_selection_thresholds():
     assert isolated_lepton_mask(events).tolist() == [True, False, False, True]
 
 
-def random_events(rng, n: int) -> dict:
-    """``n`` events of random objects, float32 as read: lepton candidates, tracks (the first of an event
-    at its first electron's (eta, phi): that electron's own track), photons and neutral hadrons around the
-    maps' thresholds, eta in steps of 0.01 (objects at equal eta), phi beyond +-pi."""
+def random_events(rng, n: int, tracks: float = 300, photons: float = 100, neutrals: float = 50, eta_max: float = 1.0) -> dict:
+    """``n`` events of random objects, float32 as read (Poisson means of each map's objects): lepton
+    candidates, tracks (the first of an event at its first electron's (eta, phi): that electron's own
+    track), photons and neutral hadrons around the maps' thresholds, eta in steps of 0.01 (objects at
+    equal eta), phi beyond +-pi; then the rest of what the observables read."""
 
     def collection(mean, fields):
         counts = rng.poisson(mean, n)
@@ -68,29 +74,38 @@ def random_events(rng, n: int) -> dict:
         return counts, values
 
     # Dense enough for several objects in most cones: the order of the sums matters only from three on.
-    kinematics = {"Eta": lambda k: np.round(rng.uniform(-1.0, 1.0, k), 2), "Phi": lambda k: rng.uniform(-3.3, 3.3, k)}
+    kinematics = {"Eta": lambda k: np.round(rng.uniform(-eta_max, eta_max, k), 2), "Phi": lambda k: rng.uniform(-3.3, 3.3, k)}
     charge = {"Charge": lambda k: rng.choice([-1.0, 1.0], k)}
     electrons = collection(0.8, {"PT": lambda k: rng.uniform(15.0, 80.0, k), **kinematics, **charge})
     muons = collection(0.8, {"PT": lambda k: rng.uniform(15.0, 80.0, k), **kinematics, **charge})
-    tracks = collection(300, {"PT": lambda k: rng.exponential(0.8, k), **kinematics})
-    photons = collection(100, {"ET": lambda k: rng.exponential(0.8, k), **kinematics})
-    neutrals = collection(50, {"ET": lambda k: rng.exponential(0.8, k), **kinematics})
+    tracks = collection(tracks, {"PT": lambda k: rng.exponential(0.8, k), **kinematics})
+    photons = collection(photons, {"ET": lambda k: rng.exponential(0.8, k), **kinematics})
+    neutrals = collection(neutrals, {"ET": lambda k: rng.exponential(0.8, k), **kinematics})
     track_first = np.cumsum(tracks[0]) - tracks[0]
     electron_first = np.cumsum(electrons[0]) - electrons[0]
     both = (tracks[0] > 0) & (electrons[0] > 0)
     for name in ("Eta", "Phi"):
         tracks[1][name][track_first[both]] = electrons[1][name][electron_first[both]]
     tracks[1]["PT"][track_first[both]] = 30.0
-    return {
-        name: ak.zip({field: ak.unflatten(values, counts) for field, values in fields.items()})
-        for name, (counts, fields) in {
-            "Electron": electrons,
-            "MuonTight": muons,
-            "EFlowTrack": tracks,
-            "EFlowPhoton": photons,
-            "EFlowNeutralHadron": neutrals,
-        }.items()
+    size = int(tracks[0].sum())
+    tracks[1].update(
+        PID=rng.choice([-211, 211, 11, -13], size).astype(np.int32),
+        Charge=rng.choice([-1, 1], size).astype(np.int32),
+        **{axis: rng.normal(0.0, 1.0, size).astype(np.float32) for axis in ("X", "Y", "Z")},
+    )
+    collections = {
+        "Electron": electrons,
+        "MuonTight": muons,
+        "EFlowTrack": tracks,
+        "EFlowPhoton": photons,
+        "EFlowNeutralHadron": neutrals,
+        "Jet": collection(
+            3, {"PT": lambda k: rng.uniform(20.0, 100.0, k), "Eta": lambda k: rng.uniform(-3, 3, k), "BTag": lambda k: rng.integers(0, 2, k)}
+        ),
+        "MissingET": (np.ones(n, dtype=np.int64), {"MET": rng.uniform(0, 50, n).astype(np.float32), "Phi": rng.uniform(-3, 3, n).astype(np.float32)}),
+        "Event": (np.ones(n, dtype=np.int64), {"Number": np.arange(n), "Weight": np.ones(n, dtype=np.float32)}),
     }
+    return {name: ak.zip({field: ak.unflatten(values, counts) for field, values in fields.items()}) for name, (counts, fields) in collections.items()}
 
 
 @pytest.mark.parametrize("quirks", [CORRECTED, ORIGINAL])
@@ -118,36 +133,44 @@ def test_candidates_scanning_their_own_event_select_as_the_cone_indices_do(quirk
     assert select_lepton(tied, quirks)["iso_photon"].tolist() == select_lepton(tied, quirks, compiled=False)["iso_photon"].tolist() == [expected]
 
 
-def test_compiled_cone_sums_equal_the_numpy_reference_for_any_query_order():
-    """The kernel sweeps the queries in key order (given, or sorted here): for queries in any order, of
-    events the map lacks and with phi beyond +-pi, its sums are the reference's, bit for bit, in both phi
-    conventions, with and without an excluded own object. Queries its keys cannot hold (non-finite, or
-    |eta| >= 500) take the reference; a query order of the wrong length is refused."""
-    rng = np.random.default_rng(7)
-    n_map, n_query = 4000, 3000
-    event = np.sort(rng.integers(0, 50, n_map))
-    eta, phi, pt = rng.uniform(-2.5, 2.5, n_map), rng.uniform(-np.pi, np.pi, n_map), rng.exponential(2.0, n_map)
-    compiled, reference = (ConeIndex(event, eta, phi, pt, compiled=flag) for flag in (True, False))
-    q_event = rng.integers(0, 55, n_query)  # unsorted, and events 50-54 have no objects
-    q_eta, q_phi = rng.uniform(-2.8, 2.8, n_query), rng.uniform(-4.0, 4.0, n_query)
-    own = np.where(rng.random(n_query) < 0.5, rng.integers(0, n_map, n_query), -1)
-    for wrap_phi in (True, False):
-        for excluded in (None, own):
-            expected = reference.sums(q_event, q_eta, q_phi, own=excluded, wrap_phi=wrap_phi)
-            assert (expected > 0).mean() > 0.3
-            assert compiled.sums(q_event, q_eta, q_phi, own=excluded, wrap_phi=wrap_phi).tobytes() == expected.tobytes()
-    # Queries that are the map's own objects, in the order its sort gives them.
-    objects = np.flatnonzero(rng.random(n_map) < 0.3)
-    order = compiled.key_order(objects)
-    assert np.all(np.diff((event * 1000.0 + eta)[objects][order]) >= 0)
-    q = (event[objects], eta[objects], phi[objects])
-    assert compiled.sums(*q, own=objects, q_order=order).tobytes() == reference.sums(*q, own=objects).tobytes()
-    with pytest.raises(ValueError, match="q_order has 2 entries for 3 queries"):
-        compiled.sums(*(values[:3] for values in q), q_order=order[:2])
-    # Outside the keys' room: NaN and infinite eta and phi sum to nothing; eta = 1500 of event 0 must not
-    # reach event 1's objects at eta 0.
+@pytest.mark.parametrize("quirks", [CORRECTED, ORIGINAL])
+def test_compiled_particle_rows_equal_the_numpy_reference_on_dense_events(quirks):
+    """The particle rows' kernel builds each selected event's maps, cone sums and rows in one pass: its
+    rows are the numpy reference's, bit for bit, in events dense enough that every group reaches its cap
+    (450 tracks, 150 photons, 200 neutral hadrons) and with objects at equal eta; a map with an |eta| >= 500
+    takes the reference."""
+    rng = np.random.default_rng(5)
+    events = random_events(rng, 60, tracks=1000, photons=600, neutrals=800, eta_max=2.5)
+    compiled, reference = observables.compute(events, quirks), observables.compute(events, quirks, compiled=False)
+    for name in ("entry", "hlf", "llf", "n_particles"):
+        assert compiled[name].tobytes() == reference[name].tobytes(), name
+    rows = reference["llf"]
+    counts = {column: np.add.reduceat(rows[:, column], event_starts(reference["n_particles"])) for column in (13, 15, 14)}
+    assert reference["entry"].size > 5
+    assert counts[13].max() == MAX_TRACKS and counts[15].max() == MAX_PHOTONS and counts[14].max() == MAX_NEUTRALS
+    events["EFlowPhoton"] = ak.zip({"ET": [[5.0]] * 60, "Eta": [[600.0]] + [[0.0]] * 59, "Phi": [[0.0]] * 60})
+    with np.errstate(over="ignore"):  # the energy of eta = 600 overflows float32
+        assert observables.compute(events, quirks)["llf"].tobytes() == observables.compute(events, quirks, compiled=False)["llf"].tobytes()
+
+
+def test_particle_rows_add_objects_at_equal_eta_in_their_collection_order(tmp_path):
+    """A cone sum's order can show even in its float32 row: at equal eta it is the objects' position in
+    their collection, in the kernel as in the reference (checked: a reversed tie order fails). In order,
+    2 + 2 + 2^30 + 2^54 is exact in float64 and rounds up in float32; in reverse each 2 is half a float64
+    step, rounded away, and 2^54 + 2^30 rounds down (to even) in float32."""
+    photons = [(2.0, 0.1, 0.0, 2.0), (2.0, 0.1, 0.02, 2.0), (2.0**30, 0.1, 0.05, 2.0**30), (2.0**54, 0.1, 0.1, 2.0**54)]
+    event = {"Electron": [(1e18, -1.0, 0.0, 1)], TRACK: [(211, 1, 1.0, 0.1, 0.05, 0.0, 0.0, 0.0)], "EFlowPhoton": photons, "MissingET": [(1.0, 0.0)]}
+    event["EFlowNeutralHadron"] = [(2.0, -2.0, 2.0, 2.0)]  # far: the original drops events with an empty map
+    events = observables.read(delphes_file(tmp_path / "tied.root", [event]), None, None)
+    for quirks in (CORRECTED, ORIGINAL):
+        rows = {compiled: observables.compute(events, quirks, compiled=compiled)["llf"] for compiled in (True, False)}
+        assert rows[True][1, 11] == rows[False][1, 11] == 2.0**54 + 2.0**31  # the track's photon isolation (its pT is 1)
+
+
+def test_cone_sums_leave_out_coordinates_outside_the_keys_room():
+    """NaN and infinite eta and phi sum to nothing; eta = 1500 of event 0 must not reach event 1's objects
+    at eta 0."""
+    cone = ConeIndex(np.array([0, 1]), np.array([0.0, 0.0]), np.array([0.0, 0.0]), np.array([1.0, 1.0]))
     strange_eta, strange_phi = np.array([np.nan, np.inf, -np.inf, 0.0, 0.0, 1500.0]), np.array([0.0, 0.0, 0.0, np.nan, np.inf, 0.0])
-    strange = compiled.sums(np.zeros(6, dtype=np.int64), strange_eta, strange_phi)
-    assert strange.tolist() == [0.0] * 6
-    two_events = ConeIndex(np.array([0, 1]), np.array([0.0, 0.0]), np.array([0.0, 0.0]), np.array([1.0, 1.0]))
-    assert two_events.sums(np.array([0, 1]), np.array([1500.0, 0.0]), np.zeros(2)).tolist() == [0.0, 1.0]
+    assert cone.sums(np.zeros(6, dtype=np.int64), strange_eta, strange_phi).tolist() == [0.0] * 6
+    assert cone.sums(np.array([0, 1]), np.array([1500.0, 0.0]), np.zeros(2)).tolist() == [0.0, 1.0]

@@ -74,12 +74,18 @@ def read_json(path: str | os.PathLike):
         return json.load(handle)
 
 
+# The feature tables' floats compress little: at level -3 zstd writes an ingestion part in 8.3 us per event
+# read against 10.4 at its default level 1, for files 10 % larger (66 MB against 60), and reads them as
+# fast; lz4 is as fast and 23 % larger.
+ZSTD_LEVEL = -3
+
+
 def write_parquet(table, path: str) -> None:
-    """A Parquet file as the stages write them: zstd, no dictionary encoding (float arrays do not repeat,
-    and trying costs ~40 % of the write), statistics only for the flat columns (min/max of the feature
-    arrays serve no filter and cost ~10 % of the write)."""
+    """A Parquet file as the stages write them: zstd at one of its fast levels (``ZSTD_LEVEL``), no
+    dictionary encoding (float arrays do not repeat, and trying costs ~40 % of the write), statistics only
+    for the flat columns (min/max of the feature arrays serve no filter and cost ~10 % of the write)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     flat = [field.name for field in table.schema if not pa.types.is_list(field.type)]
-    pq.write_table(table, path, compression="zstd", use_dictionary=False, write_statistics=flat)
+    pq.write_table(table, path, compression="zstd", compression_level=ZSTD_LEVEL, use_dictionary=False, write_statistics=flat)

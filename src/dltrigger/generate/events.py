@@ -71,7 +71,7 @@ def lepton_isolation(particles: ak.Array, pt_min: float, eta_max: float) -> np.n
     visible = np.flatnonzero(is_visible)
     # The numpy sums: a handful of leptons per event query them, and loading the compiled kernels would cost
     # each generation job ~1 s (measured: the default run's generation 29 job-s longer with them).
-    cone = ConeIndex(event[visible], eta[visible], phi[visible], pt[visible], compiled=False)
+    cone = ConeIndex(event[visible], eta[visible], phi[visible], pt[visible])
     own = np.where(is_visible[leptons], np.searchsorted(visible, leptons), -1)  # the lepton itself
     isolation = np.full(len(particles), np.inf)
     np.minimum.at(isolation, event[leptons], cone.sums(event[leptons], eta[leptons], phi[leptons], own=own) / pt[leptons])

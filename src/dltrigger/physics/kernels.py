@@ -19,57 +19,19 @@ COMPILE = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
 @numba.njit(**COMPILE)
-def cone_sums(key, eta, phi, pt, order, q_order, q_key, q_eta, q_phi, own, radius, wrap_phi, out):
-    """For each query, the sum of ``pt`` of the objects within ``radius`` in (eta, phi), except the one
-    whose ``order`` (index in the map's input order) is the query's ``own``. The objects are sorted by
-    ``key`` (event * stride + eta, with every eta, the queries' too, finite and within half the stride:
-    ``ConeIndex`` checks); each query's candidates are its key window, in key order, as in the
-    numpy version (``ConeIndex.reference_sums``). The queries are taken in the order ``q_order``, in which
-    their keys do not decrease, so the window's ends only move forward: no search per query."""
-    two_pi, r2 = 2 * np.pi, radius**2
-    inside = np.empty(key.size)  # a window's hits at most; only the pages used are ever touched
-    start = stop = 0
-    for i in q_order:
-        low, high = q_key[i] - radius, q_key[i] + radius
-        while start < key.size and key[start] < low:
-            start += 1
-        stop = max(stop, start)
-        while stop < key.size and key[stop] <= high:
-            stop += 1
-        # The query in locals: the stores below could alias its arrays, which would reload it per object.
-        query_eta, query_phi, query_own = q_eta[i], q_phi[i], own[i]
-        # The window's objects inside the cone are compacted without a branch (which the CPU would
-        # mispredict), then added in order: the chain of dependent additions is as long as the objects
-        # inside, not the window (14-20 % less time per query), and the sum's bits are the same.
-        hits = 0
-        for j in range(start, stop):
-            dphi = query_phi - phi[j]
-            if wrap_phi:  # one step of 2 pi, exact for |dphi| < 3 pi, as arithmetic, not a branch
-                dphi = dphi - two_pi * (dphi >= np.pi) + two_pi * (dphi < -np.pi)
-            deta = query_eta - eta[j]
-            inside[hits] = pt[j]
-            hits += (deta * deta + dphi * dphi < r2) & (order[j] != query_own)
-        total = 0.0
-        for k in range(hits):
-            total += inside[k]
-        out[i] = total
-
-
-@numba.njit(**COMPILE)
 def event_cone_sums(first, eta, phi, pt, pt_min, q_event, q_eta, q_phi, own, radius, stride, wrap_phi, out):
-    """``cone_sums`` without an index, for a few queries per event (the lepton candidates): each query
-    scans the objects of its own event (``first``: each event's first object, and the end) with ``pt``
-    above ``pt_min``, keeps those in its key window (``stride``: the index's key) and its cone but
-    ``own`` (an object's position, or -1), and adds them in the index's order, eta then position: the
-    same sums as ``cone_sums`` over an index of the objects above ``pt_min``, bit for bit, without
-    sorting every event's objects for a handful of queries."""
+    """Cone sums for a few queries per event (the lepton candidates), without sorting every event's
+    objects for them: each query scans the objects of its own event (``first``: each event's first
+    object, and the end) with ``pt`` above ``pt_min``, keeps those in its key window (``stride``: the
+    key of ``particle_rows`` and of ``cones.ConeIndex``) and its cone but ``own`` (an object's position,
+    or -1), and adds them in the cone index's order, eta then position: the same sums, bit for bit."""
     two_pi, r2 = 2 * np.pi, radius**2
     largest = 0
     for e in range(first.size - 1):
         largest = max(largest, first[e + 1] - first[e])
     hit_eta, hit_pt = np.empty(largest), np.empty(largest)
     for i in range(q_eta.size):
-        e, query_eta, query_phi, query_own = q_event[i], q_eta[i], q_phi[i], own[i]  # locals: see cone_sums
+        e, query_eta, query_phi, query_own = q_event[i], q_eta[i], q_phi[i], own[i]  # locals: see particle_rows
         q_key = e * stride + query_eta
         low, high = q_key - radius, q_key + radius
         hits = 0
@@ -133,15 +95,136 @@ def order_within_events(event, values):
 
 
 @numba.njit(**COMPILE)
-def fill_rows(out, row, columns, targets, onehot):
-    """Rows ``row`` of ``out`` set to zero but ``columns[k]`` at column ``targets[k]`` and 1 at column
-    ``onehot``: numpy's version builds the rows in a temporary array and scatters them (~3x this loop)."""
-    for i in range(row.size):
-        line = out[row[i]]
-        line[:] = 0.0
-        for k in range(len(columns)):
-            line[targets[k]] = columns[k][i]
-        line[onehot[i]] = 1.0
+def particle_rows(
+    events,
+    bounds,
+    pt,
+    eta,
+    phi,
+    thresholds,
+    caps,
+    vertex,
+    charge,
+    charge_is_pid,
+    lepton,
+    match_dr2,
+    exclude_own,
+    minus_one,
+    wrap_phi,
+    radius,
+    stride,
+    out,
+    momenta,
+    n_rows,
+):
+    """The particle rows of the ``events`` (numbers in the batch), all but their (E, px, py, pz), event by
+    event: ``observables._particles`` with its three isolation maps, its cone indices and its fill in one
+    pass. The maps are (tracks, photons, neutral hadrons): for each, ``bounds`` (its events' first
+    object, then the end), ``pt``, ``eta``, ``phi`` as read, the map's ``thresholds`` and the rows'
+    ``caps``; ``vertex`` (x, y, z) and ``charge`` (the PID's sign if ``charge_is_pid``) of the tracks;
+    ``lepton`` (pT, eta, phi, the three isolations, charge, is-electron) per event. An event's rows are
+    its lepton, then its tracks but the lepton's own (dR^2 <= ``match_dr2``), photons and neutral
+    hadrons, each group in collection order up to its cap. Each row's isolations are its map's cone sums
+    as the numpy reference (``cones.ConeIndex``) takes them: each map's objects sorted by (eta, position), one key per object
+    (event * ``stride`` + eta), the key window, then dR < ``radius``, added in order; its own object left
+    out (``exclude_own``) or counted, with 1 subtracted from the ratio (``minus_one``). Writes ``out``'s
+    columns from pT on, (pT, eta, phi) in float64 to ``momenta`` (3, rows), the rows of each event to
+    ``n_rows``; returns the number of rows."""
+    two_pi, r2 = 2 * np.pi, radius**2
+    largest = 1
+    for e in events:
+        for m in range(3):
+            largest = max(largest, bounds[m][e + 1] - bounds[m][e])
+    # Each map of the event sorted by (eta, position): key, eta, phi, pT, position as read.
+    key, s_eta, s_phi, s_pt = np.empty((3, largest)), np.empty((3, largest)), np.empty((3, largest)), np.empty((3, largest))
+    s_position, size = np.empty((3, largest), dtype=np.int64), np.zeros(3, dtype=np.int64)
+    rank = np.empty((3, largest), dtype=np.int64)  # per object of the event as read: its row in its group, or -1
+    rows_of = np.zeros(3, dtype=np.int64)
+    unsorted_eta, unsorted_position, inside = np.empty(largest), np.empty(largest, dtype=np.int64), np.empty(largest)
+    start, stop = np.zeros(3, dtype=np.int64), np.zeros(3, dtype=np.int64)
+    onehot = (13, 15, 14)  # charged hadron, photon, neutral hadron
+    total = 0
+    for s in range(events.size):
+        e = events[s]
+        lepton_eta, lepton_phi = lepton[s, 1], lepton[s, 2]
+        for m in range(3):
+            first, found, rows = bounds[m][e], 0, 0
+            for j in range(first, bounds[m][e + 1]):
+                rank[m, j - first] = -1
+                if not pt[m][j] > thresholds[m]:
+                    continue
+                unsorted_eta[found], unsorted_position[found] = eta[m][j], j
+                found += 1
+                if rows < caps[m]:
+                    if m == 0:  # a track at the lepton's (eta, phi) is the lepton's own: no row
+                        dphi = (np.float64(phi[m][j]) - lepton_phi + np.pi) % two_pi - np.pi
+                        deta = np.float64(eta[m][j]) - lepton_eta
+                        if not deta * deta + dphi * dphi > match_dr2:
+                            continue
+                    rank[m, j - first] = rows
+                    rows += 1
+            order = np.argsort(unsorted_eta[:found], kind="mergesort")  # stable: ties in position order
+            for i in range(found):
+                j = unsorted_position[order[i]]
+                s_eta[m, i], s_phi[m, i], s_pt[m, i], s_position[m, i] = eta[m][j], phi[m][j], pt[m][j], j
+                key[m, i] = e * stride + s_eta[m, i]
+            size[m], rows_of[m] = found, rows
+        first_row = total
+        n_rows[s] = 1 + rows_of[0] + rows_of[1] + rows_of[2]
+        total += n_rows[s]
+        line = out[first_row]
+        line[4:] = 0.0
+        line[4], line[5], line[6] = lepton[s, 0], lepton_eta, lepton_phi
+        line[10], line[11], line[12] = lepton[s, 3], lepton[s, 4], lepton[s, 5]
+        line[17 - int(lepton[s, 7])] = 1.0  # electron 16, muon 17
+        line[18] = lepton[s, 6]
+        momenta[0, first_row], momenta[1, first_row], momenta[2, first_row] = lepton[s, 0], lepton_eta, lepton_phi
+        group_row = first_row + 1
+        for g in range(3):
+            start[:] = 0
+            stop[:] = 0
+            # The group's rows in its map's key order: each map's window only moves forward.
+            for i in range(size[g]):
+                j = s_position[g, i]
+                row = rank[g, j - bounds[g][e]]
+                if row < 0:
+                    continue
+                row += group_row
+                # The query in locals: the stores below could alias its arrays, which would reload it per object.
+                q_key, q_eta, q_phi, q_pt = key[g, i], s_eta[g, i], s_phi[g, i], s_pt[g, i]
+                line = out[row]
+                line[4:] = 0.0
+                for m in range(3):
+                    low, high = q_key - radius, q_key + radius
+                    while start[m] < size[m] and key[m, start[m]] < low:
+                        start[m] += 1
+                    stop[m] = max(stop[m], start[m])
+                    while stop[m] < size[m] and key[m, stop[m]] <= high:
+                        stop[m] += 1
+                    own = j if exclude_own and m == g else -1
+                    # The window's objects inside the cone are compacted without a branch (which the CPU would
+                    # mispredict), then added in order: the chain of dependent additions is as long as
+                    # the objects inside, not the window, and the sum's bits are the same.
+                    hits = 0
+                    for k in range(start[m], stop[m]):
+                        dphi = q_phi - s_phi[m, k]
+                        if wrap_phi:
+                            dphi = dphi - two_pi * (dphi >= np.pi) + two_pi * (dphi < -np.pi)
+                        deta = q_eta - s_eta[m, k]
+                        inside[hits] = s_pt[m, k]
+                        hits += (deta * deta + dphi * dphi < r2) & (s_position[m, k] != own)
+                    sum_pt = 0.0
+                    for k in range(hits):
+                        sum_pt += inside[k]
+                    line[10 + m] = sum_pt / q_pt - (1.0 if minus_one and m == g else 0.0)
+                line[4], line[5], line[6] = q_pt, q_eta, q_phi
+                momenta[0, row], momenta[1, row], momenta[2, row] = q_pt, q_eta, q_phi
+                line[onehot[g]] = 1.0
+                if g == 0:
+                    line[7], line[8], line[9] = vertex[0][j], vertex[1][j], vertex[2][j]
+                    line[18] = np.sign(charge[j]) if charge_is_pid else charge[j]
+            group_row += rows_of[g]
+    return total
 
 
 def lexsort_within_events(values: np.ndarray, event: np.ndarray) -> np.ndarray:
@@ -156,14 +239,17 @@ def warm_up() -> None:
     """Load (or, on a machine's first call, compile) every kernel for the types the event path uses, so
     that no event's latency includes it."""
     floats, integers = np.zeros(1), np.zeros(1, dtype=np.int64)
-    cone_sums(floats, floats, floats, floats, integers, integers, floats, floats, floats, integers, 0.3, True, np.empty(1))
     order_within_events(integers, floats)
-    fill_rows(np.zeros((1, 19), dtype=np.float32), integers, (floats,) * 14, np.arange(14), integers)
     first, read = np.zeros(2, dtype=np.int64), np.zeros(1, dtype=np.float32)  # the collections as read
     event_cone_sums(first, read, read, read, 0.5, integers, floats, floats, integers, 0.3, 1000.0, True, np.empty(1))
     own_objects(first, read, read, read, 0.5, integers, floats, floats, 1e-4, 1e-8, 1000.0, integers.copy())
+    three = (first,) * 3, (read,) * 3, (read,) * 3, (read,) * 3
+    particle_rows(
+        integers, *three, (0.5, 1.0, 1.0), (450, 150, 200), (read,) * 3, np.zeros(1, dtype=np.int32), True, np.zeros((1, 8)),
+        1e-8, True, False, True, 0.3, 1000.0, np.empty((2, 19), dtype=np.float32), np.empty((3, 2)), np.empty(1, dtype=np.int32),
+    )  # fmt: skip
 
 
 # Every kernel, for the warm-up's callers and the cache's checks (a dispatcher's ``stats`` counts its
 # cache hits and misses).
-KERNELS = (cone_sums, event_cone_sums, own_objects, order_within_events, fill_rows)
+KERNELS = (event_cone_sums, own_objects, order_within_events, particle_rows)

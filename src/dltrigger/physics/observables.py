@@ -12,15 +12,18 @@ import numpy as np
 from ..core.arrays import event_starts
 from ..core.schema import HLF_NAMES, LLF_NAMES, MAX_NEUTRALS, MAX_PHOTONS, MAX_TRACKS
 from . import kernels
+from .cones import CONE_RADIUS, EVENT_STRIDE, separable
 from .delphes import read_delphes
 from .kinematics import delta_phi
 from .quirks import CORRECTED, Quirks
-from .selection import LEPTON_PT_MIN, Flat, IsolationMaps, maps_non_empty, select_lepton
+from .selection import LEPTON_PT_MIN, MAPS, Flat, IsolationMaps, maps_non_empty, select_lepton
 
 JET_PT_MIN, JET_ETA_MAX = 30.0, 2.6
 # The particle rows' columns with a value (E, px, py, pz, pT, eta, phi, vertex x y z, the three
 # isolations, charge); 13-17 are the one-hot particle type.
 VALUE_COLUMNS = np.array([*range(13), 18])
+# A track within this dR^2 of the lepton is the lepton's own and gets no row.
+OWN_TRACK_DR2 = 1e-8
 
 BRANCHES = {
     "Event": ("Number", "Weight"),
@@ -73,10 +76,13 @@ def compute(events: dict, quirks: Quirks = CORRECTED, compiled: bool = True) -> 
     keep = np.flatnonzero(selected)
     lep = {name: values[keep] for name, values in lepton.items()}
     hlf = _high_level({name: collections[name].events(selected) for name in ("Jet", "MissingET")}, lep, quirks)
-    # The particle rows' isolation maps hold the selected events only (numbered as in the batch), the
-    # only ones whose objects need a cone index: 28 % of the default run's events.
-    maps = IsolationMaps.of(collections, keep=selected)
-    llf, n_particles = _particles(maps, maps.indices(compiled), keep, lep, quirks, compiled)
+    if compiled and all(separable(collections[name]["Eta"]) for name, _, _ in MAPS.values()):
+        llf, n_particles = _compiled_particles(collections, keep, lep, quirks)
+    else:
+        # The isolation maps hold the selected events only (numbered as in the batch), the only ones
+        # whose objects need a cone index: 28 % of the default run's events.
+        maps = IsolationMaps.of(collections, keep=selected)
+        llf, n_particles = _particles(maps, maps.indices(), keep, lep, quirks)
     event = collections["Event"].events(selected)
     return {
         "cutflow": cutflow,
@@ -130,10 +136,53 @@ def _rank(event: np.ndarray) -> np.ndarray:
     return index - np.maximum.accumulate(np.where(starts, index, 0))  # minus the index of the event's first
 
 
-def _particles(maps: IsolationMaps, indices: dict, selected: np.ndarray, lep: dict, quirks: Quirks, compiled: bool):
+def _compiled_particles(collections: dict, selected: np.ndarray, lep: dict, quirks: Quirks):
+    """``_particles`` of the ``selected`` events (numbers in the batch) in one compiled pass over the
+    collections as read (``kernels.particle_rows``), then the massless (E, px, py, pz) in numpy, as the
+    reference computes them."""
+    maps = [collections[name] for name, _, _ in MAPS.values()]
+    columns = [[flat[field], flat["Eta"], flat["Phi"]] for flat, (_, field, _) in zip(maps, MAPS.values())]
+    # One array type per argument for the kernel: float32 as read; anything else as float64, as the
+    # reference computes with.
+    kinematics = np.result_type(*(values for group in columns for values in group))
+    pt, eta, phi = zip(*([np.ascontiguousarray(values, kinematics) for values in group] for group in columns))
+    tracks = maps[0]
+    vertex = np.result_type(*(tracks[c] for c in ("X", "Y", "Z")))
+    lepton = np.stack([lep[name] for name in ("PT", "Eta", "Phi", "iso_charged", "iso_photon", "iso_neutral", "Charge", "is_electron")], axis=1)
+    most = selected.size + sum(int(np.diff(flat.bounds)[selected].sum()) for flat in maps)  # rows before the caps
+    out, momenta, n_particles = np.empty((most, len(LLF_NAMES)), dtype=np.float32), np.empty((3, most)), np.empty(selected.size, dtype=np.int32)
+    rows = kernels.particle_rows(
+        selected.astype(np.int64),
+        tuple(flat.bounds for flat in maps),
+        pt,
+        eta,
+        phi,
+        tuple(threshold for _, _, threshold in MAPS.values()),
+        (MAX_TRACKS, MAX_PHOTONS, MAX_NEUTRALS),
+        tuple(np.ascontiguousarray(tracks[c], vertex) for c in ("X", "Y", "Z")),
+        np.ascontiguousarray(tracks["PID"] if quirks.charge_from_pid else tracks["Charge"]),
+        quirks.charge_from_pid,
+        lepton,
+        OWN_TRACK_DR2,
+        not quirks.isolation_minus_one,
+        quirks.isolation_minus_one,
+        not quirks.phi_not_wrapped,
+        CONE_RADIUS,
+        EVENT_STRIDE,
+        out,
+        momenta,
+        n_particles,
+    )
+    out = out[:rows]
+    out[:, :4] = np.stack(_momenta(*momenta[:, :rows]), axis=1)
+    return out, n_particles
+
+
+def _particles(maps: IsolationMaps, indices: dict, selected: np.ndarray, lep: dict, quirks: Quirks):
     """The real rows of the original's 801x19 particle matrix of the ``selected`` events of the maps, in
     its order (lepton, tracks, photons, neutral hadrons; the zero rows after them are not stored), and
-    the number of rows of each event. ``lep``: the isolated lepton of each selected event."""
+    the number of rows of each event. ``lep``: the isolated lepton of each selected event. The numpy
+    reference of ``_compiled_particles``."""
     n = selected.size
     slot = np.full(maps.n_events, -1)
     slot[selected] = np.arange(n)  # each event's place among the selected ones
@@ -143,7 +192,7 @@ def _particles(maps: IsolationMaps, indices: dict, selected: np.ndarray, lep: di
     candidates = np.flatnonzero(slot[tracks.event] >= 0)
     mine = slot[tracks.event[candidates]]
     dphi = delta_phi(tracks["Phi"][candidates], lep["Phi"][mine])
-    kept = candidates[(tracks["Eta"][candidates] - lep["Eta"][mine]) ** 2 + dphi**2 > 1e-8]
+    kept = candidates[(tracks["Eta"][candidates] - lep["Eta"][mine]) ** 2 + dphi**2 > OWN_TRACK_DR2]
     kept = kept[_rank(tracks.event[kept]) < MAX_TRACKS]
     photons = np.flatnonzero(slot[maps.photons.event] >= 0)
     photons = photons[_rank(maps.photons.event[photons]) < MAX_PHOTONS]
@@ -172,38 +221,38 @@ def _particles(maps: IsolationMaps, indices: dict, selected: np.ndarray, lep: di
     first_row = event_starts(n_particles)
     out = np.empty((int(n_particles.sum()), len(LLF_NAMES)), dtype=np.float32)
     iso = {"charged": lep["iso_charged"], "photon": lep["iso_photon"], "neutral": lep["iso_neutral"]}
-    _fill(out, first_row, lep["PT"], lep["Eta"], lep["Phi"], None, iso, 16 + (1 - lep["is_electron"]).astype(np.int64), lep["Charge"], compiled)
+    _fill(out, first_row, lep["PT"], lep["Eta"], lep["Phi"], None, iso, 16 + (1 - lep["is_electron"]).astype(np.int64), lep["Charge"])
     for name, (objects, pt, own, onehot, charge, vertex) in groups.items():
-        q = (objects.event, objects["Eta"], objects["Phi"])
-        ((own_kind, own_objects),) = own.items()
-        q_order = indices[own_kind].key_order(own_objects)  # the objects' order by (event, eta), from their map's sort
         iso = {}
         for kind, cone in indices.items():
             own_index = own.get(kind)
             minus_one = quirks.isolation_minus_one and own_index is not None
             sums = cone.sums(
-                *q,
+                objects.event,
+                objects["Eta"],
+                objects["Phi"],
                 own=None if quirks.isolation_minus_one or own_index is None else own_index,
                 wrap_phi=not quirks.phi_not_wrapped,
-                q_order=q_order,
             )
             iso[kind] = sums / pt - (1.0 if minus_one else 0.0)
         mine = slot[objects.event]
         position = first_row[mine] + start[name][mine] + _rank(objects.event)
-        _fill(out, position, pt, objects["Eta"], objects["Phi"], vertex, iso, onehot, charge, compiled)
+        _fill(out, position, pt, objects["Eta"], objects["Phi"], vertex, iso, onehot, charge)
     return out, n_particles
 
 
-def _fill(out, row, pt, eta, phi, vertex, iso, onehot, charge, compiled):
+def _momenta(pt, eta, phi) -> tuple:
+    """Massless (E, px, py, pz) from (pT, eta, phi), as the original."""
+    return pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
+
+
+def _fill(out, row, pt, eta, phi, vertex, iso, onehot, charge):
     """Write the 19 features of objects into their rows of the particle rows: each value computed in
     float64 and rounded once to float32 as it lands."""
     n = pt.size
     zeros = np.zeros(n)
     columns = (
-        pt * np.cosh(eta),  # massless (E, px, py, pz) from (pT, eta, phi), as the original
-        pt * np.cos(phi),
-        pt * np.sin(phi),
-        pt * np.sinh(eta),
+        *_momenta(pt, eta, phi),
         pt,
         eta,
         phi,
@@ -213,16 +262,10 @@ def _fill(out, row, pt, eta, phi, vertex, iso, onehot, charge, compiled):
         iso["neutral"],
         np.broadcast_to(charge, n),
     )
-    # One array type for the kernel (a broadcast scalar is a read-only view: copied).
-    columns = tuple(np.require(values, np.float64, ("C", "W")) for values in columns)
-    onehot = np.require(np.broadcast_to(onehot, n), np.int64, ("C", "W"))
-    if compiled:
-        kernels.fill_rows(out, row.astype(np.int64, copy=False), columns, VALUE_COLUMNS, onehot)
-    else:
-        values = np.zeros((n, len(LLF_NAMES)), dtype=out.dtype)
-        values[:, VALUE_COLUMNS] = np.stack(columns, axis=1)
-        values[np.arange(n), onehot] = 1.0
-        out[row] = values
+    values = np.zeros((n, len(LLF_NAMES)), dtype=out.dtype)
+    values[:, VALUE_COLUMNS] = np.stack(columns, axis=1)
+    values[np.arange(n), onehot] = 1.0
+    out[row] = values
 
 
 def read(path: str, entry_start: int, entry_stop: int, remote: dict | None = None) -> dict:

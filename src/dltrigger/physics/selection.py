@@ -130,10 +130,10 @@ class IsolationMaps:
     def n_events(self) -> int:
         return self.tracks.n_events
 
-    def indices(self, compiled: bool = True):
-        """A cone index per map; ``compiled=False``: their sums with the numpy reference."""
+    def indices(self):
+        """A cone index per map."""
         maps = {"charged": self.tracks, "photon": self.photons, "neutral": self.neutrals}
-        return {kind: ConeIndex(objects.event, objects["Eta"], objects["Phi"], objects[MAPS[kind][1]], compiled) for kind, objects in maps.items()}
+        return {kind: ConeIndex(objects.event, objects["Eta"], objects["Phi"], objects[MAPS[kind][1]]) for kind, objects in maps.items()}
 
 
 def above_threshold(objects: Flat, kind: str, keep: np.ndarray | None = None) -> np.ndarray:
@@ -254,7 +254,7 @@ def select_lepton(events: dict, quirks: Quirks, compiled: bool = True) -> dict:
         tracks = collections["EFlowTrack"]
     else:
         tracks_kept = above_threshold(collections["EFlowTrack"], "charged")
-        indices = IsolationMaps.of(collections).indices(compiled=False)
+        indices = IsolationMaps.of(collections).indices()
 
     chosen = {}
     for collection, is_electron in (("Electron", 1.0), ("MuonTight", 0.0)):

@@ -16,12 +16,14 @@ events in quartiles of their particle count, all and the selected ones, and the 
 cost, compiling in a fresh cache and loading from it, each in a new process.
 Targets: ingestion >= 50 % of the bare read; feature preparation >= 3,000 selected ev/s/core.
 
-    .venv/bin/python bench/bench_ingest.py [--files 'results/raw/*/chunk_*.root'] [--repeat 10]
+    .venv/bin/python bench/bench_ingest.py [--files 'results/raw/*/chunk_*.root'] [--repeat 10] [--rounds 3]
 
 With pileup: --files on a sample generated with pileup.mu: 20 (config/paper-mini.yaml).
 
 ``--repeat N`` ingests N copies of every file, so that Spark's fixed start-up costs (JVM, Python
-workers, code generation: ~10 s) do not dominate the rates of a small sample.
+workers, code generation: ~10 s) do not dominate the rates of a small sample. ``--rounds R`` runs the
+bare read and the ingestion R times, alternated, and prints the median and the range of each rate and of
+the rounds' ratios.
 """
 
 from __future__ import annotations
@@ -138,6 +140,12 @@ def _best(repeats: int, work, *arguments) -> float:
     return min(seconds)
 
 
+def _spread(values: list[float], form: str) -> str:
+    """The median of ``values`` and, for several, their range."""
+    median = form.format(float(np.median(values)))
+    return median if len(values) == 1 else f"{median} [{form.format(min(values))}-{form.format(max(values))}]"
+
+
 def jit_cost() -> None:
     """The kernels' compilation in a fresh cache and their loading from it, each in a new process (the
     interpreter's and numba's imports timed apart)."""
@@ -161,6 +169,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", default="results/raw/*/chunk_*.root")
     parser.add_argument("--repeat", type=int, default=10, help="copies of each file to ingest (default 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the bare read and the ingestion, alternated (default 3)")
     parser.add_argument("--config", default="config/config.yaml", help="the workflow's settings (ingest.events_per_task)")
     args = parser.parse_args()
     originals = sorted(glob.glob(args.files))
@@ -178,28 +187,45 @@ def main() -> None:
                 files.append(target)
         megabytes = sum(os.path.getsize(f) for f in files) / 1e6
         events_per_task = load_config(args.config)["ingest"]["events_per_task"]  # the workflow's tasks
-        events, seconds = bare_read(list(by_sample.values()), events_per_task)
-        rows = [("bare uproot read", events / seconds, megabytes / seconds)]
-        ingest = run_ingest(list(by_sample.values()), f"{tmp}/events.parquet", f"{tmp}/cutflow.tsv", SPARK, 1, CORRECTED, events_per_task)
-        floor = seconds + rewrite(f"{tmp}/events.parquet", tmp)
-        rows.append(("bare read + output write", events / floor, megabytes / floor))
-        rows.append(("Spark ingestion", ingest["events_read"] / ingest["job_seconds"], megabytes / ingest["job_seconds"]))
+        # The bare read and the ingestion alternate, round by round: the host's speed drifts by up to
+        # 30 % over minutes, so each round's ratio compares neighbours.
+        bare, ingestion = [], []
+        for round_ in range(args.rounds):
+            events, seconds = bare_read(list(by_sample.values()), events_per_task)
+            output = f"{tmp}/events-{round_}.parquet"
+            ingest = run_ingest(list(by_sample.values()), output, f"{tmp}/cutflow.tsv", SPARK, 1, CORRECTED, events_per_task)
+            bare.append(seconds)
+            ingestion.append(ingest["job_seconds"])
+        floor = [seconds + rewrite(output, tmp) for seconds in bare]
+        rows = [
+            ("bare uproot read", [events / seconds for seconds in bare]),
+            ("bare read + output write", [events / seconds for seconds in floor]),
+            ("Spark ingestion", [events / seconds for seconds in ingestion]),
+        ]
         outputs = {split: f"{tmp}/{split}" for split in ("train", "validation", "test")}
         files = dict(outputs, counts=f"{tmp}/counts.json", preprocessing=f"{tmp}/preprocessing.json")
-        counts = run_features(f"{tmp}/events.parquet", files, SPARK, 1, 1, Preprocessing(CORRECTED, "per_event", "after"), 0.2, 0.1)
+        counts = run_features(output, files, SPARK, 1, 1, Preprocessing(CORRECTED, "per_event", "after"), 0.2, 0.1)
         selected = sum(counts["selected"].values())
-        rows.append(("Spark feature preparation", selected / counts["job_seconds"], float("nan")))
+        rows.append(("Spark feature preparation", [selected / counts["job_seconds"]]))
         written = sum(sum(counts[split].values()) for split in outputs)
-        disk = {"ingestion": size_of(f"{tmp}/events.parquet") / selected, "features": sum(size_of(path) for path in outputs.values()) / written}
+        disk = {"ingestion": size_of(output) / selected, "features": sum(size_of(path) for path in outputs.values()) / written}
     print(cpu_model())
     print(
         f"{len(originals) * args.repeat} files ({args.repeat} copies of each), {events} events, {megabytes:.1f} MB; {selected} selected events into feature preparation"
     )
-    print(f"{'step':28s} {'ev/s/core':>10s} {'MB/s/core':>10s} {'vs bare read':>12s} {'vs original':>12s}")
+    print(f"rates: the median of {args.rounds} rounds [least-most]; vs bare read: the median of each round's ratio [least-most]")
+    print(f"{'step':28s} {'ev/s/core':>24s} {'MB/s/core':>10s} {'vs bare read':>20s} {'vs original':>12s}")
     reference = [None, None, ORIGINAL_INGEST_EV_S, ORIGINAL_FEATURES_EV_S]
-    for (name, rate, mb_rate), original in zip(rows, reference):
+    limit = rows[0][1]
+    for (name, rates), original in zip(rows, reference):
+        rate = float(np.median(rates))
+        # The read's rounds pair with the ingestion's; the feature preparation (selected events, one run)
+        # compares with the read's median.
+        paired = len(rates) == len(limit)
+        ratios = [value / bare_rate for value, bare_rate in zip(rates, limit)] if paired else [rate / float(np.median(limit))]
+        megabytes_rate = f"{rate * megabytes / events:10.2f}" if paired else f"{'':10s}"
         versus_original = f"{rate / original:11.0f}x" if original else ""
-        print(f"{name:28s} {rate:10.0f} {mb_rate:10.2f} {rate / rows[0][1]:11.0%} {versus_original:>12s}")
+        print(f"{name:28s} {_spread(rates, '{:.0f}'):>24s} {megabytes_rate} {_spread(ratios, '{:.0%}'):>20s} {versus_original:>12s}")
     print(f"bytes per selected event on disk: ingestion {disk['ingestion']:.0f}, features {disk['features']:.0f}")
     print("targets: ingestion >= 50 % of the bare read; feature preparation >= 3,000 ev/s/core")
     observables_cost(originals)

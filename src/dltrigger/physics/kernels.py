@@ -29,30 +29,31 @@ def event_cone_sums(first, eta, phi, pt, pt_min, q_event, q_eta, q_phi, own, rad
     largest = 0
     for e in range(first.size - 1):
         largest = max(largest, first[e + 1] - first[e])
-    hit_eta, hit_pt = np.empty(largest), np.empty(largest)
+    hits_at = np.empty(largest, dtype=np.int64)
     for i in range(q_eta.size):
         e, query_eta, query_phi, query_own = q_event[i], q_eta[i], q_phi[i], own[i]  # locals: see particle_rows
         q_key = e * stride + query_eta
         low, high = q_key - radius, q_key + radius
+        # Every object tested without a branch (most fail, unpredictably), the hits compacted in position
+        # order, then put in eta order by an insertion sort (stable: equal etas stay in position order).
         hits = 0
         for j in range(first[e], first[e + 1]):
             key = e * stride + eta[j]
-            if not (pt[j] > pt_min and key >= low and key <= high and j != query_own):
-                continue
             dphi = query_phi - phi[j]
             if wrap_phi:
                 dphi = dphi - two_pi * (dphi >= np.pi) + two_pi * (dphi < -np.pi)
             deta = query_eta - eta[j]
-            if deta * deta + dphi * dphi < r2:
-                k = hits  # insertion in eta order, after equal etas: the index's stable sort
-                while k > 0 and hit_eta[k - 1] > eta[j]:
-                    hit_eta[k], hit_pt[k] = hit_eta[k - 1], hit_pt[k - 1]
-                    k -= 1
-                hit_eta[k], hit_pt[k] = eta[j], pt[j]
-                hits += 1
+            hits_at[hits] = j
+            hits += (pt[j] > pt_min) & (key >= low) & (key <= high) & (j != query_own) & (deta * deta + dphi * dphi < r2)
+        for k in range(1, hits):
+            j, m = hits_at[k], k
+            while m > 0 and eta[hits_at[m - 1]] > eta[j]:
+                hits_at[m] = hits_at[m - 1]
+                m -= 1
+            hits_at[m] = j
         total = 0.0
         for k in range(hits):
-            total += hit_pt[k]
+            total += pt[hits_at[k]]
         out[i] = total
 
 

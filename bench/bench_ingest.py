@@ -46,7 +46,7 @@ import uproot
 from dltrigger.core.config import load_config
 from dltrigger.core.files import write_parquet
 from dltrigger.features import run_features
-from dltrigger.ingest import plan_tasks, run_ingest
+from dltrigger.ingest import batches, plan_tasks, run_ingest
 from dltrigger.physics import observables
 from dltrigger.physics.observables import BRANCH_NAMES
 from dltrigger.physics.preprocess import Preprocessing
@@ -66,8 +66,7 @@ def bare_read(samples: list[dict], events_per_task: int) -> tuple[int, float]:
     for task in tasks:
         with uproot.open(task["path"]) as file:
             tree = file["Delphes"]
-            for first in range(task["entry_start"], task["entry_stop"], task["batch_events"]):
-                last = min(task["entry_stop"], first + task["batch_events"])
+            for first, last in batches(task):
                 events += len(tree.arrays(BRANCH_NAMES, entry_start=first, entry_stop=last, how=dict)[BRANCH_NAMES[0]])
     return events, time.process_time() - start
 

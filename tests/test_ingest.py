@@ -123,6 +123,17 @@ def test_compiled_observables_equal_the_numpy_reference_on_generated_chunks(sani
     )
 
 
+def test_ranges_end_on_the_files_clusters_where_they_can():
+    """A batch or task that splits a basket makes two reads decompress it: ranges end on the last
+    cluster boundary they reach, and only a cluster larger than the range is split."""
+    from dltrigger.ingest import aligned_ranges
+
+    clusters = list(range(2000, 24809, 2000))
+    assert aligned_ranges(0, 24809, 6291, clusters) == [(0, 6000), (6000, 12000), (12000, 18000), (18000, 24000), (24000, 24809)]
+    assert aligned_ranges(0, 5000, 1500, [2000, 4000]) == [(0, 1500), (1500, 2000), (2000, 3500), (3500, 5000)]
+    assert aligned_ranges(100, 100, 10, []) == []
+
+
 def test_a_range_read_in_small_batches_gives_what_one_batch_gives(sanity_samples, pileup_chunk, tmp_path):
     """The ingestion reads an entry range in batches (``batch_events``, from the file's bytes per event):
     the batches' Parquet rows and cutflow are those of the range read at once, and a pileup file's

@@ -40,9 +40,10 @@ BATCH_BYTES = 48_000_000
 # --------------------------------------------------------------------------------------------------
 # Spark: plan tasks on the driver, compute features in the executors, write Parquet + cutflow
 # --------------------------------------------------------------------------------------------------
-def check_input(path: str, remote: dict | None = None) -> tuple[int, int]:
-    """Open a ROOT file's Delphes tree and check its branches; returns its number of events and the
-    compressed bytes of the branches the ingestion reads."""
+def check_input(path: str, remote: dict | None = None) -> tuple[int, int, list[int]]:
+    """Open a ROOT file's Delphes tree and check its branches; returns its number of events, the
+    compressed bytes of the branches the ingestion reads and the entries where all their baskets start
+    (the tree's clusters), then the end."""
     try:
         file = open_root(path, remote)
     except Exception as exc:  # uproot raises many types for damaged files
@@ -61,19 +62,40 @@ def check_input(path: str, remote: dict | None = None) -> tuple[int, int]:
         missing = [name for name in BRANCH_NAMES if name not in present and not any(key.endswith("/" + name) for key in present)]
         if missing:
             raise InputError(f"{path}: missing branches {', '.join(missing)}")
-        return tree.num_entries, sum(tree[name].compressed_bytes for name in BRANCH_NAMES)
+        return tree.num_entries, sum(tree[name].compressed_bytes for name in BRANCH_NAMES), [int(entry) for entry in tree.common_entry_offsets()]
+
+
+def aligned_ranges(start: int, stop: int, size: int, clusters: list[int]) -> list[tuple[int, int]]:
+    """[start, stop) in consecutive ranges of at most ``size`` entries, each ending on the last cluster
+    boundary it reaches, if any: a basket split between two ranges is read and decompressed by both
+    (reading a pileup file in batches of 6,291 events on baskets of 2,000 took 90 us per event, in
+    batches of 6,000, 58)."""
+    ranges, first = [], start
+    while first < stop:
+        last = min(first + size, stop)
+        ends = [entry for entry in clusters if first < entry <= last]
+        last = ends[-1] if ends and last < stop else last
+        ranges.append((first, last))
+        first = last
+    return ranges
+
+
+def batches(task: dict) -> list[tuple[int, int]]:
+    """The entry ranges a task reads and computes at once (``BATCH_BYTES``)."""
+    return aligned_ranges(task["entry_start"], task["entry_stop"], task["batch_events"], task["clusters"])
 
 
 def plan_tasks(samples: list[dict], events_per_task: int, remote: dict | None = None) -> list[dict]:
-    """One task per entry range of at most ``events_per_task`` events of each file; every file is checked."""
+    """One task per entry range of at most ``events_per_task`` events of each file, on the file's
+    clusters where it can; every file is checked."""
     tasks = []
     for sample_index, sample in enumerate(samples):
         total = 0
         for path in sample["files"]:
-            entries, size = check_input(path, remote)
+            entries, size, clusters = check_input(path, remote)
             total += entries
             batch_events = max(1, min(events_per_task, int(BATCH_BYTES * entries / max(size, 1))))
-            for start in range(0, entries, events_per_task):
+            for start, stop in aligned_ranges(0, entries, events_per_task, clusters):
                 tasks.append(
                     {
                         "sample_index": sample_index,
@@ -81,8 +103,9 @@ def plan_tasks(samples: list[dict], events_per_task: int, remote: dict | None = 
                         "path": path,  # provenance: as given
                         "open_path": executor_path(path),  # executors run in their own working directory
                         "entry_start": start,
-                        "entry_stop": min(start + events_per_task, entries),
+                        "entry_stop": stop,
                         "batch_events": batch_events,
+                        "clusters": [entry for entry in clusters if start < entry < stop],
                     }
                 )
         if total == 0:
@@ -124,12 +147,11 @@ def ingest_ranges(ranges: list[dict], part: int, quirks: Quirks, output_dir: str
 
 
 def _ingest_batches(task: dict, quirks: Quirks, remote: dict | None):
-    """An entry range's (table or None, cutflow), batch by batch (``BATCH_BYTES``)."""
+    """An entry range's (table or None, cutflow), batch by batch (``batches``)."""
     from .core.faults import fail_once
 
     fail_once("ingest", f"{os.path.basename(task['path'])}-{task['entry_start']}")
-    for start in range(task["entry_start"], task["entry_stop"], task["batch_events"]):
-        stop = min(task["entry_stop"], start + task["batch_events"])
+    for start, stop in batches(task):
         yield _ingest_range({**task, "entry_start": start, "entry_stop": stop}, quirks, remote)
 
 

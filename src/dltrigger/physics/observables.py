@@ -1,8 +1,9 @@
 """What the study measures in each event, for a whole batch at once: the isolated-lepton trigger
 emulation (the cutflow), then, for the selected events, the 14 high-level features and the particle
 rows of the original's 801 x 19 matrix (real rows only). Flat numpy columns from the first step, no
-loop over events or particles. Shared by the batch ingestion and anything else that must see events as
-the study does.
+Python loop over events or particles: what goes event by event (the cone sums, the particle rows) runs
+in compiled kernels (``kernels``), with the numpy reference beside them. Shared by the batch ingestion
+and anything else that must see events as the study does.
 """
 
 from __future__ import annotations

@@ -126,11 +126,11 @@ def particle_rows(
     ``lepton`` (pT, eta, phi, the three isolations, charge, is-electron) per event. An event's rows are
     its lepton, then its tracks but the lepton's own (dR^2 <= ``match_dr2``), photons and neutral
     hadrons, each group in collection order up to its cap. Each row's isolations are its map's cone sums
-    as the numpy reference (``cones.ConeIndex``) takes them: each map's objects sorted by (eta, position), one key per object
-    (event * ``stride`` + eta), the key window, then dR < ``radius``, added in order; its own object left
-    out (``exclude_own``) or counted, with 1 subtracted from the ratio (``minus_one``). Writes ``out``'s
-    columns from pT on, (pT, eta, phi) in float64 to ``momenta`` (3, rows), the rows of each event to
-    ``n_rows``; returns the number of rows."""
+    as the numpy reference (``cones.ConeIndex``) takes them: the map's objects sorted by (eta,
+    position), one key per object (event * ``stride`` + eta), the key window, then dR < ``radius``,
+    added in order; its own object left out (``exclude_own``) or counted, with 1 subtracted from the
+    ratio (``minus_one``). Writes ``out``'s columns from pT on, (pT, eta, phi) in float64 to ``momenta``
+    (3, rows), the rows of each event to ``n_rows``; returns the number of rows."""
     two_pi, r2 = 2 * np.pi, radius**2
     largest = 1
     for e in events:
@@ -139,7 +139,7 @@ def particle_rows(
     # Each map of the event sorted by (eta, position): key, eta, phi, pT, position as read.
     key, s_eta, s_phi, s_pt = np.empty((3, largest)), np.empty((3, largest)), np.empty((3, largest)), np.empty((3, largest))
     s_position, size = np.empty((3, largest), dtype=np.int64), np.zeros(3, dtype=np.int64)
-    rank = np.empty((3, largest), dtype=np.int64)  # per object of the event as read: its row in its group, or -1
+    rank = np.empty((3, largest), dtype=np.int64)  # per object as read: its row in its group, or -1
     rows_of = np.zeros(3, dtype=np.int64)
     unsorted_eta, unsorted_position, inside = np.empty(largest), np.empty(largest, dtype=np.int64), np.empty(largest)
     start, stop = np.zeros(3, dtype=np.int64), np.zeros(3, dtype=np.int64)
@@ -191,7 +191,7 @@ def particle_rows(
                 if row < 0:
                     continue
                 row += group_row
-                # The query in locals: the stores below could alias its arrays, which would reload it per object.
+                # The query in locals: the stores below could alias its arrays (reloaded per object).
                 q_key, q_eta, q_phi, q_pt = key[g, i], s_eta[g, i], s_phi[g, i], s_pt[g, i]
                 line = out[row]
                 line[4:] = 0.0
@@ -203,9 +203,9 @@ def particle_rows(
                     while stop[m] < size[m] and key[m, stop[m]] <= high:
                         stop[m] += 1
                     own = j if exclude_own and m == g else -1
-                    # The window's objects inside the cone are compacted without a branch (which the CPU would
-                    # mispredict), then added in order: the chain of dependent additions is as long as
-                    # the objects inside, not the window, and the sum's bits are the same.
+                    # The window's objects inside the cone are compacted without a branch (which the
+                    # CPU would mispredict), then added in order: the chain of dependent additions is
+                    # as long as the objects inside, not the window, and the sum's bits are the same.
                     hits = 0
                     for k in range(start[m], stop[m]):
                         dphi = q_phi - s_phi[m, k]

@@ -1,4 +1,5 @@
-"""The isolated-lepton selection on hand-made events with known answers."""
+"""The isolated-lepton selection on hand-made events with known answers, and the compiled kernels of the
+selection and the particle rows against their numpy reference."""
 
 from __future__ import annotations
 

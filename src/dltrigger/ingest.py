@@ -42,8 +42,8 @@ BATCH_BYTES = 48_000_000
 # --------------------------------------------------------------------------------------------------
 def check_input(path: str, remote: dict | None = None) -> tuple[int, int, list[int]]:
     """Open a ROOT file's Delphes tree and check its branches; returns its number of events, the
-    compressed bytes of the branches the ingestion reads and the entries where all their baskets start
-    (the tree's clusters), then the end."""
+    compressed bytes of the branches the ingestion reads and the entries where every branch's baskets
+    start (the tree's clusters: 0, ..., then the end)."""
     try:
         file = open_root(path, remote)
     except Exception as exc:  # uproot raises many types for damaged files

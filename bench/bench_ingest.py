@@ -188,24 +188,25 @@ def main() -> None:
         events_per_task = load_config(args.config)["ingest"]["events_per_task"]  # the workflow's tasks
         # The bare read and the ingestion alternate, round by round: the host's speed drifts by up to
         # 30 % over minutes, so each round's ratio compares neighbours.
-        bare, ingestion = [], []
+        bare, floor, ingestion = [], [], []
         for round_ in range(args.rounds):
             events, seconds = bare_read(list(by_sample.values()), events_per_task)
             output = f"{tmp}/events-{round_}.parquet"
             ingest = run_ingest(list(by_sample.values()), output, f"{tmp}/cutflow.tsv", SPARK, 1, CORRECTED, events_per_task)
             bare.append(seconds)
+            floor.append(seconds + rewrite(output, tmp))
             ingestion.append(ingest["job_seconds"])
-        floor = [seconds + rewrite(output, tmp) for seconds in bare]
+        # name, events/s/core of each round, whether the rates pair with the bare read's rounds
         rows = [
-            ("bare uproot read", [events / seconds for seconds in bare]),
-            ("bare read + output write", [events / seconds for seconds in floor]),
-            ("Spark ingestion", [events / seconds for seconds in ingestion]),
+            ("bare uproot read", [events / seconds for seconds in bare], True),
+            ("bare read + output write", [events / seconds for seconds in floor], True),
+            ("Spark ingestion", [events / seconds for seconds in ingestion], True),
         ]
         outputs = {split: f"{tmp}/{split}" for split in ("train", "validation", "test")}
         files = dict(outputs, counts=f"{tmp}/counts.json", preprocessing=f"{tmp}/preprocessing.json")
         counts = run_features(output, files, SPARK, 1, 1, Preprocessing(CORRECTED, "per_event", "after"), 0.2, 0.1)
         selected = sum(counts["selected"].values())
-        rows.append(("Spark feature preparation", [selected / counts["job_seconds"]]))
+        rows.append(("Spark feature preparation", [selected / counts["job_seconds"]], False))
         written = sum(sum(counts[split].values()) for split in outputs)
         disk = {"ingestion": size_of(output) / selected, "features": sum(size_of(path) for path in outputs.values()) / written}
     print(cpu_model())
@@ -216,11 +217,9 @@ def main() -> None:
     print(f"{'step':28s} {'ev/s/core':>24s} {'MB/s/core':>10s} {'vs bare read':>20s} {'vs original':>12s}")
     reference = [None, None, ORIGINAL_INGEST_EV_S, ORIGINAL_FEATURES_EV_S]
     limit = rows[0][1]
-    for (name, rates), original in zip(rows, reference):
+    for (name, rates, paired), original in zip(rows, reference):
         rate = float(np.median(rates))
-        # The read's rounds pair with the ingestion's; the feature preparation (selected events, one run)
-        # compares with the read's median.
-        paired = len(rates) == len(limit)
+        # The feature preparation (selected events, one run) compares with the read's median.
         ratios = [value / bare_rate for value, bare_rate in zip(rates, limit)] if paired else [rate / float(np.median(limit))]
         megabytes_rate = f"{rate * megabytes / events:10.2f}" if paired else f"{'':10s}"
         versus_original = f"{rate / original:11.0f}x" if original else ""

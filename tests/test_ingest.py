@@ -123,15 +123,24 @@ def test_compiled_observables_equal_the_numpy_reference_on_generated_chunks(sani
     )
 
 
-def test_ranges_end_on_the_files_clusters_where_they_can():
+def test_ranges_end_on_the_files_clusters_where_they_can(tmp_path):
     """A batch or task that splits a basket makes two reads decompress it: ranges end on the last
-    cluster boundary they reach, and only a cluster larger than the range is split."""
-    from dltrigger.ingest import aligned_ranges
+    cluster boundary in their second half; clusters larger than that are split where the range ends, and
+    the tasks planned for a file carry its clusters."""
+    from dltrigger.ingest import aligned_ranges, batches, plan_tasks
 
     clusters = list(range(2000, 24809, 2000))
     assert aligned_ranges(0, 24809, 6291, clusters) == [(0, 6000), (6000, 12000), (12000, 18000), (18000, 24000), (24000, 24809)]
-    assert aligned_ranges(0, 5000, 1500, [2000, 4000]) == [(0, 1500), (1500, 2000), (2000, 3500), (3500, 5000)]
+    assert aligned_ranges(0, 24000, 6000, [6291, 12582, 18873]) == [(0, 6000), (6000, 12000), (12000, 18000), (18000, 24000)]
+    assert aligned_ranges(0, 5000, 1500, [2000, 4000]) == [(0, 1500), (1500, 3000), (3000, 4000), (4000, 5000)]
     assert aligned_ranges(100, 100, 10, []) == []
+    with pytest.raises(ValueError, match="ranges of 0 entries"):
+        aligned_ranges(0, 10, 0, [])
+    # A file of 4,100 events is written in baskets of 2,000 (delphes.BASKET_EVENTS).
+    path = delphes_file(tmp_path / "clusters.root", [{"MissingET": [(1.0, 0.0)]}] * 4100)
+    tasks = plan_tasks([{"sample": "s", "label": "qcd", "files": [path]}], 3000)
+    assert [(task["entry_start"], task["entry_stop"], task["clusters"]) for task in tasks] == [(0, 2000, []), (2000, 4100, [4000])]
+    assert batches({**tasks[1], "batch_events": 1000}) == [(2000, 3000), (3000, 4000), (4000, 4100)]
 
 
 def test_a_range_read_in_small_batches_gives_what_one_batch_gives(sanity_samples, pileup_chunk, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 
 from dltrigger.core.arrays import event_starts
 from dltrigger.core.schema import MAX_NEUTRALS, MAX_PHOTONS, MAX_TRACKS
-from dltrigger.physics import observables
+from dltrigger.physics import kernels, observables
 from dltrigger.physics.cones import ConeIndex
 from dltrigger.physics.quirks import CORRECTED, ORIGINAL
 from dltrigger.physics.selection import isolated_lepton_mask, select_lepton
@@ -135,11 +135,11 @@ def test_candidates_scanning_their_own_event_select_as_the_cone_indices_do(quirk
 
 
 @pytest.mark.parametrize("quirks", [CORRECTED, ORIGINAL])
-def test_compiled_particle_rows_equal_the_numpy_reference_on_dense_events(quirks):
+def test_compiled_particle_rows_equal_the_numpy_reference_on_dense_events(quirks, monkeypatch):
     """The particle rows' kernel builds each selected event's maps, cone sums and rows in one pass: its
     rows are the numpy reference's, bit for bit, in events dense enough that every group reaches its cap
-    (450 tracks, 150 photons, 200 neutral hadrons) and with objects at equal eta; a map with an |eta| >= 500
-    takes the reference."""
+    (450 tracks, 150 photons, 200 neutral hadrons) and with objects at equal eta, from float32 inputs as
+    read and from float64 ones; a map with an |eta| >= 500 takes the reference."""
     rng = np.random.default_rng(5)
     events = random_events(rng, 60, tracks=1000, photons=600, neutrals=800, eta_max=2.5)
     compiled, reference = observables.compute(events, quirks), observables.compute(events, quirks, compiled=False)
@@ -149,17 +149,23 @@ def test_compiled_particle_rows_equal_the_numpy_reference_on_dense_events(quirks
     counts = {column: np.add.reduceat(rows[:, column], event_starts(reference["n_particles"])) for column in (13, 15, 14)}
     assert reference["entry"].size > 5
     assert counts[13].max() == MAX_TRACKS and counts[15].max() == MAX_PHOTONS and counts[14].max() == MAX_NEUTRALS
+    # Inputs other than float32 are computed in float64, as the reference computes them.
+    doubles = {name: ak.values_astype(values, np.float64) for name, values in events.items()}
+    assert observables.compute(doubles, quirks)["llf"].tobytes() == observables.compute(doubles, quirks, compiled=False)["llf"].tobytes()
+    # An |eta| the kernel's keys cannot hold: the reference computes the rows.
     events["EFlowPhoton"] = ak.zip({"ET": [[5.0]] * 60, "Eta": [[600.0]] + [[0.0]] * 59, "Phi": [[0.0]] * 60})
+    monkeypatch.setattr(kernels, "particle_rows", None)
     with np.errstate(over="ignore"):  # the energy of eta = 600 overflows float32
         assert observables.compute(events, quirks)["llf"].tobytes() == observables.compute(events, quirks, compiled=False)["llf"].tobytes()
 
 
 def test_particle_rows_add_objects_at_equal_eta_in_their_collection_order(tmp_path):
     """A cone sum's order can show even in its float32 row: at equal eta it is the objects' position in
-    their collection, in the kernel as in the reference (checked: a reversed tie order fails). In order,
+    their collection, in the kernel as in the reference (checked: a reversed tie order fails; phi does not
+    follow the position, so neither would an order by phi). In order,
     2 + 2 + 2^30 + 2^54 is exact in float64 and rounds up in float32; in reverse each 2 is half a float64
     step, rounded away, and 2^54 + 2^30 rounds down (to even) in float32."""
-    photons = [(2.0, 0.1, 0.0, 2.0), (2.0, 0.1, 0.02, 2.0), (2.0**30, 0.1, 0.05, 2.0**30), (2.0**54, 0.1, 0.1, 2.0**54)]
+    photons = [(2.0, 0.1, 0.1, 2.0), (2.0, 0.1, 0.0, 2.0), (2.0**30, 0.1, 0.05, 2.0**30), (2.0**54, 0.1, 0.02, 2.0**54)]
     event = {"Electron": [(1e18, -1.0, 0.0, 1)], TRACK: [(211, 1, 1.0, 0.1, 0.05, 0.0, 0.0, 0.0)], "EFlowPhoton": photons, "MissingET": [(1.0, 0.0)]}
     event["EFlowNeutralHadron"] = [(2.0, -2.0, 2.0, 2.0)]  # far: the original drops events with an empty map
     events = observables.read(delphes_file(tmp_path / "tied.root", [event]), None, None)

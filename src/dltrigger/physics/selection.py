@@ -5,7 +5,8 @@ photons and neutral hadrons with ET > 1 GeV, within dR < 0.3) is below 0.45.
 
 Everything works on flat numpy arrays of a whole batch of events (an ``event`` index per object). Each
 lepton candidate scans its own event's objects once (a handful of candidates per event), in compiled
-kernels; the numpy reference sums over eta-sorted cone indices, as the particle rows do. ``quirks`` (a
+kernels; the numpy reference sums over eta-sorted cone indices, as the particle rows' reference does.
+``quirks`` (a
 ``Quirks``) reproduces the original code where it differs from the physics; the default is the
 corrected behaviour.
 """

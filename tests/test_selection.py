@@ -10,9 +10,9 @@ import pytest
 from dltrigger.core.arrays import event_starts
 from dltrigger.core.schema import MAX_NEUTRALS, MAX_PHOTONS, MAX_TRACKS
 from dltrigger.physics import kernels, observables
-from dltrigger.physics.cones import ConeIndex
+from dltrigger.physics.cones import ConeIndex, separable
 from dltrigger.physics.quirks import CORRECTED, ORIGINAL
-from dltrigger.physics.selection import isolated_lepton_mask, select_lepton
+from dltrigger.physics.selection import Flat, isolated_lepton_mask, select_lepton
 
 from helpers import TRACK, delphes_file
 
@@ -181,3 +181,29 @@ def test_cone_sums_leave_out_coordinates_outside_the_keys_room():
     strange_eta, strange_phi = np.array([np.nan, np.inf, -np.inf, 0.0, 0.0, 1500.0]), np.array([0.0, 0.0, 0.0, np.nan, np.inf, 0.0])
     assert cone.sums(np.zeros(6, dtype=np.int64), strange_eta, strange_phi).tolist() == [0.0] * 6
     assert cone.sums(np.array([0, 1]), np.array([1500.0, 0.0]), np.zeros(2)).tolist() == [0.0, 1.0]
+
+
+def test_a_collection_read_flat_gets_its_event_index_from_its_bounds_only_when_asked():
+    """Collections as read come with their events' bounds (the offsets); the per-object event index,
+    which the compiled path never needs for the large ones, is made on demand and matches the one of a
+    collection that is not flat records."""
+    counts = [2, 0, 3, 1]
+    records = ak.zip({"PT": ak.unflatten(np.arange(6, dtype=np.float32), counts), "Eta": ak.unflatten(np.zeros(6, np.float32), counts)})
+    read = Flat.of(records[1:])  # a slice: offsets that do not start at 0
+    assert "event" not in read.__dict__
+    assert read.bounds.tolist() == [0, 0, 3, 4]
+    assert read["PT"].tolist() == [2.0, 3.0, 4.0, 5.0]
+    assert read.event.tolist() == [1, 1, 1, 2]
+    selected = ak.Array([[{"PT": 1.0}, {"PT": -1.0}], [], [{"PT": 2.0}, {"PT": 3.0}]])
+    jagged = Flat.of(selected[selected.PT > 0])  # not records as read: flattened, their events given
+    assert jagged.event.tolist() == [0, 2, 2] and jagged.bounds.tolist() == [0, 1, 1, 3]
+    assert jagged.take(np.array([1, 2])).counts().tolist() == [0, 0, 2]
+    assert read.float64("PT").bounds is read.bounds and read.float64("PT")["PT"].dtype == np.float64
+    with pytest.raises(ValueError, match="events or its events' bounds"):
+        Flat({}, 0)
+
+
+def test_coordinates_are_separable_only_when_every_eta_is_finite_and_inside_the_keys_room():
+    assert separable(np.zeros(0, np.float32)) and separable(np.array([-499.0, 0.0, 499.0], np.float32))
+    for strange in (np.nan, np.inf, -np.inf, 500.0, -500.0):
+        assert not separable(np.array([0.0, strange, 1.0]))

@@ -15,6 +15,7 @@ import uproot
 
 from dltrigger.core.arrays import dense_sequences, numpy_of_ragged, sequences_of
 from dltrigger.core.errors import InputError
+from dltrigger.core.files import write_parquet
 from dltrigger.core.schema import LABELS, N_ROWS
 from dltrigger.features import run_features
 from dltrigger.ingest import plan_tasks
@@ -50,6 +51,7 @@ def test_ingest_writes_the_selected_events_with_their_features(samples, ingested
     assert str(schema.field("hfeatures").type) == "list<element: float not null>"
     assert str(schema.field("lfeatures").type) == "list<element: float not null>"  # each event's real rows, 19 values each
     assert pq.ParquetFile(next(events.glob("part-*.parquet"))).metadata.row_group(0).column(0).compression == "ZSTD"
+    assert not any(field.nullable for field in schema)  # no column has nulls: all required (fewer levels to write)
 
     frame = table(events)
     expected_rows = 0
@@ -71,6 +73,14 @@ def test_ingest_writes_the_selected_events_with_their_features(samples, ingested
         assert first.shape == (mine.n_particles.iloc[0], 19)
         expected_rows += len(direct["entry"])
     assert len(frame) == expected_rows
+
+
+def test_parquet_columns_are_required_unless_they_hold_nulls(tmp_path):
+    table = pa.table({"weight": pa.array([1.0, None]), "rows": pa.array([[1.0, 2.0], []], pa.list_(pa.float32()))})
+    write_parquet(table, str(tmp_path / "part.parquet"))
+    written = pq.read_table(tmp_path / "part.parquet")
+    assert [field.nullable for field in written.schema] == [True, False]
+    assert written.column("weight").to_pylist() == [1.0, None] and written.column("rows").to_pylist() == [[1.0, 2.0], []]
 
 
 @pytest.mark.reliability("fault injected")

@@ -142,7 +142,6 @@ def particle_rows(
     rank = np.empty((3, largest), dtype=np.int64)  # per object as read: its row in its group, or -1
     rows_of = np.zeros(3, dtype=np.int64)
     unsorted_eta, unsorted_position, inside = np.empty(largest), np.empty(largest, dtype=np.int64), np.empty(largest)
-    start, stop = np.zeros(3, dtype=np.int64), np.zeros(3, dtype=np.int64)
     onehot = (13, 15, 14)  # charged hadron, photon, neutral hadron
     total = 0
     for s in range(events.size):
@@ -182,48 +181,58 @@ def particle_rows(
         momenta[0, first_row], momenta[1, first_row], momenta[2, first_row] = lepton[s, 0], lepton_eta, lepton_phi
         group_row = first_row + 1
         for g in range(3):
-            start[:] = 0
-            stop[:] = 0
-            # The group's rows in its map's key order: each map's window only moves forward.
-            for i in range(size[g]):
-                j = s_position[g, i]
-                row = rank[g, j - bounds[g][e]]
-                if row < 0:
-                    continue
-                row += group_row
-                # The query in locals: the stores below could alias its arrays (reloaded per object).
-                q_key, q_eta, q_phi, q_pt = key[g, i], s_eta[g, i], s_phi[g, i], s_pt[g, i]
-                line = out[row]
-                line[4:] = 0.0
-                for m in range(3):
+            g_first = bounds[g][e]
+            # Map by map, the cone sums of the group's rows in its key order: the map's window only moves
+            # forward, and its ends and arrays stay in registers (a row's stores could alias them).
+            for m in range(3):
+                m_key, m_eta, m_phi, m_pt, m_position, m_size = key[m], s_eta[m], s_phi[m], s_pt[m], s_position[m], size[m]
+                low_at, high_at = 0, 0
+                own_in_map, minus = exclude_own and m == g, 1.0 if minus_one and m == g else 0.0
+                for i in range(size[g]):
+                    j = s_position[g, i]
+                    row = rank[g, j - g_first]
+                    if row < 0:
+                        continue
+                    q_key, q_eta, q_phi = key[g, i], s_eta[g, i], s_phi[g, i]
                     low, high = q_key - radius, q_key + radius
-                    while start[m] < size[m] and key[m, start[m]] < low:
-                        start[m] += 1
-                    stop[m] = max(stop[m], start[m])
-                    while stop[m] < size[m] and key[m, stop[m]] <= high:
-                        stop[m] += 1
-                    own = j if exclude_own and m == g else -1
-                    # The window's objects inside the cone are compacted without a branch (which the
-                    # CPU would mispredict), then added in order: the chain of dependent additions is
-                    # as long as the objects inside, not the window, and the sum's bits are the same.
+                    while low_at < m_size and m_key[low_at] < low:
+                        low_at += 1
+                    high_at = max(high_at, low_at)
+                    while high_at < m_size and m_key[high_at] <= high:
+                        high_at += 1
+                    own = j if own_in_map else -1
+                    # The window's objects inside the cone are compacted without a branch (which the CPU
+                    # would mispredict), then added in order: the chain of dependent additions is as long
+                    # as the objects inside, not the window, and the sum's bits are the same.
                     hits = 0
-                    for k in range(start[m], stop[m]):
-                        dphi = q_phi - s_phi[m, k]
+                    for k in range(low_at, high_at):
+                        dphi = q_phi - m_phi[k]
                         if wrap_phi:
                             dphi = dphi - two_pi * (dphi >= np.pi) + two_pi * (dphi < -np.pi)
-                        deta = q_eta - s_eta[m, k]
-                        inside[hits] = s_pt[m, k]
-                        hits += (deta * deta + dphi * dphi < r2) & (s_position[m, k] != own)
+                        deta = q_eta - m_eta[k]
+                        inside[hits] = m_pt[k]
+                        hits += (deta * deta + dphi * dphi < r2) & (m_position[k] != own)
                     sum_pt = 0.0
                     for k in range(hits):
                         sum_pt += inside[k]
-                    line[10 + m] = sum_pt / q_pt - (1.0 if minus_one and m == g else 0.0)
-                line[4], line[5], line[6] = q_pt, q_eta, q_phi
-                momenta[0, row], momenta[1, row], momenta[2, row] = q_pt, q_eta, q_phi
+                    out[group_row + row, 10 + m] = sum_pt / s_pt[g, i] - minus
+            for i in range(size[g]):
+                j = s_position[g, i]
+                row = rank[g, j - g_first]
+                if row < 0:
+                    continue
+                row += group_row
+                line = out[row]
+                line[4], line[5], line[6] = s_pt[g, i], s_eta[g, i], s_phi[g, i]
+                momenta[0, row], momenta[1, row], momenta[2, row] = s_pt[g, i], s_eta[g, i], s_phi[g, i]
+                line[13:18] = 0.0
                 line[onehot[g]] = 1.0
                 if g == 0:
                     line[7], line[8], line[9] = vertex[0][j], vertex[1][j], vertex[2][j]
                     line[18] = np.sign(charge[j]) if charge_is_pid else charge[j]
+                else:
+                    line[7:10] = 0.0
+                    line[18] = 0.0
             group_row += rows_of[g]
     return total
 

@@ -54,7 +54,8 @@ def compute(events: dict, quirks: Quirks = CORRECTED, compiled: bool = True) -> 
     finite = np.ones(n_read, dtype=bool)
     for flat in collections.values():
         for values in flat.columns.values():
-            if np.issubdtype(values.dtype, np.floating):
+            # min and max are NaN or infinite if any value is: two passes without a mask in the usual case
+            if np.issubdtype(values.dtype, np.floating) and values.size and not np.isfinite(values.min() + values.max()):
                 finite[flat.event[~np.isfinite(values)]] = False
     entry = np.flatnonzero(finite)
     collections = {name: flat.events(finite) for name, flat in collections.items()}
@@ -175,7 +176,8 @@ def _compiled_particles(collections: dict, selected: np.ndarray, lep: dict, quir
         n_particles,
     )
     out = out[:rows]
-    out[:, :4] = np.stack(_momenta(*momenta[:, :rows]), axis=1)
+    for column, values in enumerate(_momenta(*momenta[:, :rows])):
+        out[:, column] = values
     return out, n_particles
 
 

@@ -32,13 +32,20 @@ LEPTON_ETA_MAX = 2.5  # corrected behaviour only: the original applied no |eta| 
 SELF_MATCH_DR = 1e-4  # a lepton's own track carries the lepton's (eta, phi)
 
 
-@dataclass
 class Flat:
-    """A collection of a batch as flat columns plus the event index of each object (event-ordered)."""
+    """A collection of a batch as flat columns, its objects grouped by event (events in order): each
+    object's event index (``event``) and each event's first object, then the end (``bounds``), each
+    derived from the other the first time it is asked for. The compiled path needs only the bounds of
+    the large collections, which come with the read (their offsets), so their event index is never made."""
 
-    event: np.ndarray
-    columns: dict
-    n_events: int
+    def __init__(self, columns: dict, n_events: int, *, event: np.ndarray | None = None, bounds: np.ndarray | None = None):
+        if event is None and bounds is None:
+            raise ValueError("a Flat needs its objects' events or its events' bounds")
+        self.columns, self.n_events = columns, n_events
+        if event is not None:
+            self.__dict__["event"] = event
+        if bounds is not None:
+            self.__dict__["bounds"] = bounds
 
     @classmethod
     def of(cls, records, mask=None) -> Flat:
@@ -51,12 +58,12 @@ class Flat:
             layout = ak.to_layout(records)
             if _is_flat_records(layout):  # as read and zipped: the columns are views of the read buffers
                 offsets = np.asarray(layout.offsets)
-                counts = np.diff(offsets)
                 columns = {name: np.asarray(layout.content.content(name).data)[offsets[0] : offsets[-1]] for name in layout.content.fields}
+                flat = cls(columns, offsets.size - 1, bounds=(offsets - offsets[0]).astype(np.int64))
             else:
                 counts = ak.to_numpy(ak.num(records))
                 columns = {name: ak.to_numpy(ak.flatten(records[name])) for name in records.fields}
-            flat = cls(np.repeat(np.arange(counts.size), counts), columns, counts.size)
+                flat = cls(columns, counts.size, event=np.repeat(np.arange(counts.size), counts))
         if mask is None:
             return flat
         return flat.take(np.flatnonzero(mask if isinstance(mask, np.ndarray) else ak.to_numpy(ak.flatten(mask))))
@@ -65,14 +72,13 @@ class Flat:
         return self.columns[name]
 
     def take(self, index) -> Flat:
-        return Flat(self.event[index], {name: column[index] for name, column in self.columns.items()}, self.n_events)
+        return Flat({name: column[index] for name, column in self.columns.items()}, self.n_events, event=self.event[index])
 
     def float64(self, *names: str) -> Flat:
         """The columns ``names`` (every column without names) as float64, the cone sums' precision."""
         names = names or tuple(self.columns)
-        return Flat(
-            self.event, {name: column.astype(np.float64) if name in names else column for name, column in self.columns.items()}, self.n_events
-        )
+        columns = {name: column.astype(np.float64) if name in names else column for name, column in self.columns.items()}
+        return Flat(columns, self.n_events, event=self.__dict__.get("event"), bounds=self.__dict__.get("bounds"))
 
     def events(self, keep: np.ndarray) -> Flat:
         """The objects of the events ``keep`` (a mask over events), the events numbered anew."""
@@ -80,16 +86,21 @@ class Flat:
             return self
         number = np.cumsum(keep) - 1
         inside = keep[self.event]
-        return Flat(number[self.event[inside]], {name: column[inside] for name, column in self.columns.items()}, int(keep.sum()))
+        return Flat({name: column[inside] for name, column in self.columns.items()}, int(keep.sum()), event=number[self.event[inside]])
 
     def counts(self) -> np.ndarray:
-        return np.bincount(self.event, minlength=self.n_events)
+        return np.diff(self.bounds)
+
+    @cached_property
+    def event(self) -> np.ndarray:
+        """Each object's event."""
+        return np.repeat(np.arange(self.n_events), self.counts())
 
     @cached_property
     def bounds(self) -> np.ndarray:
-        """Each event's first object, then the end (objects grouped by event, events in order)."""
+        """Each event's first object, then the end."""
         bounds = np.zeros(self.n_events + 1, dtype=np.int64)
-        np.cumsum(self.counts(), out=bounds[1:])
+        np.cumsum(np.bincount(self.event, minlength=self.n_events), out=bounds[1:])
         return bounds
 
     def first(self, name: str) -> np.ndarray:

@@ -142,6 +142,13 @@ def test_compiled_particle_rows_equal_the_numpy_reference_on_dense_events(quirks
     read and from float64 ones; a map with an |eta| >= 500 takes the reference."""
     rng = np.random.default_rng(5)
     events = random_events(rng, 60, tracks=1000, photons=600, neutrals=800, eta_max=2.5)
+    kernel = kernels.particle_rows
+
+    def into_nan_rows(*arguments):  # every value the kernel leaves unwritten would show as NaN
+        arguments[-3].fill(np.nan)
+        return kernel(*arguments)
+
+    monkeypatch.setattr(kernels, "particle_rows", into_nan_rows)
     compiled, reference = observables.compute(events, quirks), observables.compute(events, quirks, compiled=False)
     for name in ("entry", "hlf", "llf", "n_particles"):
         assert compiled[name].tobytes() == reference[name].tobytes(), name
@@ -199,6 +206,8 @@ def test_a_collection_read_flat_gets_its_event_index_from_its_bounds_only_when_a
     assert jagged.event.tolist() == [0, 2, 2] and jagged.bounds.tolist() == [0, 1, 1, 3]
     assert jagged.take(np.array([1, 2])).counts().tolist() == [0, 0, 2]
     assert read.float64("PT").bounds is read.bounds and read.float64("PT")["PT"].dtype == np.float64
+    kept = read.events(np.array([False, True, True]))  # as a batch's events with NaN inputs dropped
+    assert kept.n_events == 2 and kept.event.tolist() == [0, 0, 0, 1] and kept.bounds.tolist() == [0, 3, 4]
     with pytest.raises(ValueError, match="events or its events' bounds"):
         Flat({}, 0)
 

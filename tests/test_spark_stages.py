@@ -51,7 +51,7 @@ def test_ingest_writes_the_selected_events_with_their_features(samples, ingested
     assert str(schema.field("hfeatures").type) == "list<element: float not null>"
     assert str(schema.field("lfeatures").type) == "list<element: float not null>"  # each event's real rows, 19 values each
     assert pq.ParquetFile(next(events.glob("part-*.parquet"))).metadata.row_group(0).column(0).compression == "ZSTD"
-    assert not any(field.nullable for field in schema)  # no column has nulls: all required (fewer levels to write)
+    assert not schema.field("hfeatures").nullable and not schema.field("lfeatures").nullable  # required: fewer levels to write
 
     frame = table(events)
     expected_rows = 0
@@ -75,12 +75,21 @@ def test_ingest_writes_the_selected_events_with_their_features(samples, ingested
     assert len(frame) == expected_rows
 
 
-def test_parquet_columns_are_required_unless_they_hold_nulls(tmp_path):
-    table = pa.table({"weight": pa.array([1.0, None]), "rows": pa.array([[1.0, 2.0], []], pa.list_(pa.float32()))})
-    write_parquet(table, str(tmp_path / "part.parquet"))
+def test_parquet_list_columns_are_required_unless_they_hold_nulls(tmp_path):
+    """Required list columns write fewer levels; flat columns keep their nullability (parts with and
+    without nulls concatenate), and the table's metadata is kept."""
+    rows = pa.list_(pa.float32())
+    table = pa.table({"weight": [1.0, 2.0], "rows": pa.array([[1.0, 2.0], []], rows), "gaps": pa.array([[1.0], None], rows), "none": pa.nulls(2)})
+    write_parquet(table.replace_schema_metadata({"origin": "test"}), str(tmp_path / "part.parquet"))
     written = pq.read_table(tmp_path / "part.parquet")
-    assert [field.nullable for field in written.schema] == [True, False]
-    assert written.column("weight").to_pylist() == [1.0, None] and written.column("rows").to_pylist() == [[1.0, 2.0], []]
+    assert [field.nullable for field in written.schema] == [True, False, True, True]
+    assert written.schema.metadata[b"origin"] == b"test"
+    assert written.to_pylist() == table.to_pylist()
+    with_null = pa.table(
+        {"weight": pa.array([None], pa.float64()), "rows": pa.array([[3.0]], rows), "gaps": pa.array([None], rows), "none": pa.nulls(1)}
+    )
+    write_parquet(with_null, str(tmp_path / "other.parquet"))
+    assert pa.concat_tables([written, pq.read_table(tmp_path / "other.parquet")]).num_rows == 3
 
 
 @pytest.mark.reliability("fault injected")

@@ -84,11 +84,15 @@ def write_parquet(table, path: str) -> None:
     """A Parquet file as the stages write them: zstd at one of its fast levels (``ZSTD_LEVEL``), no
     dictionary encoding (float arrays do not repeat, and trying costs ~40 % of the write), statistics only
     for the flat columns (min/max of the feature arrays serve no filter and cost ~10 % of the write), and
-    every column without nulls declared required (a list column's levels are most of its write: required,
-    it costs ~10 % less)."""
+    the list columns without nulls declared required (a list column's levels are most of its write:
+    required, it costs ~10 % less; the flat columns stay as they are, so that parts with and without
+    nulls in them still concatenate)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = table.cast(pa.schema([field.with_nullable(field.nullable and table.column(field.name).null_count > 0) for field in table.schema]))
+    fields = [
+        field.with_nullable(False) if pa.types.is_list(field.type) and table.column(field.name).null_count == 0 else field for field in table.schema
+    ]
+    table = table.cast(pa.schema(fields, metadata=table.schema.metadata))
     flat = [field.name for field in table.schema if not pa.types.is_list(field.type)]
     pq.write_table(table, path, compression="zstd", compression_level=ZSTD_LEVEL, use_dictionary=False, write_statistics=flat)

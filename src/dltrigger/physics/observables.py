@@ -55,7 +55,7 @@ def compute(events: dict, quirks: Quirks = CORRECTED, compiled: bool = True) -> 
     for flat in collections.values():
         for values in flat.columns.values():
             # min and max are NaN or infinite if any value is: two passes without a mask in the usual case
-            if np.issubdtype(values.dtype, np.floating) and values.size and not np.isfinite(values.min() + values.max()):
+            if np.issubdtype(values.dtype, np.floating) and values.size and not (np.isfinite(values.min()) and np.isfinite(values.max())):
                 finite[flat.event[~np.isfinite(values)]] = False
     entry = np.flatnonzero(finite)
     collections = {name: flat.events(finite) for name, flat in collections.items()}

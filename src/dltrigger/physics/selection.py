@@ -3,12 +3,11 @@
 An electron or tight muon with pT > 23 GeV whose relative isolation (charged tracks with pT > 0.5 GeV,
 photons and neutral hadrons with ET > 1 GeV, within dR < 0.3) is below 0.45.
 
-Everything works on flat numpy arrays of a whole batch of events (an ``event`` index per object). Each
-lepton candidate scans its own event's objects once (a handful of candidates per event), in compiled
-kernels; the numpy reference sums over eta-sorted cone indices, as the particle rows' reference does.
-``quirks`` (a
-``Quirks``) reproduces the original code where it differs from the physics; the default is the
-corrected behaviour.
+Everything works on flat numpy arrays of a whole batch of events (``Flat``: each event's bounds, and an
+``event`` index per object where one is needed). Each lepton candidate scans its own event's objects
+once (a handful of candidates per event), in compiled kernels; the numpy reference sums over eta-sorted
+cone indices, as the particle rows' reference does. ``quirks`` (a ``Quirks``) reproduces the original
+code where it differs from the physics; the default is the corrected behaviour.
 """
 
 from __future__ import annotations
@@ -59,7 +58,7 @@ class Flat:
             if _is_flat_records(layout):  # as read and zipped: the columns are views of the read buffers
                 offsets = np.asarray(layout.offsets)
                 columns = {name: np.asarray(layout.content.content(name).data)[offsets[0] : offsets[-1]] for name in layout.content.fields}
-                flat = cls(columns, offsets.size - 1, bounds=(offsets - offsets[0]).astype(np.int64))
+                flat = cls(columns, offsets.size - 1, bounds=np.subtract(offsets, offsets[0], dtype=np.int64))
             else:
                 counts = ak.to_numpy(ak.num(records))
                 columns = {name: ak.to_numpy(ak.flatten(records[name])) for name in records.fields}

@@ -150,6 +150,8 @@ def test_without_python_310_the_bigdl_environment_fails_in_one_line(tmp_path):
     assert "dltrigger: train.bigdl.python: no Python 3.10 found for the BigDL engine" in result.stderr
 
 
+# Slow (~40 s: a workflow run of its own), to keep make test under 25 min.
+@pytest.mark.slow
 def test_published_feature_tables_train_and_evaluate_without_events(tmp_path):
     """features.external naming tables in the original study's published schema (as its
     *Undersampled_InclusiveClassifier.parquet): no generation, ingestion or feature preparation; the

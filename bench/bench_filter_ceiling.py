@@ -22,6 +22,7 @@ from unittest import mock
 
 import numpy as np
 import pythia8mc
+from bench_generate import run
 
 from dltrigger.core.config import load_config
 from dltrigger.generate import chunk
@@ -58,25 +59,16 @@ class RecordWLeptons(pythia8mc.UserHooks):
 
 
 def plain_sample(config: dict, process: str, events: int, directory: Path, pool: Path | None):
-    """The plain generation's hard-process W leptons per event, which events were selected, and its CPU."""
+    """The plain generation's hard-process W leptons (rows: event, |id|, pT, |eta|), which events were
+    selected, and its CPU seconds."""
     config = copy.deepcopy(config)
     config["generate"]["lepton_filter"]["prescaled_above"] = None
-    config["generate"]["processes"][process].update(events_per_chunk=events, leptonic_w=None)
+    config["generate"]["processes"][process]["leptonic_w"] = None
     recorder = RecordWLeptons()
-    root = directory / f"{process}.root"
     # The chunk builds its hooks from the settings; the recorder takes the place of the (absent) filter.
     with mock.patch.object(chunk, "process_hooks", lambda settings, seed: recorder):
-        meta = chunk.generate_chunk(
-            sample=f"bench_{process}",
-            label=process,
-            process=process,
-            chunk=0,
-            config=config,
-            root_path=root,
-            metadata_path=directory / f"{process}.json",
-            pileup_pool=pool,
-        )
-    read = read_delphes(root, observables.BRANCHES)
+        meta, _ = run(config, process, events, directory, "plain", pool)
+    read = read_delphes(directory / f"{process}-plain.root", observables.BRANCHES)
     numbers = np.asarray(read["Event"].Number[:, 0])[observables.compute(read)["entry"]].astype(np.int64)
     selected = np.zeros(meta["events_generated"], bool)
     selected[numbers] = True

@@ -88,8 +88,9 @@ def classes(leptons: np.ndarray, events: int, pt_min: float, eta_max: float) -> 
 
 def ceiling(kept: np.ndarray, keeps_selected: np.ndarray, selected: np.ndarray, prescale: int) -> tuple[float, float]:
     """A pre-shower filter keeping the fraction ``kept`` of each event (1, 0 or the tau branching ratio)
-    and prescaling the rest: its best CPU saving per selected row, and the independent events it keeps of
-    the selected ones where the selected events marked ``keeps_selected`` are kept and the others prescaled."""
+    and prescaling the rest: its best CPU saving per selected row, and what its selected rows are worth in
+    independent events, as a fraction of them, when the selected events marked ``keeps_selected`` are
+    kept and the others prescaled (P replicas of one in P)."""
     cost = kept.mean() + (1 - kept).mean() / prescale
     selected_kept = (keeps_selected & selected).sum()
     return 1 / cost, selected.sum() / (selected_kept + prescale * (selected.sum() - selected_kept))

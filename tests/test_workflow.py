@@ -431,6 +431,9 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
     assert counts["generate_chunk"] == "1" and counts["sample_manifest"] == "1"
 
 
+# Slow (~30 s), to keep make test under 25 min: the SLURM-profile run retrains every network of the tiny
+# config and compares its weights and metrics with the local run's.
+@pytest.mark.slow
 def test_a_network_trained_again_from_scratch_gives_the_same_weights_and_metrics(tiny_run, tmp_path):
     """The tiny run's HLF network trained a second time in a copy of the run (its training and evaluation gone):
     the same weights, and a byte-identical metrics.json."""

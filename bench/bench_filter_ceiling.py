@@ -22,11 +22,10 @@ from unittest import mock
 
 import numpy as np
 import pythia8mc
-from bench_generate import run
+from bench_generate import pileup_pool, run
 
 from dltrigger.core.config import load_config
 from dltrigger.generate import chunk
-from dltrigger.generate.pileup import build_pool
 from dltrigger.generate.processes import W_LEPTONS
 from dltrigger.physics import observables
 from dltrigger.physics.delphes import read_delphes
@@ -106,10 +105,7 @@ def main() -> None:
     config = load_config(args.config, *args.overlay)
     print(f"CPU: {cpu_model()}; pileup mu = {config['pileup']['mu']}; {args.events} plain Pythia events per process, one core")
     with tempfile.TemporaryDirectory() as directory:
-        pool = None
-        if config["pileup"]["mu"] > 0:
-            pool = Path(directory) / "pool.parquet"
-            build_pool(pool, config["pileup"]["pool_events"], seed=config["seed"], sqrt_s_gev=config["generate"]["sqrt_s_gev"])
+        pool = pileup_pool(config, Path(directory))
         for process in args.processes:
             leptons, selected, cpu = plain_sample(config, process, args.events, Path(directory), pool)
             print(

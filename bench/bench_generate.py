@@ -48,6 +48,16 @@ def run(config: dict, process: str, events: int, directory: Path, name: str, poo
     return meta, SelectedSample.of([(str(root), meta)])
 
 
+def pileup_pool(config: dict, directory: Path) -> Path | None:
+    """With pileup in the config, a min-bias pool of its size written into ``directory``, for every
+    setting to draw from; else None."""
+    if config["pileup"]["mu"] <= 0:
+        return None
+    pool = directory / "pool.parquet"
+    build_pool(pool, config["pileup"]["pool_events"], seed=config["seed"], sqrt_s_gev=config["generate"]["sqrt_s_gev"])
+    return pool
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="config/config.yaml")
@@ -61,10 +71,7 @@ def main() -> None:
         f"{'process':8s} {'setting':8s} {'copies':>6s} {'selected':>8s} {'effective':>9s} {'CPU s':>7s} {'CPU-s/selected':>14s} {'CPU-s/effective':>15s}"
     )
     with tempfile.TemporaryDirectory() as directory:
-        pool = None
-        if config["pileup"]["mu"] > 0:
-            pool = Path(directory) / "pool.parquet"
-            build_pool(pool, config["pileup"]["pool_events"], seed=config["seed"], sqrt_s_gev=config["generate"]["sqrt_s_gev"])
+        pool = pileup_pool(config, Path(directory))
         for process in args.processes:
             plain = copy.deepcopy(config)
             plain["generate"]["lepton_filter"]["prescaled_above"] = None

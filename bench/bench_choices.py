@@ -9,9 +9,16 @@ per-event scaling no row is zero, so the GRU reads all 801 rows: padding ``after
 state travel through ~690 constant rows, ``before`` puts them first, and ``by_distance`` interleaves
 them as the original did. Global scaling keeps padding at zero: masked.
 
+With ``--seeds`` each variant is trained once per training seed (the features keep the configuration's
+seed, so every seed sees the same training, validation and test events), and with several ``--models``
+the differences between the models follow, per selector: each seed's paired-bootstrap difference, then
+their mean and their spread over the seeds (what retraining alone moves a difference by, beside what the
+test events' sampling moves it by).
+
     tests/loopback.sh .venv/bin/python bench/bench_choices.py --events results/ingest/events.parquet --models particle \\
         --variants features.particle_scaling=per_event,features.padding=after features.particle_scaling=global \\
         "train.epochs.particle=10,train.learning_rate=0.0005"
+    tests/loopback.sh .venv/bin/python bench/bench_choices.py --models particle inclusive --seeds 1 2 3 4
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import sys
 import tempfile
 import time
 
+import numpy as np
 import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
@@ -57,19 +65,21 @@ def main() -> None:
     parser.add_argument("--config", default="config/config.yaml", help="the settings the variants change")
     parser.add_argument("--models", nargs="+", default=["particle"])
     parser.add_argument("--variants", nargs="+", default=[""], help="comma-separated section.key=value changes per variant")
+    parser.add_argument("--seeds", nargs="+", type=int, help="training seeds (default: the configuration's seed)")
     args = parser.parse_args()
     base = load_config(args.config)
+    seeds = args.seeds or [base["seed"]]
     spark = dict(SPARK, driver_memory="4g", executor_memory="2g")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         rates = f"{tmp}/rates.json"
         with open(rates, "w") as handle:
             json.dump({"rate_hz": dict.fromkeys(CLASSES)}, handle)
-        prepared, trained = {}, {}
+        prepared, trained, by_run = {}, {}, {}
         for index, variant in enumerate(args.variants):
             config = apply(base, variant)
             features = config["features"]
-            key = json.dumps(features, sort_keys=True)
+            key = json.dumps([features, config["seed"]], sort_keys=True)
             if key not in prepared:
                 out = f"{tmp}/features-{len(prepared)}"
                 files = {split: f"{out}/{split}" for split in ("train", "validation", "test")}
@@ -86,30 +96,26 @@ def main() -> None:
                 )
                 prepared[key] = (out, sum(counts["train"].values()))
             out, train_events = prepared[key]
-            for model in args.models:
-                began = time.time()
-                directories = (f"{out}/train", f"{out}/validation", f"{out}/test")
-                history = run_training(
-                    model,
-                    *directories,
-                    f"{tmp}/model-{index}-{model}",
-                    config["train"],
-                    spark,
-                    2,
-                    seed=config["seed"],
-                    preprocessing_path=f"{out}/preprocessing.json",
-                )
-                trained.setdefault((key, model), []).append(
-                    (variant, f"{tmp}/model-{index}-{model}/predictions.parquet", time.time() - began, history)
-                )
+            for seed in seeds:
+                run = (variant or "(config)") + (f" seed {seed}" if args.seeds else "")
+                for model in args.models:
+                    began = time.time()
+                    directories = (f"{out}/train", f"{out}/validation", f"{out}/test")
+                    output = f"{tmp}/model-{index}-{seed}-{model}"
+                    history = run_training(
+                        model, *directories, output, config["train"], spark, 2, seed=seed, preprocessing_path=f"{out}/preprocessing.json"
+                    )
+                    predictions = f"{output}/predictions.parquet"
+                    trained.setdefault((key, model), []).append((run, predictions, time.time() - began, history))
+                    by_run.setdefault((variant or "(config)", key), {}).setdefault(seed, {})[model] = predictions
         for (key, model), runs in trained.items():
-            result = run_uncertainties({variant or "(config)": path for variant, path, _, _ in runs}, rates, f"{tmp}/uncertainties.json", 1000, 1)
-            for variant, _, wall, history in runs:
-                aucs = [result["models"][variant or "(config)"][name]["auc"] for name in CLASSES]
+            result = run_uncertainties({run: path for run, path, _, _ in runs}, rates, f"{tmp}/uncertainties.json", 1000, 1)
+            for run, _, wall, history in runs:
+                aucs = [result["models"][run][name]["auc"] for name in CLASSES]
                 rows.append(
                     (
                         model,
-                        variant or "(config)",
+                        run,
                         prepared[key][1],
                         len(history),
                         wall,
@@ -118,10 +124,26 @@ def main() -> None:
                     )
                 )
                 print(rows[-1], flush=True)
+        differences = {}  # (variant, pair, selector) -> [(value, error, sigmas) per seed]
+        for (variant, _), per_seed in by_run.items():
+            for predictions in per_seed.values():
+                if len(predictions) > 1:
+                    pairs = run_uncertainties(predictions, rates, f"{tmp}/pairs.json", 1000, 1)["pairs"]
+                    for pair, by_selector in pairs.items():
+                        for selector, metrics in by_selector.items():
+                            auc = metrics["auc"]
+                            differences.setdefault((variant, pair, selector), []).append((auc["value"], auc["error"], auc["sigmas"]))
     print(f"on {args.events}, changes to {args.config}")
     print(f"{'model':10s} {'variant':60s} {'train':>6s} {'epochs':>6s} {'wall s':>7s} {'accuracy':>8s}  AUC " + " / ".join(CLASSES))
-    for model, variant, train, epochs, wall, accuracy, aucs in rows:
-        print(f"{model:10s} {variant:60s} {train:6d} {epochs:6d} {wall:7.0f} {accuracy:8.4f}  {' / '.join(aucs)}")
+    for model, run, train, epochs, wall, accuracy, aucs in rows:
+        print(f"{model:10s} {run:60s} {train:6d} {epochs:6d} {wall:7.0f} {accuracy:8.4f}  {' / '.join(aucs)}")
+    if differences:
+        print(f"AUC differences, seeds {' '.join(map(str, seeds))}: each seed's (paired bootstrap), then their mean, spread and mean error")
+        for (variant, pair, selector), values in differences.items():
+            each = "  ".join(f"{with_error(value, error)} ({sigmas:+.1f} σ)" for value, error, sigmas in values)
+            diffs, errors = np.array([value for value, _, _ in values]), np.array([error for _, error, _ in values])
+            mean, spread, error = diffs.mean(), diffs.std(ddof=1) if len(values) > 1 else float("nan"), errors.mean()
+            print(f"{variant:20s} {pair:24s} {selector:6s} {each}  | mean {mean:+.5f}, spread {spread:.5f}, error {error:.5f}")
 
 
 if __name__ == "__main__":

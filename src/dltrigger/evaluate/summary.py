@@ -113,7 +113,8 @@ def write_summary(path: str, *, auc_md: str, trigger_md: str, ordering_md: str, 
         f"{tested:,} test events, {100 * tested / PAPER_TEST_EVENTS:.2g} % of the original's {PAPER_TEST_EVENTS:,}: statistical uncertainties "
         f"here are ~{np.sqrt(PAPER_TEST_EVENTS / tested):.0f}x the original's. Every ± is the 68 % interval of a paired bootstrap over "
         f"the test events ({uncertainties['resamples']} resamples); `pull` = (ours − paper) / our uncertainty. The original's "
-        "samples had pileup and 3.4 M training events (docs/results.md says what a run of this size can show).",
+        "samples had pileup and 3.4 M training events. The bootstrap covers the test events' sampling only; another training "
+        "seed moves each difference by about as much (docs/results.md says what a run of this size can show).",
         "",
         *paper_agreement(uncertainties),
         "",

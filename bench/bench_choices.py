@@ -19,6 +19,8 @@ test events' sampling moves it by).
         --variants features.particle_scaling=per_event,features.padding=after features.particle_scaling=global \\
         "train.epochs.particle=10,train.learning_rate=0.0005"
     tests/loopback.sh .venv/bin/python bench/bench_choices.py --models particle inclusive --seeds 1 2 3 4
+    tests/loopback.sh .venv/bin/python bench/bench_choices.py --config config/config.yaml config/paper-mini.yaml \
+        --models hlf particle inclusive --seeds 20190522 1 2
 """
 
 from __future__ import annotations
@@ -62,12 +64,17 @@ def apply(config: dict, changes: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", default="results/ingest/events.parquet", help="an ingestion output")
-    parser.add_argument("--config", default="config/config.yaml", help="the settings the variants change")
+    parser.add_argument(
+        "--config",
+        nargs="+",
+        default=["config/config.yaml"],
+        help="the settings the variants change (later files on top, as Snakemake's --configfile)",
+    )
     parser.add_argument("--models", nargs="+", default=["particle"])
     parser.add_argument("--variants", nargs="+", default=[""], help="comma-separated section.key=value changes per variant")
     parser.add_argument("--seeds", nargs="+", type=int, help="training seeds (default: the configuration's seed)")
     args = parser.parse_args()
-    base = load_config(args.config)
+    base = load_config(*args.config)
     seeds = args.seeds or [base["seed"]]
     spark = dict(SPARK, driver_memory="4g", executor_memory="2g")
     rows = []
@@ -133,7 +140,7 @@ def main() -> None:
                         for selector, metrics in by_selector.items():
                             auc = metrics["auc"]
                             differences.setdefault((variant, pair, selector), []).append((auc["value"], auc["error"], auc["sigmas"]))
-    print(f"on {args.events}, changes to {args.config}")
+    print(f"on {args.events}, changes to {' + '.join(args.config)}")
     print(f"{'model':10s} {'variant':60s} {'train':>6s} {'epochs':>6s} {'wall s':>7s} {'accuracy':>8s}  AUC " + " / ".join(CLASSES))
     for model, run, train, epochs, wall, accuracy, aucs in rows:
         print(f"{model:10s} {run:60s} {train:6d} {epochs:6d} {wall:7.0f} {accuracy:8.4f}  {' / '.join(aucs)}")

@@ -432,12 +432,13 @@ def test_early_stopping_restores_the_best_epoch_repeats_exactly_and_never_reads_
     """Patience 1: the training stops one epoch after its lowest validation loss, and the weights of that
     epoch (its checkpoint's, on both processes) are the model that scores the test set. The same training
     with another test set repeats it exactly (epochs, losses, stopping point, weights): no test event
-    reaches a training decision; the test set is read once, at the end."""
+    reaches a training decision; the test set is read once, at the end. (The second run gives the
+    patience per network, as a configuration may.)"""
     other_test = tmp_path / "other_test.parquet"
     write_features(other_test, 70, seed=9)
     runs = []
-    for name, test in (("first", features[2]), ("again", str(other_test))):
-        history = train("hlf", (features[0], misleading_validation, test), tmp_path / name, epochs={"hlf": 6}, early_stopping={"patience": 1})
+    for name, test, patience in (("first", features[2], 1), ("again", str(other_test), {"hlf": 1, "particle": 4})):
+        history = train("hlf", (features[0], misleading_validation, test), tmp_path / name, epochs={"hlf": 6}, early_stopping={"patience": patience})
         used = json.loads((tmp_path / name / "training_config.json").read_text())
         runs.append((history, used, pq.read_table(tmp_path / name / "predictions.parquet").num_rows))
     (history, used, rows), (again, used_again, rows_again) = runs

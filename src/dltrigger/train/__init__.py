@@ -25,7 +25,7 @@ import numpy as np
 
 from ..core.errors import InputError, first_error_line
 from ..core.files import atomic_path, remove, write_json
-from ..core.registry import REGISTRY
+from ..core.registry import REGISTRY, model_setting
 from ..core.schema import LABELS
 from .data import Dataset
 from .process import TrainingSpec, best_epoch, latest_checkpoint
@@ -170,7 +170,7 @@ def _resumable_spec(model: str, settings: dict, directories: dict, seed: int, pr
     """The job's TrainingSpec with its checkpoint folder, and its fingerprint. Checkpoints of other
     settings or data are never resumable: removed. The test set validates with the original's quirk:
     then no early stopping."""
-    patience = settings["early_stopping"]["patience"]
+    patience = model_setting(settings["early_stopping"]["patience"], model)
     if patience and os.path.abspath(directories["validation_dir"]) == os.path.abspath(directories["test_dir"]):
         log.info("the test set validates (the original's quirk): no early stopping, all %d epochs run", settings["epochs"][model])
         patience = 0

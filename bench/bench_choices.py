@@ -75,7 +75,6 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, help="training seeds (default: the configuration's seed)")
     args = parser.parse_args()
     base = load_config(*args.config)
-    seeds = args.seeds or [base["seed"]]
     spark = dict(SPARK, driver_memory="4g", executor_memory="2g")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,7 +102,7 @@ def main() -> None:
                 )
                 prepared[key] = (out, sum(counts["train"].values()))
             out, train_events = prepared[key]
-            for seed in seeds:
+            for seed in args.seeds or [config["seed"]]:
                 run = (variant or "(config)") + (f" seed {seed}" if args.seeds else "")
                 for model in args.models:
                     began = time.time()
@@ -114,7 +113,7 @@ def main() -> None:
                     )
                     predictions = f"{output}/predictions.parquet"
                     trained.setdefault((key, model), []).append((run, predictions, time.time() - began, history))
-                    by_run.setdefault((variant or "(config)", key), {}).setdefault(seed, {})[model] = predictions
+                    by_run.setdefault(variant or "(config)", {}).setdefault(seed, {})[model] = predictions
         for (key, model), runs in trained.items():
             result = run_uncertainties({run: path for run, path, _, _ in runs}, rates, f"{tmp}/uncertainties.json", 1000, 1)
             for run, _, wall, history in runs:
@@ -132,7 +131,7 @@ def main() -> None:
                 )
                 print(rows[-1], flush=True)
         differences = {}  # (variant, pair, selector) -> [(value, error, sigmas) per seed]
-        for (variant, _), per_seed in by_run.items():
+        for variant, per_seed in by_run.items():
             for predictions in per_seed.values():
                 if len(predictions) > 1:
                     pairs = run_uncertainties(predictions, rates, f"{tmp}/pairs.json", 1000, 1)["pairs"]
@@ -145,7 +144,7 @@ def main() -> None:
     for model, run, train, epochs, wall, accuracy, aucs in rows:
         print(f"{model:10s} {run:60s} {train:6d} {epochs:6d} {wall:7.0f} {accuracy:8.4f}  {' / '.join(aucs)}")
     if differences:
-        print(f"AUC differences, seeds {' '.join(map(str, seeds))}: each seed's (paired bootstrap), then their mean, spread and mean error")
+        print("AUC differences: each training seed's (paired bootstrap), then their mean, spread over the seeds and mean error")
         for (variant, pair, selector), values in differences.items():
             each = "  ".join(f"{with_error(value, error)} ({sigmas:+.1f} σ)" for value, error, sigmas in values)
             diffs, errors = np.array([value for value, _, _ in values]), np.array([error for _, error, _ in values])

@@ -114,7 +114,8 @@ def write_summary(path: str, *, auc_md: str, trigger_md: str, ordering_md: str, 
         f"here are ~{np.sqrt(PAPER_TEST_EVENTS / tested):.0f}x the original's. Every ± is the 68 % interval of a paired bootstrap over "
         f"the test events ({uncertainties['resamples']} resamples); `pull` = (ours − paper) / our uncertainty. The original's "
         "samples had pileup and 3.4 M training events. The bootstrap covers the test events' sampling only; another training "
-        "seed moves each difference by as much or more (docs/results.md says what a run of this size can show).",
+        "seed moves each difference too, by up to about its bootstrap error, more for the two GRU models against each other on tt̄ and W+jets "
+        "(docs/results.md says what a run of this size can show).",
         "",
         *paper_agreement(uncertainties),
         "",

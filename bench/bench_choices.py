@@ -39,7 +39,7 @@ import yaml
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from dltrigger.core.config import load_config  # noqa: E402
 from dltrigger.core.schema import CLASSES  # noqa: E402
-from dltrigger.evaluate.tables import with_error  # noqa: E402
+from dltrigger.evaluate.tables import ordering_table, with_error  # noqa: E402
 from dltrigger.evaluate.uncertainty import run_uncertainties  # noqa: E402
 from dltrigger.features import run_features  # noqa: E402
 from dltrigger.physics.preprocess import Preprocessing  # noqa: E402
@@ -134,11 +134,9 @@ def main() -> None:
         for variant, per_seed in by_run.items():
             for predictions in per_seed.values():
                 if len(predictions) > 1:
-                    pairs = run_uncertainties(predictions, rates, f"{tmp}/pairs.json", 1000, 1)["pairs"]
-                    for pair, by_selector in pairs.items():
-                        for selector, metrics in by_selector.items():
-                            auc = metrics["auc"]
-                            differences.setdefault((variant, pair, selector), []).append((auc["value"], auc["error"], auc["sigmas"]))
+                    table = ordering_table(run_uncertainties(predictions, rates, f"{tmp}/pairs.json", 1000, 1))
+                    for row in table[table["metric"] == "auc"].itertuples():
+                        differences.setdefault((variant, row.pair, row.selector), []).append((row.difference, row.difference_error, row.sigmas))
     print(f"on {args.events}, changes to {' + '.join(args.config)}")
     print(f"{'model':10s} {'variant':60s} {'train':>6s} {'epochs':>6s} {'wall s':>7s} {'accuracy':>8s}  AUC " + " / ".join(CLASSES))
     for model, run, train, epochs, wall, accuracy, aucs in rows:

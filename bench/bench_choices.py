@@ -19,7 +19,7 @@ test events' sampling moves it by).
         --variants features.particle_scaling=per_event,features.padding=after features.particle_scaling=global \\
         "train.epochs.particle=10,train.learning_rate=0.0005"
     tests/loopback.sh .venv/bin/python bench/bench_choices.py --models particle inclusive --seeds 1 2 3 4
-    tests/loopback.sh .venv/bin/python bench/bench_choices.py --config config/config.yaml config/paper-mini.yaml \
+    tests/loopback.sh .venv/bin/python bench/bench_choices.py --config config/config.yaml config/paper-mini.yaml \\
         --models hlf particle inclusive --seeds 20190522 1 2
 """
 
@@ -101,19 +101,20 @@ def main() -> None:
                     features["validation_fraction"],
                 )
                 prepared[key] = (out, sum(counts["train"].values()))
-            out, train_events = prepared[key]
+            out, _ = prepared[key]
+            directories = (f"{out}/train", f"{out}/validation", f"{out}/test")
+            name = variant or "(config)"
             for seed in args.seeds or [config["seed"]]:
-                run = (variant or "(config)") + (f" seed {seed}" if args.seeds else "")
+                run = name + (f" seed {seed}" if args.seeds else "")
                 for model in args.models:
                     began = time.time()
-                    directories = (f"{out}/train", f"{out}/validation", f"{out}/test")
                     output = f"{tmp}/model-{index}-{seed}-{model}"
                     history = run_training(
                         model, *directories, output, config["train"], spark, 2, seed=seed, preprocessing_path=f"{out}/preprocessing.json"
                     )
                     predictions = f"{output}/predictions.parquet"
                     trained.setdefault((key, model), []).append((run, predictions, time.time() - began, history))
-                    by_run.setdefault(variant or "(config)", {}).setdefault(seed, {})[model] = predictions
+                    by_run.setdefault(name, {}).setdefault(seed, {})[model] = predictions
         for (key, model), runs in trained.items():
             result = run_uncertainties({run: path for run, path, _, _ in runs}, rates, f"{tmp}/uncertainties.json", 1000, 1)
             for run, _, wall, history in runs:

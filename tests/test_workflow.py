@@ -282,7 +282,7 @@ def test_paper_config_dry_run_fans_out_generation(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> Path:
     """The tiny config run to the end in local mode (shared: the cluster test compares against it). Its
-    cost is its own: ~5 min on 2 cores, bounded here, not charged to the first test that uses it."""
+    cost is its own: ~3 min on 2 cores, bounded here, not charged to the first test that uses it."""
     workdir = copy_workflow(tmp_path_factory.mktemp("tiny"))
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))
     snakemake(workdir, "all", "--cores", "2", "--configfile", "tiny.yaml", env={**os.environ, **CREDENTIALS}, timeout=1500)

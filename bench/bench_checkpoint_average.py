@@ -1,0 +1,123 @@
+"""Weight averaging over epochs against the best epoch, decided on the validation events only.
+
+Trains the torch networks of a finished run's feature tables with several training seeds (the
+configuration's settings; each training keeps its per-epoch checkpoints), then scores on the validation
+events the best epoch's weights (what the workflow keeps) and the weights averaged over a window of epochs:
+the ``k`` epochs up to the best one, or the best one with its neighbours. Prints per model and window the
+mean validation loss over the seeds, and per pair of models and selector the mean and the spread over
+the seeds of the validation-AUC difference: whether averaging steadies what the training seed moves.
+The test events are not read. The best epoch was chosen on the same validation loss, which favours it
+by a little; a window that steadies the training should still show a smaller spread.
+
+    tests/loopback.sh .venv/bin/python bench/bench_checkpoint_average.py --features results/features \\
+        --seeds 20190522 1 2 3 4 5 [--output DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+from dltrigger.core.config import load_config  # noqa: E402
+from dltrigger.core.registry import REGISTRY  # noqa: E402
+from dltrigger.core.schema import CLASSES  # noqa: E402
+from dltrigger.train import run_training  # noqa: E402
+from dltrigger.train.data import Dataset  # noqa: E402
+
+from helpers import SPARK  # noqa: E402  (the tests' Spark settings)
+from machine import cpu_model  # noqa: E402
+
+MODELS = ("hlf", "particle", "inclusive")
+PAIRS = (("inclusive", "particle"), ("particle", "hlf"), ("inclusive", "hlf"))
+
+
+def windows(best: int, epochs_run: int) -> dict[str, list[int]]:
+    """The epochs (from 1) each weighting averages, around the best epoch of a training."""
+    chosen = {"best epoch": [best]}
+    for k in (2, 3, 5):
+        chosen[f"last {k} to best"] = list(range(max(1, best - k + 1), best + 1))
+    chosen["best ± 1"] = list(range(max(1, best - 1), min(epochs_run, best + 1) + 1))
+    return chosen
+
+
+def validation_scores(model: str, state: dict, validation: Dataset) -> tuple[float, list[float]]:
+    """Mean cross-entropy and one-vs-rest AUC per class of ``state``'s weights on the validation events."""
+    import torch
+    import torch.nn.functional as F
+    from sklearn.metrics import roc_auc_score
+
+    from dltrigger.models.torch_models import build
+
+    network = build(model)
+    network.load_state_dict(state)
+    network.eval()
+    inputs = REGISTRY[model].inputs
+    logits, labels = [], []
+    with torch.no_grad():
+        for batch in validation.batches(0, validation.rows, 1024, (*inputs, "label"), compact=True, buckets=(None, 0)):
+            logits.append(network(*(torch.from_numpy(np.require(batch[name], requirements=["C", "W"])) for name in inputs)))
+            labels.append(batch["label"])
+    logits, labels = torch.cat(logits), np.concatenate(labels)
+    loss = F.cross_entropy(logits, torch.from_numpy(labels.astype(np.int64))).item()
+    probabilities = torch.softmax(logits, dim=1).numpy()
+    return loss, [roc_auc_score(labels == code, probabilities[:, code]) for code in range(len(CLASSES))]
+
+
+def averaged(paths: list[str]) -> dict:
+    import torch
+
+    states = [torch.load(path, map_location="cpu", weights_only=False)["model"] for path in paths]
+    return {name: sum(state[name] for state in states) / len(states) for name in states[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--features", default="results/features", help="a feature preparation's output folder")
+    parser.add_argument("--config", default="config/config.yaml")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[20190522, 1, 2])
+    parser.add_argument("--output", help="where the trainings go (kept; default: a temporary folder)")
+    args = parser.parse_args()
+    settings = dict(load_config(args.config)["train"], engine="torch")
+    spark = dict(SPARK, driver_memory="4g", executor_memory="2g")
+    splits = {split: os.path.join(args.features, f"{split}.parquet") for split in ("train", "validation", "test")}
+    validation = Dataset.open(splits["validation"])
+    scores = {}  # (model, window) -> [(loss, AUCs) per seed]
+    with tempfile.TemporaryDirectory() as scratch:
+        root = args.output or scratch
+        for seed in args.seeds:
+            for model in MODELS:
+                output = os.path.join(root, f"seed-{seed}", model)
+                run_training(
+                    model, splits["train"], splits["validation"], splits["test"], output, settings, spark, 2, seed=seed,
+                    preprocessing_path=os.path.join(args.features, "preprocessing.json"), log_dir=os.path.join(root, "logs"),
+                )  # fmt: skip
+                with open(os.path.join(output, "training_config.json")) as handle:
+                    used = json.load(handle)
+                checkpoints = sorted(glob.glob(os.path.join(used["checkpoint_dir"], "epoch-*.pt")))
+                for window, epochs in windows(used["model_epoch"], used["epochs_run"]).items():
+                    result = validation_scores(model, averaged([checkpoints[epoch - 1] for epoch in epochs]), validation)
+                    scores.setdefault((model, window), []).append(result)
+    print(f"{cpu_model()}; {args.features}: {validation.rows} validation events; training seeds {args.seeds}")
+    print("mean validation loss over the seeds (± its standard error)")
+    for (model, window), results in scores.items():
+        losses = np.array([loss for loss, _ in results])
+        print(f"  {model:10s} {window:16s} {losses.mean():.4f} ± {losses.std(ddof=1) / np.sqrt(len(losses)):.4f}")
+    print("validation-AUC difference per selector: mean / spread over the seeds")
+    for window in windows(1, 1):
+        for first, second in PAIRS:
+            differences = np.array([np.subtract(a[1], b[1]) for a, b in zip(scores[(first, window)], scores[(second, window)])])
+            cells = "  ".join(
+                f"{name} {differences[:, code].mean():+.5f} / {differences[:, code].std(ddof=1):.5f}" for code, name in enumerate(CLASSES)
+            )
+            print(f"  {window:16s} {first} − {second:10s} {cells}")
+
+
+if __name__ == "__main__":
+    main()

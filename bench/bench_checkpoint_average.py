@@ -6,8 +6,8 @@ events the best epoch's weights (what the workflow keeps) and the weights averag
 the ``k`` epochs up to the best one, or the best one with its neighbours. Prints per model and window the
 mean validation loss over the seeds, and per pair of models and selector the mean and the spread over
 the seeds of the validation-AUC difference: whether averaging steadies what the training seed moves.
-The test events are not read. The best epoch was chosen on the same validation loss, which favours it
-by a little; a window that steadies the training should still show a smaller spread.
+Each training scores the test events as the workflow's does; this bench never reads those scores. The
+best epoch was chosen on the same validation loss, which favours it by a little.
 
     tests/loopback.sh .venv/bin/python bench/bench_checkpoint_average.py --features results/features \\
         --seeds 20190522 1 2 3 4 5 [--output DIR]
@@ -16,7 +16,6 @@ by a little; a window that steadies the training should still show a smaller spr
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import sys
@@ -27,7 +26,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from dltrigger.core.config import load_config  # noqa: E402
 from dltrigger.core.registry import REGISTRY  # noqa: E402
-from dltrigger.core.schema import CLASSES  # noqa: E402
+from dltrigger.core.schema import LABELS  # noqa: E402
 from dltrigger.train import run_training  # noqa: E402
 from dltrigger.train.data import Dataset  # noqa: E402
 
@@ -39,7 +38,7 @@ PAIRS = (("inclusive", "particle"), ("particle", "hlf"), ("inclusive", "hlf"))
 
 
 def windows(best: int, epochs_run: int) -> dict[str, list[int]]:
-    """The epochs (from 1) each weighting averages, around the best epoch of a training."""
+    """The epochs (from 1) each window averages, around the best epoch of a training."""
     chosen = {"best epoch": [best]}
     for k in (2, 3, 5):
         chosen[f"last {k} to best"] = list(range(max(1, best - k + 1), best + 1))
@@ -61,16 +60,18 @@ def validation_scores(model: str, state: dict, validation: Dataset) -> tuple[flo
     inputs = REGISTRY[model].inputs
     logits, labels = [], []
     with torch.no_grad():
-        for batch in validation.batches(0, validation.rows, 1024, (*inputs, "label"), compact=True, buckets=(None, 0)):
+        compact = not REGISTRY[model].reads_every_row  # as the engine scores
+        for batch in validation.batches(0, validation.rows, 1024, (*inputs, "label"), compact=compact, buckets=(None, 0) if compact else None):
             logits.append(network(*(torch.from_numpy(np.require(batch[name], requirements=["C", "W"])) for name in inputs)))
             labels.append(batch["label"])
     logits, labels = torch.cat(logits), np.concatenate(labels)
     loss = F.cross_entropy(logits, torch.from_numpy(labels.astype(np.int64))).item()
     probabilities = torch.softmax(logits, dim=1).numpy()
-    return loss, [roc_auc_score(labels == code, probabilities[:, code]) for code in range(len(CLASSES))]
+    return loss, [roc_auc_score(labels == code, probabilities[:, code]) for code in LABELS.values()]
 
 
 def averaged(paths: list[str]) -> dict:
+    """The element-wise mean of the model weights saved in the checkpoints at ``paths``."""
     import torch
 
     states = [torch.load(path, map_location="cpu", weights_only=False)["model"] for path in paths]
@@ -100,22 +101,31 @@ def main() -> None:
                 )  # fmt: skip
                 with open(os.path.join(output, "training_config.json")) as handle:
                     used = json.load(handle)
-                checkpoints = sorted(glob.glob(os.path.join(used["checkpoint_dir"], "epoch-*.pt")))
-                for window, epochs in windows(used["model_epoch"], used["epochs_run"]).items():
-                    result = validation_scores(model, averaged([checkpoints[epoch - 1] for epoch in epochs]), validation)
+                with open(os.path.join(output, "history.json")) as handle:
+                    history = json.load(handle)
+                if not used["patience"]:
+                    raise SystemExit(f"{args.config}: no early stopping for {model}: its training keeps its last epoch, not its best")
+                best = used["model_epoch"]
+                for window, epochs in windows(best, used["epochs_run"]).items():
+                    paths = [os.path.join(used["checkpoint_dir"], f"epoch-{epoch:03d}.pt") for epoch in epochs]
+                    result = validation_scores(model, averaged(paths), validation)
+                    if epochs == [best] and not np.isclose(result[0], history[best - 1]["val_loss"], rtol=1e-4):
+                        raise SystemExit(f"{output}: epoch {best} scores {result[0]:.5f} here, {history[best - 1]['val_loss']:.5f} in training")
                     scores.setdefault((model, window), []).append(result)
     print(f"{cpu_model()}; {args.features}: {validation.rows} validation events; training seeds {args.seeds}")
-    print("mean validation loss over the seeds (± its standard error)")
+    print("validation loss: mean over the seeds (± standard error); the change from the best epoch, seed by seed (± standard error)")
     for (model, window), results in scores.items():
         losses = np.array([loss for loss, _ in results])
-        print(f"  {model:10s} {window:16s} {losses.mean():.4f} ± {losses.std(ddof=1) / np.sqrt(len(losses)):.4f}")
+        change = losses - np.array([loss for loss, _ in scores[(model, "best epoch")]])
+        print(
+            f"  {model:10s} {window:16s} {losses.mean():.4f} ± {losses.std(ddof=1) / np.sqrt(len(losses)):.4f}"
+            f"   {change.mean():+.4f} ± {change.std(ddof=1) / np.sqrt(len(change)):.4f}, higher in {(change > 0).sum()} of {len(change)}"
+        )
     print("validation-AUC difference per selector: mean / spread over the seeds")
-    for window in windows(1, 1):
+    for window in dict.fromkeys(window for _, window in scores):
         for first, second in PAIRS:
             differences = np.array([np.subtract(a[1], b[1]) for a, b in zip(scores[(first, window)], scores[(second, window)])])
-            cells = "  ".join(
-                f"{name} {differences[:, code].mean():+.5f} / {differences[:, code].std(ddof=1):.5f}" for code, name in enumerate(CLASSES)
-            )
+            cells = "  ".join(f"{name} {differences[:, code].mean():+.5f} / {differences[:, code].std(ddof=1):.5f}" for name, code in LABELS.items())
             print(f"  {window:16s} {first} − {second:10s} {cells}")
 
 

@@ -46,11 +46,9 @@ def windows(best: int, epochs_run: int) -> dict[str, list[int]]:
     return chosen
 
 
-def validation_scores(model: str, state: dict, validation: Dataset) -> tuple[float, list[float]]:
-    """Mean cross-entropy and one-vs-rest AUC per class of ``state``'s weights on the validation events."""
+def validation_probabilities(model: str, state: dict, validation: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The class probabilities of ``state``'s weights on the validation events, and their labels."""
     import torch
-    import torch.nn.functional as F
-    from sklearn.metrics import roc_auc_score
 
     from dltrigger.models.torch_models import build
 
@@ -64,9 +62,15 @@ def validation_scores(model: str, state: dict, validation: Dataset) -> tuple[flo
         for batch in validation.batches(0, validation.rows, 1024, (*inputs, "label"), compact=compact, buckets=(None, 0) if compact else None):
             logits.append(network(*(torch.from_numpy(np.require(batch[name], requirements=["C", "W"])) for name in inputs)))
             labels.append(batch["label"])
-    logits, labels = torch.cat(logits), np.concatenate(labels)
-    loss = F.cross_entropy(logits, torch.from_numpy(labels.astype(np.int64))).item()
-    probabilities = torch.softmax(logits, dim=1).numpy()
+    return torch.softmax(torch.cat(logits).double(), dim=1).numpy(), np.concatenate(labels)
+
+
+def scores(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, list[float]]:
+    """Mean cross-entropy and one-vs-rest AUC per class of ``probabilities``."""
+    from sklearn.metrics import roc_auc_score
+
+    chosen = probabilities[np.arange(len(labels)), labels]
+    loss = float(-np.mean(np.log(np.clip(chosen, np.finfo(np.float64).tiny, None))))
     return loss, [roc_auc_score(labels == code, probabilities[:, code]) for code in LABELS.values()]
 
 
@@ -89,7 +93,7 @@ def main() -> None:
     spark = dict(SPARK, driver_memory="4g", executor_memory="2g")
     splits = {split: os.path.join(args.features, f"{split}.parquet") for split in ("train", "validation", "test")}
     validation = Dataset.open(splits["validation"])
-    scores = {}  # (model, window) -> [(loss, AUCs) per seed]
+    results = {}  # (model, window) -> [(loss, AUCs) per seed]
     with tempfile.TemporaryDirectory() as scratch:
         root = args.output or scratch
         for seed in args.seeds:
@@ -108,23 +112,23 @@ def main() -> None:
                 best = used["model_epoch"]
                 for window, epochs in windows(best, used["epochs_run"]).items():
                     paths = [os.path.join(used["checkpoint_dir"], f"epoch-{epoch:03d}.pt") for epoch in epochs]
-                    result = validation_scores(model, averaged(paths), validation)
+                    result = scores(*validation_probabilities(model, averaged(paths), validation))
                     if epochs == [best] and not np.isclose(result[0], history[best - 1]["val_loss"], rtol=1e-4):
                         raise SystemExit(f"{output}: epoch {best} scores {result[0]:.5f} here, {history[best - 1]['val_loss']:.5f} in training")
-                    scores.setdefault((model, window), []).append(result)
+                    results.setdefault((model, window), []).append(result)
     print(f"{cpu_model()}; {args.features}: {validation.rows} validation events; training seeds {args.seeds}")
     print("validation loss: mean over the seeds (± standard error); the change from the best epoch, seed by seed (± standard error)")
-    for (model, window), results in scores.items():
-        losses = np.array([loss for loss, _ in results])
-        change = losses - np.array([loss for loss, _ in scores[(model, "best epoch")]])
+    for (model, window), per_seed in results.items():
+        losses = np.array([loss for loss, _ in per_seed])
+        change = losses - np.array([loss for loss, _ in results[(model, "best epoch")]])
         print(
             f"  {model:10s} {window:16s} {losses.mean():.4f} ± {losses.std(ddof=1) / np.sqrt(len(losses)):.4f}"
             f"   {change.mean():+.4f} ± {change.std(ddof=1) / np.sqrt(len(change)):.4f}, higher in {(change > 0).sum()} of {len(change)}"
         )
     print("validation-AUC difference per selector: mean / spread over the seeds")
-    for window in dict.fromkeys(window for _, window in scores):
+    for window in dict.fromkeys(window for _, window in results):
         for first, second in PAIRS:
-            differences = np.array([np.subtract(a[1], b[1]) for a, b in zip(scores[(first, window)], scores[(second, window)])])
+            differences = np.array([np.subtract(a[1], b[1]) for a, b in zip(results[(first, window)], results[(second, window)])])
             cells = "  ".join(f"{name} {differences[:, code].mean():+.5f} / {differences[:, code].std(ddof=1):.5f}" for name, code in LABELS.items())
             print(f"  {window:16s} {first} − {second:10s} {cells}")
 

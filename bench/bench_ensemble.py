@@ -20,7 +20,7 @@ checked, not its settings, which must be the configuration's.
     tests/loopback.sh .venv/bin/python bench/bench_ensemble.py --features results/features \\
         --seeds 20190522 1 2 3 4 5 --output /tmp/ensembles [--reuse]
     tests/loopback.sh .venv/bin/python bench/bench_ensemble.py --config config/config.yaml config/paper-mini.yaml \\
-        --features <the preset's features> --seeds 20190522 1 2 3
+        --features <the preset's features> --seeds 20190522 1 2 3 4
 """
 
 from __future__ import annotations
@@ -97,9 +97,9 @@ def main() -> None:
             state = torch.load(os.path.join(output, "model.torch"), map_location="cpu", weights_only=False)["state_dict"]
             probabilities[model, seed], scored = validation_probabilities(model, state, validation)
             tested[model, seed] = read_scored_events(os.path.join(output, "predictions.parquet"))
-            first = tested[MODELS[0], args.seeds[0]]
+            reference = tested[MODELS[0], args.seeds[0]]
             # Probabilities are averaged row by row: every training must list the same events in one order.
-            same_events = tested[model, seed][["label", *ID_COLUMNS]].equals(first[["label", *ID_COLUMNS]])
+            same_events = tested[model, seed][["label", *ID_COLUMNS]].equals(reference[["label", *ID_COLUMNS]])
             if not same_events or (labels is not None and not np.array_equal(scored, labels)):
                 raise SystemExit(f"{output}: its events are not in the order of the other trainings'")
             labels = scored

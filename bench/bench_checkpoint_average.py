@@ -1,16 +1,20 @@
-"""Weight averaging over epochs against the best epoch, decided on the validation events only.
+"""Averaging over epochs against the best epoch, decided on the validation events only.
 
 Trains the torch networks of a finished run's feature tables with several training seeds (the
 configuration's settings; each training keeps its per-epoch checkpoints), then scores on the validation
-events the best epoch's weights (what the workflow keeps) and the weights averaged over a window of epochs:
-the ``k`` epochs up to the best one, or the best one with its neighbours. Prints per model and window the
-mean validation loss over the seeds, and per pair of models and selector the mean and the spread over
-the seeds of the validation-AUC difference: whether averaging steadies what the training seed moves.
-Each training scores the test events as the workflow's does; this bench never reads those scores. The
-best epoch was chosen on the same validation loss, which favours it by a little.
+events the best epoch's weights (what the workflow keeps) against an average over a window of epochs:
+the ``k`` epochs up to the best one, the best one with its neighbours, or the best one to the last one
+run. ``--average weights`` averages the windows' weights (as stochastic weight averaging does),
+``--average probabilities`` the class probabilities their weights give (a snapshot ensemble). Prints
+per model and window the mean validation loss over the seeds, and per pair of models and selector the
+mean and the spread over the seeds of the validation-AUC difference: whether averaging steadies what
+the training seed moves. Each training scores the test events as the workflow's does; this bench never
+reads those scores. The best epoch was chosen on the same validation loss, which favours it by a little.
+With ``--reuse`` a training already under ``--output`` (``<output>/seed-<seed>/<model>``) is read back,
+not redone: its seed and its events are checked, not its settings, which must be the configuration's.
 
     tests/loopback.sh .venv/bin/python bench/bench_checkpoint_average.py --features results/features \\
-        --seeds 20190522 1 2 3 4 5 [--output DIR]
+        --seeds 20190522 1 2 3 4 5 [--average probabilities] [--output DIR [--reuse]]
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from helpers import SPARK  # noqa: E402  (the tests' Spark settings)
 from machine import cpu_model  # noqa: E402
 
 MODELS = ("hlf", "particle", "inclusive")
+SPARK_SETTINGS = dict(SPARK, driver_memory="4g", executor_memory="2g")
 PAIRS = (("inclusive", "particle"), ("particle", "hlf"), ("inclusive", "hlf"))
 
 
@@ -43,6 +48,7 @@ def windows(best: int, epochs_run: int) -> dict[str, list[int]]:
     for k in (2, 3, 5):
         chosen[f"last {k} to best"] = list(range(max(1, best - k + 1), best + 1))
     chosen["best ± 1"] = list(range(max(1, best - 1), min(epochs_run, best + 1) + 1))
+    chosen["best to last"] = list(range(best, epochs_run + 1))
     return chosen
 
 
@@ -74,12 +80,35 @@ def scores(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, list[f
     return loss, [roc_auc_score(labels == code, probabilities[:, code]) for code in LABELS.values()]
 
 
-def averaged(paths: list[str]) -> dict:
-    """The element-wise mean of the model weights saved in the checkpoints at ``paths``."""
+def epoch_weights(used: dict, epoch: int) -> dict:
+    """The model weights a training (``used``: its training_config.json) saved after ``epoch``."""
     import torch
 
-    states = [torch.load(path, map_location="cpu", weights_only=False)["model"] for path in paths]
+    path = os.path.join(used["checkpoint_dir"], f"epoch-{epoch:03d}.pt")
+    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+
+
+def averaged(states: list[dict]) -> dict:
+    """The element-wise mean of model weights."""
     return {name: sum(state[name] for state in states) / len(states) for name in states[0]}
+
+
+def trained(model: str, seed: int, splits: dict, root: str, settings: dict, features: str, reuse: bool) -> str:
+    """The output folder of ``model`` trained with ``seed``: trained now, or read back with ``reuse``."""
+    output = os.path.join(root, f"seed-{seed}", model)
+    done = os.path.join(output, "training_config.json")
+    if reuse and os.path.exists(done):
+        with open(done) as handle:
+            used = json.load(handle)
+        events = {split: Dataset.open(path).rows for split, path in splits.items()}
+        if used["seed"] != seed or any(used[f"{split}_events"] != rows for split, rows in events.items()):
+            raise SystemExit(f"{done}: trained with seed {used['seed']} on other events than {features}'s, not to be reused for seed {seed}")
+        return output
+    run_training(
+        model, splits["train"], splits["validation"], splits["test"], output, settings, SPARK_SETTINGS, 2, seed=seed,
+        preprocessing_path=os.path.join(features, "preprocessing.json"), log_dir=os.path.join(root, "logs"),
+    )  # fmt: skip
+    return output
 
 
 def main() -> None:
@@ -87,10 +116,13 @@ def main() -> None:
     parser.add_argument("--features", default="results/features", help="a feature preparation's output folder")
     parser.add_argument("--config", default="config/config.yaml")
     parser.add_argument("--seeds", nargs="+", type=int, default=[20190522, 1, 2])
+    parser.add_argument("--average", choices=("weights", "probabilities"), default="weights", help="what a window averages")
     parser.add_argument("--output", help="where the trainings go (kept; default: a temporary folder)")
+    parser.add_argument("--reuse", action="store_true", help="read back the trainings already under --output")
     args = parser.parse_args()
+    if args.reuse and not args.output:
+        parser.error("--reuse reads the trainings under --output: give it")
     settings = dict(load_config(args.config)["train"], engine="torch")
-    spark = dict(SPARK, driver_memory="4g", executor_memory="2g")
     splits = {split: os.path.join(args.features, f"{split}.parquet") for split in ("train", "validation", "test")}
     validation = Dataset.open(splits["validation"])
     results = {}  # (model, window) -> [(loss, AUCs) per seed]
@@ -98,11 +130,7 @@ def main() -> None:
         root = args.output or scratch
         for seed in args.seeds:
             for model in MODELS:
-                output = os.path.join(root, f"seed-{seed}", model)
-                run_training(
-                    model, splits["train"], splits["validation"], splits["test"], output, settings, spark, 2, seed=seed,
-                    preprocessing_path=os.path.join(args.features, "preprocessing.json"), log_dir=os.path.join(root, "logs"),
-                )  # fmt: skip
+                output = trained(model, seed, splits, root, settings, args.features, args.reuse)
                 with open(os.path.join(output, "training_config.json")) as handle:
                     used = json.load(handle)
                 with open(os.path.join(output, "history.json")) as handle:
@@ -110,13 +138,19 @@ def main() -> None:
                 if not used["patience"]:
                     raise SystemExit(f"{args.config}: no early stopping for {model}: its training keeps its last epoch, not its best")
                 best = used["model_epoch"]
+                scored = {}  # epoch -> (probabilities, labels) of its weights alone
                 for window, epochs in windows(best, used["epochs_run"]).items():
-                    paths = [os.path.join(used["checkpoint_dir"], f"epoch-{epoch:03d}.pt") for epoch in epochs]
-                    result = scores(*validation_probabilities(model, averaged(paths), validation))
+                    if args.average == "weights":
+                        result = scores(*validation_probabilities(model, averaged([epoch_weights(used, epoch) for epoch in epochs]), validation))
+                    else:
+                        for epoch in epochs:
+                            if epoch not in scored:
+                                scored[epoch] = validation_probabilities(model, epoch_weights(used, epoch), validation)
+                        result = scores(np.mean([scored[epoch][0] for epoch in epochs], axis=0), scored[best][1])
                     if epochs == [best] and not np.isclose(result[0], history[best - 1]["val_loss"], rtol=1e-4):
                         raise SystemExit(f"{output}: epoch {best} scores {result[0]:.5f} here, {history[best - 1]['val_loss']:.5f} in training")
                     results.setdefault((model, window), []).append(result)
-    print(f"{cpu_model()}; {args.features}: {validation.rows} validation events; training seeds {args.seeds}")
+    print(f"{cpu_model()}; {args.features}: {validation.rows} validation events; training seeds {args.seeds}; averaging {args.average}")
     print("validation loss: mean over the seeds (± standard error); the change from the best epoch, seed by seed (± standard error)")
     for (model, window), per_seed in results.items():
         losses = np.array([loss for loss, _ in per_seed])

@@ -35,37 +35,15 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from bench_checkpoint_average import MODELS, PAIRS, scores, validation_probabilities  # noqa: E402
+from bench_checkpoint_average import MODELS, PAIRS, scores, trained, validation_probabilities  # noqa: E402
 
 from dltrigger.core.config import load_config  # noqa: E402
 from dltrigger.core.schema import CLASSES, ID_COLUMNS, LABELS, PROBABILITY_COLUMNS  # noqa: E402
 from dltrigger.evaluate.tables import ordering_table  # noqa: E402
 from dltrigger.evaluate.uncertainty import read_scored_events, run_uncertainties  # noqa: E402
-from dltrigger.train import run_training  # noqa: E402
 from dltrigger.train.data import Dataset  # noqa: E402
 
-from helpers import SPARK  # noqa: E402  (the tests' Spark settings)
 from machine import cpu_model  # noqa: E402
-
-SPARK_SETTINGS = dict(SPARK, driver_memory="4g", executor_memory="2g")
-
-
-def trained(model: str, seed: int, splits: dict, root: str, settings: dict, features: str, reuse: bool) -> str:
-    """The output folder of ``model`` trained with ``seed``: trained now, or read back with ``reuse``."""
-    output = os.path.join(root, f"seed-{seed}", model)
-    done = os.path.join(output, "training_config.json")
-    if reuse and os.path.exists(done):
-        with open(done) as handle:
-            used = json.load(handle)
-        events = {split: Dataset.open(path).rows for split, path in splits.items()}
-        if used["seed"] != seed or any(used[f"{split}_events"] != rows for split, rows in events.items()):
-            raise SystemExit(f"{done}: trained with seed {used['seed']} on other events than {features}'s, not to be reused for seed {seed}")
-        return output
-    run_training(
-        model, splits["train"], splits["validation"], splits["test"], output, settings, SPARK_SETTINGS, 2, seed=seed,
-        preprocessing_path=os.path.join(features, "preprocessing.json"), log_dir=os.path.join(root, "logs"),
-    )  # fmt: skip
-    return output
 
 
 def main() -> None:

@@ -13,7 +13,8 @@ With ``--seeds`` each variant is trained once per training seed (the features ke
 seed, so every seed sees the same training, validation and test events), and with several ``--models``
 the differences between the models follow, per selector: each seed's paired-bootstrap difference, then
 their mean and their spread over the seeds (what retraining alone moves a difference by, beside what the
-test events' sampling moves it by).
+test events' sampling moves it by). Variants of one model trained with the same seed on the same events
+are compared the same way.
 
     tests/loopback.sh .venv/bin/python bench/bench_choices.py --events results/ingest/events.parquet --models particle \\
         --variants features.particle_scaling=per_event,features.padding=after features.particle_scaling=global \\
@@ -112,25 +113,33 @@ def main() -> None:
                     history = run_training(
                         model, *directories, output, config["train"], spark, 2, seed=seed, preprocessing_path=f"{out}/preprocessing.json"
                     )
+                    with open(f"{output}/training_config.json") as handle:
+                        kept = json.load(handle)["model_epoch"]
                     predictions = f"{output}/predictions.parquet"
-                    trained.setdefault((key, model), []).append((run, predictions, time.time() - began, history))
+                    trained.setdefault((key, model), []).append((run, seed, predictions, time.time() - began, history, kept))
                     by_run.setdefault(name, {}).setdefault(seed, {})[model] = predictions
+        between_variants = []  # (model, later run, earlier run, selector, AUC difference)
         for (key, model), runs in trained.items():
-            result = run_uncertainties({run: path for run, path, _, _ in runs}, rates, f"{tmp}/uncertainties.json", 1000, 1)
-            for run, _, wall, history in runs:
+            result = run_uncertainties({run: path for run, _, path, _, _, _ in runs}, rates, f"{tmp}/uncertainties.json", 1000, 1)
+            for run, _, _, wall, history, kept in runs:
                 aucs = [result["models"][run][name]["auc"] for name in CLASSES]
                 rows.append(
                     (
                         model,
                         run,
                         prepared[key][1],
-                        len(history),
+                        f"{kept}/{len(history)}",
                         wall,
-                        history[-1]["val_accuracy"],
+                        history[kept - 1]["val_loss"],
+                        history[kept - 1]["val_accuracy"],
                         [with_error(a["value"], a["error"]) for a in aucs],
                     )
                 )
                 print(rows[-1], flush=True)
+            for index, (earlier, seed, *_) in enumerate(runs):  # the same seed and events, other settings
+                for later, *_ in (other for other in runs[index + 1 :] if other[1] == seed):
+                    for selector, metrics in result["pairs"][f"{later} - {earlier}"].items():
+                        between_variants.append((model, later, earlier, selector, metrics["auc"]))
         differences = {}  # (variant, pair, selector) -> [(value, error, sigmas) per seed]
         for variant, per_seed in by_run.items():
             for predictions in per_seed.values():
@@ -139,9 +148,14 @@ def main() -> None:
                     for row in table[table["metric"] == "auc"].itertuples():
                         differences.setdefault((variant, row.pair, row.selector), []).append((row.difference, row.difference_error, row.sigmas))
     print(f"on {args.events}, changes to {' + '.join(args.config)}")
-    print(f"{'model':10s} {'variant':60s} {'train':>6s} {'epochs':>6s} {'wall s':>7s} {'accuracy':>8s}  AUC " + " / ".join(CLASSES))
-    for model, run, train, epochs, wall, accuracy, aucs in rows:
-        print(f"{model:10s} {run:60s} {train:6d} {epochs:6d} {wall:7.0f} {accuracy:8.4f}  {' / '.join(aucs)}")
+    print("the kept epoch (the best one with early stopping, else the last) / the epochs run; its validation loss and accuracy")
+    print(f"{'model':10s} {'variant':60s} {'train':>6s} {'epochs':>6s} {'wall s':>7s} {'val loss':>8s} {'val acc':>8s}  AUC " + " / ".join(CLASSES))
+    for model, run, train, epochs, wall, loss, accuracy, aucs in rows:
+        print(f"{model:10s} {run:60s} {train:6d} {epochs:>6s} {wall:7.0f} {loss:8.4f} {accuracy:8.4f}  {' / '.join(aucs)}")
+    if between_variants:
+        print("AUC differences between variants of one model, with the same seed and events (paired bootstrap)")
+        for model, later, earlier, selector, auc in between_variants:
+            print(f"{model:10s} {later} − {earlier} {selector:6s} {with_error(auc['value'], auc['error'])} ({auc['sigmas']:+.1f} σ)")
     if differences:
         print("AUC differences: each training seed's (paired bootstrap), then their mean, spread over the seeds and mean error")
         for (variant, pair, selector), values in differences.items():

@@ -260,6 +260,7 @@ def test_features_are_balanced_split_and_scaled(ingested, prepared):
     # Redecayed copies of one QCD event share its event number: they never straddle a split.
     underlying = lambda frame: set(zip(frame.source_file, frame.event_number))
     assert not underlying(train) & underlying(test) and not underlying(train) & underlying(validation)
+    assert not underlying(validation) & underlying(test)
     qcd = pq.read_table(ingested[0]).to_pandas().query("label == 0")
     assert qcd.duplicated(["source_file", "event_number"]).any()  # (the check above is not vacuous)
     assert 0.1 < len(test) / (len(train) + len(validation) + len(test)) < 0.3

@@ -453,6 +453,23 @@ def test_early_stopping_restores_the_best_epoch_repeats_exactly_and_never_reads_
     assert (rows, rows_again) == (90, 70)
 
 
+def test_with_the_test_set_validating_no_training_stops_early(features, tmp_path, caplog):
+    """The original's quirk validates on the test set: a configured patience is switched off there, so
+    that no test event decides when a training stops; with its own validation set it stays on."""
+    from dltrigger.train import _resumable_spec, check_data
+
+    train_dir, validation_dir, test_dir = features
+    settings = {**SETTINGS, "early_stopping": {"patience": 2}}
+    for validation, patience in ((test_dir, 0), (validation_dir, 2)):
+        directories = {"train_dir": train_dir, "validation_dir": validation, "test_dir": test_dir}
+        datasets = check_data("hlf", {"train": train_dir, "validation": validation, "test": test_dir})
+        caplog.clear()
+        with caplog.at_level("INFO", logger="dltrigger.train"):
+            spec, _ = _resumable_spec("hlf", settings, directories, 11, None, datasets, str(tmp_path))
+        assert spec.patience == patience
+        assert ("the test set validates (the original's quirk): no early stopping" in caplog.text) == (patience == 0)
+
+
 @pytest.mark.slow  # (keras's checkpoint format is also read by the corrupt-checkpoint test)
 def test_keras_resumes_at_the_next_epoch(features, tmp_path):
     """The keras engine restores weights and Adam's state; its dropout streams are not reseeded per epoch

@@ -11,7 +11,8 @@ mean and the spread over the seeds of the validation-AUC difference: whether ave
 the training seed moves. Each training scores the test events as the workflow's does; this bench never
 reads those scores. The best epoch was chosen on the same validation loss, which favours it by a little.
 With ``--reuse`` a training already under ``--output`` (``<output>/seed-<seed>/<model>``) is read back,
-not redone: its seed and its events are checked, not its settings, which must be the configuration's.
+not redone, once its seed, its events, its batch size, learning rate, epochs and patience are checked
+against the configuration's.
 
     tests/loopback.sh .venv/bin/python bench/bench_checkpoint_average.py --features results/features \\
         --seeds 20190522 1 2 3 4 5 [--average probabilities] [--output DIR [--reuse]]
@@ -29,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from dltrigger.core.config import load_config  # noqa: E402
-from dltrigger.core.registry import REGISTRY  # noqa: E402
+from dltrigger.core.registry import REGISTRY, model_setting  # noqa: E402
 from dltrigger.core.schema import LABELS  # noqa: E402
 from dltrigger.train import run_training  # noqa: E402
 from dltrigger.train.data import Dataset  # noqa: E402
@@ -103,6 +104,15 @@ def trained(model: str, seed: int, splits: dict, root: str, settings: dict, feat
         events = {split: Dataset.open(path).rows for split, path in splits.items()}
         if used["seed"] != seed or any(used[f"{split}_events"] != rows for split, rows in events.items()):
             raise SystemExit(f"{done}: trained with seed {used['seed']} on other events than {features}'s, not to be reused for seed {seed}")
+        expected = {
+            "batch_size": model_setting(settings["batch_size"], model),
+            "learning_rate": model_setting(settings["learning_rate"], model),
+            "epochs": settings["epochs"][model],
+            "patience": model_setting(settings["early_stopping"]["patience"], model),
+        }
+        differ = [f"{key} {used[key]} (configured: {value})" for key, value in expected.items() if used[key] != value]
+        if differ:
+            raise SystemExit(f"{done}: trained with other settings than the configuration's, not to be reused: {', '.join(differ)}")
         return output
     run_training(
         model, splits["train"], splits["validation"], splits["test"], output, settings, SPARK_SETTINGS, 2, seed=seed,
@@ -114,7 +124,9 @@ def trained(model: str, seed: int, splits: dict, root: str, settings: dict, feat
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", default="results/features", help="a feature preparation's output folder")
-    parser.add_argument("--config", default="config/config.yaml")
+    parser.add_argument(
+        "--config", nargs="+", default=["config/config.yaml"], help="the settings the trainings use (later files on top, as Snakemake's --configfile)"
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[20190522, 1, 2])
     parser.add_argument("--average", choices=("weights", "probabilities"), default="weights", help="what a window averages")
     parser.add_argument("--output", help="where the trainings go (kept; default: a temporary folder)")
@@ -122,7 +134,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.reuse and not args.output:
         parser.error("--reuse reads the trainings under --output: give it")
-    settings = dict(load_config(args.config)["train"], engine="torch")
+    settings = dict(load_config(*args.config)["train"], engine="torch")
     splits = {split: os.path.join(args.features, f"{split}.parquet") for split in ("train", "validation", "test")}
     validation = Dataset.open(splits["validation"])
     results = {}  # (model, window) -> [(loss, AUCs) per seed]
@@ -136,7 +148,7 @@ def main() -> None:
                 with open(os.path.join(output, "history.json")) as handle:
                     history = json.load(handle)
                 if not used["patience"]:
-                    raise SystemExit(f"{args.config}: no early stopping for {model}: its training keeps its last epoch, not its best")
+                    raise SystemExit(f"{' + '.join(args.config)}: no early stopping for {model}: its training keeps its last epoch, not its best")
                 best = used["model_epoch"]
                 scored = {}  # epoch -> (probabilities, labels) of its weights alone
                 for window, epochs in windows(best, used["epochs_run"]).items():

@@ -14,7 +14,8 @@ seed, so every seed sees the same training, validation and test events), and wit
 the differences between the models follow, per selector: each seed's paired-bootstrap difference, then
 their mean and their spread over the seeds (what retraining alone moves a difference by, beside what the
 test events' sampling moves it by). Variants of one model trained with the same seed on the same events
-are compared the same way.
+are compared the same way. With ``--validation-only`` (for a choice) nothing of the test events is
+printed: per variant and seed the kept epoch, its validation loss and accuracy, and the job's time.
 
     tests/loopback.sh .venv/bin/python bench/bench_choices.py --events results/ingest/events.parquet --models particle \\
         --variants features.particle_scaling=per_event,features.padding=after features.particle_scaling=global \\
@@ -74,6 +75,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["particle"])
     parser.add_argument("--variants", nargs="+", default=[""], help="comma-separated section.key=value changes per variant")
     parser.add_argument("--seeds", nargs="+", type=int, help="training seeds (default: the configuration's seed)")
+    parser.add_argument("--validation-only", action="store_true", help="print what the validation events give, nothing of the test events")
     args = parser.parse_args()
     base = load_config(*args.config)
     spark = dict(SPARK, driver_memory="4g", executor_memory="2g")
@@ -120,9 +122,11 @@ def main() -> None:
                     by_run.setdefault(name, {}).setdefault(seed, {})[model] = predictions
         between_variants = []  # (model, later run, earlier run, selector, AUC difference)
         for (key, model), runs in trained.items():
-            result = run_uncertainties({run: path for run, _, path, _, _, _ in runs}, rates, f"{tmp}/uncertainties.json", 1000, 1)
+            result = None  # the test events' bootstrap, left out for a choice
+            if not args.validation_only:
+                result = run_uncertainties({run: path for run, _, path, _, _, _ in runs}, rates, f"{tmp}/uncertainties.json", 1000, 1)
             for run, _, _, wall, history, kept in runs:
-                aucs = [result["models"][run][name]["auc"] for name in CLASSES]
+                aucs = [result["models"][run][name]["auc"] for name in CLASSES] if result else []
                 rows.append(
                     (
                         model,
@@ -136,20 +140,21 @@ def main() -> None:
                     )
                 )
                 print(rows[-1], flush=True)
-            for index, (earlier, seed, *_) in enumerate(runs):  # the same seed and events, other settings
+            for index, (earlier, seed, *_) in enumerate(runs if result else []):  # the same seed and events, other settings
                 for later, *_ in (other for other in runs[index + 1 :] if other[1] == seed):
                     for selector, metrics in result["pairs"][f"{later} - {earlier}"].items():
                         between_variants.append((model, later, earlier, selector, metrics["auc"]))
         differences = {}  # (variant, pair, selector) -> [(value, error, sigmas) per seed]
         for variant, per_seed in by_run.items():
-            for predictions in per_seed.values():
+            for predictions in per_seed.values() if not args.validation_only else ():
                 if len(predictions) > 1:
                     table = ordering_table(run_uncertainties(predictions, rates, f"{tmp}/pairs.json", 1000, 1))
                     for row in table[table["metric"] == "auc"].itertuples():
                         differences.setdefault((variant, row.pair, row.selector), []).append((row.difference, row.difference_error, row.sigmas))
     print(f"on {args.events}, changes to {' + '.join(args.config)}")
     print("the kept epoch (the best one with early stopping, else the last) / the epochs run; its validation loss and accuracy")
-    print(f"{'model':10s} {'variant':60s} {'train':>6s} {'epochs':>6s} {'wall s':>7s} {'val loss':>8s} {'val acc':>8s}  AUC " + " / ".join(CLASSES))
+    header = "" if args.validation_only else "  AUC " + " / ".join(CLASSES)
+    print(f"{'model':10s} {'variant':60s} {'train':>6s} {'epochs':>6s} {'wall s':>7s} {'val loss':>8s} {'val acc':>8s}{header}")
     for model, run, train, epochs, wall, loss, accuracy, aucs in rows:
         print(f"{model:10s} {run:60s} {train:6d} {epochs:>6s} {wall:7.0f} {loss:8.4f} {accuracy:8.4f}  {' / '.join(aucs)}")
     if between_variants:

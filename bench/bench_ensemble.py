@@ -14,8 +14,8 @@ each combination of seeds is applied to all three networks) and reports two thin
 
 Combinations of k seeds share seeds with each other, so their spread understates that of independent
 ensembles, and their counts are not independent trials. With ``--reuse`` a training already under
-``--output`` (``<output>/seed-<seed>/<model>``) is read back, not redone: its seed and its events are
-checked, not its settings, which must be the configuration's.
+``--output`` (``<output>/seed-<seed>/<model>``) is read back, not redone, once its seed, its events, its
+batch size, learning rate, epochs and patience are checked against the configuration's.
 
     tests/loopback.sh .venv/bin/python bench/bench_ensemble.py --features results/features \\
         --seeds 20190522 1 2 3 4 5 --output /tmp/ensembles [--reuse]

@@ -134,7 +134,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.reuse and not args.output:
         parser.error("--reuse reads the trainings under --output: give it")
-    settings = dict(load_config(*args.config)["train"], engine="torch")
+    settings = dict(load_config(*args.config)["train"], engine="torch", ensemble=1)  # one training per seed
     splits = {split: os.path.join(args.features, f"{split}.parquet") for split in ("train", "validation", "test")}
     validation = Dataset.open(splits["validation"])
     results = {}  # (model, window) -> [(loss, AUCs) per seed]

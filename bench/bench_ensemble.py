@@ -64,7 +64,7 @@ def main() -> None:
     if args.reuse and not args.output:
         parser.error("--reuse reads the trainings under --output: give it")
     config = load_config(*args.config)
-    settings = dict(config["train"], engine="torch")
+    settings = dict(config["train"], engine="torch", ensemble=1)  # the ensembles are formed here, of single trainings
     splits = {split: os.path.join(args.features, f"{split}.parquet") for split in ("train", "validation", "test")}
     validation = Dataset.open(splits["validation"])
     with tempfile.TemporaryDirectory() as scratch:
@@ -72,7 +72,7 @@ def main() -> None:
         outputs = {(model, seed): trained(model, seed, splits, root, settings, args.features, args.reuse) for seed in args.seeds for model in MODELS}
         probabilities, tested, labels = {}, {}, None
         for (model, seed), output in outputs.items():
-            state = torch.load(os.path.join(output, "model.torch"), map_location="cpu", weights_only=False)["state_dict"]
+            state = torch.load(os.path.join(output, "model.torch"), map_location="cpu", weights_only=False)["state_dicts"][0]
             probabilities[model, seed], scored = validation_probabilities(model, state, validation)
             tested[model, seed] = read_scored_events(os.path.join(output, "predictions.parquet"))
             reference = tested[MODELS[0], args.seeds[0]]

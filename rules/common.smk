@@ -160,15 +160,16 @@ def engine_environment(engine):
 
 def get_train_settings(engine, model, epochs=None):
     """The train config of a network for one engine (and, for the engine comparison, a fixed number of
-    epochs, all of which run): its own epochs, batch size, learning rate and early stopping, without the
-    model list and the trees' settings, so that changing those retrains no other network (nor the
-    particle cloud's shape, except the particle cloud)."""
+    epochs, all of which run, of one training, whatever train.ensemble): its own epochs, batch size,
+    learning rate, early stopping and ensemble, without the model list and the trees' settings, so that
+    changing those retrains no other network (nor the particle cloud's shape, except the particle cloud)."""
     epochs_of = {model: epochs or config["train"]["epochs"][model]}  # its own only: another model's retrains nothing
     unused = ("models", "trees") if REGISTRY[model].reads_particle_cloud else ("models", "trees", "particle_cloud")
     network = {key: value for key, value in config["train"].items() if key not in unused}
     stopping = {"patience": 0 if epochs else model_setting(config["train"]["early_stopping"]["patience"], model)}
     own = {key: model_setting(config["train"][key], model) for key in ("batch_size", "learning_rate")}
-    return dict(network, **own, engine=engine, epochs=epochs_of, early_stopping=stopping)
+    ensemble = 1 if epochs else model_setting(config["train"]["ensemble"], model)
+    return dict(network, **own, engine=engine, epochs=epochs_of, early_stopping=stopping, ensemble=ensemble)
 
 
 def get_training_gpus():

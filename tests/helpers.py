@@ -40,6 +40,7 @@ SETTINGS = {
     "learning_rate_schedule": "constant",
     "length_buckets": True,
     "early_stopping": {"patience": 0},
+    "ensemble": 1,
     "device": "cpu",
     "timeout_minutes": 10,
     "restarts": 1,

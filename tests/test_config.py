@@ -170,6 +170,7 @@ def test_the_schema_and_the_builders_follow_the_model_registry():
         per_model = train[key]["properties"] if form == "properties" else train[key]["oneOf"][1]["properties"]
         assert list(per_model) == list(MODELS), key
     assert list(train["early_stopping"]["properties"]["patience"]["oneOf"][1]["properties"]) == list(MODELS)
+    assert list(train["ensemble"]["oneOf"][1]["properties"]) == list(MODELS)
     # The side studies' choices: models that every engine has.
     everywhere = [name for name, model in MODELS.items() if model.engines == ENGINES]
     assert schema_properties("compare_engines")["properties"]["models"]["items"]["enum"] == everywhere
@@ -238,6 +239,10 @@ def test_the_walk_rejects_every_combination_the_training_cannot_run():
         (
             {"compare_engines": {"models": ["hlf"], "engines": ["bigdl"]}, "train": {"models": ["inclusive_transformer"], "engine": "bigdl"}},
             "keys 'train.models' and 'train.engine': inclusive_transformer has no bigdl version",
+        ),
+        (
+            {"train": {"engine": "keras", "models": ["hlf", "particle"], "ensemble": {"particle": 2}}, "trigger": {"model": "hlf"}},
+            "keys 'train.ensemble' and 'train.engine': ensembles (particle) are trained by the torch engine only, not keras",
         ),
     ],
 )

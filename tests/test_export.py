@@ -63,6 +63,30 @@ def test_the_exported_graph_gives_torchs_probabilities(model, tmp_path):
         np.testing.assert_allclose(session.run(None, feed)[0], expected, atol=1e-5)
 
 
+def test_an_ensembles_graph_gives_its_members_averaged_probabilities(tmp_path):
+    """An ensemble's model file (the torch engine's, with two members' weights) loads as one network and
+    exports as one graph whose probabilities are the members' averaged, on events of any length."""
+    model_path, path = tmp_path / "model.torch", tmp_path / "model.onnx"
+    members = []
+    for seed in (3, 4):
+        torch.manual_seed(seed)
+        members.append(build("inclusive").eval())
+    torch.save({"model": "inclusive", "particle_cloud": {}, "particle_moments": None, "state_dicts": [m.state_dict() for m in members]}, model_path)
+    code = (
+        "from dltrigger.trigger.export import export_onnx; from dltrigger.models.torch_models import load\n"
+        f"export_onnx(load({str(model_path)!r}), 'inclusive', {str(path)!r})"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    session = onnx_session(str(path))
+    for events, rows in ((1, 3), (7, 40), (33, 300)):
+        feed = {"GRU_input": particle_rows(events, rows, seed=rows), "HLF_input": np.random.default_rng(events).random((events, 14), dtype=np.float32)}
+        with torch.no_grad():
+            separate = [torch.softmax(member(*map(torch.from_numpy, feed.values())), dim=1).numpy() for member in members]
+        averaged = np.mean(separate, axis=0)
+        assert np.abs(separate[0] - separate[1]).max() > 1e-3  # two networks, not one twice
+        np.testing.assert_allclose(session.run(None, feed)[0], averaged, atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "model",
     [

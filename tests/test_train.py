@@ -413,6 +413,39 @@ def test_a_training_process_killed_mid_epoch_restarts_from_the_last_checkpoint(f
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-6) and a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-6)
 
 
+def test_an_ensemble_trains_its_members_in_one_job_and_averages_their_probabilities(features, uninterrupted, tmp_path):
+    """train.ensemble: 2 in the folder of a finished single training of the same seed: the first member
+    is that training, read back from its checkpoints and not run again; the second trains with the next
+    seed. The predictions are the members' class probabilities averaged, and the model file loads as one
+    network giving the same."""
+    from dltrigger.core.arrays import numpy_of_lists
+    from dltrigger.models.torch_models import Ensemble, load
+
+    single_history, _, single_output = uninterrupted
+    output = tmp_path / "ensemble"
+    shutil.copytree(single_output, output)
+    history = train("hlf", features, output, epochs={"hlf": 3}, ensemble=2)
+    used = json.loads((output / "training_config.json").read_text())
+    assert [(row["member"], row["epoch"]) for row in history] == [(0, 1), (0, 2), (0, 3), (1, 1), (1, 2), (1, 3)]
+    assert [row["wall_seconds"] for row in history[:3]] == [row["wall_seconds"] for row in single_history]
+    assert history[3]["loss"] != history[0]["loss"]  # another seed: other initial weights and batches
+    assert [member["seed"] for member in used["ensemble"]] == [11, 12] and used["members"] == 2
+    assert sorted(os.listdir(output / "checkpoints" / used["fingerprint"] / "member-1")) == ["epoch-001.pt", "epoch-002.pt", "epoch-003.pt"]
+    assert len(set(used["final_weights_sha256"])) == 1  # both processes hold both members alike
+    network = load(str(output / "model.torch"))
+    assert isinstance(network, Ensemble) and len(network.members) == 2
+    single = torch.load(single_output / "model.torch", weights_only=False)["state_dicts"][0]
+    assert all(torch.equal(single[name], tensor) for name, tensor in network.members[0].state_dict().items())
+    test = pq.read_table(features[2]).sort_by("entry")
+    hlf = torch.from_numpy(numpy_of_lists(test.column("HLF_input")).astype(np.float32))
+    with torch.no_grad():
+        averaged = np.mean([torch.softmax(member(hlf), dim=1).numpy() for member in network.members], axis=0)
+        np.testing.assert_allclose(torch.softmax(network(hlf), dim=1).numpy(), averaged, atol=1e-6)
+    predictions = pq.read_table(output / "predictions.parquet").to_pandas().sort_values("entry")
+    np.testing.assert_allclose(predictions[[f"prob_{name}" for name in LABELS]].to_numpy(), averaged, atol=1e-6)
+    assert (output / "history.csv").read_text().splitlines()[0].split(",")[-1] == "member"
+
+
 @pytest.fixture(scope="module")
 def misleading_validation(features, tmp_path_factory):
     """Validation events whose labels are rotated (qcd -> ttbar -> wjets -> qcd): the better the model

@@ -75,9 +75,14 @@ def measure(
                 pairs = [_ingestion_pair(run_ingest, samples, scratch, workers, spark, settings, quirks, log_dir) for _ in range(settings["repeats"])]
                 rows.append(_row("ingestion", workers, pairs))
                 model = settings["model"]
-                # Every epoch runs: a throughput measurement, not a model.
+                # Every epoch runs, of one training: a throughput measurement, not a model.
                 training = dict(
-                    train_settings, workers=workers, threads_per_worker=1, epochs={model: settings["epochs"]}, early_stopping={"patience": 0}
+                    train_settings,
+                    workers=workers,
+                    threads_per_worker=1,
+                    epochs={model: settings["epochs"]},
+                    early_stopping={"patience": 0},
+                    ensemble=1,
                 )
                 directories = (train_dir, validation_dir, test_dir)
                 history = run_training(

@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 
 from .errors import ConfigError
-from .registry import MODELS
+from .registry import MODELS, model_setting
 from .schema import LABELS
 from .sources import is_remote, local_files
 
@@ -96,12 +96,17 @@ def trained_networks(config: dict) -> dict[str, str]:
 
 def combination_problem(config: dict) -> str | None:
     """What the training would reject in a valid config's combination of keys, as one line naming them
-    (None if nothing): a network its engine does not have, or one that needs the rows' global scaling
-    with features.particle_scaling: per_event."""
+    (None if nothing): a network its engine does not have, an ensemble with an engine other than torch,
+    or a network that needs the rows' global scaling with features.particle_scaling: per_event."""
     engine, networks = config["train"]["engine"], trained_networks(config)
     for model, key in networks.items():
         if engine not in MODELS[model].engines:
             return f"keys '{key}' and 'train.engine': {model} has no {engine} version (engines: {', '.join(MODELS[model].engines)})"
+    if engine != "torch":
+        # The scalability study measures one training's throughput: its network is never an ensemble.
+        ensembles = [model for model, key in networks.items() if key != "scalability.model" and model_setting(config["train"]["ensemble"], model) > 1]
+        if ensembles:
+            return f"keys 'train.ensemble' and 'train.engine': ensembles ({', '.join(ensembles)}) are trained by the torch engine only, not {engine}"
     compared = config["compare_engines"]
     for model in compared["models"]:
         missing = [engine for engine in compared["engines"] if engine not in MODELS[model].engines]

@@ -72,3 +72,10 @@ def model_setting(value, model: str):
     """A training setting that is one value for every network or a mapping with one per network
     (train.batch_size, train.learning_rate): ``model``'s."""
     return value[model] if isinstance(value, dict) else value
+
+
+def member_histories(history: list[dict]) -> list[list[dict]]:
+    """A training's history (history.json) split by ensemble member; a single training's records have
+    no ``member`` key: one."""
+    members = sorted({record.get("member", 0) for record in history})
+    return [[record for record in history if record.get("member", 0) == member] for member in members]

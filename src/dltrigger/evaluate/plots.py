@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..core.arrays import numpy_of_lists
 from ..core.files import atomic_path, read_json
+from ..core.registry import member_histories
 from ..core.schema import CLASSES, HLF_NAMES, TPR_TARGET
 from .tables import with_error
 
@@ -134,19 +135,24 @@ def plot_trigger(curves: dict, metrics: dict, rates: dict, outputs: dict, settin
 
 def plot_training(history: list[dict], model: str, outputs: dict, settings: dict) -> None:
     """Loss and accuracy per epoch on the training and the validation events, and the epoch of the lowest
-    validation loss (the model's, where the training stopped early)."""
-    epochs = [row["epoch"] for row in history]
+    validation loss (the model's, where the training stopped early); an ensemble's members each drawn
+    alike, the first one's marked."""
     colour, name = MODEL_STYLE[model]
-    lowest = epochs[int(np.argmin([row["val_loss"] for row in history]))]
+    members = member_histories(history)
     with figure(ncols=2, size=(18, 8)) as (fig, axes):
         for ax, key, title in zip(axes[0], ("loss", "accuracy"), ("Loss (cross-entropy)", "Accuracy")):
-            ax.plot(epochs, [row[key] for row in history], color=colour, lw=2.5, marker="o", label="Training")
-            ax.plot(epochs, [row[f"val_{key}"] for row in history], color=colour, lw=2.5, ls="--", marker="s", label="Validation")
-            ax.axvline(lowest, color="grey", lw=1.5, ls=":", label="Lowest validation loss")
+            for member, records in enumerate(members):
+                epochs = [row["epoch"] for row in records]
+                first = member == 0
+                style = {"color": colour, "lw": 2.5 if first else 1.2, "alpha": 1 if first else 0.6}
+                ax.plot(epochs, [row[key] for row in records], marker="o", label="Training" if first else None, **style)
+                ax.plot(epochs, [row[f"val_{key}"] for row in records], ls="--", marker="s", label="Validation" if first else None, **style)
+                lowest = epochs[int(np.argmin([row["val_loss"] for row in records]))]
+                ax.axvline(lowest, color="grey", lw=1.5 if first else 0.8, ls=":", label="Lowest validation loss" if first else None)
             ax.set_xlabel("Epoch")
             ax.set_ylabel(title)
             ax.xaxis.get_major_locator().set_params(integer=True)
-            ax.legend(title=name, fontsize="small")
+            ax.legend(title=name if len(members) == 1 else f"{name}, {len(members)} trainings", fontsize="small")
             label(ax, settings, fontsize=18)
         save(fig, outputs, settings)
 

@@ -316,12 +316,30 @@ def build(model: str, particle_cloud: dict | None = None, particle_moments: dict
     return InclusiveClassifier(cell, particle_cloud=particle_cloud, particle_moments=particle_moments)
 
 
+class Ensemble(nn.Module):
+    """Networks of one kind trained with different seeds, as one: its outputs are logits whose softmax is
+    the members' class probabilities averaged (the log of that average, computed stably)."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        logs = torch.stack([torch.log_softmax(member(*inputs), dim=1) for member in self.members])
+        return torch.logsumexp(logs, dim=0) - math.log(len(self.members))
+
+
 def load(path: str) -> nn.Module:
-    """A trained model from the torch engine's model file, in evaluation mode."""
+    """A trained model from the torch engine's model file, in evaluation mode: the network, or the
+    ensemble of its members."""
     state = torch.load(path, map_location="cpu", weights_only=False)
-    model = build(state["model"], state.get("particle_cloud"), state.get("particle_moments"))  # (absent from files of the models without them)
-    model.load_state_dict(state["state_dict"])
-    return model.eval()
+    members = []
+    for weights in state["state_dicts"]:
+        members.append(
+            build(state["model"], state.get("particle_cloud"), state.get("particle_moments"))
+        )  # (absent from files of the models without them)
+        members[-1].load_state_dict(weights)
+    return (members[0] if len(members) == 1 else Ensemble(members)).eval()
 
 
 def trainable_parameters(module: nn.Module) -> int:

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..core.errors import InputError, first_error_line
 from ..core.files import atomic_path, remove, write_json
-from ..core.registry import REGISTRY, model_setting
+from ..core.registry import REGISTRY, member_histories, model_setting
 from ..core.schema import LABELS
 from .data import Dataset
 from .process import TrainingSpec, best_epoch, latest_checkpoint
@@ -112,7 +112,9 @@ def run_training(
     log_dir: str = "logs/spark",
 ) -> list[dict]:
     """Train ``model`` and write into ``output_dir``: the model file, history.csv/.json, predictions.parquet
-    (of the test events, scored once after the training) and training_config.json. A model that undoes
+    (of the test events, scored once after the training) and training_config.json. An ensemble
+    (``settings["ensemble"]`` > 1, torch engine) trains its members one after the other in the same
+    processes; its predictions are their probabilities averaged, its history has a ``member`` column. A model that undoes
     the particle scaling reads its numbers from ``preprocessing_path`` (the feature preparation's). Each epoch is
     validated on ``validation_dir``; early stopping (``settings["early_stopping"]``) needs it apart from
     the test set. Per-epoch checkpoints go to ``output_dir``/checkpoints/<fingerprint>/ and survive a
@@ -138,9 +140,10 @@ def run_training(
             )
         spec = replace(spec, staging_dir=os.path.abspath(staging))
         log.info(
-            "training %s with engine %s: %d workers x %d events/batch, at most %d epochs%s, %d train / %d validation / %d test events%s",
+            "training %s with engine %s%s: %d workers x %d events/batch, at most %d epochs%s, %d train / %d validation / %d test events%s",
             model,
             spec.engine,
+            f" (an ensemble of {spec.members}, seeds {spec.seed} to {spec.seed + spec.members - 1})" if spec.members > 1 else "",
             spec.workers,
             spec.batch_size,
             spec.epochs,
@@ -153,12 +156,16 @@ def run_training(
         result = _bounded(spark, lambda: engine.launch(spark, spec), timeout, f"training of {model} ({spec.engine})", staging, settings["restarts"])
         history = result["history"]
         _write_history(history, os.path.join(staging, "history.csv"), os.path.join(staging, "history.json"))
+        members = [
+            {"seed": spec.seed + member, "epochs_run": len(records), "model_epoch": best_epoch(records) if spec.patience else len(records)}
+            for member, records in enumerate(member_histories(history))
+        ]
         used = {
             **asdict(spec),
             "fingerprint": key,
             **{f"{split}_events": data.rows for split, data in datasets.items()},
-            "epochs_run": len(history),
-            "model_epoch": best_epoch(history) if spec.patience else len(history),
+            **{name: members[0][name] for name in ("epochs_run", "model_epoch")},  # the configured seed's training
+            "ensemble": members,
             "final_weights_sha256": result["weights"],
             **({"trainable_parameters": result["parameters"]} if "parameters" in result else {}),
         }

@@ -26,7 +26,17 @@ from ..core.schema import ID_COLUMNS, SHAPES
 from ..tools.cluster import free_port
 from ..tools.environments import activate_layer
 from .data import Dataset
-from .process import VALIDATION_BATCH, EpochHooks, TrainingSpec, latest_checkpoint, reporting_errors, reuse_freed_memory, run_epochs, weights_digest
+from .process import (
+    VALIDATION_BATCH,
+    EpochHooks,
+    TrainingSpec,
+    latest_checkpoint,
+    reporting_errors,
+    reuse_freed_memory,
+    run_epochs,
+    weights_digest,
+    write_predictions,
+)
 
 MODEL_FILE = MODEL_FILES["keras"]
 CHECKPOINT_SUFFIX = "npz"
@@ -76,7 +86,8 @@ def train_process(spec: TrainingSpec) -> dict:
     """One MultiWorkerMirroredStrategy worker (rank ``spec.rank`` of ``spec.workers``)."""
     process = KerasProcess(spec)
     hooks = EpochHooks(process.begin_epoch, process.train_epoch, process.validate, process.predict_test, process.save_checkpoint, process.restore)
-    history = run_epochs(spec, spec.rank, hooks, process.start, process.history, CHECKPOINT_SUFFIX)
+    history, probabilities, ids = run_epochs(spec, spec.rank, hooks, process.start, process.history, CHECKPOINT_SUFFIX)
+    write_predictions(spec, spec.rank, probabilities, ids)
     return process.finish(history)
 
 

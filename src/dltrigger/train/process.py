@@ -12,7 +12,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -47,6 +47,8 @@ class TrainingSpec:
     particle_cloud: dict  # the particle cloud's shape (train.particle_cloud); empty for the other models
     particle_moments: dict | None = None  # the global particle scaling's mean and std, for the models that undo it
     patience: int = 0  # early stopping: epochs without a new lowest validation loss before the training stops; 0: off
+    members: int = 1  # an ensemble's trainings (seeds seed, seed + 1, ...), their class probabilities averaged
+    member: int = 0  # which of them this training is
     checkpoint_dir: str = ""  # per-epoch checkpoints of this exact run
     staging_dir: str = ""  # outputs before they are moved into place
     rank: int = 0  # a keras worker's index
@@ -73,6 +75,7 @@ class TrainingSpec:
             seed=seed,
             **{name: os.path.abspath(directory) for name, directory in directories.items()},
             patience=patience,
+            members=model_setting(settings["ensemble"], model),
             timeout_seconds=settings["timeout_minutes"] * 60,
             bigdl=settings["bigdl"],
             keras_environment=os.path.abspath(settings["keras"]["environment"]),
@@ -100,6 +103,22 @@ def reuse_freed_memory() -> None:
         if hasattr(libc, "mallopt"):
             libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD: blocks below 1 GiB come from the heap
             libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GiB of freed heap
+
+
+def member_spec(spec: TrainingSpec, member: int) -> TrainingSpec:
+    """One training of an ensemble: its own seed (initial weights, dropout, batch order) and checkpoint
+    folder. The first member is the single training of the same seed, checkpoints included, so that a
+    larger ensemble resumes the trainings a smaller one finished."""
+    folder = spec.checkpoint_dir if member == 0 else os.path.join(spec.checkpoint_dir, f"member-{member}")
+    return replace(spec, seed=spec.seed + member, checkpoint_dir=folder, member=member)
+
+
+def average_probabilities(per_member: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """The class probabilities of one process's test events averaged over an ensemble's members (each a
+    list of batches of the same events in the same order)."""
+    if not per_member[0]:
+        return []
+    return [np.mean([np.concatenate(batches) for batches in per_member], axis=0, dtype=np.float64).astype(np.float32)]
 
 
 def learning_rate(spec: TrainingSpec, epoch: int) -> float:
@@ -165,10 +184,15 @@ def history_record(epoch: int, lr: float, train: np.ndarray, validation: np.ndar
 
 def progress(spec: TrainingSpec, record: dict) -> str:
     return (
-        f"[{spec.engine}/{spec.model}] epoch {record['epoch']}/{spec.epochs}: loss {record['loss']:.4f} "
+        f"[{training_name(spec)}] epoch {record['epoch']}/{spec.epochs}: loss {record['loss']:.4f} "
         f"acc {record['accuracy']:.4f} val_loss {record['val_loss']:.4f} val_acc {record['val_accuracy']:.4f} "
         f"({record['wall_seconds']:.1f} s, {record['samples_per_second']:.0f} samples/s)"
     )
+
+
+def training_name(spec: TrainingSpec) -> str:
+    """How progress lines name a training: engine/model, and the member of an ensemble."""
+    return f"{spec.engine}/{spec.model}" + (f" member {spec.member + 1}/{spec.members}" if spec.members > 1 else "")
 
 
 def weights_digest(arrays) -> str:
@@ -235,11 +259,12 @@ class EpochHooks:
     end_epoch: Callable[[], None] = lambda: None  # e.g. wait for every process
 
 
-def run_epochs(spec: TrainingSpec, rank: int, hooks: EpochHooks, start: int, history: list[dict], checkpoint_suffix: str) -> list[dict]:
+def run_epochs(spec: TrainingSpec, rank: int, hooks: EpochHooks, start: int, history: list[dict], checkpoint_suffix: str) -> tuple:
     """The epochs from ``start`` on, the same for every engine: the learning rate of each epoch, training,
     validation, the history, a checkpoint and a progress line per epoch (rank 0), until the last epoch or
     early stopping; then the best epoch's weights (with early stopping) score this process's test events,
-    the only time the test set is read."""
+    the only time the test set is read. Returns the history and the test events' (probabilities,
+    identities), for the engine to write (``write_predictions``)."""
     for epoch in range(start, spec.epochs):
         if stops_early(history, spec.patience):
             break
@@ -256,11 +281,9 @@ def run_epochs(spec: TrainingSpec, rank: int, hooks: EpochHooks, start: int, his
     if spec.patience and best_epoch(history) < len(history):
         best = best_epoch(history)
         if rank == 0:
-            print(f"[{spec.engine}/{spec.model}] early stopping: the weights of epoch {best} (lowest validation loss) are the model", flush=True)
+            print(f"[{training_name(spec)}] early stopping: the weights of epoch {best} (lowest validation loss) are the model", flush=True)
         hooks.restore(checkpoint_path(spec, best, checkpoint_suffix))
-    probs, ids = hooks.predict_test()
-    write_predictions(spec, rank, probs, ids)
-    return history
+    return history, *hooks.predict_test()
 
 
 @dataclass(frozen=True)

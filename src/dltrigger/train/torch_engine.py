@@ -18,12 +18,16 @@ from .process import (
     VALIDATION_BATCH,
     EpochHooks,
     TrainingSpec,
+    average_probabilities,
     epoch_seed,
     latest_checkpoint,
+    member_spec,
     reporting_errors,
     reuse_freed_memory,
     run_epochs,
+    training_name,
     weights_digest,
+    write_predictions,
 )
 
 MODEL_FILE = MODEL_FILES["torch"]
@@ -39,16 +43,24 @@ def launch(spark, spec: TrainingSpec) -> dict:
 
 
 @reporting_errors
-def train_process(spec: TrainingSpec) -> list[dict] | None:
-    """One data-parallel training process (rank and world size from torchrun's environment)."""
+def train_process(spec: TrainingSpec) -> dict | None:
+    """One data-parallel training process (rank and world size from torchrun's environment): the
+    ensemble's members one after the other, their test probabilities averaged."""
     import torch.distributed as dist
 
-    process = TorchProcess(spec)
-    hooks = EpochHooks(
-        process.begin_epoch, process.train_epoch, process.validate, process.predict_test, process.save_checkpoint, process.restore, dist.barrier
-    )
-    history = run_epochs(spec, process.rank, hooks, process.start, process.history, "pt")
-    return process.finish(history)
+    dist.init_process_group("nccl" if spec.device == "cuda" else "gloo")
+    histories, probabilities, states = [], [], []
+    for member in range(spec.members):
+        process = TorchProcess(member_spec(spec, member))
+        hooks = EpochHooks(
+            process.begin_epoch, process.train_epoch, process.validate, process.predict_test, process.save_checkpoint, process.restore, dist.barrier
+        )
+        history, member_probabilities, ids = run_epochs(process.spec, process.rank, hooks, process.start, process.history, "pt")
+        histories += [dict(record, member=member) if spec.members > 1 else record for record in history]
+        probabilities.append(member_probabilities)
+        states.append(process.release())
+    write_predictions(spec, process.rank, average_probabilities(probabilities), ids)
+    return finish(spec, process.rank, process.world, histories, states)
 
 
 class TorchProcess:
@@ -65,7 +77,6 @@ class TorchProcess:
         reuse_freed_memory()
         torch.set_num_threads(spec.threads)
         cuda = spec.device == "cuda"
-        dist.init_process_group("nccl" if cuda else "gloo")
         self.spec, self.rank, self.world = spec, dist.get_rank(), dist.get_world_size()
         self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if cuda else torch.device("cpu")
         torch.manual_seed(spec.seed)  # rank 0's initial weights are broadcast by DDP anyway
@@ -80,7 +91,7 @@ class TorchProcess:
             self.optimizer.load_state_dict(state["optimizer"])
             self.history, self.start = state["history"], resume[0]
             if self.rank == 0:
-                print(f"[torch/{spec.model}] resuming after epoch {self.start} from {resume[1]}", flush=True)
+                print(f"[{training_name(spec)}] resuming after epoch {self.start} from {resume[1]}", flush=True)
         self.ddp = DistributedDataParallel(self.model, device_ids=[self.device.index] if cuda else None)
         self.inputs = REGISTRY[spec.model].inputs
         # Batches only as long as their longest event, unless the model reads every row in its place.
@@ -172,24 +183,30 @@ class TorchProcess:
 
         self.model.load_state_dict(torch.load(path, map_location=self.device, weights_only=False)["model"])
 
-    def finish(self, history: list[dict]) -> dict | None:
-        """Rank 0 writes the model file; every process's final weights are gathered to show they agree."""
-        import torch
-        import torch.distributed as dist
-
-        spec = self.spec
-        if self.rank == 0:
-            state = {"model": spec.model, "particle_cloud": spec.particle_cloud, "particle_moments": spec.particle_moments}
-            _save(torch, dict(state, state_dict=self.model.state_dict()), os.path.join(spec.staging_dir, MODEL_FILE))
-        digests = [None] * self.world
-        dist.all_gather_object(digests, weights_digest(self.model.state_dict().values()))
-        dist.destroy_process_group()
+    def release(self) -> dict:
+        """The trained weights, with the process's hold on the process group let go."""
+        state = self.model.state_dict()
         # DistributedDataParallel sits in a reference cycle that keeps the process group alive: freed
         # here, not at interpreter exit, where gloo's threads can abort the process (SIGABRT) and leave
         # the other torchrun agents waiting out torch elastic's 300-s exit barrier.
         del self.ddp
         gc.collect()
-        return {"history": history, "weights": digests} if self.rank == 0 else None
+        return state
+
+
+def finish(spec: TrainingSpec, rank: int, world: int, history: list[dict], states: list[dict]) -> dict | None:
+    """Rank 0 writes the model file (every member's weights); every process's final weights are gathered
+    to show they agree."""
+    import torch
+    import torch.distributed as dist
+
+    if rank == 0:
+        model = {"model": spec.model, "particle_cloud": spec.particle_cloud, "particle_moments": spec.particle_moments}
+        _save(torch, dict(model, state_dicts=states), os.path.join(spec.staging_dir, MODEL_FILE))
+    digests = [None] * world
+    dist.all_gather_object(digests, weights_digest([tensor for state in states for tensor in state.values()]))
+    dist.destroy_process_group()
+    return {"history": history, "weights": digests} if rank == 0 else None
 
 
 def check_checkpoint(path: str) -> None:

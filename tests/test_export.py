@@ -79,7 +79,10 @@ def test_an_ensembles_graph_gives_its_members_averaged_probabilities(tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     session = onnx_session(str(path))
     for events, rows in ((1, 3), (7, 40), (33, 300)):
-        feed = {"GRU_input": particle_rows(events, rows, seed=rows), "HLF_input": np.random.default_rng(events).random((events, 14), dtype=np.float32)}
+        feed = {
+            "GRU_input": particle_rows(events, rows, seed=rows),
+            "HLF_input": np.random.default_rng(events).random((events, 14), dtype=np.float32),
+        }
         with torch.no_grad():
             separate = [torch.softmax(member(*map(torch.from_numpy, feed.values())), dim=1).numpy() for member in members]
         averaged = np.mean(separate, axis=0)

@@ -205,7 +205,7 @@ COMBINATIONS = [(engine, model, scaling) for engine in ENGINES for model in REGI
 def test_every_engine_model_and_scaling_is_accepted_or_rejected_in_one_line(config, engine, model, scaling):
     """The walk over (engine x model x particle scaling): the combinations the training cannot run stop
     in validation with one line naming the keys; the others pass (and dry-run: test_workflow.py)."""
-    config["train"].update(engine=engine, models=[model])
+    config["train"].update(engine=engine, models=[model], ensemble=1)  # (ensembles: torch only, their own test)
     config["features"]["particle_scaling"] = scaling
     config["trigger"]["model"] = "hlf" if REGISTRY[model].tree else model
     expected = rejection(engine, model, scaling)
@@ -255,6 +255,6 @@ def test_the_trigger_and_the_side_studies_are_checked_with_the_run(config, chang
 
 def test_the_trigger_model_is_not_trained_where_the_trigger_does_not_run(config):
     """With the BigDL engine nothing is exported, so the trigger's default model asks for no training."""
-    config["train"].update(engine="bigdl", models=["hlf"])
+    config["train"].update(engine="bigdl", models=["hlf"], ensemble=1)
     config["trigger"]["model"] = "inclusive_pcloud"
     validate_config(config)

@@ -49,6 +49,9 @@ TINY = {
         "epochs": {"hlf": 1, "inclusive": 2},
         "batch_size": 4,
         "early_stopping": {"patience": {"hlf": 3, "inclusive": 2}},
+        # The inclusive network (the trigger's) an ensemble of two, as by default: trained, exported and
+        # streamed as one; the HLF network a single training.
+        "ensemble": {"hlf": 1, "inclusive": 2},
     },
     "evaluate": {"bootstrap_resamples": 200},
     # The test events (~12) replayed in chunks of 2: several micro-batches.
@@ -251,7 +254,7 @@ def test_the_keras_engine_is_chosen_in_config(tmp_path):
     """engine: keras trains every network with tf-keras, whose package layer (TensorFlow) is built first,
     once, and only then: the default run plans no keras_env job (its job counts above)."""
     workdir = copy_workflow(tmp_path)
-    (workdir / "keras.yaml").write_text(yaml.safe_dump({"train": {"engine": "keras"}}))
+    (workdir / "keras.yaml").write_text(yaml.safe_dump({"train": {"engine": "keras", "ensemble": 1}}))
     dry = snakemake(workdir, "-n", "--cores", "1", "--configfile", "keras.yaml")
     for model in ("hlf", "particle", "inclusive"):
         assert f"results/train/keras/{model}/model.keras" in dry.stdout
@@ -264,7 +267,7 @@ def test_the_bigdl_engine_is_chosen_in_config(tmp_path):
     """engine: bigdl trains every model in the BigDL environment, built first, and feeds the same
     evaluation and figures as the other engines."""
     workdir = copy_workflow(tmp_path)
-    (workdir / "bigdl.yaml").write_text(yaml.safe_dump({"train": {"engine": "bigdl"}}))
+    (workdir / "bigdl.yaml").write_text(yaml.safe_dump({"train": {"engine": "bigdl", "ensemble": 1}}))
     dry = snakemake(workdir, "-n", "--cores", "1", "--configfile", "bigdl.yaml")
     for model in ("hlf", "particle", "inclusive"):
         assert f"results/train/bigdl/{model}/model.bigdl" in dry.stdout and f"results/evaluate/bigdl/{model}/metrics.json" in dry.stdout
@@ -322,8 +325,9 @@ def test_tiny_workflow_runs_and_reruns_nothing(tiny_run):
     # ... and through distributed training of each configured classifier.
     for model in ("hlf", "inclusive"):  # the networks (the XGBoost baseline below)
         trained, epochs = workdir / "results/train/torch" / model, TINY["train"]["epochs"][model]
-        history = json.loads((trained / "history.json").read_text())
-        assert len(history) == epochs and history[0]["train_events"] == 2 * (sum(counts["train"].values()) // 2)
+        history, members = json.loads((trained / "history.json").read_text()), TINY["train"]["ensemble"][model]
+        assert [row.get("member", 0) for row in history] == [member for member in range(members) for _ in range(epochs)]
+        assert history[0]["train_events"] == 2 * (sum(counts["train"].values()) // 2)
         assert pq.read_table(trained / "predictions.parquet").num_rows == sum(counts["test"].values())
         assert (trained / "model.torch").exists() and f"epoch {epochs}/{epochs}" in (workdir / f"logs/train/torch/{model}.log").read_text()
         assert json.loads((trained / "training_config.json").read_text())["patience"] == TINY["train"]["early_stopping"]["patience"][model]

@@ -49,7 +49,7 @@ def train_process(spec: TrainingSpec) -> dict | None:
     import torch.distributed as dist
 
     dist.init_process_group("nccl" if spec.device == "cuda" else "gloo")
-    histories, probabilities, states = [], [], []
+    members, histories, probabilities = [], [], []
     for member in range(spec.members):
         process = TorchProcess(member_spec(spec, member))
         hooks = EpochHooks(
@@ -58,9 +58,9 @@ def train_process(spec: TrainingSpec) -> dict | None:
         history, member_probabilities, ids = run_epochs(process.spec, process.rank, hooks, process.start, process.history, "pt")
         histories += [dict(record, member=member) if spec.members > 1 else record for record in history]
         probabilities.append(member_probabilities)
-        states.append(process.release())
+        members.append(process)
     write_predictions(spec, process.rank, average_probabilities(probabilities), ids)
-    return finish(spec, process.rank, process.world, histories, states)
+    return finish(spec, members, histories)
 
 
 class TorchProcess:
@@ -183,29 +183,27 @@ class TorchProcess:
 
         self.model.load_state_dict(torch.load(path, map_location=self.device, weights_only=False)["model"])
 
-    def release(self) -> dict:
-        """The trained weights, with the process's hold on the process group let go."""
-        state = self.model.state_dict()
-        # DistributedDataParallel sits in a reference cycle that keeps the process group alive: freed
-        # here, not at interpreter exit, where gloo's threads can abort the process (SIGABRT) and leave
-        # the other torchrun agents waiting out torch elastic's 300-s exit barrier.
-        del self.ddp
-        gc.collect()
-        return state
 
-
-def finish(spec: TrainingSpec, rank: int, world: int, history: list[dict], states: list[dict]) -> dict | None:
+def finish(spec: TrainingSpec, members: list[TorchProcess], history: list[dict]) -> dict | None:
     """Rank 0 writes the model file (every member's weights); every process's final weights are gathered
     to show they agree."""
     import torch
     import torch.distributed as dist
 
+    rank, world = members[0].rank, members[0].world
+    states = [member.model.state_dict() for member in members]
     if rank == 0:
         model = {"model": spec.model, "particle_cloud": spec.particle_cloud, "particle_moments": spec.particle_moments}
         _save(torch, dict(model, state_dicts=states), os.path.join(spec.staging_dir, MODEL_FILE))
     digests = [None] * world
     dist.all_gather_object(digests, weights_digest([tensor for state in states for tensor in state.values()]))
     dist.destroy_process_group()
+    # DistributedDataParallel sits in a reference cycle that keeps the process group alive: freed
+    # here, not at interpreter exit, where gloo's threads can abort the process (SIGABRT) and leave
+    # the other torchrun agents waiting out torch elastic's 300-s exit barrier.
+    for member in members:
+        del member.ddp
+    gc.collect()
     return {"history": history, "weights": digests} if rank == 0 else None
 
 

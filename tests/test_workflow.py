@@ -649,7 +649,11 @@ def test_every_accepted_engine_model_and_scaling_dry_runs(tmp_path, engine, scal
     (the particle transformer only at global scaling), plans its jobs."""
     workdir = copy_workflow(tmp_path)
     models = [name for name, model in REGISTRY.items() if engine in model.engines and not (scaling == "per_event" and model.undoes_particle_scaling)]
-    overlay = {"train": {"engine": engine, "models": models, "ensemble": 1}, "features": {"particle_scaling": scaling}, "compare_engines": {"engines": [engine]}}
+    overlay = {
+        "train": {"engine": engine, "models": models, "ensemble": 1},
+        "features": {"particle_scaling": scaling},
+        "compare_engines": {"engines": [engine]},
+    }
     (workdir / "case.yaml").write_text(yaml.safe_dump(overlay))
     planned = job_counts(snakemake(workdir, "-n", "--cores", "1", "--quiet", "rules", "--configfile", "case.yaml"))
     networks = [model for model in models if model in MODELS]

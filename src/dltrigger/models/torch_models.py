@@ -333,12 +333,10 @@ def load(path: str) -> nn.Module:
     """A trained model from the torch engine's model file, in evaluation mode: the network, or the
     ensemble of its members."""
     state = torch.load(path, map_location="cpu", weights_only=False)
-    members = []
-    for weights in state["state_dicts"]:
-        members.append(
-            build(state["model"], state.get("particle_cloud"), state.get("particle_moments"))
-        )  # (absent from files of the models without them)
-        members[-1].load_state_dict(weights)
+    shape = (state["model"], state.get("particle_cloud"), state.get("particle_moments"))  # (absent from files of the models without them)
+    members = [build(*shape) for _ in state["state_dicts"]]
+    for member, weights in zip(members, state["state_dicts"]):
+        member.load_state_dict(weights)
     return (members[0] if len(members) == 1 else Ensemble(members)).eval()
 
 

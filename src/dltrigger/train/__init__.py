@@ -114,8 +114,8 @@ def run_training(
     """Train ``model`` and write into ``output_dir``: the model file, history.csv/.json, predictions.parquet
     (of the test events, scored once after the training) and training_config.json. An ensemble
     (``settings["ensemble"]`` > 1, torch engine) trains its members one after the other in the same
-    processes; its predictions are their probabilities averaged, its history has a ``member`` column. A model that undoes
-    the particle scaling reads its numbers from ``preprocessing_path`` (the feature preparation's). Each epoch is
+    processes; its predictions are their probabilities averaged, its history has a ``member`` column.
+    A model that undoes the particle scaling reads its numbers from ``preprocessing_path`` (the feature preparation's). Each epoch is
     validated on ``validation_dir``; early stopping (``settings["early_stopping"]``) needs it apart from
     the test set. Per-epoch checkpoints go to ``output_dir``/checkpoints/<fingerprint>/ and survive a
     failed run, which then resumes from the last complete epoch. Returns the history."""

@@ -227,6 +227,27 @@ def test_the_compiled_gru_computes_what_torchs_gru_computes():
         last_states(gru, rows.requires_grad_(), lengths)
 
 
+def test_flushing_subnormals_leaves_the_compiled_grus_gradients_the_same():
+    """Backwards through 600 rows the state's gradient decays into float32's subnormal range (nn.GRU's
+    gradients of the rows show it); the torch engine flushes subnormals to zero, which makes those steps
+    fast and changes no bit of the weights' gradients."""
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(19, 50, batch_first=True)
+    rows, lengths = torch.randn(8, 600, 19), torch.full((8,), 600)
+    reference_rows = rows.clone().requires_grad_()
+    gru(reference_rows)[0][:, -1].sum().backward()
+    size = reference_rows.grad.abs()
+    assert ((size > 0) & (size < torch.finfo(torch.float32).tiny)).any()
+    gradients = {}
+    try:
+        for flush in (False, True):
+            torch.set_flush_denormal(flush)
+            gradients[flush] = torch.autograd.grad(last_states(gru, rows, lengths).sum(), list(gru.parameters()))
+    finally:
+        torch.set_flush_denormal(False)
+    assert all(torch.equal(kept, flushed) for kept, flushed in zip(gradients[False], gradients[True]))
+
+
 def test_the_compiled_gru_is_compiled_once_per_machine(tmp_path):
     setup = (
         "import torch; from dltrigger.models import gru_kernels; gru = torch.nn.GRU(19, 50, batch_first=True); "

@@ -77,8 +77,8 @@ class TorchProcess:
         reuse_freed_memory()
         torch.set_num_threads(spec.threads)
         # Backwards through hundreds of GRU steps the state's gradient decays into float32's subnormal
-        # range, where each operation costs ~100 cycles: flushed to zero, a step at pileup's ~560 rows is
-        # 4-6x faster, and the weights come out the same (what is flushed is far below an ulp of the sums).
+        # range, where each operation costs ~100 cycles: flushed to zero, early steps at pileup's ~560 rows
+        # are ~6x faster, and the weights come out the same (what is flushed is far below an ulp of the sums).
         torch.set_flush_denormal(True)
         cuda = spec.device == "cuda"
         self.spec, self.rank, self.world = spec, dist.get_rank(), dist.get_world_size()

@@ -5,10 +5,10 @@ float32's subnormal range (below 1.2e-38), where each operation costs the CPU ~1
 engine flushes them to zero. This bench trains a network from fresh weights on the first ``--batches``
 batches of a feature folder's training events (the engine's length buckets, one thread), once with
 subnormals kept and once flushed, and prints the time per batch over the first and second half of the
-batches, the speed-up, and whether the trained weights are the same bits.
+batches, the speed-up (mean and range over ``--repeats``), and whether the trained weights are the same bits.
 
     .venv/bin/python bench/bench_subnormals.py --features results/features --models particle inclusive \\
-        [--batches 120] [--batch-size 32] [--seed 20190522]
+        [--batches 120] [--batch-size 32] [--seed 20190522] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -53,6 +53,11 @@ def train(model: str, data: Dataset, flush: bool, batches: int, batch_size: int,
     return np.array(seconds), {name: value.clone() for name, value in network.state_dict().items()}
 
 
+def halves(seconds: np.ndarray, half: int) -> str:
+    """Mean milliseconds per batch over the first ``half`` batches and over the rest, every repeat."""
+    return f"{1e3 * seconds[:, :half].mean():.1f} / {1e3 * seconds[:, half:].mean():.1f}"
+
+
 def main() -> None:
     import torch
 
@@ -62,19 +67,22 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=120)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=20190522)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     data = Dataset.open(os.path.join(args.features, "train.parquet"))
     print(f"{cpu_model()}; {args.features}: {args.batches} batches of {args.batch_size}, one thread")
     train(args.models[0], data, True, 1, args.batch_size, args.seed)  # loads the compiled kernels before any timing
+    half = args.batches // 2
     for model in args.models:
-        kept, kept_weights = train(model, data, False, args.batches, args.batch_size, args.seed)
-        flushed, flushed_weights = train(model, data, True, args.batches, args.batch_size, args.seed)
-        half = len(kept) // 2
-        same = all(torch.equal(kept_weights[name], flushed_weights[name]) for name in kept_weights)
+        runs = [[train(model, data, flush, args.batches, args.batch_size, args.seed) for flush in (False, True)] for _ in range(args.repeats)]
+        kept, flushed = (np.array([pair[flush][0] for pair in runs]) for flush in (0, 1))  # (repeats, batches)
+        weights = [run[1] for pair in runs for run in pair]
+        same = all(torch.equal(weights[0][name], other[name]) for other in weights[1:] for name in weights[0])
+        speedup = kept.sum(axis=1) / flushed.sum(axis=1)
         print(
-            f"{model}: ms per batch, first / second half: subnormals kept {1e3 * kept[:half].mean():.1f} / "
-            f"{1e3 * kept[half:].mean():.1f}, flushed {1e3 * flushed[:half].mean():.1f} / {1e3 * flushed[half:].mean():.1f}; "
-            f"{kept.sum() / flushed.sum():.2f}x faster; weights the same bits: {same}"
+            f"{model}: ms per batch, first / second half: subnormals kept {halves(kept, half)}, flushed {halves(flushed, half)}; "
+            f"{speedup.mean():.2f}x faster (spread {speedup.min():.2f}-{speedup.max():.2f} over {args.repeats} repeats); "
+            f"weights the same bits in every run: {same}"
         )
 
 
